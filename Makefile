@@ -1,0 +1,116 @@
+# viva: one non-recursive Makefile.
+#   make            build ./viva (release flags)
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make run        install what is missing, start viva (console when no Slack tokens)
+#   make bench      benchmarks in bench/
+#   make deps       install missing Debian packages (root or sudo)
+#   V=1             show the full commands
+
+CC      ?= cc
+PKGS    := libwebsockets libcurl jansson yaml-0.1 sqlite3
+WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-missing-field-initializers
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS        = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+OPT     ?= -O2 -g
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Debian packages: libraries, and the real servers the tests start.
+DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
+             libjansson-dev libyaml-dev libsqlite3-dev
+DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq
+DEB_RUN   := ca-certificates
+
+# ---- sources --------------------------------------------------------------
+# Core objects shared by ./viva and the tests (everything but bot/main.c).
+CORE_SRCS += bot/err.c
+CORE_SRCS += bot/log.c
+CORE_SRCS += bot/util.c
+CORE_SRCS += bot/config.c
+CORE_SRCS += bot/auth.c
+CORE_SRCS += bot/tmpl.c
+CORE_SRCS += bot/reply.c
+CORE_SRCS += bot/commands.c
+CORE_SRCS += bot/dispatch.c
+CORE_SRCS += bot/console.c
+CORE_SRCS += bot/serve.c
+CORE_SRCS += store/store.c
+CORE_SRCS += handlers/help.c
+CORE_SRCS += handlers/audit.c
+CORE_SRCS += handlers/housekeeping.c
+
+MAIN_SRCS := bot/main.c
+
+TESTS += tests/test_config
+TESTS += tests/test_store
+TESTS += tests/test_tmpl
+TESTS += tests/test_commands
+TESTS += tests/test_console
+TESTS += tests/test_exec
+
+# ---- build ----------------------------------------------------------------
+BUILD    := build/rel
+TBUILD   := build/san
+CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
+TCORE_OBJS := $(CORE_SRCS:%.c=$(TBUILD)/%.o)
+
+all: viva
+
+viva: $(CORE_OBJS) $(BUILD)/bot/main.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_BASE) $(OPT) -MMD -MP -c -o $@ $<
+
+$(TBUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/SAN  $<"
+	$(Q)$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -MMD -MP -c -o $@ $<
+
+# The sanitized viva binary that end-to-end tests run as a process.
+$(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
+	@echo "  LD/SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+TEST_HELPERS := $(TBUILD)/tests/helpers.o
+
+$(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
+	@echo "  LD/SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS) -lcmocka
+
+TEST_BINS := $(TESTS:%=$(TBUILD)/%)
+
+# ---- targets --------------------------------------------------------------
+deps:
+	@sh tests/deps.sh $(DEB_BUILD) $(DEB_RUN) $(DEB_TEST)
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory test-build
+	$(Q)sh tests/run.sh $(TEST_BINS)
+
+test-build: $(TEST_BINS) $(TBUILD)/viva
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory viva
+	$(Q)sh bot/run.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory viva
+	$(Q)sh bench/run.sh
+
+clean:
+	rm -rf build viva
+
+.PHONY: all deps test test-build run bench clean
+.SECONDARY:
+
+-include $(shell find build -name '*.d' 2>/dev/null)

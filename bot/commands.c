@@ -1,0 +1,111 @@
+#include "bot/commands.h"
+
+#include <string.h>
+
+#include "handlers/audit.h"
+#include "handlers/help.h"
+#include "handlers/housekeeping.h"
+
+/*
+ * The command table: every `/viva` subcommand, in the order `help` shows it.
+ *
+ * To add a command:
+ *   1. Write the handler in handlers/<capability>.c (one file per
+ *      capability) and declare it in handlers/<capability>.h. It receives
+ *      the words after the command name in ctx->argv; lookup, arity,
+ *      service-name validation, authorization and audit logging have already
+ *      been done by bot/dispatch.c, so the handler does not repeat them.
+ *   2. Add a row here: name, handler, min/max words, flags, usage, summary,
+ *      example. Set CMD_WRITE if it changes anything, CMD_CONFIRM if it is
+ *      destructive, CMD_SVC if the first word is a service name, and the
+ *      CMD_ADMIN / CMD_DEPLOY / CMD_OWNER permission it needs.
+ *   3. Put its messages in templates/slack/<name>.json.
+ *   4. Add tests/test_<capability>.c and list it in the Makefile.
+ * tests/test_commands.c checks the table itself (unique names, usage and
+ * summary on every row, CONFIRM on destructive rows).
+ */
+const struct cmd cmd_table[] = {
+	{ "help", cmd_help, 0, 2, 0,
+	  "help [COMMAND]", "list commands, or explain one", "help audit" },
+	{ "audit", cmd_audit, 0, 1, CMD_SVC,
+	  "audit [SVC]", "the audit log: who did what, when, with what result", "audit service-a" },
+};
+const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
+
+/* Buttons and forms, by action_id (SPEC section 4). */
+const struct act act_table[] = {
+	{ "audit_more", act_audit_more, 0, "show older audit log entries" },
+};
+const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
+
+/* Scheduled tasks (bot/sched_thread.c runs them). */
+const struct sched_task sched_table[] = {
+	{ "housekeeping", task_housekeeping, "17 * * * *",
+	  "forget processed envelope ids older than 7 days" },
+};
+const size_t sched_table_len = sizeof(sched_table) / sizeof(sched_table[0]);
+
+const struct sched_task *sched_task_lookup(const char *name)
+{
+	for (size_t i = 0; name && i < sched_table_len; i++)
+		if (strcmp(sched_table[i].name, name) == 0)
+			return &sched_table[i];
+	return NULL;
+}
+
+/* How many leading words of argv spell `name` (0 if they do not). */
+static int name_matches(const char *name, int argc, char *const *argv)
+{
+	int used = 0;
+	const char *p = name;
+
+	while (*p) {
+		size_t n = strcspn(p, " ");
+		if (used >= argc || strlen(argv[used]) != n || strncmp(argv[used], p, n) != 0)
+			return 0;
+		used++;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return used;
+}
+
+const struct cmd *cmd_lookup(int argc, char *const *argv, int *consumed)
+{
+	const struct cmd *best = NULL;
+	int best_n = 0;
+
+	for (size_t i = 0; i < cmd_table_len; i++) {
+		int n = name_matches(cmd_table[i].name, argc, argv);
+		if (n > best_n) {
+			best = &cmd_table[i];
+			best_n = n;
+		}
+	}
+	if (consumed)
+		*consumed = best_n;
+	return best;
+}
+
+size_t cmd_group(const char *group, const struct cmd **out, size_t max)
+{
+	size_t n = 0, glen = strlen(group);
+
+	for (size_t i = 0; i < cmd_table_len && n < max; i++) {
+		const char *name = cmd_table[i].name;
+		if (strncmp(name, group, glen) == 0 && (name[glen] == ' ' || name[glen] == '\0'))
+			out[n++] = &cmd_table[i];
+	}
+	return n;
+}
+
+const struct act *act_lookup(const char *action_id)
+{
+	if (!action_id)
+		return NULL;
+	for (size_t i = 0; i < act_table_len; i++)
+		if (strcmp(act_table[i].action_id, action_id) == 0)
+			return &act_table[i];
+	return NULL;
+}

@@ -1,0 +1,99 @@
+#ifndef VIVA_BOT_CONFIG_H
+#define VIVA_BOT_CONFIG_H
+
+#include <stddef.h>
+
+/*
+ * viva's configuration (SPEC section 2).
+ *
+ * Sources, highest precedence first:
+ *   1. the process environment,
+ *   2. the `.env` file (KEY=VALUE lines; `#` comments; optional `export `;
+ *      values may be 'single' or "double" quoted),
+ *   3. `viva.yaml` (VIVA_CONFIG, default ./viva.yaml) for structure.
+ * viva.yaml is optional: every key has a default. Where a value exists both
+ * as a variable and a yaml key (REGISTRY_URL / registry.url,
+ * PROMETHEUS_URL / prometheus.url) the variable wins.
+ *
+ * Every error names the key and, for yaml, file:line, e.g.
+ *   "viva.yaml:7: thresholds.lag_days: expected a whole number, got \"x\"".
+ * Unknown yaml keys are errors (a typo must not silently keep a default).
+ * Secrets (tokens, passwords) are never put into an error message.
+ */
+
+struct config_cluster {
+	char *name;
+	char *kubeconfig;
+	char *context;
+};
+
+struct config_env {
+	char *name;        /* pipeline resource key, e.g. "alpha" */
+	char *cluster;     /* a name in clusters */
+	char *namespace_;  /* Kubernetes namespace */
+};
+
+struct viva_config {
+	/* environment (and .env) */
+	char *slack_app_token;    /* SLACK_APP_TOKEN, xapp-... (secret) */
+	char *slack_bot_token;    /* SLACK_BOT_TOKEN, xoxb-... (secret) */
+	char *slack_api_base;     /* SLACK_API_BASE, default https://slack.com/api/ ; always ends in '/' */
+	char *db_path;            /* VIVA_DB, default ./viva.db */
+	char *config_path;        /* VIVA_CONFIG, default ./viva.yaml */
+	char *kubeconfig;         /* KUBECONFIG */
+	char *kube_api_url;       /* KUBE_API_URL */
+	char *kube_token;         /* KUBE_TOKEN (secret) */
+	char *kube_ca_file;       /* KUBE_CA_FILE */
+	char *registry_url;       /* REGISTRY_URL, else registry.url */
+	char *registry_user;      /* REGISTRY_USER */
+	char *registry_password;  /* REGISTRY_PASSWORD (secret) */
+	char *prometheus_url;     /* PROMETHEUS_URL, else prometheus.url */
+	char *http_listen;        /* VIVA_HTTP_LISTEN, e.g. 127.0.0.1:8080; NULL = no endpoint */
+	char *node_token;         /* VIVA_NODE_TOKEN (secret) */
+	char *log_level;          /* VIVA_LOG_LEVEL, default info */
+	char *templates_dir;      /* VIVA_TEMPLATES, default ./templates */
+
+	/* viva.yaml */
+	char *slash_command;      /* slash_command, default /viva */
+	char *timezone;           /* timezone, default UTC */
+	int workers;              /* workers, default 4, 1..64 */
+	int queue_size;           /* queue_size, default 256 */
+	char **admin_users;       /* admins.users, NULL-terminated (may be empty) */
+	char *admin_usergroup;    /* admins.usergroup, may be NULL */
+	char *channel_deploy;     /* channels.deploy, may be NULL */
+	char *channel_audit;      /* channels.audit */
+	char *channel_nodes;      /* channels.nodes */
+	char *pipelines_dir;      /* pipelines.dir, default ./pipelines */
+	struct config_cluster *clusters; size_t n_clusters;        /* clusters */
+	struct config_env *environments; size_t n_environments;     /* environments */
+	char *schedule_lag;       /* schedules.lag, default "0 10 * * *" */
+	char *schedule_unused;    /* schedules.unused, default "0 10 * * MON" */
+	int lag_days;             /* thresholds.lag_days, default 7 */
+	int unused_days;          /* thresholds.unused_days, default 7 */
+	int snooze_days;          /* thresholds.snooze_days, default 30 */
+	char *link_bluegreen;     /* links.bluegreen, may be NULL */
+	char *cluster_configs;    /* cluster_configs, default ./clusters */
+	char *promql_unused_http;   /* promql.unused_http (default in SPEC 8) */
+	char *promql_unused_kafka;  /* promql.unused_kafka */
+	char *promql_unused_batch;  /* promql.unused_batch */
+	char *traffic_api_label;    /* traffic.api_label, default request_operation */
+};
+
+/*
+ * Load the configuration. env_file is the .env path (NULL: "./.env"; a
+ * missing .env is fine). On error returns VIVA_EINVAL / VIVA_EPARSE /
+ * VIVA_EIO and writes one line into err (never a secret); cfg is then
+ * released already. On success the caller calls config_release().
+ */
+int config_load(struct viva_config *cfg, const char *env_file, char *err, size_t errlen);
+
+/* Defaults only (no environment, no files); used by tests and the console. */
+void config_defaults(struct viva_config *cfg);
+
+void config_release(struct viva_config *cfg);
+
+/* Lookup helpers; NULL when unknown. */
+const struct config_env *config_env_find(const struct viva_config *cfg, const char *name);
+const struct config_cluster *config_cluster_find(const struct viva_config *cfg, const char *name);
+
+#endif

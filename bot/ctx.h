@@ -1,0 +1,62 @@
+#ifndef VIVA_BOT_CTX_H
+#define VIVA_BOT_CTX_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/*
+ * What a handler sees of the world. Handlers never include curl,
+ * libwebsockets or sqlite headers: they reach the outside only through the
+ * narrow interfaces below, so tests pass fakes through the same seams.
+ */
+struct viva_config;
+struct store;
+struct tmpl_set;
+struct reply;
+struct slack_api;
+struct cmd;
+struct act;
+
+/* Wall clock, injectable (scheduler and audit tests). */
+struct viva_clock {
+	int64_t (*now)(struct viva_clock *self);  /* unix seconds */
+};
+/* The process-wide real clock. */
+struct viva_clock *clock_real(void);
+
+/* Long-lived services shared by every request. */
+struct viva_env {
+	const struct viva_config *cfg;
+	struct store *store;
+	struct tmpl_set *tmpl;
+	struct slack_api *slack;        /* NULL in the local console */
+	struct viva_clock *clock;
+};
+
+/* One request: a slash command, a button click, a form submission. */
+struct viva_ctx {
+	struct viva_env *env;
+	struct reply *reply;            /* where answers go */
+
+	const char *user_id;            /* who asked (Slack user id) */
+	const char *channel_id;         /* where (may be NULL) */
+	const char *trigger_id;         /* for views.open (may be NULL) */
+
+	/* slash command: words after the command name, e.g. {"SVC", "TAG"} */
+	const struct cmd *cmd;
+	int argc;
+	char **argv;
+
+	/* interaction: the action table row, the payload (borrowed) and the
+	 * actions[0] element of a block_actions payload */
+	const struct act *act;
+	json_t *payload;
+	json_t *action;
+
+	/* Set by the handler for the audit log: the target (service, node)
+	 * and a JSON object of parameters (owned by ctx, freed by dispatch). */
+	char *audit_target;
+	json_t *audit_params;
+};
+
+#endif

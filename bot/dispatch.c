@@ -1,0 +1,191 @@
+#include "bot/dispatch.h"
+#include "bot/auth.h"
+#include "bot/commands.h"
+#include "bot/config.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/reply.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <string.h>
+
+#define MAX_WORDS 32
+
+char *dispatch_usage(struct viva_env *env, const char *usage)
+{
+	const char *slash = env->cfg && env->cfg->slash_command ? env->cfg->slash_command : "/viva";
+	return xasprintf("%s %s", slash, usage);
+}
+
+static void audit(struct viva_ctx *ctx, const char *action, const char *result)
+{
+	char *params = NULL;
+
+	if (!ctx->env->store)
+		return;
+	if (ctx->audit_params)
+		params = json_dumps(ctx->audit_params, JSON_COMPACT | JSON_SORT_KEYS);
+	if (store_audit_add(ctx->env->store, 0, ctx->user_id ? ctx->user_id : "", action,
+			    ctx->audit_target ? ctx->audit_target : "", params, result) != VIVA_OK)
+		log_error("audit log write failed", "action=%s", action);
+	free(params);
+}
+
+static void ctx_set_audit(struct viva_ctx *ctx, const char *target, json_t *params)
+{
+	free(ctx->audit_target);
+	ctx->audit_target = xstrdup(target);
+	json_decref(ctx->audit_params);
+	ctx->audit_params = params;
+}
+
+static void ctx_clear_audit(struct viva_ctx *ctx)
+{
+	free(ctx->audit_target);
+	ctx->audit_target = NULL;
+	json_decref(ctx->audit_params);
+	ctx->audit_params = NULL;
+}
+
+/* Usage of every command in a group, e.g. after "/viva pipeline". */
+static int reply_group_usage(struct viva_ctx *ctx, const char *group, const char *msg)
+{
+	const struct cmd *rows[32];
+	size_t n = cmd_group(group, rows, 32);
+	struct strbuf sb;
+	int rc;
+
+	sb_init(&sb);
+	for (size_t i = 0; i < n; i++) {
+		char *u = dispatch_usage(ctx->env, rows[i]->usage);
+		sb_addf(&sb, "%s%s", i ? "\n" : "", u);
+		free(u);
+	}
+	rc = reply_error(ctx, sb.buf, "%s", msg);
+	sb_release(&sb);
+	return rc;
+}
+
+static int deny(struct viva_ctx *ctx, const char *what, const char *why)
+{
+	json_decref(ctx->audit_params);
+	ctx->audit_params = json_pack("{s:s}", "request", what);
+	audit(ctx, "denied", why);
+	log_info("request denied", "user=%s what=\"%s\"", ctx->user_id ? ctx->user_id : "", what);
+	return reply_error(ctx, NULL, "Sorry, %s.", why);
+}
+
+int dispatch_command(struct viva_ctx *ctx, const char *text)
+{
+	char **argv = NULL;
+	int argc = 0, used = 0, rc;
+	const struct cmd *c;
+	char why[256];
+	char *usage = NULL;
+
+	rc = argv_split(text, MAX_WORDS, &argc, &argv);
+	if (rc == VIVA_EINVAL) {
+		rc = reply_error(ctx, NULL, "That command has an unterminated quote. Try `%s help`.",
+				 ctx->env->cfg ? ctx->env->cfg->slash_command : "/viva");
+		goto out;
+	}
+	if (rc == VIVA_ERANGE) {
+		rc = reply_error(ctx, NULL, "That command has too many words (at most %d).", MAX_WORDS);
+		goto out;
+	}
+	if (argc == 0) {
+		/* A bare `/viva` is a request for help. */
+		char *help[] = { "help", NULL };
+		c = cmd_lookup(1, help, &used);
+		used = 0;
+	} else {
+		c = cmd_lookup(argc, argv, &used);
+	}
+	if (!c) {
+		const struct cmd *rows[1];
+		if (cmd_group(argv[0], rows, 1) > 0) {
+			rc = reply_group_usage(ctx, argv[0], "Which one? The commands of this group are:");
+			goto out;
+		}
+		rc = reply_error(ctx, NULL, "Unknown command `%s`. Try `%s help` for the list.",
+				 argv[0], ctx->env->cfg ? ctx->env->cfg->slash_command : "/viva");
+		goto out;
+	}
+	ctx->cmd = c;
+	ctx->argc = argc - used;
+	ctx->argv = argv + used;
+	usage = dispatch_usage(ctx->env, c->usage);
+	if (ctx->argc < c->min_args || ctx->argc > c->max_args) {
+		rc = reply_error(ctx, usage, "`%s` takes %s.", c->name,
+				 ctx->argc < c->min_args ? "more arguments" : "fewer arguments");
+		goto out;
+	}
+	if ((c->flags & CMD_SVC) && ctx->argc > 0 && !is_dns1123_label(ctx->argv[0])) {
+		rc = reply_error(ctx, usage,
+				 "`%s` is not a valid service name (lower-case letters, digits and '-', "
+				 "at most 63 characters, starting and ending with a letter or digit).",
+				 ctx->argv[0]);
+		goto out;
+	}
+	if ((c->flags & CMD_SVC) && ctx->argc > 0)
+		ctx_set_audit(ctx, ctx->argv[0], NULL);
+	if (auth_check(ctx->env, ctx->user_id, c->flags, ctx->argc > 0 ? ctx->argv[0] : NULL,
+		       why, sizeof(why)) != VIVA_OK) {
+		rc = deny(ctx, c->name, why);
+		goto out;
+	}
+	log_info("command", "user=%s cmd=\"%s\" args=%d", ctx->user_id ? ctx->user_id : "", c->name, ctx->argc);
+	rc = c->fn(ctx);
+	if (c->flags & CMD_WRITE)
+		audit(ctx, c->name, rc == VIVA_OK ? "ok" : viva_strerror(rc));
+	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
+		reply_error(ctx, NULL, "`%s` failed: %s.", c->name, viva_strerror(rc));
+out:
+	free(usage);
+	ctx_clear_audit(ctx);
+	ctx->argv = NULL;
+	ctx->argc = 0;
+	argv_free(argv);
+	return rc;
+}
+
+int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
+{
+	const char *type = json_string_value(json_object_get(payload, "type"));
+	const char *id = NULL;
+	const struct act *a;
+	char why[256];
+	int rc;
+
+	ctx->payload = payload;
+	if (type && strcmp(type, "block_actions") == 0) {
+		ctx->action = json_array_get(json_object_get(payload, "actions"), 0);
+		id = json_string_value(json_object_get(ctx->action, "action_id"));
+	} else if (type && strcmp(type, "view_submission") == 0) {
+		id = json_string_value(json_object_get(json_object_get(payload, "view"), "callback_id"));
+	} else {
+		log_info("interaction ignored", "type=%s", type ? type : "(none)");
+		return VIVA_OK;
+	}
+	a = act_lookup(id);
+	if (!a || ((a->flags & ACT_VIEW) != 0) != (strcmp(type, "view_submission") == 0)) {
+		log_warn("unknown action", "type=%s action_id=%s", type, id ? id : "(none)");
+		return reply_error(ctx, NULL, "viva does not know the action `%s`.", id ? id : "(none)");
+	}
+	ctx->act = a;
+	if (auth_check(ctx->env, ctx->user_id, (a->flags & ACT_ADMIN) ? CMD_ADMIN : 0, NULL,
+		       why, sizeof(why)) != VIVA_OK) {
+		rc = deny(ctx, a->action_id, why);
+		goto out;
+	}
+	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
+	rc = a->fn(ctx);
+	if (a->flags & ACT_WRITE)
+		audit(ctx, a->action_id, rc == VIVA_OK ? "ok" : viva_strerror(rc));
+	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
+		reply_error(ctx, NULL, "That did not work: %s.", viva_strerror(rc));
+out:
+	ctx_clear_audit(ctx);
+	return rc;
+}

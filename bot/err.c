@@ -1,0 +1,22 @@
+#include "bot/err.h"
+
+const char *viva_strerror(int err)
+{
+	switch (err) {
+	case VIVA_OK:        return "ok";
+	case VIVA_EINVAL:    return "invalid argument";
+	case VIVA_ENOENT:    return "not found";
+	case VIVA_EIO:       return "i/o error";
+	case VIVA_EPARSE:    return "malformed input";
+	case VIVA_ETIMEOUT:  return "timed out";
+	case VIVA_EREMOTE:   return "remote error";
+	case VIVA_EAUTH:     return "unauthorized";
+	case VIVA_EDENIED:   return "not allowed";
+	case VIVA_EBUSY:     return "busy";
+	case VIVA_EDUP:      return "already done";
+	case VIVA_ECONFLICT: return "conflict";
+	case VIVA_ERANGE:    return "out of range";
+	case VIVA_EUNAVAIL:  return "unavailable";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,190 @@
+/*
+ * viva: ChatOps for services and clusters, from Slack.
+ *
+ *   viva serve                      connect to Slack (Socket Mode) and run
+ *   viva console                    local REPL: slash commands as U_LOCAL
+ *   viva exec [--json] '/viva help' run one slash command locally and print
+ *   viva check-config               load the configuration and report
+ */
+#include "bot/config.h"
+#include "bot/console.h"
+#include "bot/ctx.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/serve.h"
+#include "bot/tmpl.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int64_t real_now(struct viva_clock *self)
+{
+	(void)self;
+	return now_unix();
+}
+
+static struct viva_clock real_clock = { .now = real_now };
+
+struct viva_clock *clock_real(void)
+{
+	return &real_clock;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: viva serve            connect to Slack (Socket Mode) and run\n"
+		"       viva console          local console: type slash commands, `click N` for buttons\n"
+		"       viva exec [--json] [--user UID] '/viva help'\n"
+		"                             run one slash command locally and print the answer\n"
+		"       viva check-config     load the configuration and say what is set\n"
+		"Configuration: environment, then .env, then viva.yaml (see .env.example, viva.example.yaml).\n");
+}
+
+/* Everything a subcommand needs; on failure prints one line and returns non-zero. */
+static int env_open(struct viva_config *cfg, struct viva_env *env, bool interactive)
+{
+	char err[512];
+	enum log_level lvl;
+
+	memset(env, 0, sizeof(*env));
+	if (config_load(cfg, NULL, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "viva: configuration error: %s\n", err);
+		return 1;
+	}
+	if (log_level_parse(cfg->log_level, &lvl) == VIVA_OK)
+		log_set_level(lvl);
+	/* At a terminal, info lines would drown the answers. */
+	if (interactive && !getenv("VIVA_LOG_LEVEL"))
+		log_set_level(LOG_WARN);
+	env->cfg = cfg;
+	env->clock = clock_real();
+	if (tmpl_set_load(cfg->templates_dir, &env->tmpl, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "viva: templates (%s): %s\n", cfg->templates_dir, err);
+		goto fail;
+	}
+	if (store_open(cfg->db_path, &env->store) != VIVA_OK) {
+		fprintf(stderr, "viva: cannot open the database VIVA_DB=%s (see the log line above)\n",
+			cfg->db_path);
+		goto fail;
+	}
+	return 0;
+fail:
+	tmpl_set_free(env->tmpl);
+	env->tmpl = NULL;
+	config_release(cfg);
+	return 1;
+}
+
+static void env_close(struct viva_config *cfg, struct viva_env *env)
+{
+	store_close(env->store);
+	tmpl_set_free(env->tmpl);
+	config_release(cfg);
+}
+
+static int run_exec(int argc, char **argv)
+{
+	struct viva_config cfg;
+	struct viva_env env;
+	struct console *c;
+	bool json_out = false;
+	const char *line = NULL, *user = NULL;
+	int rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json_out = true;
+		else if (strcmp(argv[i], "--user") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else if (!line)
+			line = argv[i];
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!line) {
+		usage(stderr);
+		return 2;
+	}
+	if (env_open(&cfg, &env, true))
+		return 1;
+	c = console_new(&env, stdout, json_out);
+	if (user)
+		console_set_user(c, user);
+	rc = console_line(c, line);
+	console_free(c);
+	env_close(&cfg, &env);
+	return rc == VIVA_OK ? 0 : 1;
+}
+
+static int run_console(void)
+{
+	struct viva_config cfg;
+	struct viva_env env;
+	struct console *c;
+
+	if (env_open(&cfg, &env, true))
+		return 1;
+	c = console_new(&env, stdout, false);
+	console_repl(c, stdin);
+	console_free(c);
+	env_close(&cfg, &env);
+	return 0;
+}
+
+static int run_check_config(void)
+{
+	struct viva_config cfg;
+	struct viva_env env;
+
+	if (env_open(&cfg, &env, true))
+		return 1;
+	printf("configuration ok: slash_command=%s workers=%d db=%s templates=%zu "
+	       "slack_tokens=%s http_listen=%s\n",
+	       cfg.slash_command, cfg.workers, cfg.db_path, tmpl_set_count(env.tmpl),
+	       cfg.slack_app_token && cfg.slack_bot_token ? "set" : "missing",
+	       cfg.http_listen ? cfg.http_listen : "(off)");
+	env_close(&cfg, &env);
+	return 0;
+}
+
+static int run_serve(void)
+{
+	struct viva_config cfg;
+	struct viva_env env;
+	int rc;
+
+	if (env_open(&cfg, &env, false))
+		return 1;
+	rc = serve_run(&env);
+	env_close(&cfg, &env);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "exec") == 0)
+		return run_exec(argc - 2, argv + 2);
+	if (strcmp(argv[1], "console") == 0)
+		return run_console();
+	if (strcmp(argv[1], "check-config") == 0)
+		return run_check_config();
+	if (strcmp(argv[1], "serve") == 0)
+		return run_serve();
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "viva: unknown subcommand '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

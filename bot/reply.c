@@ -1,0 +1,115 @@
+#include "bot/reply.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/tmpl.h"
+#include "bot/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+/* A message built in code, for when a template itself is what failed. */
+static json_t *plain_message(const char *text)
+{
+	char *esc = mrkdwn_escape(text);
+	json_t *msg = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}",
+				"text", esc,
+				"blocks", "type", "section", "text", "type", "mrkdwn", "text", esc);
+	free(esc);
+	return msg;
+}
+
+int reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags)
+{
+	int err;
+
+	if (!ctx->reply || !ctx->reply->ops->send)
+		return VIVA_EUNAVAIL;
+	err = ctx->reply->ops->send(ctx->reply, msg, flags);
+	if (err == VIVA_OK)
+		ctx->reply->sent++;
+	return err;
+}
+
+static int render(struct viva_ctx *ctx, const char *name, json_t *data, json_t **out)
+{
+	char err[512];
+	int rc = tmpl_render(ctx->env->tmpl, name, data, out, err, sizeof(err));
+
+	if (rc)
+		log_error("template render failed", "template=%s err=\"%s\"", name, err);
+	return rc;
+}
+
+int reply_template(struct viva_ctx *ctx, const char *name, json_t *data, unsigned flags)
+{
+	json_t *msg = NULL;
+	int rc = render(ctx, name, data, &msg);
+
+	if (rc) {
+		/* The operator broke a template: say so rather than stay silent. */
+		msg = plain_message("viva could not render its answer (template error; see the log).");
+		reply_send(ctx, msg, REPLY_EPHEMERAL);
+		json_decref(msg);
+		return rc;
+	}
+	rc = reply_send(ctx, msg, flags);
+	json_decref(msg);
+	return rc;
+}
+
+int reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
+{
+	char buf[3000];
+	va_list ap;
+	json_t *msg;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	msg = plain_message(buf);
+	rc = reply_send(ctx, msg, flags);
+	json_decref(msg);
+	return rc;
+}
+
+int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
+{
+	char buf[2000];
+	va_list ap;
+	json_t *data, *msg = NULL;
+	int rc;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	data = json_pack("{s:s, s:s?}", "message", buf, "usage", usage);
+	if (render(ctx, "slack/error", data, &msg) != VIVA_OK)
+		msg = plain_message(buf);
+	json_decref(data);
+	rc = reply_send(ctx, msg, REPLY_EPHEMERAL);
+	json_decref(msg);
+	return rc;
+}
+
+int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *name, json_t *data)
+{
+	json_t *msg = NULL;
+	int rc;
+
+	if (!ctx->reply || !ctx->reply->ops->post)
+		return VIVA_EUNAVAIL;
+	rc = render(ctx, name, data, &msg);
+	if (rc)
+		return rc;
+	rc = ctx->reply->ops->post(ctx->reply, channel, msg);
+	json_decref(msg);
+	return rc;
+}
+
+int reply_open_view(struct viva_ctx *ctx, json_t *view)
+{
+	if (!ctx->reply || !ctx->reply->ops->open_view)
+		return VIVA_EUNAVAIL;
+	return ctx->reply->ops->open_view(ctx->reply, view);
+}

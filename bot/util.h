@@ -1,0 +1,58 @@
+#ifndef VIVA_BOT_UTIL_H
+#define VIVA_BOT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Allocation that never returns NULL: out of memory logs one line and aborts
+ * (error paths in viva cover I/O and remote failures, not malloc).
+ */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);            /* NULL -> NULL */
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Growable string, always NUL-terminated. Embedded: sb_init/sb_release. */
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+void sb_init(struct strbuf *sb);
+void sb_release(struct strbuf *sb);
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addc(struct strbuf *sb, char c);
+void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give the buffer to the caller (caller frees); sb is empty afterwards. */
+char *sb_detach(struct strbuf *sb);
+
+/* Kubernetes DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 chars. */
+bool is_dns1123_label(const char *s);
+/* Slack user id such as U012AB3CD or W012AB3CD. */
+bool is_slack_user_id(const char *s);
+
+/* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
+char *mrkdwn_escape(const char *s);
+
+/*
+ * Split a command line into words: blanks separate, "double" and 'single'
+ * quotes group, backslash escapes inside double quotes. On success *argv is a
+ * NULL-terminated array (free with argv_free) and *argc its length.
+ * Returns VIVA_EINVAL for an unterminated quote, VIVA_ERANGE past max words.
+ */
+int argv_split(const char *line, int max, int *argc, char ***argv);
+void argv_free(char **argv);
+
+/* Monotonic and wall-clock time. */
+int64_t now_ms_mono(void);
+int64_t now_unix(void);
+
+/* Read a whole file (caller frees); VIVA_ENOENT / VIVA_EIO. */
+int read_file(const char *path, char **out, size_t *len);
+
+#endif

@@ -1,0 +1,17 @@
+#include "handlers/housekeeping.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "store/store.h"
+
+#define KEEP_SECONDS (7 * 24 * 3600)
+
+int task_housekeeping(struct viva_ctx *ctx)
+{
+	int removed = 0;
+	int64_t now = ctx->env->clock->now(ctx->env->clock);
+	int rc = store_envelope_prune(ctx->env->store, now - KEEP_SECONDS, &removed);
+
+	if (rc == VIVA_OK)
+		log_info("housekeeping", "envelopes_pruned=%d", removed);
+	return rc;
+}

@@ -1,0 +1,83 @@
+#ifndef VIVA_STORE_STORE_H
+#define VIVA_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * All of viva's SQL lives in store/. Only the .c files in store/ include <sqlite3.h>.
+ *
+ * The database is one SQLite file in WAL mode with a busy timeout (5 s).
+ * Schema changes are numbered migrations applied in order, each in its own
+ * transaction, tracked with PRAGMA user_version; opening an older database
+ * migrates it forward, opening a newer one (unknown version) is refused.
+ *
+ * A struct store is safe to use from several threads: every function takes
+ * the store's mutex for the duration of its statements.
+ */
+struct store;
+
+/* Open (creating if needed) and migrate. path ":memory:" works for tests. */
+int store_open(const char *path, struct store **out);
+/* Open without migrating past `version` (tests of migrations only). */
+int store_open_at_version(const char *path, int version, struct store **out);
+void store_close(struct store *st);
+
+/* Current PRAGMA user_version, and the newest version this build knows. */
+int store_schema_version(struct store *st);
+int store_schema_latest(void);
+/* PRAGMA journal_mode, e.g. "wal" (copied into buf). */
+int store_journal_mode(struct store *st, char *buf, size_t len);
+
+/* ---- audit log --------------------------------------------------------- */
+struct store_audit_entry {
+	int64_t id;
+	int64_t ts;          /* unix seconds */
+	char *user_id;       /* Slack user id, "U_LOCAL", "scheduler", ... */
+	char *action;        /* e.g. "promote", "pipeline.delete", "denied" */
+	char *target;        /* e.g. service name; may be "" */
+	char *params_json;   /* JSON object text, "{}" when none */
+	char *result;        /* "ok", "denied", "error: ...", ... */
+};
+
+/* Append one entry; params_json NULL means "{}". ts 0 means now. */
+int store_audit_add(struct store *st, int64_t ts, const char *user_id, const char *action,
+		    const char *target, const char *params_json, const char *result);
+/*
+ * Newest first, at most limit entries, only those with this target when
+ * target is not NULL. *out is an array the caller frees with
+ * store_audit_free(*out, *n).
+ */
+int store_audit_list(struct store *st, const char *target, int limit,
+		     struct store_audit_entry **out, size_t *n);
+void store_audit_free(struct store_audit_entry *e, size_t n);
+
+/* ---- processed envelopes (de-duplication) ------------------------------ */
+/*
+ * Record that `key` (an envelope_id, or "event:" + event_id) is being
+ * processed. Returns VIVA_OK when it is new (and records it), VIVA_EDUP when
+ * it was seen before. Atomic: two threads racing on one key get one VIVA_OK.
+ */
+int store_envelope_claim(struct store *st, const char *key, const char *kind, int64_t now);
+/* Forget keys older than `before` (unix seconds); *removed may be NULL. */
+int store_envelope_prune(struct store *st, int64_t before, int *removed);
+
+/* ---- scheduler runs ---------------------------------------------------- */
+/*
+ * Claim the run of schedule `name` at time slot `slot` (unix seconds of the
+ * cron minute). VIVA_OK if newly claimed, VIVA_EDUP if that slot was already
+ * claimed. Atomic, like store_envelope_claim: one claim wins per slot, even
+ * across processes sharing the file. now 0 means now.
+ */
+int store_schedule_claim(struct store *st, const char *name, int64_t slot, int64_t now);
+/*
+ * Record that the claimed run finished with `result` ("ok", "error: ...";
+ * NULL means "ok"). VIVA_ENOENT if that slot was never claimed.
+ */
+int store_schedule_finish(struct store *st, const char *name, int64_t slot, int64_t now,
+			  const char *result);
+/* The newest claimed slot of `name`, 0 if none. */
+int store_schedule_last(struct store *st, const char *name, int64_t *slot);
+
+#endif

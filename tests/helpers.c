@@ -1,0 +1,170 @@
+#include "tests/helpers.h"
+#include "bot/err.h"
+#include "bot/tmpl.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static int rec_send(struct reply *r, json_t *msg, unsigned flags)
+{
+	struct test_env *t = r->self;
+	json_array_append_new(t->sent, json_pack("{s:i, s:O}", "flags", (int)flags, "msg", msg));
+	return VIVA_OK;
+}
+
+static int rec_post(struct reply *r, const char *channel, json_t *msg)
+{
+	struct test_env *t = r->self;
+	json_array_append_new(t->sent, json_pack("{s:s, s:O}", "post", channel ? channel : "", "msg", msg));
+	return VIVA_OK;
+}
+
+static int rec_view(struct reply *r, json_t *view)
+{
+	struct test_env *t = r->self;
+	json_array_append_new(t->sent, json_pack("{s:O, s:O}", "view", view, "msg", view));
+	return VIVA_OK;
+}
+
+static const struct reply_ops rec_ops = { .send = rec_send, .post = rec_post, .open_view = rec_view };
+
+static int64_t fake_now(struct viva_clock *c)
+{
+	struct test_env *t = (struct test_env *)((char *)c - offsetof(struct test_env, clock));
+	return t->now;
+}
+
+void test_env_init(struct test_env *t)
+{
+	char err[512];
+
+	memset(t, 0, sizeof(*t));
+	config_defaults(&t->cfg);
+	t->env.cfg = &t->cfg;
+	t->now = 1795554900;
+	t->clock.now = fake_now;
+	t->env.clock = &t->clock;
+	if (tmpl_set_load("templates", &t->env.tmpl, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "templates: %s\n", err);
+		fail();
+	}
+	assert_int_equal(store_open(":memory:", &t->env.store), VIVA_OK);
+	t->reply.ops = &rec_ops;
+	t->reply.self = t;
+	t->sent = json_array();
+}
+
+void test_env_release(struct test_env *t)
+{
+	store_close(t->env.store);
+	tmpl_set_free(t->env.tmpl);
+	config_release(&t->cfg);
+	json_decref(t->sent);
+}
+
+void test_ctx(struct test_env *t, struct viva_ctx *ctx, const char *user_id)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->env = &t->env;
+	ctx->reply = &t->reply;
+	ctx->user_id = user_id;
+	ctx->channel_id = "C0TEST";
+	ctx->trigger_id = "trigger.test";
+}
+
+json_t *test_sent_msg(struct test_env *t, size_t i)
+{
+	return json_object_get(json_array_get(t->sent, i), "msg");
+}
+
+static void collect(json_t *j, struct strbuf *sb)
+{
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_string(j)) {
+		sb_adds(sb, json_string_value(j));
+		sb_addc(sb, '\n');
+	} else if (json_is_object(j)) {
+		json_object_foreach(j, k, v)
+			if (strcmp(k, "type") != 0 && strcmp(k, "block_id") != 0)
+				collect(v, sb);
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			collect(v, sb);
+	}
+}
+
+char *test_sent_text(struct test_env *t, size_t i)
+{
+	struct strbuf sb;
+	sb_init(&sb);
+	collect(test_sent_msg(t, i), &sb);
+	return sb_detach(&sb);
+}
+
+char *test_tmpdir(void)
+{
+	char tmpl[] = "/tmp/viva-test-XXXXXX";
+	char *d = mkdtemp(tmpl);
+	assert_non_null(d);
+	return xstrdup(d);
+}
+
+void test_rm_rf(const char *path)
+{
+	char *cmd;
+	if (!path || strncmp(path, "/tmp/", 5) != 0)
+		return;
+	cmd = xasprintf("rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", path);
+	free(cmd);
+}
+
+void test_write_file(const char *path, const char *content)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+	FILE *f;
+
+	if (slash) {
+		*slash = '\0';
+		char *cmd = xasprintf("mkdir -p '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+		free(cmd);
+	}
+	free(dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+}
+
+char *test_run(const char *cmdline, int *status)
+{
+	char *full = xasprintf("%s 2>&1", cmdline);
+	FILE *p = popen(full, "r");
+	struct strbuf sb;
+	char buf[4096];
+	size_t n;
+	int st;
+
+	free(full);
+	assert_non_null(p);
+	sb_init(&sb);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		sb_add(&sb, buf, n);
+	st = pclose(p);
+	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return sb_detach(&sb);
+}

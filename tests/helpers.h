@@ -1,0 +1,43 @@
+#ifndef VIVA_TESTS_HELPERS_H
+#define VIVA_TESTS_HELPERS_H
+
+#include <jansson.h>
+
+#include "bot/config.h"
+#include "bot/ctx.h"
+#include "bot/reply.h"
+
+/*
+ * Shared test fixtures: an environment with default configuration, the real
+ * templates/ directory, an in-memory store, and a reply sink that records
+ * every message instead of sending it.
+ */
+struct test_env {
+	struct viva_config cfg;
+	struct viva_env env;
+	struct reply reply;
+	json_t *sent;      /* [{"flags":F, "msg":{...}} or {"post":C,"msg":..} or {"view":..}] */
+	int64_t now;       /* the injected clock's time */
+	struct viva_clock clock;
+};
+
+/* Set up with the templates at "templates" and a ":memory:" store. */
+void test_env_init(struct test_env *t);
+void test_env_release(struct test_env *t);
+
+/* A request context for user_id, wired to the recording sink. */
+void test_ctx(struct test_env *t, struct viva_ctx *ctx, const char *user_id);
+
+/* The i-th recorded message (borrowed), and its text fallback + all block text joined. */
+json_t *test_sent_msg(struct test_env *t, size_t i);
+char *test_sent_text(struct test_env *t, size_t i);
+
+/* Make a temporary directory (caller frees the string; rm_rf removes it). */
+char *test_tmpdir(void);
+void test_rm_rf(const char *path);
+/* Write a file, creating parent directories. */
+void test_write_file(const char *path, const char *content);
+/* Run a command line with /bin/sh, capture stdout+stderr (caller frees); *status = exit code. */
+char *test_run(const char *cmdline, int *status);
+
+#endif

@@ -1,0 +1,320 @@
+/* The command and action tables, and the dispatcher in front of them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bot/auth.h"
+#include "bot/commands.h"
+#include "bot/dispatch.h"
+#include "bot/err.h"
+#include "bot/util.h"
+#include "store/store.h"
+#include "tests/helpers.h"
+
+static void table__rows__are_complete_and_unique(void **state)
+{
+	(void)state;
+	assert_true(cmd_table_len > 0);
+	for (size_t i = 0; i < cmd_table_len; i++) {
+		const struct cmd *c = &cmd_table[i];
+		assert_non_null(c->name);
+		assert_non_null(c->fn);
+		assert_non_null(c->usage);
+		assert_non_null(c->summary);
+		assert_true(strlen(c->summary) > 5);
+		/* usage starts with the command's own name */
+		assert_int_equal(strncmp(c->usage, c->name, strlen(c->name)), 0);
+		assert_true(c->min_args >= 0 && c->min_args <= c->max_args);
+		for (size_t j = i + 1; j < cmd_table_len; j++)
+			assert_string_not_equal(c->name, cmd_table[j].name);
+		/* destructive commands carry CONFIRM, and changes are audit-logged */
+		if (strstr(c->name, "delete") || strstr(c->name, "drain") || strstr(c->name, "rollback"))
+			assert_true((c->flags & CMD_CONFIRM) && (c->flags & CMD_WRITE));
+		if (c->flags & CMD_CONFIRM)
+			assert_true(c->flags & CMD_WRITE);
+		/* permission flags only make sense on a service or an admin op */
+		if (c->flags & (CMD_DEPLOY | CMD_OWNER))
+			assert_true(c->flags & CMD_SVC);
+	}
+}
+
+static void table__actions__are_unique_and_within_slack_limits(void **state)
+{
+	static const char *destructive[] = { "tag_promote", "bluegreen_trigger", "rollback",
+					     "unused_confirm", "pipeline_delete", "node_drain", NULL };
+	(void)state;
+	for (size_t i = 0; i < act_table_len; i++) {
+		const struct act *a = &act_table[i];
+		assert_non_null(a->fn);
+		assert_true(strlen(a->action_id) > 0 && strlen(a->action_id) <= 255);
+		assert_non_null(a->summary);
+		for (size_t j = i + 1; j < act_table_len; j++)
+			assert_string_not_equal(a->action_id, act_table[j].action_id);
+		for (const char **d = destructive; *d; d++)
+			if (strcmp(*d, a->action_id) == 0)
+				assert_true((a->flags & ACT_CONFIRM) && (a->flags & ACT_WRITE));
+		assert_ptr_equal(act_lookup(a->action_id), a);
+	}
+	assert_null(act_lookup("no_such_action"));
+	assert_null(act_lookup(NULL));
+}
+
+static void lookup__multiword__takes_longest_match(void **state)
+{
+	char *one[] = { "help", "audit", NULL };
+	char *none[] = { "frobnicate", NULL };
+	int used = -1;
+	(void)state;
+	assert_string_equal(cmd_lookup(2, one, &used)->name, "help");
+	assert_int_equal(used, 1);
+	assert_null(cmd_lookup(1, none, &used));
+	assert_int_equal(used, 0);
+}
+
+/* Dispatch `text` as U0ALICE; return the text of the single reply (caller frees). */
+static char *run(struct test_env *t, const char *text, int *rc, unsigned *flags)
+{
+	struct viva_ctx ctx;
+	size_t before = json_array_size(t->sent);
+
+	test_ctx(t, &ctx, "U0ALICE");
+	*rc = dispatch_command(&ctx, text);
+	assert_int_equal(json_array_size(t->sent), before + 1);
+	if (flags)
+		*flags = (unsigned)json_integer_value(json_object_get(json_array_get(t->sent, before), "flags"));
+	return test_sent_text(t, before);
+}
+
+static void dispatch__unknown_command__ephemeral_error_with_hint(void **state)
+{
+	struct test_env t;
+	unsigned flags = 99;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "frobnicate now", &rc, &flags);
+	assert_non_null(strstr(s, "Unknown command `frobnicate`"));
+	assert_non_null(strstr(s, "/viva help"));
+	assert_int_equal(flags, REPLY_EPHEMERAL);
+	free(s);
+	test_env_release(&t);
+}
+
+static void dispatch__too_many_args__shows_usage(void **state)
+{
+	struct test_env t;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "audit a b", &rc, NULL);
+	assert_non_null(strstr(s, "fewer arguments"));
+	assert_non_null(strstr(s, "/viva audit [SVC]"));
+	free(s);
+	test_env_release(&t);
+}
+
+static void dispatch__bad_service_name__refused_before_handler(void **state)
+{
+	struct test_env t;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "audit Bad_Name;DROP", &rc, NULL);
+	assert_non_null(strstr(s, "is not a valid service name"));
+	free(s);
+	s = run(&t, "audit \"a b\"", &rc, NULL);
+	assert_non_null(strstr(s, "is not a valid service name"));
+	free(s);
+	s = run(&t, "audit 'unterminated", &rc, NULL);
+	assert_non_null(strstr(s, "unterminated quote"));
+	free(s);
+	test_env_release(&t);
+}
+
+static void dispatch__bare_command__is_help(void **state)
+{
+	struct test_env t;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "   ", &rc, NULL);
+	assert_int_equal(rc, VIVA_OK);
+	for (size_t i = 0; i < cmd_table_len; i++) {
+		char *u = xasprintf("/viva %s", cmd_table[i].usage);
+		assert_non_null(strstr(s, u));
+		free(u);
+	}
+	free(s);
+	test_env_release(&t);
+}
+
+static void help__one_command__usage_and_example(void **state)
+{
+	struct test_env t;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "help audit", &rc, NULL);
+	assert_int_equal(rc, VIVA_OK);
+	assert_non_null(strstr(s, "/viva audit [SVC]"));
+	assert_non_null(strstr(s, "/viva audit service-a"));
+	free(s);
+	s = run(&t, "help nosuch", &rc, NULL);
+	assert_non_null(strstr(s, "There is no command `nosuch`"));
+	free(s);
+	test_env_release(&t);
+}
+
+static void audit__entries__listed_newest_first_and_escaped(void **state)
+{
+	struct test_env t;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	s = run(&t, "audit", &rc, NULL);
+	assert_non_null(strstr(s, "Nothing recorded yet"));
+	free(s);
+	assert_int_equal(store_audit_add(t.env.store, 100, "U0BOB", "promote", "svc-a",
+					 "{\"tag\":\"<script>&\"}", "ok"), VIVA_OK);
+	assert_int_equal(store_audit_add(t.env.store, 200, "U0CAROL", "deploy", "svc-b", NULL, "ok"), VIVA_OK);
+	s = run(&t, "audit", &rc, NULL);
+	assert_non_null(strstr(s, "<@U0BOB>"));
+	assert_non_null(strstr(s, "&lt;script&gt;&amp;"));
+	assert_null(strstr(s, "<script>"));
+	assert_true(strstr(s, "deploy") < strstr(s, "promote"));  /* newest first */
+	free(s);
+	s = run(&t, "audit svc-a", &rc, NULL);
+	assert_non_null(strstr(s, "promote"));
+	assert_null(strstr(s, "U0CAROL"));
+	free(s);
+	test_env_release(&t);
+}
+
+static void audit__more_button__pages_older_entries(void **state)
+{
+	struct test_env t;
+	struct viva_ctx ctx;
+	json_t *payload, *blocks, *last, *btn;
+	int rc;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	for (int i = 0; i < 20; i++) {
+		char target[16];
+		snprintf(target, sizeof(target), "svc-%02d", i);
+		store_audit_add(t.env.store, 1000 + i, "U0BOB", "promote", target, NULL, "ok");
+	}
+	s = run(&t, "audit", &rc, NULL);
+	assert_non_null(strstr(s, "svc-19"));
+	assert_null(strstr(s, "svc-00"));
+	free(s);
+	blocks = json_object_get(test_sent_msg(&t, 0), "blocks");
+	last = json_array_get(blocks, json_array_size(blocks) - 1);
+	btn = json_array_get(json_object_get(last, "elements"), 0);
+	assert_string_equal(json_string_value(json_object_get(btn, "action_id")), "audit_more");
+	payload = json_pack("{s:s, s:[{s:s, s:s, s:s}]}", "type", "block_actions", "actions",
+			    "action_id", "audit_more", "type", "button",
+			    "value", json_string_value(json_object_get(btn, "value")));
+	test_ctx(&t, &ctx, "U0ALICE");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(t.sent, 1), "flags")), REPLY_REPLACE);
+	s = test_sent_text(&t, 1);
+	assert_non_null(strstr(s, "svc-00"));
+	assert_null(strstr(s, "svc-19"));
+	free(s);
+	/* a forged value is refused, not trusted */
+	json_object_set_new(json_array_get(json_object_get(payload, "actions"), 0), "value",
+			    json_string("5 ../../etc"));
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	s = test_sent_text(&t, 2);
+	assert_non_null(strstr(s, "did not write"));
+	free(s);
+	json_decref(payload);
+	test_env_release(&t);
+}
+
+static void interaction__unknown_action__error_not_crash(void **state)
+{
+	struct test_env t;
+	struct viva_ctx ctx;
+	json_t *p;
+	char *s;
+	(void)state;
+
+	test_env_init(&t);
+	test_ctx(&t, &ctx, "U0ALICE");
+	p = json_pack("{s:s, s:[{s:s}]}", "type", "block_actions", "actions", "action_id", "nope");
+	dispatch_interaction(&ctx, p);
+	json_decref(p);
+	s = test_sent_text(&t, 0);
+	assert_non_null(strstr(s, "does not know the action `nope`"));
+	free(s);
+	/* malformed payloads: no actions, wrong types, not an interaction */
+	p = json_pack("{s:s, s:i}", "type", "block_actions", "actions", 3);
+	dispatch_interaction(&ctx, p);
+	json_decref(p);
+	p = json_pack("{s:i}", "type", 7);
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_OK);
+	json_decref(p);
+	test_env_release(&t);
+}
+
+static void auth__admins_and_refusals(void **state)
+{
+	struct test_env t;
+	char why[256];
+	char *admins[] = { "U0ADMIN01", NULL };
+	char **saved;
+	(void)state;
+
+	test_env_init(&t);
+	saved = t.cfg.admin_users;
+	t.cfg.admin_users = admins;
+	assert_true(auth_is_admin(&t.env, "U0ADMIN01"));
+	assert_false(auth_is_admin(&t.env, "U0ALICE"));
+	assert_false(auth_is_admin(&t.env, NULL));
+	assert_int_equal(auth_check(&t.env, "U0ALICE", 0, NULL, why, sizeof(why)), VIVA_OK);
+	assert_int_equal(auth_check(&t.env, "U0ALICE", CMD_ADMIN, NULL, why, sizeof(why)), VIVA_EDENIED);
+	assert_non_null(strstr(why, "admins"));
+	assert_int_equal(auth_check(&t.env, "U0ADMIN01", CMD_ADMIN, NULL, why, sizeof(why)), VIVA_OK);
+	assert_int_equal(auth_check(&t.env, "U0ALICE", CMD_OWNER | CMD_SVC, "svc-a", why, sizeof(why)),
+			 VIVA_EDENIED);
+	assert_non_null(strstr(why, "owners of svc-a"));
+	t.cfg.admin_users = saved;
+	test_env_release(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(table__rows__are_complete_and_unique),
+		cmocka_unit_test(table__actions__are_unique_and_within_slack_limits),
+		cmocka_unit_test(lookup__multiword__takes_longest_match),
+		cmocka_unit_test(dispatch__unknown_command__ephemeral_error_with_hint),
+		cmocka_unit_test(dispatch__too_many_args__shows_usage),
+		cmocka_unit_test(dispatch__bad_service_name__refused_before_handler),
+		cmocka_unit_test(dispatch__bare_command__is_help),
+		cmocka_unit_test(help__one_command__usage_and_example),
+		cmocka_unit_test(audit__entries__listed_newest_first_and_escaped),
+		cmocka_unit_test(audit__more_button__pages_older_entries),
+		cmocka_unit_test(interaction__unknown_action__error_not_crash),
+		cmocka_unit_test(auth__admins_and_refusals),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,711 @@
+/*
+ * Tests for store/: a real SQLite file in a fresh temporary directory per
+ * test (WAL needs a file), plus ":memory:" where the mode does not matter.
+ * The tests reach under the store with sqlite3 directly only to set up
+ * states the API cannot produce (a newer schema, a half-migrated file).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct fx {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/viva-store-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/viva.db", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	DIR *d = opendir(f->dir);
+	struct dirent *de;
+	int guard = 0;
+
+	/* The db, its -wal and -shm files, captured logs: nothing nested. */
+	while (d && (de = readdir(d)) != NULL && guard++ < 1000) {
+		char p[512];
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", f->dir, de->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+/* Run SQL on the file behind the store's back. */
+static void raw_exec(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+static int64_t raw_int(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *stmt = NULL;
+	int64_t v;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+	v = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return v;
+}
+
+/* Expected failures log errors; keep them out of the test output. */
+static enum log_level saved_level = LOG_WARN;
+static void quiet(void)
+{
+	saved_level = log_get_level();
+	log_set_level(LOG_OFF);
+}
+static void loud(void)
+{
+	log_set_level(saved_level);
+}
+
+/* ---- open, pragmas, migrations ---------------------------------------- */
+
+static void store__fresh_file__wal_mode_and_latest_version(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	char mode[16];
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_non_null(st);
+	assert_int_equal(store_journal_mode(st, mode, sizeof(mode)), VIVA_OK);
+	assert_string_equal(mode, "wal");
+	assert_true(store_schema_latest() >= 2);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	store_close(st);
+
+	/* WAL is persistent in the file; user_version is what we set. */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_latest());
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM sqlite_master"
+				 " WHERE name IN ('audit_log','envelopes','schedule_runs')"), 3);
+
+	/* Reopening an up-to-date file changes nothing. */
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	store_close(st);
+}
+
+static void store__memory__opens_in_memory_mode(void **state)
+{
+	struct store *st = NULL;
+	char mode[16];
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_journal_mode(st, mode, sizeof(mode)), VIVA_OK);
+	assert_string_equal(mode, "memory");
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	assert_int_equal(store_envelope_claim(st, "e1", "slash", 100), VIVA_OK);
+	store_close(st);
+}
+
+static void store__journal_mode_small_buffer__erange(void **state)
+{
+	struct store *st = NULL;
+	char mode[3] = "xx";
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_journal_mode(st, mode, sizeof(mode)), VIVA_ERANGE);
+	assert_string_equal(mode, "");
+	assert_int_equal(store_journal_mode(st, NULL, 16), VIVA_EINVAL);
+	store_close(st);
+}
+
+/*
+ * From every older version: open a file stopped at v, write what v allows,
+ * then a plain store_open migrates it to the latest and the rows survive.
+ */
+static void store__migrate_from_each_older_version__data_survives(void **state)
+{
+	struct fx *f = *state;
+	int latest = store_schema_latest();
+
+	for (int v = 0; v < latest; v++) {
+		struct store_audit_entry *e = NULL;
+		struct store *st = NULL;
+		char path[192];
+		int64_t slot = -1;
+		size_t n = 0;
+
+		snprintf(path, sizeof(path), "%s/v%d.db", f->dir, v);
+		assert_int_equal(store_open_at_version(path, v, &st), VIVA_OK);
+		assert_int_equal(store_schema_version(st), v);
+		if (v >= 1) {
+			assert_int_equal(store_audit_add(st, 1000 + v, "U1", "promote", "svc",
+							 "{\"v\":1}", "ok"), VIVA_OK);
+			assert_int_equal(store_envelope_claim(st, "env-old", "slash", 500), VIVA_OK);
+		}
+		if (v >= 2)
+			assert_int_equal(store_schedule_claim(st, "lag", 60, 61), VIVA_OK);
+		store_close(st);
+
+		assert_int_equal(store_open(path, &st), VIVA_OK);
+		assert_int_equal(store_schema_version(st), latest);
+		assert_int_equal(store_audit_list(st, NULL, 10, &e, &n), VIVA_OK);
+		if (v >= 1) {
+			assert_int_equal(n, 1);
+			assert_int_equal(e[0].ts, 1000 + v);
+			assert_string_equal(e[0].params_json, "{\"v\":1}");
+			assert_int_equal(store_envelope_claim(st, "env-old", "slash", 600), VIVA_EDUP);
+		} else {
+			assert_int_equal(n, 0);
+		}
+		store_audit_free(e, n);
+		assert_int_equal(store_schedule_last(st, "lag", &slot), VIVA_OK);
+		assert_int_equal(slot, v >= 2 ? 60 : 0);
+		/* Every table of the latest schema works after the migration. */
+		assert_int_equal(store_schedule_claim(st, "lag", 120, 121), VIVA_OK);
+		assert_int_equal(store_envelope_claim(st, "env-new", "slash", 700), VIVA_OK);
+		store_close(st);
+	}
+}
+
+static void store__stopped_at_older_version__later_tables_absent(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	int64_t slot = -1;
+
+	assert_int_equal(store_open_at_version(f->path, 1, &st), VIVA_OK);
+	quiet();
+	assert_int_equal(store_schedule_claim(st, "lag", 60, 61), VIVA_EIO);
+	assert_int_equal(store_schedule_last(st, "lag", &slot), VIVA_EIO);
+	loud();
+	assert_int_equal(slot, 0);
+	store_close(st);
+}
+
+static void store__newer_schema__refused_with_log_line(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	char sql[64], logpath[192];
+	char *logtext = NULL;
+	size_t loglen = 0;
+	int fd;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 5, "U1", "a", "t", NULL, "ok"), VIVA_OK);
+	store_close(st);
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", store_schema_latest() + 1);
+	raw_exec(f->path, sql);
+
+	snprintf(logpath, sizeof(logpath), "%s/log.txt", f->dir);
+	fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	log_set_fd(fd);
+	st = (struct store *)1;
+	assert_int_equal(store_open(f->path, &st), VIVA_EINVAL);
+	log_set_fd(2);
+	close(fd);
+	assert_null(st);
+
+	assert_int_equal(read_file(logpath, &logtext, &loglen), VIVA_OK);
+	assert_non_null(strstr(logtext, "level=error"));
+	assert_non_null(strstr(logtext, "newer"));
+	free(logtext);
+
+	/* Refused means untouched: the version and the rows are still there. */
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_latest() + 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_log"), 1);
+}
+
+/* A migration that fails half-way leaves the file at the previous version. */
+static void store__failed_migration__rolled_back(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+
+	assert_int_equal(store_open_at_version(f->path, 1, &st), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 7, "U1", "a", "t", NULL, "ok"), VIVA_OK);
+	store_close(st);
+	/* Migration 2 creates schedule_runs: make it fail on its CREATE TABLE. */
+	raw_exec(f->path, "CREATE TABLE schedule_runs(x)");
+
+	quiet();
+	assert_int_equal(store_open(f->path, &st), VIVA_EIO);
+	loud();
+	assert_null(st);
+	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_log"), 1);
+
+	/* Once the obstacle is gone the same file migrates normally. */
+	raw_exec(f->path, "DROP TABLE schedule_runs");
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_schema_version(st), store_schema_latest());
+	assert_int_equal(store_schedule_claim(st, "s", 60, 60), VIVA_OK);
+	store_close(st);
+}
+
+static void store__open_at_version__out_of_range_einval(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+
+	assert_int_equal(store_open_at_version(f->path, -1, &st), VIVA_EINVAL);
+	assert_null(st);
+	assert_int_equal(store_open_at_version(f->path, store_schema_latest() + 1, &st),
+			 VIVA_EINVAL);
+	assert_null(st);
+	assert_int_equal(store_open(NULL, &st), VIVA_EINVAL);
+	assert_int_equal(store_open("", &st), VIVA_EINVAL);
+	assert_int_equal(store_open(f->path, NULL), VIVA_EINVAL);
+}
+
+static void store__missing_directory__fails_without_crash(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = (struct store *)1;
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/no/such/dir/viva.db", f->dir);
+	quiet();
+	assert_int_equal(store_open(path, &st), VIVA_EIO);
+	loud();
+	assert_null(st);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
+static void store__not_a_database__fails_without_crash(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = (struct store *)1;
+	static const char junk[] = "this is not an sqlite database, just some text 0123456789\n";
+	FILE *fp = fopen(f->path, "w");
+
+	assert_non_null(fp);
+	for (int i = 0; i < 100; i++)
+		fputs(junk, fp);
+	fclose(fp);
+	quiet();
+	assert_int_equal(store_open(f->path, &st), VIVA_EIO);
+	loud();
+	assert_null(st);
+}
+
+static void store__null_store__einval(void **state)
+{
+	struct store_audit_entry *e = NULL;
+	int64_t slot = 0;
+	size_t n = 0;
+	char buf[8];
+
+	(void)state;
+	assert_int_equal(store_schema_version(NULL), VIVA_EINVAL);
+	assert_int_equal(store_journal_mode(NULL, buf, sizeof(buf)), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(NULL, 0, "U", "a", "", NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_list(NULL, NULL, 5, &e, &n), VIVA_EINVAL);
+	assert_int_equal(store_envelope_claim(NULL, "k", "slash", 0), VIVA_EINVAL);
+	assert_int_equal(store_envelope_prune(NULL, 0, NULL), VIVA_EINVAL);
+	assert_int_equal(store_schedule_claim(NULL, "s", 0, 0), VIVA_EINVAL);
+	assert_int_equal(store_schedule_finish(NULL, "s", 0, 0, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_schedule_last(NULL, "s", &slot), VIVA_EINVAL);
+	store_close(NULL);
+	store_audit_free(NULL, 0);
+}
+
+/* ---- audit log --------------------------------------------------------- */
+
+static void audit__list__newest_first_with_limit(void **state)
+{
+	struct fx *f = *state;
+	struct store_audit_entry *e = NULL;
+	struct store *st = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	for (int i = 1; i <= 5; i++) {
+		char action[16];
+
+		snprintf(action, sizeof(action), "act%d", i);
+		assert_int_equal(store_audit_add(st, 100 + i, "U1", action, "svc", NULL, "ok"),
+				 VIVA_OK);
+	}
+	assert_int_equal(store_audit_list(st, NULL, 3, &e, &n), VIVA_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(e[0].action, "act5");
+	assert_string_equal(e[1].action, "act4");
+	assert_string_equal(e[2].action, "act3");
+	assert_int_equal(e[0].ts, 105);
+	assert_true(e[0].id > e[1].id && e[1].id > e[2].id);
+	store_audit_free(e, n);
+
+	assert_int_equal(store_audit_list(st, NULL, 100, &e, &n), VIVA_OK);
+	assert_int_equal(n, 5);
+	assert_string_equal(e[4].action, "act1");
+	store_audit_free(e, n);
+
+	e = (struct store_audit_entry *)1;
+	assert_int_equal(store_audit_list(st, NULL, 0, &e, &n), VIVA_OK);
+	assert_int_equal(n, 0);
+	assert_null(e);
+	assert_int_equal(store_audit_list(st, NULL, -1, &e, &n), VIVA_EINVAL);
+	store_close(st);
+}
+
+static void audit__list__target_filter(void **state)
+{
+	struct store_audit_entry *e = NULL;
+	struct store *st = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 1, "U1", "promote", "api", NULL, "ok"), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 2, "U2", "promote", "web", NULL, "ok"), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 3, "U3", "rollback", "api", NULL, "denied"), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 4, "U4", "help", NULL, NULL, "ok"), VIVA_OK);
+
+	assert_int_equal(store_audit_list(st, "api", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].user_id, "U3");
+	assert_string_equal(e[0].result, "denied");
+	assert_string_equal(e[1].user_id, "U1");
+	store_audit_free(e, n);
+
+	assert_int_equal(store_audit_list(st, "api", 1, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].user_id, "U3");
+	store_audit_free(e, n);
+
+	/* "" is a real target (entries with none), not "no filter". */
+	assert_int_equal(store_audit_list(st, "", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].action, "help");
+	store_audit_free(e, n);
+
+	assert_int_equal(store_audit_list(st, "nope", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 0);
+	assert_null(e);
+	store_close(st);
+}
+
+static void audit__add__defaults_applied(void **state)
+{
+	struct store_audit_entry *e = NULL;
+	struct store *st = NULL;
+	int64_t before = now_unix();
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 0, "scheduler", "audit.lag", NULL, NULL, "ok"),
+			 VIVA_OK);
+	assert_int_equal(store_audit_list(st, NULL, 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_true(e[0].ts >= before && e[0].ts <= now_unix());
+	assert_string_equal(e[0].target, "");
+	assert_string_equal(e[0].params_json, "{}");
+	assert_string_equal(e[0].user_id, "scheduler");
+	store_audit_free(e, n);
+
+	/* Who, what and result are required. */
+	assert_int_equal(store_audit_add(st, 0, NULL, "a", "t", NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 0, "U1", NULL, "t", NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 0, "U1", "a", "t", NULL, NULL), VIVA_EINVAL);
+	assert_int_equal(store_audit_list(st, NULL, 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	store_audit_free(e, n);
+	store_close(st);
+}
+
+static void audit__hostile_text__stored_literally(void **state)
+{
+	struct fx *f = *state;
+	static const char inj[] = "'; DROP TABLE audit_log;--";
+	static const char quotes[] = "it's \"quoted\" `back` \\ %s %n \xc3\xa9\xe2\x9c\x93";
+	static const char params[] = "{\"msg\":\"'); DELETE FROM envelopes;--\",\"n\":1}";
+	struct store_audit_entry *e = NULL;
+	struct store *st = NULL;
+	size_t n = 0;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "keep-me", "slash", 10), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 1, inj, inj, inj, params, inj), VIVA_OK);
+	assert_int_equal(store_audit_add(st, 2, quotes, "a", quotes, NULL, quotes), VIVA_OK);
+
+	assert_int_equal(store_audit_list(st, inj, 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].user_id, inj);
+	assert_string_equal(e[0].action, inj);
+	assert_string_equal(e[0].target, inj);
+	assert_string_equal(e[0].result, inj);
+	assert_string_equal(e[0].params_json, params);
+	store_audit_free(e, n);
+
+	assert_int_equal(store_audit_list(st, quotes, 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].user_id, quotes);
+	assert_string_equal(e[0].result, quotes);
+	store_audit_free(e, n);
+
+	assert_int_equal(store_envelope_claim(st, "keep-me", "slash", 11), VIVA_EDUP);
+	store_close(st);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_log"), 2);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM envelopes"), 1);
+}
+
+/* ---- envelopes --------------------------------------------------------- */
+
+static void envelope__claim__new_then_dup(void **state)
+{
+	struct store *st = NULL;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "env-1", "slash_commands", 100), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "env-1", "slash_commands", 101), VIVA_EDUP);
+	/* The key alone identifies: another kind does not make it new. */
+	assert_int_equal(store_envelope_claim(st, "env-1", "interactive", 102), VIVA_EDUP);
+	assert_int_equal(store_envelope_claim(st, "event:Ev1", "events_api", 100), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "env-2", NULL, 0), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "", "slash", 100), VIVA_EINVAL);
+	assert_int_equal(store_envelope_claim(st, NULL, "slash", 100), VIVA_EINVAL);
+	store_close(st);
+}
+
+static void envelope__prune__removes_only_older(void **state)
+{
+	struct store *st = NULL;
+	int removed = -1;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "a", "slash", 100), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "b", "slash", 200), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "c", "slash", 300), VIVA_OK);
+
+	assert_int_equal(store_envelope_prune(st, 200, &removed), VIVA_OK);
+	assert_int_equal(removed, 1);
+	/* A pruned key is forgotten; the ones at or after `before` are kept. */
+	assert_int_equal(store_envelope_claim(st, "a", "slash", 400), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "b", "slash", 400), VIVA_EDUP);
+	assert_int_equal(store_envelope_claim(st, "c", "slash", 400), VIVA_EDUP);
+
+	assert_int_equal(store_envelope_prune(st, 1000, NULL), VIVA_OK);
+	assert_int_equal(store_envelope_prune(st, 1000, &removed), VIVA_OK);
+	assert_int_equal(removed, 0);
+	assert_int_equal(store_envelope_claim(st, "b", "slash", 1001), VIVA_OK);
+	store_close(st);
+}
+
+#define RACE_THREADS 4
+#define RACE_KEYS 200
+
+struct race {
+	struct store *st;          /* shared store, or NULL: open our own */
+	const char *path;
+	pthread_barrier_t *start;
+	int wins;
+	int dups;
+	int errors;
+};
+
+static void *race_main(void *arg)
+{
+	struct race *r = arg;
+	struct store *own = NULL;
+	struct store *st = r->st;
+
+	if (!st) {
+		if (store_open(r->path, &own) != VIVA_OK) {
+			r->errors++;
+			pthread_barrier_wait(r->start);
+			return NULL;
+		}
+		st = own;
+	}
+	pthread_barrier_wait(r->start);
+	for (int i = 0; i < RACE_KEYS; i++) {
+		char key[32];
+		int rc;
+
+		snprintf(key, sizeof(key), "env-%d", i);
+		rc = store_envelope_claim(st, key, "slash", 1000 + i);
+		if (rc == VIVA_OK)
+			r->wins++;
+		else if (rc == VIVA_EDUP)
+			r->dups++;
+		else
+			r->errors++;
+	}
+	store_close(own);
+	return NULL;
+}
+
+static void run_race(struct store *shared, const char *path)
+{
+	pthread_t th[RACE_THREADS];
+	struct race r[RACE_THREADS];
+	pthread_barrier_t start;
+	int wins = 0, dups = 0, errors = 0;
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, RACE_THREADS), 0);
+	for (int i = 0; i < RACE_THREADS; i++) {
+		r[i] = (struct race){ .st = shared, .path = path, .start = &start };
+		assert_int_equal(pthread_create(&th[i], NULL, race_main, &r[i]), 0);
+	}
+	for (int i = 0; i < RACE_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		wins += r[i].wins;
+		dups += r[i].dups;
+		errors += r[i].errors;
+	}
+	pthread_barrier_destroy(&start);
+	assert_int_equal(errors, 0);
+	assert_int_equal(wins, RACE_KEYS);
+	assert_int_equal(dups, RACE_KEYS * (RACE_THREADS - 1));
+}
+
+static void envelope__concurrent_claims_one_store__one_winner_per_key(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	run_race(st, NULL);
+	store_close(st);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM envelopes"), RACE_KEYS);
+}
+
+/* Separate connections (as separate processes would be): WAL + busy timeout. */
+static void envelope__concurrent_claims_own_stores__one_winner_per_key(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+
+	/* Create and migrate first so the threads do not race on migrations. */
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	store_close(st);
+	run_race(NULL, f->path);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM envelopes"), RACE_KEYS);
+}
+
+/* ---- scheduler runs ---------------------------------------------------- */
+
+static void schedule__claim_finish_last(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	int64_t slot = -1;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_schedule_last(st, "lag", &slot), VIVA_OK);
+	assert_int_equal(slot, 0);
+
+	assert_int_equal(store_schedule_claim(st, "lag", 1700000040, 1700000041), VIVA_OK);
+	assert_int_equal(store_schedule_claim(st, "lag", 1700000040, 1700000042), VIVA_EDUP);
+	/* Another schedule may run in the same minute. */
+	assert_int_equal(store_schedule_claim(st, "unused", 1700000040, 1700000041), VIVA_OK);
+	assert_int_equal(store_schedule_claim(st, "lag", 1700000100, 1700000101), VIVA_OK);
+	/* An older slot claimed late does not move "last" backwards. */
+	assert_int_equal(store_schedule_claim(st, "lag", 1699999980, 1700000102), VIVA_OK);
+
+	assert_int_equal(store_schedule_last(st, "lag", &slot), VIVA_OK);
+	assert_int_equal(slot, 1700000100);
+	assert_int_equal(store_schedule_last(st, "unused", &slot), VIVA_OK);
+	assert_int_equal(slot, 1700000040);
+	assert_int_equal(store_schedule_last(st, "never", &slot), VIVA_OK);
+	assert_int_equal(slot, 0);
+
+	assert_int_equal(store_schedule_finish(st, "lag", 1700000040, 1700000050, "ok"), VIVA_OK);
+	assert_int_equal(store_schedule_finish(st, "lag", 1700000100, 1700000110,
+					       "error: prometheus down"), VIVA_OK);
+	assert_int_equal(store_schedule_finish(st, "lag", 42, 43, "ok"), VIVA_ENOENT);
+	assert_int_equal(store_schedule_claim(st, "", 60, 60), VIVA_EINVAL);
+	assert_int_equal(store_schedule_claim(st, NULL, 60, 60), VIVA_EINVAL);
+	assert_int_equal(store_schedule_last(st, "lag", NULL), VIVA_EINVAL);
+	store_close(st);
+
+	assert_int_equal(raw_int(f->path, "SELECT finished FROM schedule_runs"
+				 " WHERE name = 'lag' AND slot = 1700000040"), 1700000050);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schedule_runs WHERE name = 'lag'"
+				 " AND slot = 1700000100 AND result = 'error: prometheus down'"), 1);
+	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM schedule_runs"
+				 " WHERE finished IS NULL"), 2);
+
+	/* Claims survive a restart: a second process start does not rerun. */
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_schedule_claim(st, "lag", 1700000100, 1700000200), VIVA_EDUP);
+	assert_int_equal(store_schedule_last(st, "lag", &slot), VIVA_OK);
+	assert_int_equal(slot, 1700000100);
+	store_close(st);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(store__fresh_file__wal_mode_and_latest_version),
+		T(store__memory__opens_in_memory_mode),
+		T(store__journal_mode_small_buffer__erange),
+		T(store__migrate_from_each_older_version__data_survives),
+		T(store__stopped_at_older_version__later_tables_absent),
+		T(store__newer_schema__refused_with_log_line),
+		T(store__failed_migration__rolled_back),
+		T(store__open_at_version__out_of_range_einval),
+		T(store__missing_directory__fails_without_crash),
+		T(store__not_a_database__fails_without_crash),
+		T(store__null_store__einval),
+		T(audit__list__newest_first_with_limit),
+		T(audit__list__target_filter),
+		T(audit__add__defaults_applied),
+		T(audit__hostile_text__stored_literally),
+		T(envelope__claim__new_then_dup),
+		T(envelope__prune__removes_only_older),
+		T(envelope__concurrent_claims_one_store__one_winner_per_key),
+		T(envelope__concurrent_claims_own_stores__one_winner_per_key),
+		T(schedule__claim_finish_last),
+	};
+
+	/* Keep expected info lines (migrations) out of the test output. */
+	log_set_level(LOG_WARN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
