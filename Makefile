@@ -25,7 +25,7 @@ endif
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
              libjansson-dev libyaml-dev libsqlite3-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq
-DEB_RUN   := ca-certificates
+DEB_RUN   := ca-certificates tzdata
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
@@ -40,6 +40,14 @@ CORE_SRCS += bot/commands.c
 CORE_SRCS += bot/dispatch.c
 CORE_SRCS += bot/console.c
 CORE_SRCS += bot/serve.c
+CORE_SRCS += bot/queue.c
+CORE_SRCS += bot/runtime.c
+CORE_SRCS += bot/http.c
+CORE_SRCS += bot/metrics.c
+CORE_SRCS += bot/slack_api.c
+CORE_SRCS += bot/cron.c
+CORE_SRCS += bot/sched.c
+CORE_SRCS += bot/sched_thread.c
 CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
@@ -53,6 +61,12 @@ TESTS += tests/test_tmpl
 TESTS += tests/test_commands
 TESTS += tests/test_console
 TESTS += tests/test_exec
+TESTS += tests/test_cron
+TESTS += tests/test_queue
+TESTS += tests/test_metrics
+TESTS += tests/test_slack_api
+TESTS += tests/test_fake_slack
+TESTS += tests/test_serve
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -81,11 +95,22 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-TEST_HELPERS := $(TBUILD)/tests/helpers.o
+TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS) -lcmocka
+
+# The fake Slack server the end-to-end tests and the benchmark run against.
+$(TBUILD)/tests/fake_slack: $(TBUILD)/tests/fake_slack.o $(TBUILD)/tests/fake_slack_blocks.o \
+		$(TBUILD)/bot/util.o $(TBUILD)/bot/log.o $(TBUILD)/bot/err.o
+	@echo "  LD/SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+# An optimised build of the same fake for benchmarks (no sanitizer overhead).
+$(BUILD)/tests/fake_slack: $(BUILD)/tests/fake_slack.o $(BUILD)/tests/fake_slack_blocks.o \
+		$(BUILD)/bot/util.o $(BUILD)/bot/log.o $(BUILD)/bot/err.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 TEST_BINS := $(TESTS:%=$(TBUILD)/%)
 
@@ -97,7 +122,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)sh tests/run.sh $(TEST_BINS)
 
-test-build: $(TEST_BINS) $(TBUILD)/viva
+test-build: $(TEST_BINS) $(TBUILD)/viva $(TBUILD)/tests/fake_slack
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory viva

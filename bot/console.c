@@ -4,6 +4,7 @@
 #include "bot/err.h"
 #include "bot/log.h"
 #include "bot/reply.h"
+#include "bot/tmpl.h"
 #include "bot/util.h"
 
 #include <stdlib.h>
@@ -399,6 +400,16 @@ int console_line(struct console *c, const char *line)
 		line++;
 	if (strncmp(line, "click ", 6) == 0)
 		return click(c, line + 6);
+	if (strcmp(line, "reload") == 0) {
+		/* Operators edit templates/ and see the result without a restart. */
+		char err[512];
+		int rc = tmpl_set_reload(c->env->tmpl, err, sizeof(err));
+		if (rc == VIVA_OK)
+			fprintf(c->out, "Templates reloaded (%zu).\n", tmpl_set_count(c->env->tmpl));
+		else
+			fprintf(c->out, "Reload failed, the old templates stay: %s\n", err);
+		return rc;
+	}
 	if (strcmp(line, "json on") == 0 || strcmp(line, "json off") == 0) {
 		c->json_out = line[6] == 'n';
 		return VIVA_OK;
@@ -422,7 +433,7 @@ int console_repl(struct console *c, FILE *in)
 	c->in = in;
 	c->confirm_all = false;
 	fprintf(c->out, "viva local console: type %s commands (e.g. `%s help`), `click N` to press "
-		"button N, `json on|off`, `quit` to leave.\n", slash, slash);
+		"button N, `json on|off`, `reload` (templates), `quit` to leave.\n", slash, slash);
 	for (;;) {
 		size_t n;
 		fprintf(c->out, "viva> ");

@@ -8,6 +8,8 @@
 
 #include "bot/auth.h"
 #include "bot/commands.h"
+#include "bot/cron.h"
+#include "bot/sched_thread.h"
 #include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/util.h"
@@ -300,6 +302,34 @@ static void auth__admins_and_refusals(void **state)
 	test_env_release(&t);
 }
 
+static void housekeeping__prunes_envelopes_older_than_a_week(void **state)
+{
+	struct test_env t;
+	(void)state;
+
+	test_env_init(&t);
+	assert_int_equal(store_envelope_claim(t.env.store, "old", "slash_commands", t.now - 8 * 86400), VIVA_OK);
+	assert_int_equal(store_envelope_claim(t.env.store, "new", "slash_commands", t.now - 3600), VIVA_OK);
+	assert_int_equal(sched_run_task(&t.env, "housekeeping", 0), VIVA_OK);
+	/* the old id is forgotten (claimable again), the recent one is not */
+	assert_int_equal(store_envelope_claim(t.env.store, "old", "slash_commands", t.now), VIVA_OK);
+	assert_int_equal(store_envelope_claim(t.env.store, "new", "slash_commands", t.now), VIVA_EDUP);
+	assert_int_equal(sched_run_task(&t.env, "no-such-task", 0), VIVA_ENOENT);
+	test_env_release(&t);
+}
+
+static void sched_table__tasks_have_valid_cron_defaults(void **state)
+{
+	struct cron_expr ce;
+	char err[256];
+	(void)state;
+	for (size_t i = 0; i < sched_table_len; i++) {
+		assert_non_null(sched_table[i].fn);
+		assert_int_equal(cron_parse(sched_table[i].expr_default, &ce, err, sizeof(err)), VIVA_OK);
+		assert_ptr_equal(sched_task_lookup(sched_table[i].name), &sched_table[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +345,8 @@ int main(void)
 		cmocka_unit_test(audit__more_button__pages_older_entries),
 		cmocka_unit_test(interaction__unknown_action__error_not_crash),
 		cmocka_unit_test(auth__admins_and_refusals),
+		cmocka_unit_test(housekeeping__prunes_envelopes_older_than_a_week),
+		cmocka_unit_test(sched_table__tasks_have_valid_cron_defaults),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,8 @@
 
 #include "bot/console.h"
 #include "bot/err.h"
+#include "bot/tmpl.h"
+#include "bot/util.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 
@@ -174,6 +176,46 @@ static void console__other_slash_command__explains(void **state)
 	test_env_release(&t);
 }
 
+static void console__reload__picks_up_edited_templates(void **state)
+{
+	struct test_env t;
+	char *dir = test_tmpdir(), *cmd, *path, *out, err[512];
+	const char *lines[] = { "help audit", "reload", "help audit", NULL };
+	const char *bad[] = { "reload", "help audit", NULL };
+	struct tmpl_set *orig;
+	int st;
+	(void)state;
+
+	test_env_init(&t);
+	cmd = xasprintf("cp -r templates/. '%s'/", dir);
+	free(test_run(cmd, &st));
+	assert_int_equal(st, 0);
+	orig = t.env.tmpl;
+	assert_int_equal(tmpl_set_load(dir, &t.env.tmpl, err, sizeof(err)), VIVA_OK);
+	path = xasprintf("%s/slack/help_command.json", dir);
+	out = console_session(&t, lines, false);   /* loads, then reload is a no-op */
+	free(out);
+	test_write_file(path, "{\"text\": \"x\", \"blocks\": [{\"type\": \"header\", \"text\": "
+			"{\"type\": \"plain_text\", \"text\": \"EDITED {{name}}\"}}]}");
+	out = console_session(&t, lines, false);
+	assert_non_null(strstr(out, "Templates reloaded"));
+	assert_non_null(strstr(out, "== EDITED audit =="));
+	free(out);
+	test_write_file(path, "{ not json");
+	out = console_session(&t, bad, false);
+	assert_non_null(strstr(out, "Reload failed, the old templates stay"));
+	assert_non_null(strstr(out, "slack/help_command"));
+	assert_non_null(strstr(out, "== EDITED audit =="));
+	free(out);
+	tmpl_set_free(t.env.tmpl);
+	t.env.tmpl = orig;
+	free(path);
+	free(cmd);
+	test_rm_rf(dir);
+	free(dir);
+	test_env_release(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +226,7 @@ int main(void)
 		cmocka_unit_test(console__click__dispatches_block_actions),
 		cmocka_unit_test(console__json_mode__prints_block_kit),
 		cmocka_unit_test(console__other_slash_command__explains),
+		cmocka_unit_test(console__reload__picks_up_edited_templates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,36 @@
+#ifndef VIVA_BOT_METRICS_H
+#define VIVA_BOT_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Process metrics for /metrics (Prometheus text exposition format 0.0.4).
+ * Every function is thread-safe and cheap (atomics; the labelled families
+ * take a small mutex). Names:
+ *   viva_envelopes_total{type}                 envelopes received by type
+ *   viva_envelopes_duplicate_total             skipped as already processed
+ *   viva_acks_total                            acks written
+ *   viva_ack_latency_seconds (histogram)       receive -> ack written
+ *   viva_jobs_queued / viva_jobs_running       gauges
+ *   viva_jobs_total{result="ok|failed|rejected"}
+ *   viva_slack_api_calls_total{method,status}  status = HTTP status or "error"
+ *   viva_reconnects_total
+ *   viva_connected                             1 while a Socket Mode link is up
+ */
+void metrics_envelope(const char *type);
+void metrics_duplicate(void);
+void metrics_ack(int64_t latency_us);
+void metrics_jobs_queued(int delta);
+void metrics_jobs_running(int delta);
+void metrics_job_done(const char *result);
+void metrics_api_call(const char *method, int http_status);   /* 0 = transport error */
+void metrics_reconnect(void);
+void metrics_connected(int up);
+
+/* The whole exposition (caller frees). */
+char *metrics_render(void);
+/* Forget everything (tests). */
+void metrics_reset(void);
+
+#endif

@@ -1,0 +1,39 @@
+#ifndef VIVA_BOT_QUEUE_H
+#define VIVA_BOT_QUEUE_H
+
+#include <stddef.h>
+
+/*
+ * A bounded job queue and the worker pool that drains it. The event loop
+ * and the scheduler push; workers pop and run. Pushing never blocks: a full
+ * queue answers VIVA_EBUSY at once so the caller can tell the user, rather
+ * than stall the event loop (acks must not wait).
+ */
+struct job {
+	void (*run)(void *arg);     /* runs on a worker thread */
+	void (*drop)(void *arg);    /* frees arg when the job will not run; may be NULL */
+	void *arg;
+};
+
+struct queue;
+
+struct queue *queue_new(size_t capacity);
+/* Free; jobs still queued are dropped (their drop() is called). */
+void queue_free(struct queue *q);
+/* VIVA_OK, or VIVA_EBUSY when full, or VIVA_EINVAL once closed. */
+int queue_push(struct queue *q, const struct job *job);
+/*
+ * Stop accepting jobs; workers finish what is queued and then exit.
+ * queue_join waits for them at most timeout_ms; returns VIVA_ETIMEOUT if
+ * some are still running (the process is exiting anyway).
+ */
+void queue_close(struct queue *q);
+size_t queue_length(struct queue *q);
+
+/* Start n worker threads draining q. */
+int queue_start_workers(struct queue *q, int n);
+int queue_join(struct queue *q, long timeout_ms);
+/* Jobs being run right now. */
+int queue_running(struct queue *q);
+
+#endif

@@ -1,0 +1,196 @@
+#include "bot/runtime.h"
+#include "bot/config.h"
+#include "bot/dispatch.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/reply.h"
+#include "bot/slack_api.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <string.h>
+
+/* Replies for one request, delivered through the Web API. */
+struct slack_reply {
+	struct reply base;
+	struct viva_env *env;
+	const char *response_url;
+	const char *channel;
+	const char *user;
+	const char *trigger_id;
+	const char *message_ts;     /* the message a click came from */
+	int response_url_uses;
+};
+
+/* response_url may be used 5 times in 30 minutes (slack-protocol.md section 3). */
+#define RESPONSE_URL_MAX_USES 5
+
+static int post_message(struct slack_reply *r, const char *channel, json_t *msg, bool ephemeral)
+{
+	json_t *args = json_deep_copy(msg), *resp = NULL;
+	int rc;
+
+	json_object_set_new(args, "channel", json_string(channel));
+	if (ephemeral)
+		json_object_set_new(args, "user", json_string(r->user ? r->user : ""));
+	rc = slack_call(r->env->slack, ephemeral ? "chat.postEphemeral" : "chat.postMessage", args, &resp);
+	json_decref(args);
+	json_decref(resp);
+	return rc;
+}
+
+static int via_response_url(struct slack_reply *r, json_t *msg, unsigned flags)
+{
+	json_t *body = json_deep_copy(msg);
+	int rc;
+
+	if (flags & REPLY_REPLACE)
+		json_object_set_new(body, "replace_original", json_true());
+	else {
+		json_object_set_new(body, "replace_original", json_false());
+		json_object_set_new(body, "response_type",
+				    json_string(flags & REPLY_IN_CHANNEL ? "in_channel" : "ephemeral"));
+	}
+	r->response_url_uses++;
+	rc = slack_respond(r->env->slack, r->response_url, body);
+	json_decref(body);
+	return rc;
+}
+
+static int sink_send(struct reply *base, json_t *msg, unsigned flags)
+{
+	struct slack_reply *r = base->self;
+	int rc = VIVA_EUNAVAIL;
+
+	if (r->response_url && *r->response_url && r->response_url_uses < RESPONSE_URL_MAX_USES) {
+		rc = via_response_url(r, msg, flags);
+		if (rc == VIVA_OK)
+			return rc;
+	}
+	/* No usable response_url (expired, used up, scheduled job): post. */
+	if ((flags & REPLY_REPLACE) && r->message_ts && r->channel) {
+		json_t *args = json_deep_copy(msg), *resp = NULL;
+		json_object_set_new(args, "channel", json_string(r->channel));
+		json_object_set_new(args, "ts", json_string(r->message_ts));
+		rc = slack_call(r->env->slack, "chat.update", args, &resp);
+		json_decref(args);
+		json_decref(resp);
+		if (rc == VIVA_OK)
+			return rc;
+	}
+	if (r->channel)
+		rc = post_message(r, r->channel, msg, !(flags & (REPLY_IN_CHANNEL | REPLY_REPLACE)) && r->user);
+	return rc;
+}
+
+static int sink_post(struct reply *base, const char *channel, json_t *msg)
+{
+	struct slack_reply *r = base->self;
+
+	return post_message(r, channel, msg, false);
+}
+
+static int sink_open_view(struct reply *base, json_t *view)
+{
+	struct slack_reply *r = base->self;
+	json_t *args, *resp = NULL;
+	int rc;
+
+	if (!r->trigger_id)
+		return VIVA_EINVAL;
+	args = json_pack("{s:s, s:O}", "trigger_id", r->trigger_id, "view", view);
+	rc = slack_call(r->env->slack, "views.open", args, &resp);
+	json_decref(args);
+	json_decref(resp);
+	return rc;
+}
+
+static const struct reply_ops slack_reply_ops = {
+	.send = sink_send,
+	.post = sink_post,
+	.open_view = sink_open_view,
+};
+
+char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payload)
+{
+	const char *event_id = json_string_value(json_object_get(payload, "event_id"));
+
+	/* Slack re-sends events with a new envelope id; event_id is stable. */
+	if (type && strcmp(type, "events_api") == 0 && event_id)
+		return xasprintf("event:%s", event_id);
+	return xstrdup(envelope_id ? envelope_id : "");
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const char *type,
+			 json_t *payload, json_t **ack_payload)
+{
+	struct slack_reply r = { .base = { .ops = &slack_reply_ops }, .env = env };
+	struct viva_ctx ctx;
+	char *key = runtime_dedupe_key(envelope_id, type, payload);
+	int rc;
+
+	r.base.self = &r;
+	if (ack_payload)
+		*ack_payload = NULL;
+	rc = store_envelope_claim(env->store, key, type, now_unix());
+	if (rc == VIVA_EDUP) {
+		log_info("duplicate envelope skipped", "type=%s key=%s", type, key);
+		goto out;
+	}
+	if (rc != VIVA_OK) {
+		/* Better to risk running twice than to drop a user's request. */
+		log_warn("dedupe store unavailable; processing anyway", "key=%s", key);
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.env = env;
+	ctx.reply = &r.base;
+	if (strcmp(type, "slash_commands") == 0) {
+		r.response_url = str(payload, "response_url");
+		r.channel = str(payload, "channel_id");
+		r.user = str(payload, "user_id");
+		r.trigger_id = str(payload, "trigger_id");
+		ctx.user_id = r.user;
+		ctx.channel_id = r.channel;
+		ctx.trigger_id = r.trigger_id;
+		rc = dispatch_command(&ctx, str(payload, "text") ? str(payload, "text") : "");
+	} else if (strcmp(type, "interactive") == 0) {
+		json_t *container = json_object_get(payload, "container");
+		r.response_url = str(payload, "response_url");
+		r.channel = str(json_object_get(payload, "channel"), "id");
+		if (!r.channel)
+			r.channel = str(container, "channel_id");
+		r.user = str(json_object_get(payload, "user"), "id");
+		r.trigger_id = str(payload, "trigger_id");
+		r.message_ts = str(container, "message_ts");
+		ctx.user_id = r.user;
+		ctx.channel_id = r.channel;
+		ctx.trigger_id = r.trigger_id;
+		rc = dispatch_interaction(&ctx, payload);
+	} else {
+		log_debug("event ignored", "type=%s", type);
+		rc = VIVA_OK;
+	}
+out:
+	free(key);
+	return rc;
+}
+
+void runtime_tell_busy(struct viva_env *env, json_t *payload)
+{
+	const char *url = str(payload, "response_url");
+	json_t *msg;
+
+	if (!url || !env->slack)
+		return;
+	msg = json_pack("{s:s, s:s, s:b}", "text",
+			":hourglass: viva is busy right now and could not take this request. "
+			"Please try again in a minute.",
+			"response_type", "ephemeral", "replace_original", 0);
+	slack_respond(env->slack, url, msg);
+	json_decref(msg);
+}

@@ -1,0 +1,32 @@
+#ifndef VIVA_BOT_RUNTIME_H
+#define VIVA_BOT_RUNTIME_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "bot/ctx.h"
+
+/*
+ * What a worker does with one Socket Mode envelope: de-duplicate it against
+ * the store, build the request context, dispatch to the command or action
+ * table, and deliver the replies through the Slack Web API.
+ */
+
+/*
+ * Run the envelope (type "slash_commands", "interactive" or "events_api",
+ * payload borrowed). For a view_submission, *ack_payload receives what must
+ * go in the envelope's ack ({"response_action":"errors",...}), or NULL to
+ * close the view; otherwise it is left NULL.
+ * Returns VIVA_OK, VIVA_EDUP when the envelope was processed before, or the
+ * handler's error.
+ */
+int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const char *type,
+			 json_t *payload, json_t **ack_payload);
+
+/* The de-duplication key: "event:<event_id>" for events, else the envelope id. */
+char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payload);
+
+/* Tell the user viva is busy (queue full), through response_url. */
+void runtime_tell_busy(struct viva_env *env, json_t *payload);
+
+#endif

@@ -1,0 +1,107 @@
+#ifndef VIVA_BOT_SLACK_API_H
+#define VIVA_BOT_SLACK_API_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+/*
+ * The Slack Web API, as handlers and the runtime see it: a narrow interface
+ * (tests pass a fake through the same struct).
+ *
+ * slack_call() POSTs `args` as JSON (Content-Type: application/json;
+ * charset=utf-8) to SLACK_API_BASE + method with `Authorization: Bearer`
+ * the bot token, and returns the parsed reply in *resp (caller frees; may be
+ * NULL on transport errors). Return codes:
+ *   VIVA_OK        reply had ok:true
+ *   VIVA_EREMOTE   reply had ok:false (the error code is logged with the
+ *                  method; *resp carries it: slack_error(*resp))
+ *   VIVA_ETIMEOUT  no answer within the call timeout
+ *   VIVA_EUNAVAIL  connection failed, HTTP 5xx, or a non-JSON reply
+ *   VIVA_EBUSY     still rate limited after the bounded retries
+ * HTTP 429 waits Retry-After seconds (capped) and retries, at most a few
+ * times and within an overall deadline. Never logs a token.
+ */
+struct slack_api;
+
+struct slack_api_ops {
+	int (*call)(struct slack_api *api, const char *method, json_t *args, json_t **resp);
+	/* POST a message (borrowed) to an interaction's response_url. */
+	int (*respond)(struct slack_api *api, const char *response_url, json_t *msg);
+	/* apps.connections.open with the app-level token: a wss:// URL (caller frees). */
+	int (*connections_open)(struct slack_api *api, char **url, int *retry_after_s);
+	void (*free)(struct slack_api *api);
+};
+
+struct slack_api {
+	const struct slack_api_ops *ops;
+};
+
+/* The real client over libcurl. base ends in '/' (one is added if not;
+ * NULL = https://slack.com/api/). Tokens are copied; either may be NULL, and
+ * a call that needs a missing one returns VIVA_EINVAL. NULL only if libcurl
+ * cannot initialise. Safe to use from many threads at once. */
+struct slack_api *slack_api_new(const char *base, const char *bot_token, const char *app_token);
+void slack_api_free(struct slack_api *api);
+
+/* args may be NULL ({}); resp may be NULL. VIVA_EINVAL for a method name
+ * that is not [A-Za-z0-9._] or args that are not an object (nothing sent). */
+int slack_call(struct slack_api *api, const char *method, json_t *args, json_t **resp);
+/*
+ * response_url posts carry no Authorization (Slack documents none). HTTP 200
+ * is success whatever the body ("ok" or JSON), unless it is JSON with
+ * ok:false. VIVA_EREMOTE: 404/410 (expired or used up: post with
+ * chat.postMessage instead) or another 4xx; VIVA_EUNAVAIL: 5xx or no
+ * connection; VIVA_ETIMEOUT; VIVA_EBUSY after 429 retries as for calls;
+ * VIVA_EINVAL if the URL is not http(s) or msg not an object.
+ */
+int slack_respond(struct slack_api *api, const char *response_url, json_t *msg);
+/* On VIVA_EBUSY (HTTP 429) *retry_after_s says how long to back off; this
+ * never sleeps. retry_after_s may be NULL. See slack_connections_open_ex()
+ * for telling fatal errors (bad token) from passing ones. */
+int slack_connections_open(struct slack_api *api, char **url, int *retry_after_s);
+/* The "error" string of an ok:false reply, or "unknown". */
+const char *slack_error(json_t *resp);
+
+/* Errors of apps.connections.open after which retrying cannot help. */
+int slack_error_is_fatal(const char *error);
+
+/* Limits, tunable for tests (milliseconds). */
+struct slack_api_limits {
+	long connect_timeout_ms;   /* default 5000 */
+	long call_timeout_ms;      /* default 10000 */
+	int max_retries;           /* 429 retries, default 3 */
+	long max_retry_after_ms;   /* cap on one Retry-After wait, default 60000 */
+	/* Added: bound on one call including every retry and wait; 0 = default
+	 * 120000. A Retry-After that would end past it is not waited for
+	 * (VIVA_EBUSY at once). */
+	long deadline_ms;
+};
+/* A field <= 0 keeps its default, except max_retries: 0 means no retry and
+ * < 0 the default; it is capped at 10. Ignored for a fake api. */
+void slack_api_set_limits(struct slack_api *api, const struct slack_api_limits *lim);
+
+/*
+ * Keep-alive: the real client keeps one curl handle (and so its open
+ * connections) per thread. A thread that used the client and exits has its
+ * handle freed by a thread-specific destructor; call this to free it earlier,
+ * and on the main thread before exit (no destructor runs there).
+ * slack_api_free() calls it for the calling thread. Every other thread that
+ * used the client must have exited, or called this, before the last
+ * slack_api_free() (it releases libcurl's global state).
+ */
+void slack_api_thread_cleanup(void);
+
+/*
+ * slack_connections_open() plus the reason: on VIVA_EREMOTE, *error is
+ * Slack's error code ("invalid_auth", ...; caller frees), so the caller can
+ * ask slack_error_is_fatal(); otherwise *error is NULL. On VIVA_EBUSY (HTTP
+ * 429) *retry_after_s is Slack's Retry-After (30 if it sent none), without
+ * sleeping. With a fake api, *error is "unknown" on VIVA_EREMOTE.
+ */
+int slack_connections_open_ex(struct slack_api *api, char **url, int *retry_after_s, char **error);
+
+/* A copy of a Socket Mode URL safe to log: the ticket value is replaced by
+ * "REDACTED" (caller frees; NULL -> NULL). */
+char *slack_redact_url(const char *url);
+
+#endif

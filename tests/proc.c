@@ -1,0 +1,194 @@
+#include "tests/proc.h"
+#include "bot/util.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+int proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path)
+{
+	pid_t pid;
+
+	memset(p, 0, sizeof(*p));
+	p->status = -1;
+	p->log = xstrdup(log_path);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		for (char *const *e = env; e && *e; e++)
+			putenv(*e);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	p->pid = pid;
+	return 0;
+}
+
+char *proc_log(struct proc *p)
+{
+	char *s = NULL;
+	if (read_file(p->log, &s, NULL) != 0)
+		return xstrdup("");
+	return s;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static bool reap(struct proc *p, bool block)
+{
+	int st;
+	pid_t r;
+
+	if (p->reaped)
+		return true;
+	r = waitpid(p->pid, &st, block ? 0 : WNOHANG);
+	if (r != p->pid)
+		return false;
+	p->reaped = true;
+	p->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	return true;
+}
+
+bool proc_wait_log(struct proc *p, const char *needle, long timeout_ms)
+{
+	int64_t end = now_ms_mono() + timeout_ms;
+
+	while (now_ms_mono() < end) {
+		char *s = proc_log(p);
+		bool found = strstr(s, needle) != NULL;
+		free(s);
+		if (found)
+			return true;
+		if (reap(p, false))
+			return false;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+int proc_wait(struct proc *p, long timeout_ms)
+{
+	int64_t end = now_ms_mono() + timeout_ms;
+
+	while (!reap(p, false)) {
+		if (now_ms_mono() >= end)
+			return -1;
+		sleep_ms(10);
+	}
+	return p->status;
+}
+
+int proc_stop(struct proc *p, int sig, long timeout_ms)
+{
+	if (!p->reaped)
+		kill(p->pid, sig);
+	return proc_wait(p, timeout_ms);
+}
+
+void proc_release(struct proc *p)
+{
+	if (p->pid > 0 && !p->reaped) {
+		kill(p->pid, SIGKILL);
+		reap(p, true);
+	}
+	free(p->log);
+	p->log = NULL;
+}
+
+int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+	sb_add(arg, data, size * n);
+	return size * n;
+}
+
+static char *request(const char *url, const char *ctype, const char *body, long *status)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	struct strbuf sb;
+
+	sb_init(&sb);
+	*status = 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &sb);
+	if (body) {
+		char *hdr = xasprintf("Content-Type: %s", ctype);
+		h = curl_slist_append(h, hdr);
+		free(hdr);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	}
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return sb_detach(&sb);
+}
+
+char *http_get(const char *url, long *status)
+{
+	return request(url, NULL, NULL, status);
+}
+
+char *http_post(const char *url, const char *content_type, const char *body, long *status)
+{
+	return request(url, content_type, body, status);
+}
+
+json_t *http_post_json(const char *url, const char *json_text)
+{
+	long st;
+	char *b = http_post(url, "application/json", json_text, &st);
+	json_t *j = json_loads(b, 0, NULL);
+	free(b);
+	return j;
+}
+
+json_t *http_get_json(const char *url)
+{
+	long st;
+	char *b = http_get(url, &st);
+	json_t *j = json_loads(b, 0, NULL);
+	free(b);
+	return j;
+}

@@ -1,0 +1,45 @@
+#ifndef VIVA_TESTS_PROC_H
+#define VIVA_TESTS_PROC_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+/*
+ * Processes and HTTP for end-to-end tests: start a program with extra
+ * environment variables (its stdout+stderr go to a log file), wait for a
+ * line in that log, stop it; call HTTP endpoints on 127.0.0.1.
+ * Every wait is bounded.
+ */
+struct proc {
+	pid_t pid;
+	char *log;       /* path of the combined output */
+	int status;      /* exit status once reaped, -1 before */
+	bool reaped;
+};
+
+/* argv is NULL-terminated; env is "K=V" strings, NULL-terminated, added to
+ * the test's own environment. */
+int proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path);
+/* Wait until the log contains `needle` (true) or timeout_ms passes (false). */
+bool proc_wait_log(struct proc *p, const char *needle, long timeout_ms);
+/* The log so far (caller frees). */
+char *proc_log(struct proc *p);
+/* Send sig; wait up to timeout_ms for exit; returns the exit code, 128+signal, or -1 on timeout. */
+int proc_stop(struct proc *p, int sig, long timeout_ms);
+/* Wait for exit without signalling. */
+int proc_wait(struct proc *p, long timeout_ms);
+/* SIGKILL if still running, reap, free. */
+void proc_release(struct proc *p);
+
+/* A free TCP port on 127.0.0.1 (bind to 0, read, close). */
+int free_port(void);
+
+/* HTTP: returns the body (caller frees) and sets *status (0 on transport error). */
+char *http_get(const char *url, long *status);
+char *http_post(const char *url, const char *content_type, const char *body, long *status);
+/* POST JSON text, parse the JSON answer (NULL if none). */
+json_t *http_post_json(const char *url, const char *json_text);
+json_t *http_get_json(const char *url);
+
+#endif

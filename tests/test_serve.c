@@ -1,0 +1,407 @@
+/*
+ * End to end: `viva serve` as a process against the fake Slack
+ * (tests/fake_slack.c) on 127.0.0.1.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bot/util.h"
+#include "tests/helpers.h"
+#include "tests/proc.h"
+
+struct fx {
+	char *dir;
+	int port;             /* fake Slack */
+	int http_port;        /* viva's endpoint */
+	struct proc fake;
+	struct proc viva;
+	char base[128];
+};
+
+static char viva_bin[PATH_MAX], fake_bin[PATH_MAX], templates[PATH_MAX];
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+static json_t *ctl(struct fx *f, const char *path, const char *body)
+{
+	char *url = xasprintf("%s/_fake/%s", f->base, path);
+	json_t *j = body ? http_post_json(url, body) : http_get_json(url);
+	free(url);
+	return j;
+}
+
+static long state_int(struct fx *f, const char *key)
+{
+	json_t *s = ctl(f, "state", NULL);
+	long v = (long)json_integer_value(json_object_get(s, key));
+	json_decref(s);
+	return v;
+}
+
+/* Wait until the fake's state[key] >= want. */
+static bool wait_state(struct fx *f, const char *key, long want, long timeout_ms)
+{
+	int64_t end = now_ms_mono() + timeout_ms;
+	while (now_ms_mono() < end) {
+		if (state_int(f, key) >= want)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Recorded Web API / response_url calls of one method. */
+static json_t *calls(struct fx *f, const char *method)
+{
+	char *path = xasprintf("calls?method=%s", method);
+	json_t *j = ctl(f, path, NULL);
+	json_t *c = json_incref(json_object_get(j, "calls"));
+	free(path);
+	json_decref(j);
+	return c ? c : json_array();
+}
+
+static size_t wait_calls(struct fx *f, const char *method, size_t want, long timeout_ms)
+{
+	int64_t end = now_ms_mono() + timeout_ms;
+	size_t n = 0;
+	while (now_ms_mono() < end) {
+		json_t *c = calls(f, method);
+		n = json_array_size(c);
+		json_decref(c);
+		if (n >= want)
+			break;
+		sleep_ms(20);
+	}
+	return n;
+}
+
+static void start_fake(struct fx *f)
+{
+	char port[16], *log = xasprintf("%s/fake.log", f->dir);
+	char *argv[] = { fake_bin, "--port", port, "--ack-timeout-ms", "3000", NULL };
+
+	f->port = free_port();
+	snprintf(port, sizeof(port), "%d", f->port);
+	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
+	assert_int_equal(proc_start(&f->fake, argv, NULL, log), 0);
+	assert_true(proc_wait_log(&f->fake, "READY", 10000));
+	free(log);
+}
+
+static void start_viva(struct fx *f, const char *extra_env)
+{
+	char *log = xasprintf("%s/viva.log", f->dir);
+	char *e[12];
+	int n = 0;
+	char *argv[] = { viva_bin, "serve", NULL };
+	char *cfg = xasprintf("%s/viva.yaml", f->dir);
+
+	test_write_file(cfg, "workers: 2\nqueue_size: 64\n");
+	f->http_port = free_port();
+	e[n++] = xstrdup("SLACK_APP_TOKEN=xapp-test");
+	e[n++] = xstrdup("SLACK_BOT_TOKEN=xoxb-test");
+	e[n++] = xasprintf("SLACK_API_BASE=%s/api/", f->base);
+	e[n++] = xasprintf("VIVA_DB=%s/viva.db", f->dir);
+	e[n++] = xasprintf("VIVA_CONFIG=%s", cfg);
+	e[n++] = xasprintf("VIVA_TEMPLATES=%s", templates);
+	e[n++] = xasprintf("VIVA_HTTP_LISTEN=127.0.0.1:%d", f->http_port);
+	e[n++] = xstrdup("VIVA_LOG_LEVEL=info");
+	e[n++] = xstrdup(extra_env ? extra_env : "VIVA_TEST_NOTHING=1");
+	e[n] = NULL;
+	assert_int_equal(proc_start(&f->viva, argv, e, log), 0);
+	/* putenv in the child kept pointers into e: the parent may free now */
+	for (int i = 0; i < n; i++)
+		free(e[i]);
+	free(cfg);
+	free(log);
+}
+
+static int setup_common(void **state, const char *extra_env, bool wait_connected)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	f->dir = test_tmpdir();
+	start_fake(f);
+	start_viva(f, extra_env);
+	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
+		char *l = proc_log(&f->viva);
+		fprintf(stderr, "viva did not connect:\n%s\n", l);
+		free(l);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_common(state, NULL, true);
+}
+
+static int setup_slow(void **state)
+{
+	return setup_common(state, "VIVA_DEBUG_JOB_DELAY_MS=1500", true);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char *log;
+
+	if (!f)
+		return 0;
+	proc_stop(&f->viva, SIGTERM, 30000);
+	log = proc_log(&f->viva);
+	/* the sanitizers must have nothing to say about the whole run */
+	if (strstr(log, "ERROR: AddressSanitizer") || strstr(log, "ERROR: LeakSanitizer") ||
+	    strstr(log, "runtime error:")) {
+		fprintf(stderr, "sanitizer report from viva:\n%s\n", log);
+		free(log);
+		return -1;
+	}
+	free(log);
+	proc_release(&f->viva);
+	proc_stop(&f->fake, SIGTERM, 5000);
+	proc_release(&f->fake);
+	test_rm_rf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static json_t *send_slash(struct fx *f, const char *text, const char *extra)
+{
+	char *body = xasprintf("{\"type\":\"slash_commands\",\"payload\":{\"command\":\"/viva\",\"text\":\"%s\","
+			       "\"user_id\":\"U0ALICE\",\"channel_id\":\"C0TEST\"}%s}", text, extra ? extra : "");
+	json_t *r = ctl(f, "send", body);
+	free(body);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	return r;
+}
+
+static json_t *send_slash_payload(struct fx *f, const char *payload)
+{
+	char *body = xasprintf("{\"type\":\"slash_commands\",\"payload\":%s}", payload);
+	json_t *r = ctl(f, "send", body);
+	free(body);
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	return r;
+}
+
+static void serve__help__answered_through_response_url(void **state)
+{
+	struct fx *f = *state;
+	json_t *c, *body;
+	char *s;
+
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	c = calls(f, "response_url");
+	body = json_object_get(json_array_get(c, 0), "body");
+	s = json_dumps(body, 0);
+	assert_non_null(strstr(s, "/viva help [COMMAND]"));
+	assert_string_equal(json_string_value(json_object_get(body, "response_type")), "ephemeral");
+	/* the fake validated it as Slack would: */
+	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
+	free(s);
+	json_decref(c);
+}
+
+static void serve__healthz_and_metrics__reflect_the_link(void **state)
+{
+	struct fx *f = *state;
+	char *url = xasprintf("http://127.0.0.1:%d/healthz", f->http_port);
+	long st;
+	char *b = http_get(url, &st);
+
+	assert_int_equal(st, 200);
+	assert_non_null(strstr(b, "\"status\":\"ok\""));
+	free(b);
+	free(url);
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
+	b = http_get(url, &st);
+	assert_int_equal(st, 200);
+	assert_non_null(strstr(b, "viva_envelopes_total{type=\"slash_commands\"} 1"));
+	assert_non_null(strstr(b, "viva_acks_total 1"));
+	assert_non_null(strstr(b, "viva_ack_latency_seconds_bucket"));
+	assert_non_null(strstr(b, "viva_connected 1"));
+	free(b);
+	free(url);
+	url = xasprintf("http://127.0.0.1:%d/nope", f->http_port);
+	b = http_get(url, &st);
+	assert_int_equal(st, 404);
+	free(b);
+	free(url);
+}
+
+static void serve__slow_job__does_not_delay_next_ack(void **state)
+{
+	struct fx *f = *state;
+	json_t *a;
+
+	/* every job sleeps 1.5 s; acks must not wait for them */
+	for (int i = 0; i < 4; i++)
+		json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 4, 3000));
+	a = ctl(f, "acks", NULL);
+	assert_true(json_integer_value(json_object_get(a, "max_us")) < 500000);
+	json_decref(a);
+	assert_int_equal(wait_calls(f, "response_url", 4, 15000), 4);
+	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+}
+
+static void serve__duplicate_delivery__runs_once(void **state)
+{
+	struct fx *f = *state;
+
+	json_decref(send_slash(f, "help", ",\"twice\":true"));
+	assert_true(wait_state(f, "acks", 2, 5000));       /* both acked */
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	sleep_ms(700);
+	assert_int_equal(wait_calls(f, "response_url", 2, 300), 1);   /* but answered once */
+}
+
+static void serve__refresh_requested__new_link_first_nothing_lost(void **state)
+{
+	struct fx *f = *state;
+	json_t *r;
+
+	r = ctl(f, "disconnect", "{\"reason\":\"refresh_requested\",\"which\":\"all\"}");
+	json_decref(r);
+	/* envelopes sent during the hand-over */
+	for (int i = 0; i < 10; i++) {
+		json_decref(send_slash(f, "help", NULL));
+		sleep_ms(30);
+	}
+	assert_true(wait_state(f, "acks", 10, 10000));
+	assert_int_equal(wait_calls(f, "response_url", 10, 15000), 10);
+	assert_true(state_int(f, "connections_opened") >= 2);
+	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+	/* the old socket is closed after the grace period; one stays */
+	for (int i = 0; i < 200 && state_int(f, "connections") != 1; i++)
+		sleep_ms(50);
+	assert_int_equal(state_int(f, "connections"), 1);
+}
+
+static void serve__abrupt_drop__reconnects_and_handles_later_envelopes(void **state)
+{
+	struct fx *f = *state;
+
+	json_decref(ctl(f, "drop", "{}"));
+	assert_true(wait_state(f, "connections_opened", 2, 15000));
+	assert_true(proc_wait_log(&f->viva, "conn=2 num_connections", 10000));
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+}
+
+static void serve__rate_limited__waits_retry_after(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+	int64_t t1, t2;
+
+	/* No response_url: the answer goes through chat.postEphemeral, which
+	 * Slack rate-limits with 429 + Retry-After. */
+	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":1}"));
+	json_decref(send_slash_payload(f, "{\"text\":\"help\",\"user_id\":\"U0ALICE\","
+				       "\"channel_id\":\"C0TEST\",\"response_url\":\"\"}"));
+	assert_int_equal(wait_calls(f, "chat.postEphemeral", 2, 15000), 2);
+	c = calls(f, "chat.postEphemeral");
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 0), "status")), 429);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 1), "status")), 200);
+	t1 = json_integer_value(json_object_get(json_array_get(c, 0), "t_ms"));
+	t2 = json_integer_value(json_object_get(json_array_get(c, 1), "t_ms"));
+	assert_true(t2 - t1 >= 900);
+	json_decref(c);
+}
+
+static void serve__sigterm__finishes_queued_jobs_and_exits_zero(void **state)
+{
+	struct fx *f = *state;
+
+	for (int i = 0; i < 5; i++)
+		json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 5, 5000));
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 30000), 0);
+	/* every acked command was answered before the exit */
+	assert_int_equal(wait_calls(f, "response_url", 5, 1000), 5);
+}
+
+static void serve__link_disabled__exits_with_one_clear_line(void **state)
+{
+	struct fx *f = *state;
+	char *log;
+
+	json_decref(ctl(f, "disconnect", "{\"reason\":\"link_disabled\",\"which\":\"all\"}"));
+	assert_int_equal(proc_wait(&f->viva, 15000), 1);
+	log = proc_log(&f->viva);
+	assert_non_null(strstr(log, "viva: Slack disabled Socket Mode for this app (link_disabled)"));
+	free(log);
+}
+
+static int setup_bad_token(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	f->dir = test_tmpdir();
+	start_fake(f);
+	start_viva(f, "SLACK_APP_TOKEN=xapp-wrong");
+	*state = f;
+	return 0;
+}
+
+static void serve__invalid_app_token__exits_with_one_clear_line(void **state)
+{
+	struct fx *f = *state;
+	char *log;
+
+	assert_int_equal(proc_wait(&f->viva, 15000), 1);
+	log = proc_log(&f->viva);
+	assert_non_null(strstr(log, "viva: Slack refused SLACK_APP_TOKEN"));
+	assert_null(strstr(log, "xapp-wrong"));   /* never echo a secret */
+	free(log);
+}
+
+int main(void)
+{
+	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
+	const char *fb = getenv("FAKE_SLACK") ? getenv("FAKE_SLACK") : "build/san/tests/fake_slack";
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
+		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
+		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),
+	};
+
+	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin) || !realpath("templates", templates)) {
+		fprintf(stderr, "test_serve: need %s, %s and templates/\n", vb, fb);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
