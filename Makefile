@@ -34,6 +34,9 @@ CORE_SRCS += bot/log.c
 CORE_SRCS += bot/util.c
 CORE_SRCS += bot/config.c
 CORE_SRCS += bot/auth.c
+CORE_SRCS += bot/catalog.c
+CORE_SRCS += bot/spec.c
+CORE_SRCS += bot/registry.c
 CORE_SRCS += bot/tmpl.c
 CORE_SRCS += bot/reply.c
 CORE_SRCS += bot/commands.c
@@ -52,6 +55,8 @@ CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
+CORE_SRCS += handlers/pipeline.c
+CORE_SRCS += handlers/tags.c
 
 MAIN_SRCS := bot/main.c
 
@@ -61,6 +66,10 @@ TESTS += tests/test_tmpl
 TESTS += tests/test_commands
 TESTS += tests/test_console
 TESTS += tests/test_exec
+TESTS += tests/test_pipeline
+TESTS += tests/test_tags
+TESTS += tests/test_spec
+TESTS += tests/test_registry
 TESTS += tests/test_cron
 TESTS += tests/test_queue
 TESTS += tests/test_metrics
@@ -95,7 +104,8 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o
+TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
+                $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"

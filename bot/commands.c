@@ -5,6 +5,8 @@
 #include "handlers/audit.h"
 #include "handlers/help.h"
 #include "handlers/housekeeping.h"
+#include "handlers/pipeline.h"
+#include "handlers/tags.h"
 
 /*
  * The command table: every `/viva` subcommand, in the order `help` shows it.
@@ -27,6 +29,19 @@
 const struct cmd cmd_table[] = {
 	{ "help", cmd_help, 0, 2, 0,
 	  "help [COMMAND]", "list commands, or explain one", "help audit" },
+	{ "pipeline create", cmd_pipeline_create, 0, 0, 0,
+	  "pipeline create", "open the form that writes a new pipeline spec", NULL },
+	{ "pipeline apply", cmd_pipeline_apply, 0, 0, CMD_WRITE,
+	  "pipeline apply", "re-read the spec directory (GitOps) and report what changed", NULL },
+	{ "pipeline list", cmd_pipeline_list, 0, 0, 0,
+	  "pipeline list", "the catalog of services, grouped by type", NULL },
+	{ "pipeline show", cmd_pipeline_show, 1, 1, CMD_SVC,
+	  "pipeline show SVC", "one pipeline spec with its owners and revisions", "pipeline show service-a" },
+	{ "tags", cmd_tags, 1, 1, CMD_SVC,
+	  "tags SVC", "newest image tags from the registry, each with a Promote button", "tags service-a" },
+	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY,
+	  "promote SVC TAG [TARGET]", "retag TAG as TARGET (default latest) in the registry",
+	  "promote service-a 2182-develop-b05419e" },
 	{ "audit", cmd_audit, 0, 1, CMD_SVC,
 	  "audit [SVC]", "the audit log: who did what, when, with what result", "audit service-a" },
 };
@@ -35,6 +50,10 @@ const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
 /* Buttons and forms, by action_id (SPEC section 4). */
 const struct act act_table[] = {
 	{ "audit_more", act_audit_more, 0, "show older audit log entries" },
+	{ "pipeline_list_more", act_pipeline_list_more, 0, "next page of the pipeline list" },
+	{ "pipeline_create", act_pipeline_create, ACT_VIEW | ACT_WRITE, "create a pipeline from the form" },
+	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, "promote a tag to latest" },
+	{ "tags_more", act_tags_more, 0, "older image tags" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 

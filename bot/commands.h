@@ -47,6 +47,8 @@ enum act_flags {
 	ACT_CONFIRM = 1u << 1, /* the button carries a confirm dialog */
 	ACT_ADMIN   = 1u << 2, /* admins only */
 	ACT_VIEW    = 1u << 3, /* a view_submission callback_id, not a button */
+	ACT_DEPLOY  = 1u << 4, /* value is {"svc":...}: admins, owners, deploy managers */
+	ACT_OWNER   = 1u << 5, /* value is {"svc":...}: admins and owners */
 };
 
 struct act {

@@ -21,6 +21,8 @@ struct console {
 	bool confirm_all;    /* exec mode: never prompt */
 	FILE *in;            /* for confirm prompts in the REPL */
 	char user[32];       /* who the console acts as */
+	json_t *view;        /* the open form, if any */
+	json_t *form;        /* values typed with `set BLOCK VALUE` */
 };
 
 /* ---- rendering ----------------------------------------------------------- */
@@ -266,8 +268,33 @@ static int sink_post(struct reply *r, const char *channel, json_t *msg)
 static int sink_open_view(struct reply *r, json_t *view)
 {
 	struct console *c = r->self;
+	json_t *b;
+	size_t i;
 
 	show(c, view, "(a form opens:)");
+	json_decref(c->view);
+	json_decref(c->form);
+	c->view = json_deep_copy(view);
+	c->form = json_object();
+	fprintf(c->out, "Fill it with `set FIELD VALUE` (lists: comma-separated), then `submit`. Fields:");
+	json_array_foreach(json_object_get(view, "blocks"), i, b)
+		if (json_object_get(b, "block_id") && json_object_get(b, "element"))
+			fprintf(c->out, " %s", json_string_value(json_object_get(b, "block_id")));
+	fprintf(c->out, "\n");
+	fflush(c->out);
+	return VIVA_OK;
+}
+
+static int sink_view_response(struct reply *r, json_t *response)
+{
+	struct console *c = r->self;
+	const char *k;
+	json_t *v;
+
+	fprintf(c->out, "The form has errors; fix them with `set` and `submit` again:\n");
+	json_object_foreach(json_object_get(response, "errors"), k, v)
+		fprintf(c->out, "  %s: %s\n", k, json_string_value(v) ? json_string_value(v) : "");
+	fflush(c->out);
 	return VIVA_OK;
 }
 
@@ -275,6 +302,7 @@ static const struct reply_ops console_ops = {
 	.send = sink_send,
 	.post = sink_post,
 	.open_view = sink_open_view,
+	.view_response = sink_view_response,
 };
 
 struct console *console_new(struct viva_env *env, FILE *out, bool json_out)
@@ -303,6 +331,8 @@ void console_free(struct console *c)
 		return;
 	json_decref(c->last);
 	json_decref(c->buttons);
+	json_decref(c->view);
+	json_decref(c->form);
 	free(c);
 }
 
@@ -389,6 +419,112 @@ static int click(struct console *c, const char *arg)
 	return rc;
 }
 
+/* The state Slack would report for one input element, from typed text. */
+static json_t *element_state(json_t *el, const char *typed)
+{
+	const char *type = json_string_value(json_object_get(el, "type"));
+	json_t *out, *opt, *list;
+	char **words = NULL;
+	int n = 0;
+	size_t i;
+
+	if (!type)
+		return NULL;
+	out = json_pack("{s:s}", "type", type);
+	if (strcmp(type, "plain_text_input") == 0) {
+		json_object_set_new(out, "value", typed && *typed ? json_string(typed) : json_null());
+		return out;
+	}
+	if (typed) {
+		char *spaced = xstrdup(typed);
+		for (char *p = spaced; *p; p++)
+			if (*p == ',')
+				*p = ' ';
+		argv_split(spaced, 64, &n, &words);
+		free(spaced);
+	}
+	if (strcmp(type, "checkboxes") == 0 || strcmp(type, "static_select") == 0) {
+		list = json_array();
+		json_array_foreach(json_object_get(el, "options"), i, opt)
+			for (int w = 0; w < n; w++)
+				if (strcmp(json_string_value(json_object_get(opt, "value")) ?
+					   json_string_value(json_object_get(opt, "value")) : "", words[w]) == 0)
+					json_array_append(list, opt);
+		if (strcmp(type, "checkboxes") == 0)
+			json_object_set(out, "selected_options", list);
+		else
+			json_object_set(out, "selected_option",
+					json_array_size(list) ? json_array_get(list, 0) : json_null());
+		json_decref(list);
+	} else if (strcmp(type, "multi_users_select") == 0) {
+		list = json_array();
+		for (int w = 0; w < n; w++)
+			json_array_append_new(list, json_string(words[w]));
+		json_object_set_new(out, "selected_users", list);
+	} else if (strcmp(type, "users_select") == 0) {
+		json_object_set_new(out, "selected_user", n ? json_string(words[0]) : json_null());
+	}
+	argv_free(words);
+	return out;
+}
+
+/* The view_submission payload Slack would send for the open form. */
+static int submit(struct console *c)
+{
+	json_t *values = json_object(), *b, *payload;
+	struct viva_ctx ctx;
+	char trigger[64];
+	size_t i;
+	int rc;
+
+	if (!c->view) {
+		fprintf(c->out, "No form is open.\n");
+		json_decref(values);
+		return VIVA_EINVAL;
+	}
+	json_array_foreach(json_object_get(c->view, "blocks"), i, b) {
+		const char *bid = json_string_value(json_object_get(b, "block_id"));
+		json_t *el = json_object_get(b, "element");
+		const char *aid = json_string_value(json_object_get(el, "action_id"));
+		json_t *st;
+
+		if (!bid || !aid)
+			continue;
+		st = element_state(el, json_string_value(json_object_get(c->form, bid)));
+		if (st)
+			json_object_set_new(values, bid, json_pack("{s:o}", aid, st));
+	}
+	payload = json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:s?, s:s?, s:{s:o}}}",
+			    "type", "view_submission", "user", "id", c->user,
+			    "view", "id", "V_LOCAL", "type", "modal", "hash", "local",
+			    "callback_id", json_string_value(json_object_get(c->view, "callback_id")),
+			    "private_metadata", json_string_value(json_object_get(c->view, "private_metadata")),
+			    "state", "values", values);
+	snprintf(trigger, sizeof(trigger), "local.trigger.%lu", ++c->seq);
+	ctx_init(c, &ctx, trigger);
+	rc = dispatch_interaction(&ctx, payload);
+	json_decref(payload);
+	return rc;
+}
+
+static int set_field(struct console *c, const char *arg)
+{
+	size_t n = strcspn(arg, " ");
+	char *field = xstrndup(arg, n);
+	const char *value = arg + n;
+
+	while (*value == ' ')
+		value++;
+	if (!c->form) {
+		fprintf(c->out, "No form is open.\n");
+		free(field);
+		return VIVA_EINVAL;
+	}
+	json_object_set_new(c->form, field, json_string(value));
+	free(field);
+	return VIVA_OK;
+}
+
 int console_line(struct console *c, const char *line)
 {
 	const char *slash = c->env->cfg && c->env->cfg->slash_command ? c->env->cfg->slash_command : "/viva";
@@ -400,6 +536,10 @@ int console_line(struct console *c, const char *line)
 		line++;
 	if (strncmp(line, "click ", 6) == 0)
 		return click(c, line + 6);
+	if (strncmp(line, "set ", 4) == 0)
+		return set_field(c, line + 4);
+	if (strcmp(line, "submit") == 0)
+		return submit(c);
 	if (strcmp(line, "reload") == 0) {
 		/* Operators edit templates/ and see the result without a restart. */
 		char err[512];
@@ -433,7 +573,7 @@ int console_repl(struct console *c, FILE *in)
 	c->in = in;
 	c->confirm_all = false;
 	fprintf(c->out, "viva local console: type %s commands (e.g. `%s help`), `click N` to press "
-		"button N, `json on|off`, `reload` (templates), `quit` to leave.\n", slash, slash);
+		"button N, `set FIELD VALUE` and `submit` for forms, `json on|off`, `reload` (templates), `quit` to leave.\n", slash, slash);
 	for (;;) {
 		size_t n;
 		fprintf(c->out, "viva> ");

@@ -14,6 +14,7 @@ struct store;
 struct tmpl_set;
 struct reply;
 struct slack_api;
+struct registry;
 struct cmd;
 struct act;
 
@@ -30,6 +31,7 @@ struct viva_env {
 	struct store *store;
 	struct tmpl_set *tmpl;
 	struct slack_api *slack;        /* NULL in the local console */
+	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
 	struct viva_clock *clock;
 };
 
@@ -52,6 +54,7 @@ struct viva_ctx {
 	const struct act *act;
 	json_t *payload;
 	json_t *action;
+	json_t *value;                  /* the action's value parsed as JSON, when it is */
 
 	/* Set by the handler for the audit log: the target (service, node)
 	 * and a JSON object of parameters (owned by ctx, freed by dispatch). */

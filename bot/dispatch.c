@@ -130,8 +130,12 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	}
 	if ((c->flags & CMD_SVC) && ctx->argc > 0)
 		ctx_set_audit(ctx, ctx->argv[0], NULL);
-	if (auth_check(ctx->env, ctx->user_id, c->flags, ctx->argc > 0 ? ctx->argv[0] : NULL,
-		       why, sizeof(why)) != VIVA_OK) {
+	rc = auth_check(ctx->env, ctx->user_id, c->flags, ctx->argc > 0 ? ctx->argv[0] : NULL, why, sizeof(why));
+	if (rc == VIVA_ENOENT) {
+		rc = reply_error(ctx, usage, "Sorry, %s.", why);
+		goto out;
+	}
+	if (rc != VIVA_OK) {
 		rc = deny(ctx, c->name, why);
 		goto out;
 	}
@@ -150,12 +154,51 @@ out:
 	return rc;
 }
 
+/*
+ * Buttons that change something act once: the first click on a given
+ * button of a given message claims it; a second click (or the same click
+ * delivered twice under a new envelope id) is told who did it.
+ */
+static char *action_key(struct viva_ctx *ctx)
+{
+	json_t *container = json_object_get(ctx->payload, "container");
+	const char *ts = json_string_value(json_object_get(container, "message_ts"));
+	const char *value = json_string_value(json_object_get(ctx->action, "value"));
+
+	if (!ts)
+		ts = json_string_value(json_object_get(json_object_get(ctx->payload, "message"), "ts"));
+	return xasprintf("%s|%s|%s", ctx->act->action_id, ts ? ts : "", value ? value : "");
+}
+
+static int already_done(struct viva_ctx *ctx, const char *key)
+{
+	char *user = NULL, *result = NULL, *who;
+	int64_t ts = 0;
+	json_t *data;
+	int rc;
+
+	store_action_get(ctx->env->store, key, &user, &ts, &result);
+	log_info("repeated click ignored", "action_id=%s user=%s first_by=%s", ctx->act->action_id,
+		 ctx->user_id ? ctx->user_id : "", user ? user : "?");
+	who = user && is_slack_user_id(user) ? xasprintf("<@%s>", user) : mrkdwn_escape(user ? user : "someone");
+	data = json_pack("{s:s, s:s, s:s}", "who", who, "result", result ? result : "still running",
+			 "action", ctx->act->summary);
+	rc = reply_template(ctx, "slack/already_done", data, REPLY_EPHEMERAL);
+	json_decref(data);
+	free(who);
+	free(user);
+	free(result);
+	return rc == VIVA_OK ? VIVA_EDUP : rc;
+}
+
 int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 {
 	const char *type = json_string_value(json_object_get(payload, "type"));
-	const char *id = NULL;
+	const char *id = NULL, *svc = NULL;
 	const struct act *a;
 	char why[256];
+	char *key = NULL;
+	unsigned need = 0;
 	int rc;
 
 	ctx->payload = payload;
@@ -174,18 +217,50 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		return reply_error(ctx, NULL, "viva does not know the action `%s`.", id ? id : "(none)");
 	}
 	ctx->act = a;
-	if (auth_check(ctx->env, ctx->user_id, (a->flags & ACT_ADMIN) ? CMD_ADMIN : 0, NULL,
-		       why, sizeof(why)) != VIVA_OK) {
+	if (a->flags & (ACT_DEPLOY | ACT_OWNER)) {
+		/* Service-scoped buttons carry {"svc": ...} in their value. */
+		json_t *v = json_loads(json_string_value(json_object_get(ctx->action, "value")) ?
+				       json_string_value(json_object_get(ctx->action, "value")) : "", 0, NULL);
+		ctx->value = v;
+		svc = json_string_value(json_object_get(v, "svc"));
+		if (!svc || !is_dns1123_label(svc)) {
+			rc = reply_error(ctx, NULL, "That button carries a value viva did not write.");
+			goto out;
+		}
+		ctx_set_audit(ctx, svc, NULL);
+		need = (a->flags & ACT_OWNER) ? CMD_OWNER : CMD_DEPLOY;
+	}
+	if (a->flags & ACT_ADMIN)
+		need |= CMD_ADMIN;
+	rc = auth_check(ctx->env, ctx->user_id, need, svc, why, sizeof(why));
+	if (rc == VIVA_ENOENT) {
+		rc = reply_error(ctx, NULL, "Sorry, %s.", why);
+		goto out;
+	}
+	if (rc != VIVA_OK) {
 		rc = deny(ctx, a->action_id, why);
 		goto out;
+	}
+	if ((a->flags & ACT_WRITE) && !(a->flags & ACT_VIEW)) {
+		key = action_key(ctx);
+		rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "", 0);
+		if (rc == VIVA_EDUP) {
+			rc = already_done(ctx, key);
+			goto out;
+		}
 	}
 	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
 	rc = a->fn(ctx);
 	if (a->flags & ACT_WRITE)
 		audit(ctx, a->action_id, rc == VIVA_OK ? "ok" : viva_strerror(rc));
+	if (key)
+		store_action_finish(ctx->env->store, key, rc == VIVA_OK ? "done" : viva_strerror(rc));
 	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
 		reply_error(ctx, NULL, "That did not work: %s.", viva_strerror(rc));
 out:
+	free(key);
+	json_decref(ctx->value);
+	ctx->value = NULL;
 	ctx_clear_audit(ctx);
 	return rc;
 }

@@ -6,11 +6,13 @@
  *   viva exec [--json] '/viva help' run one slash command locally and print
  *   viva check-config               load the configuration and report
  */
+#include "bot/catalog.h"
 #include "bot/config.h"
 #include "bot/console.h"
 #include "bot/ctx.h"
 #include "bot/err.h"
 #include "bot/log.h"
+#include "bot/registry.h"
 #include "bot/serve.h"
 #include "bot/tmpl.h"
 #include "bot/util.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static int64_t real_now(struct viva_clock *self)
 {
@@ -42,6 +45,26 @@ static void usage(FILE *f)
 		"                             run one slash command locally and print the answer\n"
 		"       viva check-config     load the configuration and say what is set\n"
 		"Configuration: environment, then .env, then viva.yaml (see .env.example, viva.example.yaml).\n");
+}
+
+/* Load the spec directory of record, when there is one. */
+static void startup_apply(struct viva_env *env)
+{
+	struct catalog_report rep;
+	struct stat st;
+	char err[512];
+
+	if (stat(env->cfg->pipelines_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		log_info("no spec directory; the catalog starts as stored", "dir=%s", env->cfg->pipelines_dir);
+		return;
+	}
+	catalog_report_init(&rep);
+	if (catalog_apply_dir(env, "viva", &rep, err, sizeof(err)) != VIVA_OK)
+		log_warn("spec directory not applied at start-up", "err=\"%s\"", err);
+	for (size_t i = 0; i < json_array_size(rep.invalid); i++)
+		log_warn("invalid pipeline spec kept out of the catalog", "file=%s",
+			 json_string_value(json_object_get(json_array_get(rep.invalid, i), "file")));
+	catalog_report_release(&rep);
 }
 
 /* Everything a subcommand needs; on failure prints one line and returns non-zero. */
@@ -71,8 +94,18 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 			cfg->db_path);
 		goto fail;
 	}
+	if (cfg->registry_url) {
+		env->registry = registry_new(cfg->registry_url, cfg->registry_user, cfg->registry_password);
+		if (!env->registry) {
+			fprintf(stderr, "viva: REGISTRY_URL is not a usable registry URL\n");
+			goto fail;
+		}
+	}
+	startup_apply(env);
 	return 0;
 fail:
+	store_close(env->store);
+	env->store = NULL;
 	tmpl_set_free(env->tmpl);
 	env->tmpl = NULL;
 	config_release(cfg);
@@ -81,6 +114,7 @@ fail:
 
 static void env_close(struct viva_config *cfg, struct viva_env *env)
 {
+	registry_free(env->registry);
 	store_close(env->store);
 	tmpl_set_free(env->tmpl);
 	config_release(cfg);

@@ -40,6 +40,11 @@ static int render(struct viva_ctx *ctx, const char *name, json_t *data, json_t *
 	return rc;
 }
 
+int reply_render(struct viva_ctx *ctx, const char *name, json_t *data, json_t **out)
+{
+	return render(ctx, name, data, out);
+}
+
 int reply_template(struct viva_ctx *ctx, const char *name, json_t *data, unsigned flags)
 {
 	json_t *msg = NULL;
@@ -112,4 +117,19 @@ int reply_open_view(struct viva_ctx *ctx, json_t *view)
 	if (!ctx->reply || !ctx->reply->ops->open_view)
 		return VIVA_EUNAVAIL;
 	return ctx->reply->ops->open_view(ctx->reply, view);
+}
+
+int reply_view_errors(struct viva_ctx *ctx, json_t *errors)
+{
+	json_t *resp;
+	int rc;
+
+	if (!ctx->reply || !ctx->reply->ops->view_response)
+		return VIVA_EUNAVAIL;
+	resp = json_pack("{s:s, s:O}", "response_action", "errors", "errors", errors);
+	rc = ctx->reply->ops->view_response(ctx->reply, resp);
+	json_decref(resp);
+	if (rc == VIVA_OK)
+		ctx->reply->sent++;
+	return rc;
 }

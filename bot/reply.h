@@ -25,6 +25,9 @@ struct reply_ops {
 	int (*post)(struct reply *r, const char *channel, json_t *msg);
 	/* Open a modal view with the request's trigger_id. view borrowed. */
 	int (*open_view)(struct reply *r, json_t *view);
+	/* The answer to a view_submission, sent in its ack
+	 * ({"response_action":"errors",...}). response borrowed. */
+	int (*view_response)(struct reply *r, json_t *response);
 };
 
 struct reply {
@@ -35,6 +38,8 @@ struct reply {
 
 /* Render template `name` (e.g. "slack/help") with data (borrowed) and send it. */
 int reply_template(struct viva_ctx *ctx, const char *name, json_t *data, unsigned flags);
+/* Render a template without sending it (*out is the caller's). Errors are logged. */
+int reply_render(struct viva_ctx *ctx, const char *name, json_t *data, json_t **out);
 /* Send a message object (borrowed). */
 int reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags);
 /* Plain text message; text is escaped for mrkdwn. */
@@ -47,5 +52,10 @@ int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
 int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *name, json_t *data);
 /* Open a modal view (borrowed). */
 int reply_open_view(struct viva_ctx *ctx, json_t *view);
+/*
+ * Keep a submitted form open with errors beside the fields:
+ * errors is {"<block_id>": "message", ...} (borrowed).
+ */
+int reply_view_errors(struct viva_ctx *ctx, json_t *errors);
 
 #endif

@@ -20,6 +20,7 @@ struct slack_reply {
 	const char *trigger_id;
 	const char *message_ts;     /* the message a click came from */
 	int response_url_uses;
+	json_t *view_response;      /* what goes in a view_submission's ack */
 };
 
 /* response_url may be used 5 times in 30 minutes (slack-protocol.md section 3). */
@@ -105,10 +106,20 @@ static int sink_open_view(struct reply *base, json_t *view)
 	return rc;
 }
 
+static int sink_view_response(struct reply *base, json_t *response)
+{
+	struct slack_reply *r = base->self;
+
+	json_decref(r->view_response);
+	r->view_response = json_incref(response);
+	return VIVA_OK;
+}
+
 static const struct reply_ops slack_reply_ops = {
 	.send = sink_send,
 	.post = sink_post,
 	.open_view = sink_open_view,
+	.view_response = sink_view_response,
 };
 
 char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payload)
@@ -171,11 +182,16 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 		ctx.channel_id = r.channel;
 		ctx.trigger_id = r.trigger_id;
 		rc = dispatch_interaction(&ctx, payload);
+		if (ack_payload && r.view_response) {
+			*ack_payload = r.view_response;
+			r.view_response = NULL;
+		}
 	} else {
 		log_debug("event ignored", "type=%s", type);
 		rc = VIVA_OK;
 	}
 out:
+	json_decref(r.view_response);
 	free(key);
 	return rc;
 }

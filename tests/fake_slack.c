@@ -1056,18 +1056,20 @@ static void fill_interactive(json_t *p)
 
 		snprintf(ts, sizeof(ts), "%lld.%06lld", (long long)(wall_us() / 1000000),
 			 (long long)(wall_us() % 1000000));
-		if (view && !json_object_get(p, "container")) {
-			json_object_set_new(p, "container", json_pack("{s:s, s:s}", "type", "view",
-				"view_id", json_string_value(json_object_get(view, "id")) ?
-				json_string_value(json_object_get(view, "id")) : "V0TEST"));
-		}
-		if (!view) {
+		if (view) {
+			/* a click in a modal: no channel, no response_url */
+			const char *vid = arg_str(view, "id");
+
+			set_default(p, "container", json_pack("{s:s, s:s}", "type", "view",
+				"view_id", vid ? vid : "V0TEST"));
+		} else {
+			const char *ch;
+
 			set_default(p, "channel", json_pack("{s:s, s:s}", "id", "C0TEST", "name", "test"));
+			ch = arg_str(json_object_get(p, "channel"), "id");
 			set_default(p, "container", json_pack("{s:s, s:s, s:s, s:b}", "type", "message",
-				"message_ts", mts ? mts : "1700000000.000100", "channel_id",
-				arg_str(json_object_get(p, "channel"), "id") ?
-				arg_str(json_object_get(p, "channel"), "id") : "C0TEST",
-				"is_ephemeral", 0));
+				"message_ts", mts ? mts : "1700000000.000100",
+				"channel_id", ch ? ch : "C0TEST", "is_ephemeral", 0));
 			if (!json_object_get(p, "response_url")) {
 				char *u = issue_response_url(false);
 				json_object_set_new(p, "response_url", json_string(u));

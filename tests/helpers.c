@@ -35,7 +35,15 @@ static int rec_view(struct reply *r, json_t *view)
 	return VIVA_OK;
 }
 
-static const struct reply_ops rec_ops = { .send = rec_send, .post = rec_post, .open_view = rec_view };
+static int rec_view_response(struct reply *r, json_t *resp)
+{
+	struct test_env *t = r->self;
+	json_array_append_new(t->sent, json_pack("{s:O, s:O}", "view_response", resp, "msg", resp));
+	return VIVA_OK;
+}
+
+static const struct reply_ops rec_ops = { .send = rec_send, .post = rec_post, .open_view = rec_view,
+					  .view_response = rec_view_response };
 
 static int64_t fake_now(struct viva_clock *c)
 {

@@ -110,7 +110,11 @@ static void start_viva(struct fx *f, const char *extra_env)
 	char *argv[] = { viva_bin, "serve", NULL };
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
-	test_write_file(cfg, "workers: 2\nqueue_size: 64\n");
+	{
+		char *yaml = xasprintf("workers: 2\nqueue_size: 64\npipelines: { dir: %s/pipelines }\n", f->dir);
+		test_write_file(cfg, yaml);
+		free(yaml);
+	}
 	f->http_port = free_port();
 	e[n++] = xstrdup("SLACK_APP_TOKEN=xapp-test");
 	e[n++] = xstrdup("SLACK_BOT_TOKEN=xoxb-test");
@@ -381,6 +385,94 @@ static void serve__invalid_app_token__exits_with_one_clear_line(void **state)
 	free(log);
 }
 
+/* The last ack of an envelope, from the fake's records. */
+static json_t *ack_of(struct fx *f, const char *envelope_id)
+{
+	json_t *a = ctl(f, "acks", NULL), *v, *found = NULL;
+	size_t i;
+
+	json_array_foreach(json_object_get(a, "acks"), i, v)
+		if (strcmp(json_string_value(json_object_get(v, "envelope_id")), envelope_id) == 0)
+			found = v;
+	found = json_incref(found);
+	json_decref(a);
+	return found;
+}
+
+static json_t *wait_ack(struct fx *f, const char *envelope_id, long timeout_ms)
+{
+	int64_t end = now_ms_mono() + timeout_ms;
+	json_t *a = NULL;
+
+	while (!a && now_ms_mono() < end) {
+		a = ack_of(f, envelope_id);
+		if (!a)
+			sleep_ms(20);
+	}
+	return a;
+}
+
+static char *view_submission(const char *name, const char *cpu)
+{
+	return xasprintf(
+		"{\"type\":\"interactive\",\"payload\":{\"type\":\"view_submission\",\"user\":{\"id\":\"U0ALICE\"},"
+		"\"view\":{\"id\":\"V0FORM\",\"type\":\"modal\",\"callback_id\":\"pipeline_create\","
+		"\"private_metadata\":\"{\\\"channel\\\":\\\"C0TEST\\\"}\",\"state\":{\"values\":{"
+		"\"name\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"%s\"}},"
+		"\"repo\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"svc-e2e\"}},"
+		"\"branch\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"develop\"}},"
+		"\"res_alpha_instance\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"1\"}},"
+		"\"res_alpha_cpu\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"%s\"}},"
+		"\"res_alpha_memory\":{\"value\":{\"type\":\"plain_text_input\",\"value\":\"1Gi\"}}"
+		"}}}}}", name, cpu);
+}
+
+static void serve__pipeline_create__form_errors_then_confirmation(void **state)
+{
+	struct fx *f = *state;
+	json_t *r, *c, *ack, *errors;
+	char *body, *s;
+
+	/* 1. the command opens the modal with its trigger_id (the fake checks it) */
+	json_decref(send_slash(f, "pipeline create", NULL));
+	assert_int_equal(wait_calls(f, "views.open", 1, 10000), 1);
+	c = calls(f, "views.open");
+	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
+	json_decref(c);
+	/* 2. an invalid submission: the errors come back in the ack, by block id */
+	body = view_submission("Bad_Name", "lots");
+	r = ctl(f, "send", body);
+	free(body);
+	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	assert_non_null(ack);
+	assert_true(json_integer_value(json_object_get(ack, "latency_us")) < 2500000);
+	errors = json_object_get(json_object_get(ack, "payload"), "errors");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ack, "payload"), "response_action")),
+			    "errors");
+	assert_non_null(json_object_get(errors, "name"));
+	assert_non_null(json_object_get(errors, "res_alpha_cpu"));
+	json_decref(ack);
+	json_decref(r);
+	/* 3. a valid one: an empty ack closes the modal, the channel gets the YAML */
+	body = view_submission("svc-e2e", "500m");
+	r = ctl(f, "send", body);
+	free(body);
+	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	assert_non_null(ack);
+	assert_true(json_is_null(json_object_get(ack, "payload")) || !json_object_get(ack, "payload"));
+	json_decref(ack);
+	json_decref(r);
+	assert_int_equal(wait_calls(f, "chat.postMessage", 1, 10000), 1);
+	c = calls(f, "chat.postMessage");
+	s = json_dumps(json_object_get(json_array_get(c, 0), "body"), 0);
+	assert_non_null(strstr(s, "svc-e2e"));
+	assert_non_null(strstr(s, "<@U0ALICE>"));
+	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
+	free(s);
+	json_decref(c);
+	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+}
+
 int main(void)
 {
 	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
@@ -388,6 +480,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),

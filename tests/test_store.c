@@ -678,6 +678,105 @@ static void schedule__claim_finish_last(void **state)
 	store_close(st);
 }
 
+static void services__put_get_list_revisions_delete_revive(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	struct store_service sv, *list = NULL;
+	struct store_revision *revs = NULL;
+	struct store_service_put p = { .name = "svc-a", .type = "service", .spec_yaml = "name: svc-a\n",
+				       .spec_json = "{}", .source = "file:svc-a.yaml", .author = "U1", .now = 100 };
+	size_t n = 0;
+	int rev = 0;
+	bool changed = false;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_service_put(st, &p, &rev, &changed), VIVA_OK);
+	assert_int_equal(rev, 1);
+	assert_true(changed);
+	/* the same text again is not a revision */
+	assert_int_equal(store_service_put(st, &p, &rev, &changed), VIVA_OK);
+	assert_int_equal(rev, 1);
+	assert_false(changed);
+	p.spec_yaml = "name: svc-a\nowners: [U2]\n";
+	p.now = 200;
+	assert_int_equal(store_service_put(st, &p, &rev, &changed), VIVA_OK);
+	assert_int_equal(rev, 2);
+	assert_true(changed);
+	/* create_only refuses a taken name */
+	p.create_only = true;
+	assert_int_equal(store_service_put(st, &p, &rev, &changed), VIVA_ECONFLICT);
+	p.create_only = false;
+	assert_int_equal(store_service_get(st, "svc-a", &sv), VIVA_OK);
+	assert_int_equal(sv.revision, 2);
+	assert_int_equal(sv.created_at, 100);
+	assert_int_equal(sv.updated_at, 200);
+	assert_int_equal(sv.deleted_at, 0);
+	store_service_release(&sv);
+	p.name = "job-b";
+	p.type = "batch";
+	assert_int_equal(store_service_put(st, &p, &rev, NULL), VIVA_OK);
+	assert_int_equal(store_service_list(st, false, &list, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].name, "job-b");   /* ordered by type, then name */
+	store_services_free(list, n);
+	assert_int_equal(store_service_revisions(st, "svc-a", 10, &revs, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(revs[0].revision, 2);
+	assert_string_equal(revs[0].author, "U1");
+	store_revisions_free(revs, n);
+	/* delete keeps the row; a second delete finds nothing active */
+	assert_int_equal(store_service_mark_deleted(st, "svc-a", 300), VIVA_OK);
+	assert_int_equal(store_service_mark_deleted(st, "svc-a", 300), VIVA_ENOENT);
+	assert_int_equal(store_service_list(st, false, &list, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	store_services_free(list, n);
+	assert_int_equal(store_service_list(st, true, &list, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	store_services_free(list, n);
+	/* putting it again revives it with a new revision */
+	p.name = "svc-a";
+	p.type = "service";
+	p.create_only = true;
+	p.now = 400;
+	assert_int_equal(store_service_put(st, &p, &rev, &changed), VIVA_OK);
+	assert_int_equal(rev, 3);
+	assert_int_equal(store_service_get(st, "svc-a", &sv), VIVA_OK);
+	assert_int_equal(sv.deleted_at, 0);
+	assert_int_equal(sv.created_at, 400);
+	store_service_release(&sv);
+	assert_int_equal(store_service_get(st, "nope", &sv), VIVA_ENOENT);
+	store_close(st);
+}
+
+static void actions__claim_once_then_dup_with_result(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	char *user = NULL, *result = NULL;
+	int64_t ts = 0, created = 0;
+
+	assert_int_equal(store_open(f->path, &st), VIVA_OK);
+	assert_int_equal(store_action_claim(st, "promote:1.2:svc:tag", "U1", 10), VIVA_OK);
+	assert_int_equal(store_action_claim(st, "promote:1.2:svc:tag", "U2", 11), VIVA_EDUP);
+	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result), VIVA_OK);
+	assert_string_equal(user, "U1");
+	assert_null(result);                       /* still running */
+	free(user);
+	assert_int_equal(store_action_finish(st, "promote:1.2:svc:tag", "ok sha256:abc"), VIVA_OK);
+	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result), VIVA_OK);
+	assert_string_equal(result, "ok sha256:abc");
+	assert_int_equal(ts, 10);
+	free(user);
+	free(result);
+	assert_int_equal(store_action_get(st, "other", &user, &ts, &result), VIVA_ENOENT);
+	assert_int_equal(store_image_created_get(st, "sha256:x", &created), VIVA_ENOENT);
+	assert_int_equal(store_image_created_put(st, "sha256:x", 1700000000), VIVA_OK);
+	assert_int_equal(store_image_created_get(st, "sha256:x", &created), VIVA_OK);
+	assert_int_equal(created, 1700000000);
+	store_close(st);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -703,6 +802,8 @@ int main(void)
 		T(envelope__concurrent_claims_one_store__one_winner_per_key),
 		T(envelope__concurrent_claims_own_stores__one_winner_per_key),
 		T(schedule__claim_finish_last),
+		T(services__put_get_list_revisions_delete_revive),
+		T(actions__claim_once_then_dup_with_result),
 	};
 
 	/* Keep expected info lines (migrations) out of the test output. */

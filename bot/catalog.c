@@ -1,0 +1,288 @@
+#include "bot/catalog.h"
+#include "bot/config.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_SPEC_FILES 5000
+
+void catalog_report_init(struct catalog_report *r)
+{
+	r->added = json_array();
+	r->changed = json_array();
+	r->removed = json_array();
+	r->invalid = json_array();
+	r->unchanged = 0;
+}
+
+void catalog_report_release(struct catalog_report *r)
+{
+	json_decref(r->added);
+	json_decref(r->changed);
+	json_decref(r->removed);
+	json_decref(r->invalid);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n > m && strcmp(s + n - m, suf) == 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.yaml / *.yml names in dir, sorted (caller frees with argv_free). */
+static int list_spec_files(const char *dir, char ***out, size_t *n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char **v = NULL;
+	size_t len = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!d)
+		return errno == ENOENT ? VIVA_ENOENT : VIVA_EIO;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || !(has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml")))
+			continue;
+		if (len >= MAX_SPEC_FILES)
+			break;
+		v = xrealloc(v, (len + 2) * sizeof(*v));
+		v[len++] = xstrdup(de->d_name);
+		v[len] = NULL;
+	}
+	closedir(d);
+	if (v)
+		qsort(v, len, sizeof(*v), cmp_str);
+	else
+		v = xcalloc(1, sizeof(*v));
+	*out = v;
+	*n = len;
+	return VIVA_OK;
+}
+
+static char *stem(const char *fname)
+{
+	const char *dot = strrchr(fname, '.');
+	return xstrndup(fname, dot ? (size_t)(dot - fname) : strlen(fname));
+}
+
+static void add_invalid(struct catalog_report *rep, const char *fname, const char *why)
+{
+	json_array_append_new(rep->invalid, json_pack("{s:s, s:s}", "file", fname, "errors", why));
+}
+
+/* Store one parsed spec; classify it in the report. */
+static int store_spec(struct viva_env *env, const struct spec *s, const char *yaml, const char *source,
+		      const char *author, bool create_only, struct catalog_report *rep)
+{
+	struct store_service cur;
+	json_t *j = spec_to_json(s);
+	char *js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	struct store_service_put p = {
+		.name = s->name, .type = spec_type_name(s->type), .spec_yaml = yaml, .spec_json = js,
+		.source = source, .author = author, .create_only = create_only,
+		.now = env->clock ? env->clock->now(env->clock) : 0,
+	};
+	bool existed = store_service_get(env->store, s->name, &cur) == VIVA_OK && cur.deleted_at == 0;
+	bool changed = false;
+	int rev = 0, rc;
+
+	store_service_release(&cur);
+	rc = store_service_put(env->store, &p, &rev, &changed);
+	if (rc == VIVA_OK && rep) {
+		if (!existed)
+			json_array_append_new(rep->added, json_string(s->name));
+		else if (changed)
+			json_array_append_new(rep->changed, json_string(s->name));
+		else
+			rep->unchanged++;
+	}
+	free(js);
+	json_decref(j);
+	return rc;
+}
+
+int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_report *rep,
+		      char *err, size_t errlen)
+{
+	const char *dir = env->cfg->pipelines_dir;
+	char **files = NULL;
+	struct store_service *all = NULL;
+	size_t nfiles = 0, nall = 0;
+	json_t *seen = json_object();
+	int rc;
+
+	rc = list_spec_files(dir, &files, &nfiles);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the spec directory %s (pipelines.dir): %s", dir,
+			 rc == VIVA_ENOENT ? "it does not exist" : "i/o error");
+		goto out;
+	}
+	rc = store_service_list(env->store, false, &all, &nall);
+	if (rc) {
+		snprintf(err, errlen, "cannot read the catalog");
+		goto out;
+	}
+	if (nfiles == 0 && nall > 0) {
+		/* An unmounted or wrongly configured directory must not empty the catalog. */
+		snprintf(err, errlen, "the spec directory %s has no spec files; refusing to remove all %zu services",
+			 dir, nall);
+		rc = VIVA_EINVAL;
+		goto out;
+	}
+	for (size_t i = 0; i < nfiles; i++) {
+		char *path = xasprintf("%s/%s", dir, files[i]);
+		char *name = stem(files[i]);
+		char *text = NULL, *source = NULL;
+		size_t len = 0;
+		struct spec *s = NULL;
+		struct spec_errors errs;
+
+		spec_errors_init(&errs, files[i]);
+		/* A file for this name exists, valid or not: not removed. */
+		json_object_set_new(seen, name, json_true());
+		if (read_file(path, &text, &len) != VIVA_OK) {
+			add_invalid(rep, files[i], "cannot read the file");
+		} else if (spec_parse(text, len, files[i], &s, &errs) != VIVA_OK) {
+			char *why = spec_errors_format(&errs);
+			add_invalid(rep, files[i], why);
+			free(why);
+		} else if (strcmp(s->name, name) != 0) {
+			char *why = xasprintf("name: \"%s\" does not match the file name %s (expected %s.yaml)",
+					      s->name, files[i], s->name);
+			add_invalid(rep, files[i], why);
+			free(why);
+		} else {
+			source = xasprintf("file:%s", files[i]);
+			if (store_spec(env, s, text, source, author, false, rep) != VIVA_OK)
+				add_invalid(rep, files[i], "could not be stored (see the log)");
+		}
+		spec_errors_release(&errs);
+		spec_free(s);
+		free(source);
+		free(text);
+		free(name);
+		free(path);
+	}
+	for (size_t i = 0; i < nall; i++) {
+		if (json_object_get(seen, all[i].name))
+			continue;
+		if (store_service_mark_deleted(env->store, all[i].name,
+					       env->clock ? env->clock->now(env->clock) : 0) == VIVA_OK)
+			json_array_append_new(rep->removed, json_string(all[i].name));
+	}
+	log_info("pipeline specs applied", "dir=%s added=%zu changed=%zu removed=%zu invalid=%zu unchanged=%d",
+		 dir, json_array_size(rep->added), json_array_size(rep->changed),
+		 json_array_size(rep->removed), json_array_size(rep->invalid), rep->unchanged);
+	rc = VIVA_OK;
+out:
+	json_decref(seen);
+	store_services_free(all, nall);
+	argv_free(files);
+	return rc;
+}
+
+int catalog_get(struct viva_env *env, const char *name, struct spec **out)
+{
+	struct store_service sv;
+	struct spec_errors errs;
+	int rc;
+
+	*out = NULL;
+	rc = store_service_get(env->store, name, &sv);
+	if (rc)
+		return rc;
+	if (sv.deleted_at) {
+		store_service_release(&sv);
+		return VIVA_ENOENT;
+	}
+	spec_errors_init(&errs, NULL);
+	rc = spec_parse(sv.spec_yaml, strlen(sv.spec_yaml), sv.name, out, &errs);
+	if (rc)
+		log_error("stored spec no longer parses", "svc=%s", name);
+	spec_errors_release(&errs);
+	store_service_release(&sv);
+	return rc ? VIVA_EIO : VIVA_OK;
+}
+
+/* Write path atomically: a reader sees the old file or the new one. */
+static int write_atomic(const char *path, const char *text)
+{
+	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	size_t n = strlen(text);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), rc = VIVA_OK;
+
+	if (fd < 0) {
+		rc = VIVA_EIO;
+		goto out;
+	}
+	if (write(fd, text, n) != (ssize_t)n || fsync(fd) != 0)
+		rc = VIVA_EIO;
+	close(fd);
+	if (rc == VIVA_OK && rename(tmp, path) != 0)
+		rc = VIVA_EIO;
+	if (rc)
+		unlink(tmp);
+out:
+	free(tmp);
+	return rc;
+}
+
+int catalog_create(struct viva_env *env, const struct spec *s, const char *author, char **yaml_out,
+		   char *err, size_t errlen)
+{
+	char *yaml = spec_to_yaml(s);
+	char *path = xasprintf("%s/%s.yaml", env->cfg->pipelines_dir, s->name);
+	struct stat stbuf;
+	int rc;
+
+	if (yaml_out)
+		*yaml_out = NULL;
+	if (stat(path, &stbuf) == 0) {
+		/* A file of record exists but was not applied (or is invalid): do not overwrite it. */
+		snprintf(err, errlen, "%s.yaml already exists in the spec directory", s->name);
+		rc = VIVA_ECONFLICT;
+		goto out;
+	}
+	rc = store_spec(env, s, yaml, "form", author, true, NULL);
+	if (rc == VIVA_ECONFLICT) {
+		snprintf(err, errlen, "a service named %s already exists", s->name);
+		goto out;
+	}
+	if (rc) {
+		snprintf(err, errlen, "could not store the spec");
+		goto out;
+	}
+	mkdir(env->cfg->pipelines_dir, 0755);
+	if (write_atomic(path, yaml) != VIVA_OK) {
+		/* Stored but not written: keep the two in step by undoing. */
+		store_service_mark_deleted(env->store, s->name, 0);
+		snprintf(err, errlen, "could not write %s", path);
+		rc = VIVA_EIO;
+		goto out;
+	}
+	if (yaml_out) {
+		*yaml_out = yaml;
+		yaml = NULL;
+	}
+out:
+	free(path);
+	free(yaml);
+	return rc;
+}

@@ -1,0 +1,244 @@
+#include "handlers/tags.h"
+#include "bot/catalog.h"
+#include "bot/config.h"
+#include "bot/err.h"
+#include "bot/log.h"
+#include "bot/registry.h"
+#include "bot/reply.h"
+#include "bot/spec.h"
+#include "bot/util.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PAGE 20
+#define MAX_OFFSET 100000
+
+static const char *slash(struct viva_ctx *ctx)
+{
+	return ctx->env->cfg->slash_command ? ctx->env->cfg->slash_command : "/viva";
+}
+
+/* The service's registry repository, or an answer saying why not. */
+static int image_of(struct viva_ctx *ctx, const char *svc, char **image)
+{
+	struct spec *s = NULL;
+	int rc;
+
+	*image = NULL;
+	if (!ctx->env->registry)
+		return reply_error(ctx, NULL, "No registry is configured: set REGISTRY_URL (and REGISTRY_USER / "
+				   "REGISTRY_PASSWORD if it needs them).") == VIVA_OK ? VIVA_EUNAVAIL : VIVA_EUNAVAIL;
+	rc = catalog_get(ctx->env, svc, &s);
+	if (rc == VIVA_ENOENT) {
+		reply_error(ctx, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
+			    svc, slash(ctx));
+		return rc;
+	}
+	if (rc)
+		return rc;
+	*image = xstrdup(s->image);
+	spec_free(s);
+	return VIVA_OK;
+}
+
+static char *short_digest(const char *d)
+{
+	const char *hex = d ? strchr(d, ':') : NULL;
+	return hex ? xasprintf("%.12s", hex + 1) : xstrdup("?");
+}
+
+static char *date_of(int64_t t)
+{
+	char buf[40];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0)
+		return xstrdup("unknown");
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
+	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)t, buf);
+}
+
+/*
+ * Build time of an image: cached by digest (immutable), else read from its
+ * config blob once. A failure only costs the date, never the listing.
+ */
+static int64_t created_of(struct viva_ctx *ctx, const char *image, const char *tag, const char *digest)
+{
+	int64_t created = 0;
+	char *d = NULL;
+
+	if (digest && store_image_created_get(ctx->env->store, digest, &created) == VIVA_OK)
+		return created;
+	if (registry_image_created(ctx->env->registry, image, digest ? digest : tag, &created, &d) != VIVA_OK) {
+		log_warn("image build time unknown", "image=%s tag=%s err=\"%s\"", image, tag, registry_last_error());
+		free(d);
+		return 0;
+	}
+	store_image_created_put(ctx->env->store, d ? d : digest, created);
+	free(d);
+	return created;
+}
+
+static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned flags)
+{
+	char *image = NULL, *latest = NULL, **tags = NULL;
+	size_t n = 0;
+	json_t *rows = json_array(), *data = NULL;
+	int rc;
+
+	rc = image_of(ctx, svc, &image);
+	if (rc)
+		goto out;
+	rc = registry_list_tags(ctx->env->registry, image, &tags, &n);
+	if (rc) {
+		reply_error(ctx, NULL, "Could not list the tags of `%s`: %s.", image, registry_last_error());
+		goto out;
+	}
+	if (registry_head_manifest(ctx->env->registry, image, "latest", &latest) != VIVA_OK) {
+		free(latest);
+		latest = NULL;   /* no latest yet: nothing is marked */
+	}
+	for (size_t i = (size_t)offset; i < n && json_array_size(rows) < PAGE; i++) {
+		char *digest = NULL, *sd, *when, *value, *confirm;
+		json_t *v;
+		int64_t created;
+
+		if (strcmp(tags[i], "latest") == 0)
+			continue;
+		if (registry_head_manifest(ctx->env->registry, image, tags[i], &digest) != VIVA_OK) {
+			free(digest);
+			digest = NULL;
+		}
+		created = created_of(ctx, image, tags[i], digest);
+		sd = short_digest(digest);
+		when = date_of(created);
+		v = json_pack("{s:s, s:s, s:s}", "svc", svc, "tag", tags[i], "target", "latest");
+		value = json_dumps(v, JSON_COMPACT);
+		json_decref(v);
+		confirm = xasprintf("Retag %s of %s as latest in the registry?", tags[i], image);
+		if (strlen(confirm) > 300)   /* Block Kit: confirm text <= 300 */
+			strcpy(confirm + 290, "...?");
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
+			"tag", tags[i], "digest", sd, "built", when,
+			"mark", latest && digest && strcmp(latest, digest) == 0 ? "  :star: latest" : "",
+			"value", value, "confirm", confirm));
+		free(digest);
+		free(sd);
+		free(when);
+		free(value);
+		free(confirm);
+	}
+	data = json_pack("{s:s, s:s, s:o, s:b, s:i, s:b}", "service", svc, "image", image, "tags", rows,
+			 "empty", json_array_size(rows) == 0, "total", (int)n, "has_latest", latest != NULL);
+	rows = NULL;
+	if (latest) {
+		char *sd = short_digest(latest);
+		json_object_set_new(data, "latest_digest", json_string(sd));
+		free(sd);
+	}
+	{
+		/* more tags after this page? ("latest" is skipped, so count the rest) */
+		size_t shown = 0, i;
+		for (i = (size_t)offset; i < n && shown < PAGE; i++)
+			if (strcmp(tags[i], "latest") != 0)
+				shown++;
+		if (i < n && !(i == n - 1 && strcmp(tags[i], "latest") == 0)) {
+			json_t *v = json_pack("{s:s, s:i}", "svc", svc, "offset", (int)i);
+			char *value = json_dumps(v, JSON_COMPACT);
+			json_object_set_new(data, "more", json_string(value));
+			free(value);
+			json_decref(v);
+		}
+	}
+	rc = reply_template(ctx, "slack/tags_list", data, flags);
+out:
+	json_decref(rows);
+	json_decref(data);
+	registry_tags_free(tags, n);
+	free(image);
+	free(latest);
+	return rc;
+}
+
+int cmd_tags(struct viva_ctx *ctx)
+{
+	return show_tags(ctx, ctx->argv[0], 0, REPLY_EPHEMERAL);
+}
+
+int act_tags_more(struct viva_ctx *ctx)
+{
+	json_t *v = json_loads(json_string_value(json_object_get(ctx->action, "value")) ?
+			       json_string_value(json_object_get(ctx->action, "value")) : "", 0, NULL);
+	const char *svc = json_string_value(json_object_get(v, "svc"));
+	json_int_t off = json_integer_value(json_object_get(v, "offset"));
+	int rc;
+
+	if (!svc || !is_dns1123_label(svc) || off < 0 || off > MAX_OFFSET)
+		rc = reply_error(ctx, NULL, "That button carries a value viva did not write.");
+	else
+		rc = show_tags(ctx, svc, (int)off, REPLY_REPLACE);
+	json_decref(v);
+	return rc;
+}
+
+/* Retag and report; `flags` says where the outcome goes. */
+static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const char *target, bool from_button)
+{
+	char *image = NULL, *before = NULL, *after = NULL, *who = NULL;
+	json_t *data = NULL;
+	int rc;
+
+	if (!registry_valid_tag(tag) || !registry_valid_tag(target)) {
+		rc = reply_error(ctx, "/viva promote SVC TAG [TARGET]", "`%s` is not a valid image tag.",
+				 registry_valid_tag(tag) ? target : tag);
+		return rc == VIVA_OK ? VIVA_EINVAL : rc;
+	}
+	rc = image_of(ctx, svc, &image);
+	if (rc)
+		goto out;
+	ctx->audit_params = json_pack("{s:s, s:s, s:s}", "image", image, "tag", tag, "target", target);
+	rc = registry_promote(ctx->env->registry, image, tag, target, &before, &after);
+	if (rc && rc != VIVA_ECONFLICT) {
+		reply_error(ctx, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, registry_last_error());
+		goto out;
+	}
+	json_object_set_new(ctx->audit_params, "digest", json_string(after ? after : ""));
+	who = is_slack_user_id(ctx->user_id) ? xasprintf("<@%s>", ctx->user_id) : mrkdwn_escape(ctx->user_id);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "who", who, "service", svc, "image", image,
+			 "tag", tag, "target", target, "digest", before ? before : "",
+			 "digest_after", after ? after : "", "verified", rc == VIVA_OK);
+	if (from_button)
+		reply_template(ctx, "slack/tag_promoted", data, REPLY_REPLACE);
+	reply_template(ctx, "slack/tag_promoted", data, REPLY_IN_CHANNEL);
+	log_info("promoted", "svc=%s image=%s tag=%s target=%s digest=%s verified=%d", svc, image, tag, target,
+		 after ? after : "", rc == VIVA_OK);
+out:
+	json_decref(data);
+	free(image);
+	free(before);
+	free(after);
+	free(who);
+	return rc;
+}
+
+int cmd_promote(struct viva_ctx *ctx)
+{
+	return promote(ctx, ctx->argv[0], ctx->argv[1], ctx->argc > 2 ? ctx->argv[2] : "latest", false);
+}
+
+int act_tag_promote(struct viva_ctx *ctx)
+{
+	const char *svc = json_string_value(json_object_get(ctx->value, "svc"));
+	const char *tag = json_string_value(json_object_get(ctx->value, "tag"));
+	const char *target = json_string_value(json_object_get(ctx->value, "target"));
+
+	if (!tag)
+		return reply_error(ctx, NULL, "That button carries a value viva did not write.");
+	return promote(ctx, svc, tag, target ? target : "latest", true);
+}

@@ -1,0 +1,418 @@
+/* The service catalog: GitOps apply, list, show, the form, authorization. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bot/auth.h"
+#include "bot/catalog.h"
+#include "bot/commands.h"
+#include "bot/config.h"
+#include "bot/dispatch.h"
+#include "bot/err.h"
+#include "bot/util.h"
+#include "store/store.h"
+#include "tests/helpers.h"
+
+static const char *spec_a =
+	"name: service-a\n"
+	"owners: [U012AB3CD]\n"
+	"deployManagers: [U045EF6GH]\n"
+	"repository: { name: service-a, branch: develop }\n"
+	"pipeline:\n"
+	"  type: service\n"
+	"  interface: http\n"
+	"  platform: linux/arm64\n"
+	"image: team/service-a\n"
+	"build:\n"
+	"  environments: { JAVA_HOME: /opt/jdk-21 }\n"
+	"  gradle: { enabled: true, tasks: clean build, options: -Duser.timezone=Asia/Seoul, directory: ., javaVersion: \"21\" }\n"
+	"  docker: { dockerfile: Dockerfile, args: { KEY: value } }\n"
+	"resources:\n"
+	"  alpha: { instance: 1, cpu: \"0.05\", memory: 1024MB }\n"
+	"  prod:  { instance: 4, cpu: \"2\", memory: 4096MB }\n"
+	"batches:\n"
+	"  - { name: settle-daily, schedule: \"0 3 * * *\", command: [java, -jar, app.jar, settle] }\n";
+
+static char *spec_named(const char *name, const char *type, const char *owner)
+{
+	return xasprintf("name: %s\nowners: [%s]\nrepository: { name: %s }\npipeline: { type: %s }\n"
+			 "image: team/%s\nresources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n",
+			 name, owner, name, type, name);
+}
+
+struct fx {
+	struct test_env t;
+	char *dir;
+	char *specs;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	test_env_init(&f->t);
+	f->dir = test_tmpdir();
+	f->specs = xasprintf("%s/pipelines", f->dir);
+	free(f->t.cfg.pipelines_dir);
+	f->t.cfg.pipelines_dir = xstrdup(f->specs);
+	auth_cache_clear();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	test_env_release(&f->t);
+	test_rm_rf(f->dir);
+	free(f->dir);
+	free(f->specs);
+	free(f);
+	return 0;
+}
+
+static void put_file(struct fx *f, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s", f->specs, name);
+	test_write_file(p, text);
+	free(p);
+}
+
+/* Run a command as user; return the text of the newest reply (caller frees). */
+static char *run_as(struct fx *f, const char *user, const char *text)
+{
+	struct viva_ctx ctx;
+	size_t before = json_array_size(f->t.sent);
+
+	test_ctx(&f->t, &ctx, user);
+	dispatch_command(&ctx, text);
+	assert_true(json_array_size(f->t.sent) > before);
+	return test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+}
+
+static void apply__add_change_remove_invalid(void **state)
+{
+	struct fx *f = *state;
+	struct spec *s = NULL;
+	char *out, *b;
+
+	put_file(f, "service-a.yaml", spec_a);
+	b = spec_named("batch-b", "batch", "U0BOB");
+	put_file(f, "batch-b.yaml", b);
+	free(b);
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "2 added, 0 changed, 0 removed, 0 invalid"));
+	assert_non_null(strstr(out, "batch-b, service-a"));
+	free(out);
+	/* idempotent */
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "0 added, 0 changed, 0 removed, 0 invalid, 2 unchanged"));
+	free(out);
+	/* change one, break the other, add a mismatched file */
+	b = xasprintf("%s", spec_a);
+	b[strstr(b, "instance: 4") - b + 10] = '6';
+	put_file(f, "service-a.yaml", b);
+	free(b);
+	put_file(f, "batch-b.yaml", "name: batch-b\nowners: [bob]\nimage: x\n");
+	b = spec_named("other-name", "service", "U0BOB");
+	put_file(f, "wrong.yaml", b);
+	free(b);
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "0 added, 1 changed, 0 removed, 2 invalid"));
+	assert_non_null(strstr(out, "batch-b.yaml* is invalid"));
+	assert_non_null(strstr(out, "owners[0]"));
+	assert_non_null(strstr(out, "does not match the file name"));
+	free(out);
+	/* the invalid file did not replace the valid stored spec */
+	assert_int_equal(catalog_get(&f->t.env, "batch-b", &s), VIVA_OK);
+	assert_string_equal(s->owners[0], "U0BOB");
+	spec_free(s);
+	assert_int_equal(catalog_get(&f->t.env, "service-a", &s), VIVA_OK);
+	assert_int_equal(s->resources[1].instance, 6);
+	spec_free(s);
+	/* removing a file removes the service (kept for the audit log) */
+	b = xasprintf("%s/wrong.yaml", f->specs);
+	unlink(b);
+	free(b);
+	b = xasprintf("%s/service-a.yaml", f->specs);
+	unlink(b);
+	free(b);
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "1 removed"));
+	assert_non_null(strstr(out, "*Removed:* service-a"));
+	free(out);
+	assert_int_equal(catalog_get(&f->t.env, "service-a", &s), VIVA_ENOENT);
+	/* apply is audit-logged with who did it */
+	out = run_as(f, "U0ALICE", "audit");
+	assert_non_null(strstr(out, "pipeline apply"));
+	assert_non_null(strstr(out, "<@U0ALICE>"));
+	free(out);
+}
+
+static void apply__missing_or_empty_dir__refuses_to_empty_catalog(void **state)
+{
+	struct fx *f = *state;
+	char *out, *b;
+
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "does not exist"));
+	free(out);
+	b = spec_named("svc-x", "service", "U0BOB");
+	put_file(f, "svc-x.yaml", b);
+	free(b);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	b = xasprintf("%s/svc-x.yaml", f->specs);
+	unlink(b);
+	free(b);
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "refusing to remove all 1 services"));
+	free(out);
+}
+
+static void list__grouped_by_type_and_paged_under_50_blocks(void **state)
+{
+	struct fx *f = *state;
+	json_t *msg, *blocks, *last;
+	struct viva_ctx ctx;
+	json_t *payload;
+	char *out;
+
+	for (int i = 0; i < 90; i++) {
+		char name[32], file[40];
+		char *b;
+		snprintf(name, sizeof(name), "svc-%03d", i);
+		snprintf(file, sizeof(file), "%s.yaml", name);
+		b = spec_named(name, i % 3 == 0 ? "batch" : "service", "U0BOB");
+		put_file(f, file, b);
+		free(b);
+	}
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	out = run_as(f, "U0ALICE", "pipeline list");
+	assert_non_null(strstr(out, "Pipelines (90)"));
+	assert_non_null(strstr(out, "*batch* (30)"));
+	assert_non_null(strstr(out, "*service* (10)"));
+	assert_non_null(strstr(out, "Showing 1-40 of 90"));
+	free(out);
+	msg = test_sent_msg(&f->t, json_array_size(f->t.sent) - 1);
+	blocks = json_object_get(msg, "blocks");
+	assert_true(json_array_size(blocks) <= 50);
+	last = json_array_get(blocks, json_array_size(blocks) - 1);
+	payload = json_pack("{s:s, s:[{s:s, s:s, s:O}]}", "type", "block_actions", "actions",
+			    "action_id", "pipeline_list_more", "type", "button",
+			    "value", json_object_get(json_array_get(json_object_get(last, "elements"), 0), "value"));
+	test_ctx(&f->t, &ctx, "U0ALICE");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	json_decref(payload);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_non_null(strstr(out, "Showing 41-80 of 90"));
+	free(out);
+}
+
+static void show__spec_owners_and_revisions(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	put_file(f, "service-a.yaml", spec_a);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	out = run_as(f, "U0ALICE", "pipeline show service-a");
+	assert_non_null(strstr(out, "<@U012AB3CD>"));
+	assert_non_null(strstr(out, "<@U045EF6GH>"));
+	assert_non_null(strstr(out, "team/service-a"));
+	assert_non_null(strstr(out, "settle-daily"));
+	assert_non_null(strstr(out, "#1 "));
+	free(out);
+	out = run_as(f, "U0ALICE", "pipeline show nope");
+	assert_non_null(strstr(out, "no pipeline named `nope`"));
+	free(out);
+	out = run_as(f, "U0ALICE", "pipeline show");
+	assert_non_null(strstr(out, "/viva pipeline show SVC"));
+	free(out);
+	out = run_as(f, "U0ALICE", "pipeline");
+	assert_non_null(strstr(out, "/viva pipeline list"));
+	free(out);
+}
+
+/* A view_submission payload as Slack sends it (values by block id, then action id). */
+static json_t *submission(const char *name, const char *cpu, const char *owners_csv)
+{
+	json_t *owners = json_array();
+	char *dup = xstrdup(owners_csv ? owners_csv : ""), *save = NULL;
+
+	for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		json_array_append_new(owners, json_string(tok));
+	free(dup);
+#define TXT(v) "{s:{s:s, s:s?}}", "value", "type", "plain_text_input", "value", v
+	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:{s:{"
+			 "s:{s:{s:s, s:s?}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:n}},"
+			 "s:{s:{s:s, s:[{s:s}, {s:s}]}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:o}}, s:{s:{s:s, s:[]}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s?}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}"
+			 "}}}}",
+			 "type", "view_submission", "user", "id", "U0CREATOR",
+			 "view", "id", "V1", "callback_id", "pipeline_create", "private_metadata", "{\"channel\":\"C0TEST\"}",
+			 "state", "values",
+			 "name", "value", "type", "plain_text_input", "value", name,
+			 "repo", "value", "type", "plain_text_input", "value", "service-z",
+			 "branch", "value", "type", "plain_text_input", "value", "main",
+			 "image", "value", "type", "plain_text_input", "value",
+			 "options", "value", "type", "checkboxes", "selected_options", "value", "gradle", "value", "arm64",
+			 "build_env", "value", "type", "plain_text_input", "value", "JAVA_HOME=/opt/jdk\nLANG = C.UTF-8",
+			 "docker_args", "value", "type", "plain_text_input", "value", "A=1",
+			 "owners", "value", "type", "multi_users_select", "selected_users", owners,
+			 "deploy_managers", "value", "type", "multi_users_select", "selected_users",
+			 "res_alpha_instance", "value", "type", "plain_text_input", "value", "2",
+			 "res_alpha_cpu", "value", "type", "plain_text_input", "value", cpu,
+			 "res_alpha_memory", "value", "type", "plain_text_input", "value", "512Mi",
+			 "res_prod_instance", "value", "type", "plain_text_input", "value", "3",
+			 "res_prod_cpu", "value", "type", "plain_text_input", "value", "1",
+			 "res_prod_memory", "value", "type", "plain_text_input", "value", "2Gi");
+#undef TXT
+}
+
+static void form__open__modal_with_fields(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *sent, *view;
+	char *s;
+
+	test_ctx(&f->t, &ctx, "U0ALICE");
+	dispatch_command(&ctx, "pipeline create");
+	sent = json_array_get(f->t.sent, 0);
+	view = json_object_get(sent, "view");
+	assert_non_null(view);
+	assert_string_equal(json_string_value(json_object_get(view, "callback_id")), "pipeline_create");
+	assert_string_equal(json_string_value(json_object_get(view, "type")), "modal");
+	assert_true(json_array_size(json_object_get(view, "blocks")) <= 100);
+	s = json_dumps(view, 0);
+	for (const char *b = "name\0repo\0branch\0options\0build_env\0gradle_tasks\0gradle_options\0gradle_dir\0"
+			     "java_version\0dockerfile\0docker_args\0owners\0deploy_managers\0res_alpha_cpu\0"
+			     "res_prod_memory\0"; *b; b += strlen(b) + 1) {
+		char *needle = xasprintf("\"block_id\": \"%s\"", b);
+		assert_non_null(strstr(s, needle));
+		free(needle);
+	}
+	assert_non_null(strstr(s, "C0TEST"));   /* where the confirmation will go */
+	free(s);
+}
+
+static void form__invalid__errors_keyed_by_block_id(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *p = submission("Bad_Name", "lots", "bob"), *resp, *errors;
+
+	test_ctx(&f->t, &ctx, "U0CREATOR");
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_EINVAL);
+	json_decref(p);
+	resp = json_object_get(json_array_get(f->t.sent, 0), "view_response");
+	assert_non_null(resp);
+	assert_string_equal(json_string_value(json_object_get(resp, "response_action")), "errors");
+	errors = json_object_get(resp, "errors");
+	assert_non_null(strstr(json_string_value(json_object_get(errors, "name")), "not a valid service name"));
+	assert_non_null(strstr(json_string_value(json_object_get(errors, "res_alpha_cpu")), "not a CPU quantity"));
+	assert_non_null(json_object_get(errors, "owners"));
+	/* nothing was stored or written */
+	{
+		struct store_service *all = NULL;
+		size_t n = 0;
+		assert_int_equal(store_service_list(f->t.env.store, true, &all, &n), VIVA_OK);
+		assert_int_equal(n, 0);
+	}
+}
+
+static void form__valid__saved_written_and_confirmed(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *p = submission("service-z", "250m", NULL), *post;
+	struct spec *s = NULL;
+	char *path, *text = NULL, *out;
+
+	test_ctx(&f->t, &ctx, "U0CREATOR");
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_OK);
+	/* no errors in the ack; a confirmation in the channel with the YAML */
+	post = json_array_get(f->t.sent, 0);
+	assert_string_equal(json_string_value(json_object_get(post, "post")), "C0TEST");
+	out = test_sent_text(&f->t, 0);
+	assert_non_null(strstr(out, "Pipeline *service-z* created by <@U0CREATOR>"));
+	assert_non_null(strstr(out, "name: \"service-z\"") ? strstr(out, "name: \"service-z\"") : strstr(out, "name: service-z"));
+	free(out);
+	assert_int_equal(catalog_get(&f->t.env, "service-z", &s), VIVA_OK);
+	assert_string_equal(s->owners[0], "U0CREATOR");          /* self-service owner */
+	assert_string_equal(s->platform, "linux/arm64");
+	assert_true(s->gradle_enabled);
+	assert_string_equal(s->java_version, "1.8");             /* default when not chosen */
+	assert_string_equal(s->image, "service-z");
+	assert_int_equal(s->nbuild_env, 2);
+	assert_int_equal(s->resources[0].cpu_milli, 250);
+	spec_free(s);
+	path = xasprintf("%s/service-z.yaml", f->specs);
+	assert_int_equal(read_file(path, &text, NULL), VIVA_OK);
+	assert_non_null(strstr(text, "service-z"));
+	free(text);
+	free(path);
+	/* the same name again: an error on the name field */
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_EINVAL);
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(
+		json_object_get(json_array_get(f->t.sent, 1), "view_response"), "errors"), "name")), "already exists"));
+	json_decref(p);
+	/* and the next apply sees the written file as unchanged */
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "0 added, 0 changed, 0 removed, 0 invalid, 1 unchanged"));
+	free(out);
+}
+
+static void auth__owners_deploy_managers_admins(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	char *admins[] = { "U0ADMIN01", NULL };
+	char **saved = f->t.cfg.admin_users;
+	static const struct { const char *user; unsigned flags; int want; } table[] = {
+		{ "U012AB3CD", CMD_DEPLOY, VIVA_OK },      /* owner deploys */
+		{ "U012AB3CD", CMD_OWNER, VIVA_OK },       /* owner deletes */
+		{ "U045EF6GH", CMD_DEPLOY, VIVA_OK },      /* deploy manager deploys */
+		{ "U045EF6GH", CMD_OWNER, VIVA_EDENIED },  /* ...but does not delete */
+		{ "U0STRANGER", CMD_DEPLOY, VIVA_EDENIED },
+		{ "U0STRANGER", CMD_OWNER, VIVA_EDENIED },
+		{ "U0STRANGER", 0, VIVA_OK },              /* read-only: anyone */
+		{ "U0ADMIN01", CMD_OWNER, VIVA_OK },       /* admins: everything */
+		{ "U0ADMIN01", CMD_ADMIN, VIVA_OK },
+		{ "U012AB3CD", CMD_ADMIN, VIVA_EDENIED },  /* owners are not admins */
+	};
+
+	put_file(f, "service-a.yaml", spec_a);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	f->t.cfg.admin_users = admins;
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		int rc = auth_check(&f->t.env, table[i].user, table[i].flags, "service-a", why, sizeof(why));
+		if (rc != table[i].want)
+			fail_msg("row %zu: %s flags %u got %d want %d", i, table[i].user, table[i].flags, rc, table[i].want);
+	}
+	assert_int_equal(auth_check(&f->t.env, "U012AB3CD", CMD_DEPLOY, "nope", why, sizeof(why)), VIVA_ENOENT);
+	assert_non_null(strstr(why, "no service named nope"));
+	f->t.cfg.admin_users = saved;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(apply__add_change_remove_invalid, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__missing_or_empty_dir__refuses_to_empty_catalog, setup, teardown),
+		cmocka_unit_test_setup_teardown(list__grouped_by_type_and_paged_under_50_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(show__spec_owners_and_revisions, setup, teardown),
+		cmocka_unit_test_setup_teardown(form__open__modal_with_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(form__invalid__errors_keyed_by_block_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(form__valid__saved_written_and_confirmed, setup, teardown),
+		cmocka_unit_test_setup_teardown(auth__owners_deploy_managers_admins, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

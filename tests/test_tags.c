@@ -1,0 +1,286 @@
+/* /viva tags and promotion, against an in-memory registry (tests/fake_registry.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bot/catalog.h"
+#include "bot/dispatch.h"
+#include "bot/err.h"
+#include "bot/util.h"
+#include "store/store.h"
+#include "tests/fake_registry.h"
+#include "tests/helpers.h"
+
+#define REPO "team/service-a"
+
+struct fx {
+	struct test_env t;
+	struct fake_registry *reg;
+	char *dir;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct catalog_report rep;
+	char err[256], *path;
+
+	test_env_init(&f->t);
+	f->dir = test_tmpdir();
+	free(f->t.cfg.pipelines_dir);
+	f->t.cfg.pipelines_dir = xstrdup(f->dir);
+	path = xasprintf("%s/service-a.yaml", f->dir);
+	test_write_file(path, "name: service-a\nowners: [U0OWNER]\ndeployManagers: [U0DM]\n"
+			      "repository: { name: service-a }\nimage: " REPO "\n"
+			      "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	free(path);
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "test", &rep, err, sizeof(err)), VIVA_OK);
+	catalog_report_release(&rep);
+	f->reg = fake_registry_new();
+	f->t.env.registry = &f->reg->base;
+	/* builds 2160..2184 pushed out of order, plus a non-numeric tag */
+	for (int i = 0; i < 25; i++) {
+		char tag[64];
+		int b = 2160 + (i * 7) % 25;
+		snprintf(tag, sizeof(tag), "%d-develop-%07x", b, b * 4099);
+		fake_registry_push(f->reg, REPO, tag, 1700000000 + b * 60);
+	}
+	fake_registry_push(f->reg, REPO, "nightly", 1690000000);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	fake_registry_free(f->reg);
+	test_env_release(&f->t);
+	test_rm_rf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static char *run_as(struct fx *f, const char *user, const char *text)
+{
+	struct viva_ctx ctx;
+	size_t before = json_array_size(f->t.sent);
+
+	test_ctx(&f->t, &ctx, user);
+	dispatch_command(&ctx, text);
+	assert_true(json_array_size(f->t.sent) > before);
+	return test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+}
+
+/* The accessory button of the section showing `tag` in message i. */
+static json_t *promote_button(struct fx *f, size_t i, const char *tag)
+{
+	json_t *b;
+	size_t k;
+	json_array_foreach(json_object_get(test_sent_msg(&f->t, i), "blocks"), k, b) {
+		const char *txt = json_string_value(json_object_get(json_object_get(b, "text"), "text"));
+		if (txt && strstr(txt, tag) && json_object_get(b, "accessory"))
+			return json_object_get(b, "accessory");
+	}
+	return NULL;
+}
+
+static json_t *click_payload(json_t *button, const char *ts)
+{
+	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s}, s:[{s:s, s:O, s:s}]}",
+			 "type", "block_actions", "user", "id", "U0DM",
+			 "container", "type", "message", "message_ts", ts, "channel_id", "C0TEST",
+			 "actions", "action_id", "tag_promote", "value", json_object_get(button, "value"),
+			 "type", "button");
+}
+
+static void tags__newest_first_with_digest_date_and_promote(void **state)
+{
+	struct fx *f = *state;
+	json_t *msg, *btn, *blocks;
+	char *out, *p2184, *p2165;
+	int gets, blobs;
+
+	fake_registry_push(f->reg, REPO, "latest", 0);   /* latest -> something else first */
+	{
+		/* point latest at build 2183 */
+		struct registry_manifest m = { 0 };
+		assert_int_equal(registry_promote(&f->reg->base, REPO, "2183-develop-0888995", "latest", NULL, NULL), VIVA_OK);
+		registry_manifest_release(&m);
+	}
+	out = run_as(f, "U0ANYONE", "tags service-a");
+	msg = test_sent_msg(&f->t, 0);
+	blocks = json_object_get(msg, "blocks");
+	assert_true(json_array_size(blocks) <= 50);
+	/* newest build first; the 20th shown is 2165; older ones are on the next page */
+	p2184 = strstr(out, "2184-develop-");
+	p2165 = strstr(out, "2165-develop-");
+	assert_non_null(p2184);
+	assert_non_null(p2165);
+	assert_true(p2184 < p2165);
+	assert_null(strstr(out, "2164-develop-"));
+	assert_null(strstr(out, "nightly"));
+	assert_non_null(strstr(out, "2183-develop-0888995`*  :star: latest"));
+	assert_non_null(strstr(out, "<!date^"));
+	btn = promote_button(f, 0, "2184-develop-");
+	assert_non_null(btn);
+	assert_string_equal(json_string_value(json_object_get(btn, "action_id")), "tag_promote");
+	assert_non_null(json_object_get(btn, "confirm"));
+	assert_non_null(strstr(json_string_value(json_object_get(json_object_get(json_object_get(btn, "confirm"), "text"), "text")),
+			       "as latest"));
+	free(out);
+	/* a second listing reads build times from the store: no manifest or blob fetches */
+	gets = f->reg->calls_get;
+	blobs = f->reg->calls_blob;
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	assert_int_equal(f->reg->calls_get, gets);
+	assert_int_equal(f->reg->calls_blob, blobs);
+}
+
+static void tags__more_button__next_page(void **state)
+{
+	struct fx *f = *state;
+	json_t *blocks, *last, *payload;
+	struct viva_ctx ctx;
+	char *out;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	blocks = json_object_get(test_sent_msg(&f->t, 0), "blocks");
+	last = json_array_get(blocks, json_array_size(blocks) - 1);
+	payload = json_pack("{s:s, s:[{s:s, s:O}]}", "type", "block_actions", "actions", "action_id", "tags_more",
+			    "value", json_object_get(json_array_get(json_object_get(last, "elements"), 0), "value"));
+	test_ctx(&f->t, &ctx, "U0ANYONE");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	json_decref(payload);
+	out = test_sent_text(&f->t, 1);
+	assert_non_null(strstr(out, "2164-develop-"));
+	assert_non_null(strstr(out, "nightly"));
+	assert_null(strstr(out, "2184-develop-"));
+	free(out);
+}
+
+static void promote__button__retags_verifies_reports_once(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload;
+	char *out;
+	const char *tag = "2184-develop-0889998";
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	int puts;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	payload = click_payload(promote_button(f, 0, tag), "1700000000.000100");
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), fake_registry_digest(f->reg, REPO, tag));
+	/* the clicked message is replaced (button gone), and the channel sees it */
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(f->t.sent, 1), "flags")), REPLY_REPLACE);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(f->t.sent, 2), "flags")), REPLY_IN_CHANNEL);
+	out = test_sent_text(&f->t, 1);
+	assert_non_null(strstr(out, "<@U0DM> promoted *`2184-develop-0889998`*"));
+	assert_non_null(strstr(out, fake_registry_digest(f->reg, REPO, tag)));
+	assert_non_null(strstr(out, "verified"));
+	free(out);
+	out = json_dumps(test_sent_msg(&f->t, 1), 0);
+	assert_null(strstr(out, "tag_promote"));   /* the used button is gone */
+	free(out);
+	/* a second click on the same button promotes nothing and says so */
+	puts = f->reg->calls_put;
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	assert_int_equal(f->reg->calls_put, puts);
+	out = test_sent_text(&f->t, 3);
+	assert_non_null(strstr(out, "Already done"));
+	assert_non_null(strstr(out, "<@U0DM>"));
+	free(out);
+	json_decref(payload);
+	/* audit: who, what, target, digest */
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_true(n >= 1);
+	assert_string_equal(e[0].action, "tag_promote");
+	assert_string_equal(e[0].user_id, "U0DM");
+	assert_string_equal(e[0].result, "ok");
+	assert_non_null(strstr(e[0].params_json, "sha256:"));
+	store_audit_free(e, n);
+}
+
+static void promote__stranger__refused_and_audited(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload;
+	char *out;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	const char *before = fake_registry_digest(f->reg, REPO, "latest");
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	payload = click_payload(promote_button(f, 0, "2184-develop-"), "1700000000.000200");
+	json_object_set_new(json_object_get(payload, "user"), "id", json_string("U0STRANGER"));
+	test_ctx(&f->t, &ctx, "U0STRANGER");
+	dispatch_interaction(&ctx, payload);
+	json_decref(payload);
+	out = test_sent_text(&f->t, 1);
+	assert_non_null(strstr(out, "only the owners and deploy managers of service-a"));
+	free(out);
+	assert_int_equal(f->reg->calls_put, 0);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), before);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].action, "denied");
+	assert_string_equal(e[0].user_id, "U0STRANGER");
+	store_audit_free(e, n);
+	/* the command is refused the same way */
+	out = run_as(f, "U0STRANGER", "promote service-a 2184-develop-0889998");
+	assert_non_null(strstr(out, "Sorry, only the owners and deploy managers"));
+	free(out);
+}
+
+static void promote__command__custom_target_and_errors(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	out = run_as(f, "U0OWNER", "promote service-a 2170-develop-087b96e stable");
+	assert_non_null(strstr(out, "promoted *`2170-develop-087b96e`* of *service-a* to `stable`"));
+	free(out);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "stable"),
+			    fake_registry_digest(f->reg, REPO, "2170-develop-087b96e"));
+	out = run_as(f, "U0OWNER", "promote service-a nope-tag");
+	assert_non_null(strstr(out, "tag nope-tag not found in team/service-a"));
+	free(out);
+	out = run_as(f, "U0OWNER", "promote service-a ../etc");
+	assert_non_null(strstr(out, "not a valid image tag"));
+	free(out);
+	out = run_as(f, "U0OWNER", "promote nosuch 2170-develop-087b96e");
+	assert_non_null(strstr(out, "no service named nosuch"));
+	free(out);
+	f->reg->fail_rc = VIVA_EUNAVAIL;
+	f->reg->fail_msg = "the registry at http://127.0.0.1:1 is not reachable";
+	out = run_as(f, "U0OWNER", "tags service-a");
+	assert_non_null(strstr(out, "Could not list the tags of `team/service-a`: the registry at http://127.0.0.1:1 is not reachable"));
+	free(out);
+	f->reg->fail_rc = 0;
+	f->t.env.registry = NULL;
+	out = run_as(f, "U0OWNER", "tags service-a");
+	assert_non_null(strstr(out, "No registry is configured: set REGISTRY_URL"));
+	free(out);
+	f->t.env.registry = &f->reg->base;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(tags__newest_first_with_digest_date_and_promote, setup, teardown),
+		cmocka_unit_test_setup_teardown(tags__more_button__next_page, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__button__retags_verifies_reports_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__stranger__refused_and_audited, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__command__custom_target_and_errors, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
