@@ -70,6 +70,7 @@ TESTS += tests/test_pipeline
 TESTS += tests/test_tags
 TESTS += tests/test_spec
 TESTS += tests/test_registry
+TESTS += tests/test_tags_e2e
 TESTS += tests/test_cron
 TESTS += tests/test_queue
 TESTS += tests/test_metrics
@@ -105,7 +106,8 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
-                $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o
+                $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
+                $(TBUILD)/tests/registry_server.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"

@@ -431,8 +431,22 @@ static json_t *element_state(json_t *el, const char *typed)
 	if (!type)
 		return NULL;
 	out = json_pack("{s:s}", "type", type);
+	if (!typed) {
+		/* Untouched fields submit their initial values, as in Slack. */
+		static const char *const initial[][2] = {
+			{ "initial_value", "value" }, { "initial_options", "selected_options" },
+			{ "initial_option", "selected_option" }, { "initial_users", "selected_users" },
+			{ "initial_user", "selected_user" },
+		};
+		for (i = 0; i < sizeof(initial) / sizeof(initial[0]); i++)
+			if (json_object_get(el, initial[i][0]))
+				json_object_set(out, initial[i][1], json_object_get(el, initial[i][0]));
+		if (strcmp(type, "plain_text_input") == 0 && !json_object_get(out, "value"))
+			json_object_set_new(out, "value", json_null());
+		return out;
+	}
 	if (strcmp(type, "plain_text_input") == 0) {
-		json_object_set_new(out, "value", typed && *typed ? json_string(typed) : json_null());
+		json_object_set_new(out, "value", *typed ? json_string(typed) : json_null());
 		return out;
 	}
 	if (typed) {

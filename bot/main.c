@@ -40,7 +40,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: viva serve            connect to Slack (Socket Mode) and run\n"
-		"       viva console          local console: type slash commands, `click N` for buttons\n"
+		"       viva console [--user UID]  local console: slash commands, `click N` for buttons\n"
 		"       viva exec [--json] [--user UID] '/viva help'\n"
 		"                             run one slash command locally and print the answer\n"
 		"       viva check-config     load the configuration and say what is set\n"
@@ -156,15 +156,26 @@ static int run_exec(int argc, char **argv)
 	return rc == VIVA_OK ? 0 : 1;
 }
 
-static int run_console(void)
+static int run_console(int argc, char **argv)
 {
 	struct viva_config cfg;
 	struct viva_env env;
 	struct console *c;
+	const char *user = NULL;
 
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--user") == 0 && i + 1 < argc) {
+			user = argv[++i];
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
 	if (env_open(&cfg, &env, true))
 		return 1;
 	c = console_new(&env, stdout, false);
+	if (user)
+		console_set_user(c, user);
 	console_repl(c, stdin);
 	console_free(c);
 	env_close(&cfg, &env);
@@ -209,7 +220,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "exec") == 0)
 		return run_exec(argc - 2, argv + 2);
 	if (strcmp(argv[1], "console") == 0)
-		return run_console();
+		return run_console(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check-config") == 0)
 		return run_check_config();
 	if (strcmp(argv[1], "serve") == 0)

@@ -170,6 +170,9 @@ bool is_slack_user_id(const char *s)
 
 	if (!s || (s[0] != 'U' && s[0] != 'W'))
 		return false;
+	/* The local console's user (bot/console.h) owns what it creates. */
+	if (strcmp(s, "U_LOCAL") == 0)
+		return true;
 	n = strlen(s);
 	if (n < 3 || n > 21)
 		return false;

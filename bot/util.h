@@ -33,7 +33,7 @@ char *sb_detach(struct strbuf *sb);
 
 /* Kubernetes DNS-1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 chars. */
 bool is_dns1123_label(const char *s);
-/* Slack user id such as U012AB3CD or W012AB3CD. */
+/* Slack user id such as U012AB3CD or W012AB3CD (and the console's U_LOCAL). */
 bool is_slack_user_id(const char *s);
 
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */

@@ -12,6 +12,7 @@
 #include "bot/catalog.h"
 #include "bot/commands.h"
 #include "bot/config.h"
+#include "bot/console.h"
 #include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/util.h"
@@ -402,6 +403,35 @@ static void auth__owners_deploy_managers_admins(void **state)
 	f->t.cfg.admin_users = saved;
 }
 
+static void console__form__set_submit_errors_then_created(void **state)
+{
+	struct fx *f = *state;
+	const char *lines[] = { "/viva pipeline create", "set name svc-con", "set repo svc-con",
+				"set options gradle,arm64", "set res_alpha_cpu lots", "submit",
+				"set res_alpha_cpu 200m", "submit", NULL };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	struct console *c = console_new(&f->t.env, out, false);
+	struct spec *s = NULL;
+
+	console_set_user(c, "U0CONSOLE");
+	for (const char **l = lines; *l; l++)
+		console_line(c, *l);
+	console_free(c);
+	fclose(out);
+	assert_non_null(strstr(buf, "(a form opens:)"));
+	assert_non_null(strstr(buf, "Fill it with `set FIELD VALUE`"));
+	assert_non_null(strstr(buf, "res_alpha_cpu: \"lots\" is not a CPU quantity"));
+	assert_non_null(strstr(buf, "(posted to #C_LOCAL:)"));
+	assert_non_null(strstr(buf, "Pipeline *svc-con* created by @U0CONSOLE"));
+	free(buf);
+	assert_int_equal(catalog_get(&f->t.env, "svc-con", &s), VIVA_OK);
+	assert_string_equal(s->platform, "linux/arm64");
+	assert_int_equal(s->resources[0].cpu_milli, 200);
+	spec_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(form__invalid__errors_keyed_by_block_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(form__valid__saved_written_and_confirmed, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__owners_deploy_managers_admins, setup, teardown),
+		cmocka_unit_test_setup_teardown(console__form__set_submit_errors_then_created, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -748,6 +748,7 @@ static void spec__good_cron__accepted(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		/* The tab goes in as a YAML escape (a raw tab would do too). */
 		char *y = xasprintf(MINIMAL "batches: [{ name: a, schedule: \"%s\", command: [x] }]\n",
 				    good[i][1] == '\t' ? "0\\t3 * * 7" : good[i]);
 		struct spec *s = parse_ok(y);
