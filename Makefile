@@ -140,9 +140,16 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory viva
 	$(Q)sh bot/run.sh
 
+BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \
+                   $(BUILD)/tests/registry_push.o $(BUILD)/tests/registry_proxy.o $(CORE_OBJS)
+$(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 bench: deps
-	$(Q)$(MAKE) --no-print-directory viva
+	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags
 	$(Q)sh bench/run.sh
+	$(Q)$(BUILD)/bench/bench_tags
 
 clean:
 	rm -rf build viva
