@@ -5,73 +5,129 @@
 #include "bot/util.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <time.h>
 
+/*
+ * A bounded multi-producer multi-consumer ring (Dmitry Vyukov's design: each
+ * cell carries a sequence number), so that pushing from the event loop never
+ * takes a lock a worker could be holding while descheduled: an ack must not
+ * wait behind a preempted worker. Workers sleep on a counting semaphore that
+ * is posted once per pushed job.
+ */
+struct cell {
+	atomic_size_t seq;
+	struct job job;
+};
+
 struct queue {
-	pthread_mutex_t mu;
-	pthread_cond_t nonempty;
-	pthread_cond_t idle;        /* a worker exited */
-	struct job *ring;
-	size_t cap, head, len;
-	bool closed;
-	int running;
-	int workers, alive;
+	struct cell *cells;
+	size_t cap;                 /* cells: a power of two >= limit */
+	size_t limit;               /* the capacity asked for */
+	atomic_size_t count;        /* jobs pushed and not yet popped */
+	atomic_size_t head;         /* next cell to push */
+	atomic_size_t tail;         /* next cell to pop */
+	sem_t items;
+	atomic_bool closed;
+	atomic_int running;
+	atomic_int alive;
+	int workers;
 	pthread_t *threads;
+	pthread_mutex_t mu;         /* only for join */
+	pthread_cond_t idle;
 };
 
 struct queue *queue_new(size_t capacity)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
+	size_t cap = 2;
 
+	while (cap < capacity && cap < ((size_t)1 << 30))
+		cap <<= 1;
+	q->cap = cap;
+	q->limit = capacity ? capacity : 1;
+	q->cells = xcalloc(cap, sizeof(*q->cells));
+	for (size_t i = 0; i < cap; i++)
+		atomic_init(&q->cells[i].seq, i);
+	sem_init(&q->items, 0, 0);
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->nonempty, NULL);
 	pthread_cond_init(&q->idle, NULL);
-	q->cap = capacity ? capacity : 1;
-	q->ring = xcalloc(q->cap, sizeof(*q->ring));
 	return q;
+}
+
+static bool ring_push(struct queue *q, const struct job *job)
+{
+	size_t pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+
+	for (;;) {
+		struct cell *c = &q->cells[pos & (q->cap - 1)];
+		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
+								  memory_order_relaxed, memory_order_relaxed)) {
+				c->job = *job;
+				atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+				return true;
+			}
+		} else if (dif < 0) {
+			return false;   /* full */
+		} else {
+			pos = atomic_load_explicit(&q->head, memory_order_relaxed);
+		}
+	}
+}
+
+static bool ring_pop(struct queue *q, struct job *out)
+{
+	size_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+
+	for (;;) {
+		struct cell *c = &q->cells[pos & (q->cap - 1)];
+		size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+		intptr_t dif = (intptr_t)seq - (intptr_t)(pos + 1);
+
+		if (dif == 0) {
+			if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1,
+								  memory_order_relaxed, memory_order_relaxed)) {
+				*out = c->job;
+				atomic_store_explicit(&c->seq, pos + q->cap, memory_order_release);
+				return true;
+			}
+		} else if (dif < 0) {
+			return false;   /* empty */
+		} else {
+			pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+		}
+	}
 }
 
 int queue_push(struct queue *q, const struct job *job)
 {
-	int rc = VIVA_OK;
-
-	pthread_mutex_lock(&q->mu);
-	if (q->closed)
-		rc = VIVA_EINVAL;
-	else if (q->len == q->cap)
-		rc = VIVA_EBUSY;
-	else {
-		q->ring[(q->head + q->len) % q->cap] = *job;
-		q->len++;
-		pthread_cond_signal(&q->nonempty);
+	if (atomic_load(&q->closed))
+		return VIVA_EINVAL;
+	if (atomic_fetch_add(&q->count, 1) >= q->limit || !ring_push(q, job)) {
+		atomic_fetch_sub(&q->count, 1);
+		return VIVA_EBUSY;
 	}
-	pthread_mutex_unlock(&q->mu);
-	if (rc == VIVA_OK)
-		metrics_jobs_queued(1);
-	return rc;
+	metrics_jobs_queued(1);
+	sem_post(&q->items);
+	return VIVA_OK;
 }
 
 size_t queue_length(struct queue *q)
 {
-	size_t n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->len;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return atomic_load(&q->count);
 }
 
 int queue_running(struct queue *q)
 {
-	int n;
-
-	pthread_mutex_lock(&q->mu);
-	n = q->running;
-	pthread_mutex_unlock(&q->mu);
-	return n;
+	return atomic_load(&q->running);
 }
 
 static void *worker(void *arg)
@@ -81,54 +137,55 @@ static void *worker(void *arg)
 	for (;;) {
 		struct job job;
 
-		pthread_mutex_lock(&q->mu);
-		while (q->len == 0 && !q->closed)
-			pthread_cond_wait(&q->nonempty, &q->mu);
-		if (q->len == 0 && q->closed) {
-			q->alive--;
-			pthread_cond_broadcast(&q->idle);
-			pthread_mutex_unlock(&q->mu);
-			return NULL;
+		while (sem_wait(&q->items) != 0 && errno == EINTR)
+			;
+		if (!ring_pop(q, &job)) {
+			/* A wake-up without a job: the queue was closed and is drained. */
+			if (atomic_load(&q->closed))
+				break;
+			continue;
 		}
-		job = q->ring[q->head];
-		q->head = (q->head + 1) % q->cap;
-		q->len--;
-		q->running++;
-		pthread_mutex_unlock(&q->mu);
-
+		atomic_fetch_sub(&q->count, 1);
+		atomic_fetch_add(&q->running, 1);
 		metrics_jobs_queued(-1);
 		metrics_jobs_running(1);
 		job.run(job.arg);
 		metrics_jobs_running(-1);
-
-		pthread_mutex_lock(&q->mu);
-		q->running--;
-		pthread_mutex_unlock(&q->mu);
+		atomic_fetch_sub(&q->running, 1);
 	}
+	pthread_mutex_lock(&q->mu);
+	q->alive--;
+	pthread_cond_broadcast(&q->idle);
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
 }
 
 int queue_start_workers(struct queue *q, int n)
 {
 	q->threads = xcalloc((size_t)n, sizeof(*q->threads));
 	for (int i = 0; i < n; i++) {
+		pthread_mutex_lock(&q->mu);
+		q->alive++;
+		pthread_mutex_unlock(&q->mu);
 		if (pthread_create(&q->threads[i], NULL, worker, q) != 0) {
+			pthread_mutex_lock(&q->mu);
+			q->alive--;
+			pthread_mutex_unlock(&q->mu);
 			log_error("cannot start worker thread", "i=%d", i);
 			return VIVA_EIO;
 		}
-		pthread_mutex_lock(&q->mu);
 		q->workers++;
-		q->alive++;
-		pthread_mutex_unlock(&q->mu);
 	}
 	return VIVA_OK;
 }
 
 void queue_close(struct queue *q)
 {
-	pthread_mutex_lock(&q->mu);
-	q->closed = true;
-	pthread_cond_broadcast(&q->nonempty);
-	pthread_mutex_unlock(&q->mu);
+	if (atomic_exchange(&q->closed, true))
+		return;
+	/* One extra wake-up per worker: each exits once the ring is empty. */
+	for (int i = 0; i < q->workers; i++)
+		sem_post(&q->items);
 }
 
 int queue_join(struct queue *q, long timeout_ms)
@@ -168,22 +225,21 @@ int queue_join(struct queue *q, long timeout_ms)
 
 void queue_free(struct queue *q)
 {
+	struct job j;
+
 	if (!q)
 		return;
-	while (q->len > 0) {
-		struct job *j = &q->ring[q->head];
-		if (j->drop)
-			j->drop(j->arg);
-		q->head = (q->head + 1) % q->cap;
-		q->len--;
+	if (q->workers > 0)
+		return;   /* detached workers may still touch q: leave it to process exit */
+	while (ring_pop(q, &j)) {
+		atomic_fetch_sub(&q->count, 1);
+		if (j.drop)
+			j.drop(j.arg);
 	}
-	if (q->workers == 0) {
-		free(q->ring);
-		free(q->threads);
-		pthread_cond_destroy(&q->nonempty);
-		pthread_cond_destroy(&q->idle);
-		pthread_mutex_destroy(&q->mu);
-		free(q);
-	}
-	/* else: detached workers may still touch q; leave it to process exit */
+	sem_destroy(&q->items);
+	pthread_cond_destroy(&q->idle);
+	pthread_mutex_destroy(&q->mu);
+	free(q->threads);
+	free(q->cells);
+	free(q);
 }
