@@ -862,6 +862,34 @@ static void lws_log(int level, const char *line)
 		log_debug("libwebsockets", "line=\"%s\"", buf);
 }
 
+/*
+ * A wrong bot token would only show when the first answer fails: check it
+ * once at start. Slack being unreachable is not fatal (we retry later).
+ */
+static int check_bot_token(struct viva_env *env)
+{
+	json_t *args = json_object(), *resp = NULL;
+	int rc = slack_call(env->slack, "auth.test", args, &resp);
+
+	if (rc == VIVA_EREMOTE && slack_error_is_fatal(slack_error(resp))) {
+		fprintf(stderr, "viva: Slack refused SLACK_BOT_TOKEN (auth.test: %s): check the bot token "
+			"(xoxb-...) of the installed app\n", slack_error(resp));
+	} else {
+		if (rc != VIVA_OK)
+			log_warn("auth.test failed; going on", "err=%s", resp ? slack_error(resp) : viva_strerror(rc));
+		else
+			log_info("bot token ok", "team=%s user_id=%s",
+				 json_string_value(json_object_get(resp, "team")) ?
+				 json_string_value(json_object_get(resp, "team")) : "",
+				 json_string_value(json_object_get(resp, "user_id")) ?
+				 json_string_value(json_object_get(resp, "user_id")) : "");
+		rc = VIVA_OK;
+	}
+	json_decref(args);
+	json_decref(resp);
+	return rc;
+}
+
 int serve_run(struct viva_env *env)
 {
 	struct lws_context_creation_info info;
@@ -889,6 +917,12 @@ int serve_run(struct viva_env *env)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	env->slack = slack_api_new(cfg->slack_api_base, cfg->slack_bot_token, cfg->slack_app_token);
+	if (!env->slack) {
+		fprintf(stderr, "viva: cannot set up the Slack Web API client (SLACK_API_BASE)\n");
+		goto out;
+	}
+	if (check_bot_token(env) != VIVA_OK)
+		goto out;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	memset(&info, 0, sizeof(info));

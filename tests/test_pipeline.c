@@ -14,6 +14,7 @@
 #include "bot/config.h"
 #include "bot/console.h"
 #include "bot/dispatch.h"
+#include "bot/slack_api.h"
 #include "bot/err.h"
 #include "bot/util.h"
 #include "store/store.h"
@@ -432,6 +433,54 @@ static void console__form__set_submit_errors_then_created(void **state)
 	spec_free(s);
 }
 
+/* A Slack Web API that answers usergroups.users.list from a table and counts calls. */
+struct fake_api {
+	struct slack_api base;
+	int calls;
+	bool down;
+};
+
+static int fake_call(struct slack_api *api, const char *method, json_t *args, json_t **resp)
+{
+	struct fake_api *f = (struct fake_api *)api;
+	const char *group = json_string_value(json_object_get(args, "usergroup"));
+
+	f->calls++;
+	*resp = NULL;
+	if (f->down)
+		return VIVA_EUNAVAIL;
+	if (strcmp(method, "usergroups.users.list") == 0 && group && strcmp(group, "S0PLATFORM") == 0) {
+		*resp = json_pack("{s:b, s:[s, s]}", "ok", 1, "users", "U0GROUPIE", "U0OTHER");
+		return VIVA_OK;
+	}
+	*resp = json_pack("{s:b, s:s}", "ok", 0, "error", "no_such_subteam");
+	return VIVA_EREMOTE;
+}
+
+static const struct slack_api_ops fake_api_ops = { .call = fake_call };
+
+static void auth__usergroup_admins__resolved_and_cached(void **state)
+{
+	struct fx *f = *state;
+	struct fake_api api = { .base = { .ops = &fake_api_ops } };
+	char why[256];
+
+	f->t.env.slack = &api.base;
+	free(f->t.cfg.admin_usergroup);
+	f->t.cfg.admin_usergroup = xstrdup("S0PLATFORM");
+	assert_true(auth_is_admin(&f->t.env, "U0GROUPIE"));
+	assert_false(auth_is_admin(&f->t.env, "U0NOTIN"));
+	assert_int_equal(auth_check(&f->t.env, "U0GROUPIE", CMD_ADMIN, NULL, why, sizeof(why)), VIVA_OK);
+	assert_int_equal(api.calls, 1);                 /* cached: one lookup */
+	/* after the TTL it asks again; an outage keeps the last known members */
+	f->t.now += 301;
+	api.down = true;
+	assert_true(auth_is_admin(&f->t.env, "U0GROUPIE"));
+	assert_int_equal(api.calls, 2);
+	f->t.env.slack = NULL;
+	auth_cache_clear();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -444,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(form__valid__saved_written_and_confirmed, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__owners_deploy_managers_admins, setup, teardown),
 		cmocka_unit_test_setup_teardown(console__form__set_submit_errors_then_created, setup, teardown),
+		cmocka_unit_test_setup_teardown(auth__usergroup_admins__resolved_and_cached, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -473,6 +473,29 @@ static void serve__pipeline_create__form_errors_then_confirmation(void **state)
 	assert_int_equal(state_int(f, "operation_timeouts"), 0);
 }
 
+static int setup_bad_bot_token(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	f->dir = test_tmpdir();
+	start_fake(f);
+	start_viva(f, "SLACK_BOT_TOKEN=xoxb-wrong");
+	*state = f;
+	return 0;
+}
+
+static void serve__invalid_bot_token__exits_with_one_clear_line(void **state)
+{
+	struct fx *f = *state;
+	char *log;
+
+	assert_int_equal(proc_wait(&f->viva, 15000), 1);
+	log = proc_log(&f->viva);
+	assert_non_null(strstr(log, "viva: Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)"));
+	assert_null(strstr(log, "xoxb-wrong"));
+	free(log);
+	assert_int_equal(state_int(f, "connections_opened"), 0);
+}
+
 int main(void)
 {
 	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
@@ -489,6 +512,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),
+		cmocka_unit_test_setup_teardown(serve__invalid_bot_token__exits_with_one_clear_line, setup_bad_bot_token, teardown),
 	};
 
 	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin) || !realpath("templates", templates)) {
