@@ -19,7 +19,7 @@
  *
  * Control API (no auth, JSON; see the table ctl_routes[] at the bottom):
  *   POST /_fake/send, /_fake/flood, /_fake/disconnect, /_fake/drop,
- *        /_fake/stall, /_fake/ratelimit, /_fake/usergroup, /_fake/config,
+ *        /_fake/stall, /_fake/raw, /_fake/ratelimit, /_fake/usergroup, /_fake/config,
  *        /_fake/reset, /_fake/shutdown
  *   GET  /_fake/state, /_fake/acks, /_fake/calls[?method=M]
  *
@@ -2400,6 +2400,27 @@ static int ctl_drop(json_t *body, json_t **resp)
 	return 200;
 }
 
+/* POST /_fake/raw {"text": "..."}: one text frame, as given, to every live
+ * connection that got hello (malformed-envelope tests). */
+static int ctl_raw(json_t *body, json_t **resp)
+{
+	const char *text = arg_str(body, "text");
+	int count = 0;
+
+	if (!text) {
+		*resp = err_resp("bad_raw");
+		return 400;
+	}
+	for (struct conn *c = g.conns; c; c = c->next) {
+		if (c->dropped)
+			continue;
+		conn_push(c, FK_TEXT, text, NULL);
+		count++;
+	}
+	*resp = json_pack("{s:b, s:i}", "ok", 1, "count", count);
+	return 200;
+}
+
 static int ctl_stall(json_t *body, json_t **resp)
 {
 	json_int_t ms = arg_int(body, "ms", 0);
@@ -2659,6 +2680,7 @@ static const struct ctl_route {
 	{ LWSHUMETH_POST, "/_fake/disconnect", ctl_disconnect },
 	{ LWSHUMETH_POST, "/_fake/drop",       ctl_drop },
 	{ LWSHUMETH_POST, "/_fake/stall",      ctl_stall },
+	{ LWSHUMETH_POST, "/_fake/raw",        ctl_raw },
 	{ LWSHUMETH_POST, "/_fake/ratelimit",  ctl_ratelimit },
 	{ LWSHUMETH_POST, "/_fake/usergroup",  ctl_usergroup },
 	{ LWSHUMETH_POST, "/_fake/config",     ctl_config },

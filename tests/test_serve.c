@@ -255,6 +255,15 @@ static void serve__healthz_and_metrics__reflect_the_link(void **state)
 	assert_int_equal(st, 404);
 	free(b);
 	free(url);
+	/* a body where none is expected: refused, and the endpoint stays up */
+	url = xasprintf("http://127.0.0.1:%d/healthz", f->http_port);
+	b = http_post(url, "application/json", "{\"garbage\": [1, 2", &st);
+	assert_int_equal(st, 405);
+	free(b);
+	b = http_get(url, &st);
+	assert_int_equal(st, 200);
+	free(b);
+	free(url);
 }
 
 static void serve__slow_job__does_not_delay_next_ack(void **state)
@@ -496,6 +505,36 @@ static void serve__invalid_bot_token__exits_with_one_clear_line(void **state)
 	assert_int_equal(state_int(f, "connections_opened"), 0);
 }
 
+static void serve__malformed_frames__ignored_without_crash(void **state)
+{
+	struct fx *f = *state;
+	static const char *frames[] = {
+		"not json at all", "{", "[]", "\"string\"", "{\"type\":5}", "{\"envelope_id\":7}",
+		"{\"envelope_id\":\"e-1\"}",                                  /* no type, no payload */
+		"{\"envelope_id\":\"e-2\",\"type\":\"slash_commands\",\"payload\":\"x\"}",
+		"{\"envelope_id\":\"e-3\",\"type\":\"slash_commands\",\"payload\":{\"text\":5,\"user_id\":[]}}",
+		"{\"envelope_id\":\"e-4\",\"type\":\"interactive\",\"payload\":{\"type\":\"block_actions\",\"actions\":{}}}",
+		"{\"envelope_id\":\"e-5\",\"type\":\"interactive\",\"payload\":{\"type\":\"view_submission\"}}",
+		"{\"envelope_id\":\"e-6\",\"type\":\"events_api\",\"payload\":{\"event\":null}}",
+		"{\"type\":\"disconnect\"}",                                  /* no reason: treated as a refresh */
+		"{\"envelope_id\":\"e-7\",\"type\":\"weird_kind\",\"payload\":{}}",
+		NULL,
+	};
+
+	for (const char **fr = frames; *fr; fr++) {
+		json_t *body = json_pack("{s:s}", "text", *fr);
+		char *txt = json_dumps(body, 0);
+		json_decref(ctl(f, "raw", txt));
+		free(txt);
+		json_decref(body);
+	}
+	/* still alive and serving: a real command after the garbage is answered */
+	sleep_ms(300);
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_calls(f, "response_url", 1, 10000) >= 1);
+	assert_true(proc_wait_log(&f->viva, "malformed frame ignored", 1000));
+}
+
 int main(void)
 {
 	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
@@ -506,6 +545,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, teardown),
