@@ -6,7 +6,8 @@
 #
 # Knobs (environment): BENCH_N (10000), BENCH_RATE (2000 per second),
 # BENCH_DELAY_MS (20), BENCH_WORKERS (64), BENCH_QUEUE (20000),
-# BENCH_SKIP_BOLT=1 (viva only), BENCH_STRICT=1 (exit 1 when viva misses a target),
+# BENCH_SKIP_BOLT=1 (viva only), BENCH_BOLT_MAX_INFLIGHT (64; 0: Bolt's
+# unbounded default), BENCH_STRICT=1 (exit 1 when viva misses a target),
 # VIVA_BIN (./viva), FAKE_BIN (build/rel/tests/fake_slack, built here when it is the default).
 set -eu
 
@@ -70,14 +71,16 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 trap 'exit 129' HUP
 
-
 # The fake's control API. Every request is bounded.
 ctl_get() { curl -sS --max-time 30 "http://127.0.0.1:$PORT/_fake/$1"; }
 ctl_post() { curl -sS --max-time 30 -X POST -H 'Content-Type: application/json' -d "$2" "http://127.0.0.1:$PORT/_fake/$1"; }
 state() { ctl_get state 2>/dev/null | jq -r ".$1 // 0" 2>/dev/null || echo 0; }
 
-kb() { # kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM)
+kb() { # kb PID FIELD: a /proc/PID/status field in kB (VmRSS, VmHWM, RssAnon)
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
+}
+pss_kb() { # proportional set size: shared library pages split among their users
+  awk '$1 == "Pss:" { print $2 }' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0
 }
 
 # ---- prerequisites --------------------------------------------------------
@@ -134,6 +137,9 @@ measure() {
   name=$1
   sleep 2
   R_IDLE=$(kb "$APP_PID" VmRSS)
+  R_IDLE_ANON=$(kb "$APP_PID" RssAnon)
+  R_IDLE_PSS=$(pss_kb "$APP_PID")
+  R_IDLE_ANON=${R_IDLE_ANON:-0} R_IDLE_PSS=${R_IDLE_PSS:-0}
 
   payload='{"command":"/viva","text":"help","user_id":"U0BENCH","channel_id":"C0BENCH"}'
   r=$(ctl_post flood "{\"type\":\"slash_commands\",\"count\":$N,\"rate\":$RATE,\"payload\":$payload}")
@@ -148,7 +154,9 @@ measure() {
   done_n=0
   while [ "$i" -lt "$limit" ] && [ "$(date +%s)" -lt "$end" ]; do
     sleep 0.5
-    done_n=$(ctl_get state 2>/dev/null | jq -r '(.acks // 0) + (.operation_timeouts // 0)' 2>/dev/null || true)
+    # a late ack is for an envelope already counted as timed out
+    done_n=$(ctl_get state 2>/dev/null |
+      jq -r '(.acks // 0) - (.late_acks // 0) + (.operation_timeouts // 0)' 2>/dev/null || true)
     done_n=${done_n:-0}
     [ "$done_n" -ge "$N" ] && break
     alive "$APP_PID" || die "$name died during the flood (see $OUT/$name.log)"
@@ -156,23 +164,29 @@ measure() {
   done
   [ "$done_n" -ge "$N" ] || say "$name: only $done_n of $N envelopes acked or timed out after the wait"
 
-  # every response_url POST recorded, bounded by 60 s. A /_fake/calls read
-  # serialises every recorded body (~7 MB for 10,000 replies): poll it
-  # gently, only after the acks are in, so it cannot disturb the latencies.
+  # every response_url POST recorded, bounded by 60 s, or 10 s without a new
+  # one. A /_fake/calls read serialises every recorded body (~7 MB for 10,000
+  # replies): poll it gently, and only once the acks are in, so it cannot
+  # disturb the latencies.
   end=$(($(date +%s) + 60))
   i=0
   R_RESP=0
+  last_n=-1
+  stall_end=$(($(date +%s) + 10))
   while [ "$i" -lt 120 ]; do
     R_RESP=$(ctl_get 'calls?method=response_url' | jq '.calls | length' 2>/dev/null || true)
     R_RESP=${R_RESP:-0}
     [ "$R_RESP" -ge "$N" ] && break
-    [ "$(date +%s)" -lt "$end" ] || break
+    now=$(date +%s)
+    if [ "$R_RESP" != "$last_n" ]; then last_n=$R_RESP stall_end=$((now + 10)); fi
+    { [ "$now" -lt "$end" ] && [ "$now" -lt "$stall_end" ]; } || break
     alive "$APP_PID" || break
     sleep 0.5
     i=$((i + 1))
   done
-  [ "$R_RESP" -ge "$N" ] || say "$name: only $R_RESP of $N response_url calls after 60 s"
+  [ "$R_RESP" -ge "$N" ] || say "$name: only $R_RESP of $N response_url calls (waited up to 60 s, stopped after 10 s without progress)"
   R_PEAK=$(kb "$APP_PID" VmHWM)
+  R_THREADS=$(kb "$APP_PID" Threads)
 
   ctl_get acks >"$TMP/acks.json"
   ctl_get 'calls?method=response_url' >"$TMP/calls.json"
@@ -198,10 +212,18 @@ measure() {
   R_TMO=$(jq .operation_timeouts "$TMP/state.json")
   R_LATE=$(jq .late_acks "$TMP/state.json")
   R_PERR=$(jq .protocol_error_count "$TMP/state.json")
+  R_HELLOS=$(jq .hellos "$TMP/state.json")
   [ "$name" = viva ] && jq '.calls[0].body // empty' "$TMP/calls.json" >"$TMP/reply.json"
-  say "$name: acks=$R_ACKS timeouts=$R_TMO late=$R_LATE protocol_errors=$R_PERR responses=$R_RESP_OK/$R_RESP last_reply_ms=$R_DONE_MS"
+  say "$name: acks=$R_ACKS timeouts=$R_TMO late=$R_LATE connections=$R_HELLOS protocol_errors=$R_PERR responses=$R_RESP_OK/$R_RESP last_reply_ms=$R_DONE_MS"
   return 0
 }
+
+# The numbers are only as good as the machine is quiet: note what else runs.
+NCPU=$(nproc 2>/dev/null || echo 0)
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
+  say "warning: load average $LOAD0 before the run on $NCPU CPUs: other work will show up in the tail latencies"
+fi
 
 # ---- viva -------------------------------------------------------------------
 say "viva: $N slash commands at $RATE/s, workers=$WORKERS queue_size=$QUEUE job delay ${DELAY_MS} ms"
@@ -216,6 +238,7 @@ wait_connected viva
 measure viva
 V_ACKS=$R_ACKS V_P50=$R_P50 V_P99=$R_P99 V_MAX=$R_MAX V_EPS=$R_EPS V_IDLE=$R_IDLE V_PEAK=$R_PEAK
 V_RESP=$R_RESP_OK V_DONE=$R_DONE_MS V_TMO=$R_TMO V_PERR=$R_PERR
+V_ANON=$R_IDLE_ANON V_PSS=$R_IDLE_PSS V_THR=${R_THREADS:-0} V_LATE=$R_LATE V_HELLOS=$R_HELLOS
 stop_pid "$APP_PID" 30
 APP_PID=
 V_RC=$STOP_RC
@@ -240,12 +263,13 @@ else
     start_fake bolt
     env SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
       SLACK_API_URL="http://127.0.0.1:$PORT/api/" BENCH_DELAY_MS="$DELAY_MS" \
-      BENCH_REPLY_FILE="$TMP/reply.json" node bench/peer/app.js >"$OUT/bolt.log" 2>&1 &
+      BENCH_REPLY_FILE="$TMP/reply.json" BENCH_MAX_INFLIGHT="${BENCH_BOLT_MAX_INFLIGHT:-64}" node bench/peer/app.js >"$OUT/bolt.log" 2>&1 &
     APP_PID=$!
     wait_connected bolt
     measure bolt
     B_ACKS=$R_ACKS B_P50=$R_P50 B_P99=$R_P99 B_MAX=$R_MAX B_EPS=$R_EPS B_IDLE=$R_IDLE B_PEAK=$R_PEAK
     B_RESP=$R_RESP_OK B_DONE=$R_DONE_MS B_TMO=$R_TMO B_PERR=$R_PERR
+    B_ANON=$R_IDLE_ANON B_PSS=$R_IDLE_PSS B_THR=${R_THREADS:-0} B_LATE=$R_LATE B_HELLOS=$R_HELLOS
     stop_pid "$APP_PID" 10
     APP_PID=
     B_RC=$STOP_RC
@@ -270,6 +294,12 @@ echo
 printf 'replies (response_url, 200): viva %s/%s, last %s ms after the first send' "$V_RESP" "$N" "$V_DONE"
 [ "$B_OK" = 1 ] && printf '; bolt %s/%s, last %s ms' "$B_RESP" "$N" "$B_DONE"
 echo
+printf 'over the 3 s deadline (operation_timeout): viva %s, late acks %s, sockets %s' "$V_TMO" "$V_LATE" "$V_HELLOS"
+[ "$B_OK" = 1 ] && printf '; bolt %s, late acks %s, sockets %s' "$B_TMO" "$B_LATE" "$B_HELLOS"
+echo
+printf 'idle memory detail: viva anon %s kB, pss %s kB' "$V_ANON" "$V_PSS"
+[ "$B_OK" = 1 ] && printf '; bolt anon %s kB, pss %s kB' "$B_ANON" "$B_PSS"
+printf ' (%s CPUs, load %s before the run)\n' "$NCPU" "$LOAD0"
 
 pf() { if [ "$1" -lt "$2" ]; then echo pass; else echo MISS; fi; }
 TP99=$(pf "$V_P99" $T_P99_US)
@@ -281,30 +311,35 @@ printf 'targets (viva): p99 ack < %s us: %s (%s); idle RSS < %s kB: %s (%s); pea
 T_END=$(date +%s%N)
 ELAPSED=$(awk -v a="$T_START" -v b="$T_END" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 
-impl_json() { # impl_json NAME ACKS P50 P99 MAX EPS IDLE PEAK RESP DONE TMO PERR RC
+impl_json() { # impl_json NAME ACKS P50 P99 MAX EPS IDLE PEAK RESP DONE TMO PERR RC ANON PSS THREADS LATE HELLOS
   jq -n --arg impl "$1" --argjson acks "$2" --argjson p50 "$3" --argjson p99 "$4" \
     --argjson max "$5" --argjson eps "$6" --argjson idle "$7" --argjson peak "$8" \
     --argjson resp "$9" --argjson last "${10}" --argjson tmo "${11}" --argjson perr "${12}" \
-    --argjson rc "${13}" \
+    --argjson rc "${13:-null}" --argjson anon "${14}" --argjson pss "${15}" --argjson thr "${16}" \
+    --argjson late "${17}" --argjson hellos "${18}" \
     '{impl: $impl, acks: $acks, p50_us: $p50, p99_us: $p99, max_us: $max, env_per_s: $eps,
-      idle_rss_kb: $idle, peak_rss_kb: $peak, responses_ok: $resp, last_reply_ms: $last,
-      operation_timeouts: $tmo, protocol_errors: $perr, exit_status: $rc}'
+      idle_rss_kb: $idle, peak_rss_kb: $peak, idle_rss_anon_kb: $anon, idle_pss_kb: $pss,
+      threads: $thr, responses_ok: $resp, last_reply_ms: $last,
+      operation_timeouts: $tmo, late_acks: $late, connections: $hellos,
+      protocol_errors: $perr, exit_status: $rc}'
 }
 {
   impl_json viva "$V_ACKS" "$V_P50" "$V_P99" "$V_MAX" "$V_EPS" "$V_IDLE" "$V_PEAK" \
-    "$V_RESP" "$V_DONE" "$V_TMO" "$V_PERR" "$V_RC"
+    "$V_RESP" "$V_DONE" "$V_TMO" "$V_PERR" "$V_RC" "$V_ANON" "$V_PSS" "$V_THR" "$V_LATE" "$V_HELLOS"
   if [ "$B_OK" = 1 ]; then
     impl_json bolt "$B_ACKS" "$B_P50" "$B_P99" "$B_MAX" "$B_EPS" "$B_IDLE" "$B_PEAK" \
-      "$B_RESP" "$B_DONE" "$B_TMO" "$B_PERR" "$B_RC"
+      "$B_RESP" "$B_DONE" "$B_TMO" "$B_PERR" "$B_RC" "$B_ANON" "$B_PSS" "$B_THR" "$B_LATE" "$B_HELLOS"
   fi
 } | jq -s --argjson n "$N" --argjson rate "$RATE" --argjson delay "$DELAY_MS" \
   --argjson workers "$WORKERS" --argjson queue "$QUEUE" --arg elapsed "$ELAPSED" \
+  --argjson ncpu "$NCPU" --arg load0 "$LOAD0" \
   --arg node "$(node --version 2>/dev/null || echo none)" \
   --arg bolt "$(jq -r .version bench/peer/node_modules/@slack/bolt/package.json 2>/dev/null || echo none)" \
   --arg tp99 "$TP99" --arg tidle "$TIDLE" --arg tpeak "$TPEAK" '
   def ratio(k): if .[0][k] > 0 and (.[1][k] != null) then (.[1][k] / .[0][k] * 100 | round / 100) else null end;
   {bench: "socket_mode", n: $n, rate: $rate, job_delay_ms: $delay, viva_workers: $workers,
    viva_queue_size: $queue, node: $node, bolt_version: $bolt, elapsed_s: ($elapsed | tonumber),
+   cpus: $ncpu, loadavg_before: ($load0 | tonumber),
    rows: .,
    ratio_bolt_over_viva: (if length > 1 then
      {acks: ratio("acks"), p50_us: ratio("p50_us"), p99_us: ratio("p99_us"), max_us: ratio("max_us"),

@@ -253,8 +253,13 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	rc = a->fn(ctx);
 	if (a->flags & ACT_WRITE)
 		audit(ctx, a->action_id, rc == VIVA_OK ? "ok" : viva_strerror(rc));
-	if (key)
-		store_action_finish(ctx->env->store, key, rc == VIVA_OK ? "done" : viva_strerror(rc));
+	if (key) {
+		/* A failed action may be tried again with the same button. */
+		if (rc == VIVA_OK)
+			store_action_finish(ctx->env->store, key, "done");
+		else
+			store_action_release(ctx->env->store, key);
+	}
 	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
 		reply_error(ctx, NULL, "That did not work: %s.", viva_strerror(rc));
 out:

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -137,12 +138,27 @@ static void *worker(void *arg)
 	for (;;) {
 		struct job job;
 
+		bool got = false;
+
 		while (sem_wait(&q->items) != 0 && errno == EINTR)
 			;
-		if (!ring_pop(q, &job)) {
-			/* A wake-up without a job: the queue was closed and is drained. */
-			if (atomic_load(&q->closed))
+		/*
+		 * One token per pushed job (and one per worker at close). A job
+		 * may be counted but not yet published by its producer: wait for
+		 * it rather than lose the token, or the job would sit unrun.
+		 */
+		for (;;) {
+			if (ring_pop(q, &job)) {
+				got = true;
 				break;
+			}
+			if (atomic_load(&q->count) == 0)
+				break;
+			sched_yield();
+		}
+		if (!got) {
+			if (atomic_load(&q->closed))
+				break;   /* closed and drained */
 			continue;
 		}
 		atomic_fetch_sub(&q->count, 1);

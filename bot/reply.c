@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 /* A message built in code, for when a template itself is what failed. */
 static json_t *plain_message(const char *text)
@@ -72,6 +73,8 @@ int reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* escaped, it must still fit a section (3000) */
+	buf[mrkdwn_fit(buf, strlen(buf), 2900)] = '\0';
 	msg = plain_message(buf);
 	rc = reply_send(ctx, msg, flags);
 	json_decref(msg);
@@ -88,6 +91,8 @@ int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
+	/* user text in it may grow when escaped: keep the section under 3000 */
+	buf[mrkdwn_fit(buf, strlen(buf), 1400)] = '\0';
 	data = json_pack("{s:s, s:s?}", "message", buf, "usage", usage);
 	if (render(ctx, "slack/error", data, &msg) != VIVA_OK)
 		msg = plain_message(buf);

@@ -19,6 +19,7 @@ struct slack_reply {
 	const char *user;
 	const char *trigger_id;
 	const char *message_ts;     /* the message a click came from */
+	bool ephemeral;             /* ...and it was ephemeral (chat.update cannot touch it) */
 	int response_url_uses;
 	json_t *view_response;      /* what goes in a view_submission's ack */
 };
@@ -69,6 +70,8 @@ static int sink_send(struct reply *base, json_t *msg, unsigned flags)
 			return rc;
 	}
 	/* No usable response_url (expired, used up, scheduled job): post. */
+	if (r->ephemeral && r->channel && r->user)
+		return post_message(r, r->channel, msg, true);   /* never make a private page public */
 	if ((flags & REPLY_REPLACE) && r->message_ts && r->channel) {
 		json_t *args = json_deep_copy(msg), *resp = NULL;
 		json_object_set_new(args, "channel", json_string(r->channel));
@@ -178,6 +181,7 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 		r.user = str(json_object_get(payload, "user"), "id");
 		r.trigger_id = str(payload, "trigger_id");
 		r.message_ts = str(container, "message_ts");
+		r.ephemeral = json_is_true(json_object_get(container, "is_ephemeral"));
 		ctx.user_id = r.user;
 		ctx.channel_id = r.channel;
 		ctx.trigger_id = r.trigger_id;

@@ -64,6 +64,7 @@ struct conn {
 
 struct view_ack {
 	unsigned conn_id;
+	uint64_t token;         /* the job that answers it */
 	char *envelope_id;
 	int64_t deadline_ms;
 	bool done;              /* the worker answered */
@@ -78,6 +79,7 @@ struct serve {
 	struct conn *conns[MAX_CONNS];
 	struct queue *q;
 	unsigned next_conn_id;
+	uint64_t next_token;            /* view_submission jobs */
 	lws_sorted_usec_list_t sul_tick;
 
 	/* connector thread */
@@ -99,7 +101,7 @@ struct serve {
 	bool fetching;                  /* a URL request is with the connector */
 	int failures;
 	int64_t next_connect_ms;        /* 0 = none scheduled */
-	bool stopping;
+	atomic_bool stopping;           /* read by the connector thread too */
 	int64_t stop_deadline_ms;
 	bool done;
 	int exit_code;
@@ -410,6 +412,7 @@ struct env_job {
 	char *type;
 	json_t *payload;
 	bool view_ack;          /* its answer goes in the ack */
+	uint64_t token;         /* matches its struct view_ack */
 };
 
 static void env_job_drop(void *arg)
@@ -443,10 +446,12 @@ static void env_job_run(void *arg)
 	}
 	rc = runtime_run_envelope(s->env, j->envelope_id, j->type, j->payload, j->view_ack ? &ackp : NULL);
 	metrics_job_done(rc == VIVA_OK || rc == VIVA_EDUP ? "ok" : "failed");
-	if (j->view_ack) {
+	/* A duplicate delivery answers nothing: its twin holds the real answer,
+	 * and the deadline acks this copy. */
+	if (j->view_ack && rc != VIVA_EDUP) {
 		pthread_mutex_lock(&s->mu);
 		for (size_t i = 0; i < s->nview_acks; i++)
-			if (strcmp(s->view_acks[i].envelope_id, j->envelope_id) == 0 && !s->view_acks[i].done) {
+			if (s->view_acks[i].token == j->token && !s->view_acks[i].done) {
 				s->view_acks[i].done = true;
 				s->view_acks[i].payload = ackp;
 				ackp = NULL;
@@ -592,7 +597,8 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	j->view_ack = view_ack;
 	if (view_ack) {
 		struct view_ack va = { .conn_id = c->id, .envelope_id = xstrdup(id),
-				       .deadline_ms = t0 / 1000 + VIEW_ACK_MS };
+				       .deadline_ms = t0 / 1000 + VIEW_ACK_MS, .token = ++s->next_token };
+		j->token = va.token;
 		pthread_mutex_lock(&s->mu);
 		s->view_acks = xrealloc(s->view_acks, (s->nview_acks + 1) * sizeof(*s->view_acks));
 		s->view_acks[s->nview_acks++] = va;
@@ -829,8 +835,13 @@ static void tick(lws_sorted_usec_list_t *sul)
 	}
 	drain_outbox(s);
 	if (s->stopping) {
+		bool open = false;
 		begin_stop(s);
-		if (live_conns(s, true) == 0 || now >= s->stop_deadline_ms) {
+		/* Closing sockets still flush their last acks and the close frame. */
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (s->conns[i])
+				open = true;
+		if (!open || now >= s->stop_deadline_ms) {
 			s->done = true;
 			lws_cancel_service(s->lws);
 			return;
@@ -988,11 +999,22 @@ out:
 	sched_thread_stop(sched);
 	if (s->q) {
 		queue_close(s->q);
-		if (queue_join(s->q, DRAIN_MS) != VIVA_OK)
-			rc = rc ? rc : 1;
-		else
-			queue_free(s->q);
+		if (queue_join(s->q, DRAIN_MS) != VIVA_OK) {
+			/* A job still runs and uses the store, the Web API client and
+			 * this struct: freeing them under it would crash. Leave now. */
+			log_error("jobs still running after the drain time; exiting without cleanup",
+				  "drain_ms=%d", DRAIN_MS);
+			_exit(1);
+		}
+		queue_free(s->q);
 	}
+	/* "viva is busy" notes in flight use the Web API client: let them end. */
+	for (int i = 0; i < 500 && atomic_load(&s->busy_notifiers) > 0; i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&s->busy_notifiers) > 0)
+		_exit(1);
 	if (s->connector_started) {
 		pthread_mutex_lock(&s->mu);
 		s->stopping = true;

@@ -198,6 +198,23 @@ char *mrkdwn_escape(const char *s)
 	return sb_detach(&sb);
 }
 
+size_t mrkdwn_fit(const char *s, size_t n, size_t budget)
+{
+	size_t used = 0, i = 0, last_ok = 0;
+
+	while (i < n && s[i]) {
+		size_t w = s[i] == '&' ? 5 : (s[i] == '<' || s[i] == '>') ? 4 : 1;
+		if (used + w > budget)
+			break;
+		used += w;
+		i++;
+		/* only ever stop before the first byte of a character */
+		if (i >= n || !s[i] || ((unsigned char)s[i] & 0xC0) != 0x80)
+			last_ok = i;
+	}
+	return last_ok;
+}
+
 int argv_split(const char *line, int max, int *argc, char ***argv)
 {
 	char **v = xcalloc((size_t)max + 1, sizeof(*v));

@@ -38,6 +38,12 @@ bool is_slack_user_id(const char *s);
 
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
+/*
+ * How many bytes of s (at most n) fit in `budget` characters once escaped for
+ * mrkdwn, cut on a UTF-8 character boundary: for splitting or clipping text
+ * that must stay within a Block Kit limit after escaping.
+ */
+size_t mrkdwn_fit(const char *s, size_t n, size_t budget);
 
 /*
  * Split a command line into words: blanks separate, "double" and 'single'

@@ -886,8 +886,42 @@ int store_action_claim(struct store *st, const char *key, const char *user_id, i
 	sqlite3_bind_text(stmt, 2, user_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 3, now ? now : now_unix());
 	rc = step_done(st->db, "action_claim", stmt);
-	if (rc == VIVA_OK)
-		rc = sqlite3_changes(st->db) == 1 ? VIVA_OK : VIVA_EDUP;
+	if (rc == VIVA_OK && sqlite3_changes(st->db) != 1) {
+		/* Taken: unless it is a stale claim of a process that died mid-action. */
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+		rc = prepare(st->db, "action_claim",
+			     "UPDATE action_claims SET user_id = ?2, ts = ?3"
+			     " WHERE key = ?1 AND result IS NULL AND ts < ?3 - ?4", &stmt);
+		if (rc)
+			goto out;
+		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(stmt, 2, user_id, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 3, now ? now : now_unix());
+		sqlite3_bind_int(stmt, 4, STORE_ACTION_STALE_S);
+		rc = step_done(st->db, "action_claim", stmt);
+		if (rc == VIVA_OK)
+			rc = sqlite3_changes(st->db) == 1 ? VIVA_OK : VIVA_EDUP;
+	}
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_action_release(struct store *st, const char *key)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || !key)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "action_release", "DELETE FROM action_claims WHERE key = ?1", &stmt);
+	if (rc)
+		goto out;
+	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+	rc = step_done(st->db, "action_release", stmt);
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&st->mu);

@@ -3,6 +3,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,12 +101,62 @@ static void queue__slow_job__does_not_block_others(void **state)
 	queue_free(q);
 }
 
+struct producer {
+	struct queue *q;
+	int n;
+	int refused;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	struct job j = mk(0);
+
+	for (int i = 0; i < p->n; i++) {
+		int tries = 0;
+		while (queue_push(p->q, &j) == VIVA_EBUSY && tries++ < 10000)
+			sched_yield();
+		if (tries > 10000)
+			p->refused++;
+	}
+	return NULL;
+}
+
+/* Several producers (the loop and the scheduler) and workers: every job runs. */
+static void queue__many_producers__no_job_lost(void **state)
+{
+	struct queue *q = queue_new(64);
+	struct producer p[4];
+	pthread_t t[4];
+	int refused = 0;
+	(void)state;
+
+	atomic_store(&ran, 0);
+	assert_int_equal(queue_start_workers(q, 3), VIVA_OK);
+	for (int i = 0; i < 4; i++) {
+		p[i] = (struct producer){ .q = q, .n = 5000 };
+		pthread_create(&t[i], NULL, produce, &p[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		refused += p[i].refused;
+	}
+	/* every accepted job runs promptly, even with no further push to wake anyone */
+	for (int i = 0; i < 2000 && atomic_load(&ran) < 20000 - refused; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&ran), 20000 - refused);
+	queue_close(q);
+	assert_int_equal(queue_join(q, 5000), VIVA_OK);
+	queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(queue__full__refuses_at_once),
 		cmocka_unit_test(queue__workers__run_every_job_then_exit_on_close),
 		cmocka_unit_test(queue__slow_job__does_not_block_others),
+		cmocka_unit_test(queue__many_producers__no_job_lost),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

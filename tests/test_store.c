@@ -770,6 +770,15 @@ static void actions__claim_once_then_dup_with_result(void **state)
 	free(user);
 	free(result);
 	assert_int_equal(store_action_get(st, "other", &user, &ts, &result), VIVA_ENOENT);
+	/* a failed action is released and can be claimed again */
+	assert_int_equal(store_action_claim(st, "k2", "U1", 100), VIVA_OK);
+	assert_int_equal(store_action_release(st, "k2"), VIVA_OK);
+	assert_int_equal(store_action_claim(st, "k2", "U2", 101), VIVA_OK);
+	/* a claim left without a result (its process died) is stale after a while */
+	assert_int_equal(store_action_claim(st, "k2", "U3", 101 + 10), VIVA_EDUP);
+	assert_int_equal(store_action_claim(st, "k2", "U3", 101 + STORE_ACTION_STALE_S + 1), VIVA_OK);
+	/* ...but a finished one never is */
+	assert_int_equal(store_action_claim(st, "promote:1.2:svc:tag", "U3", 100000), VIVA_EDUP);
 	assert_int_equal(store_image_created_get(st, "sha256:x", &created), VIVA_ENOENT);
 	assert_int_equal(store_image_created_put(st, "sha256:x", 1700000000), VIVA_OK);
 	assert_int_equal(store_image_created_get(st, "sha256:x", &created), VIVA_OK);

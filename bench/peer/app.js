@@ -11,6 +11,8 @@
 //   BENCH_COMMAND     the slash command to listen for (default /viva)
 //   BENCH_REPLY_FILE  optional JSON message to send as the reply (run.sh puts
 //                     viva's own reply there, so both send the same bytes)
+//   BENCH_MAX_INFLIGHT  HTTP requests in flight at once (default 64, as viva's
+//                     64 workers; 0: unbounded, Bolt's default)
 const fs = require('node:fs');
 const { App, LogLevel } = require('@slack/bolt');
 
@@ -36,6 +38,24 @@ if (process.env.BENCH_REPLY_FILE) {
 delete reply.replace_original;
 delete reply.delete_original;
 
+// Bolt's respond() is a bare fetch(): with no bound, a backlog of replies opens
+// thousands of sockets at once, more than the fake's 64 HTTP header slots, and
+// the fake closes the overflow ("other side closed"). viva has at most one
+// request per worker in flight; give Bolt the same bound with a small queue.
+const maxInflight = Number(process.env.BENCH_MAX_INFLIGHT ?? 64);
+let inflight = 0;
+const waiting = [];
+async function boundedFetch(url, init) {
+  if (inflight >= maxInflight) await new Promise((resolve) => waiting.push(resolve));
+  inflight++;
+  try {
+    return await fetch(url, init);
+  } finally {
+    inflight--;
+    if (waiting.length) waiting.shift()();
+  }
+}
+
 const app = new App({
   token: process.env.SLACK_BOT_TOKEN,
   appToken: process.env.SLACK_APP_TOKEN,
@@ -49,7 +69,10 @@ const app = new App({
   botUserId: 'U0BOT',
   // App hands clientOptions to its SocketModeReceiver (installerOptions.clientOptions
   // -> SocketModeClient), so apps.connections.open goes to the fake as well as auth.test.
-  clientOptions: { slackApiUrl: apiUrl },
+  clientOptions: {
+    slackApiUrl: apiUrl,
+    ...(maxInflight > 0 ? { fetch: boundedFetch } : {}),
+  },
 });
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
