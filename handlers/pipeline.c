@@ -31,9 +31,14 @@ static char *mentions(char **ids, size_t n)
 	if (n == 0)
 		return xstrdup("nobody");
 	sb_init(&sb);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (i == 20) {   /* a field holds 2000 characters */
+			sb_addf(&sb, " and %zu more", n - 20);
+			break;
+		}
 		if (is_slack_user_id(ids[i]))
 			sb_addf(&sb, "%s<@%s>", sb.len ? ", " : "", ids[i]);
+	}
 	return sb_detach(&sb);
 }
 
@@ -42,28 +47,41 @@ static char *mention(const char *id)
 	return is_slack_user_id(id) ? xasprintf("<@%s>", id) : mrkdwn_escape(id ? id : "");
 }
 
-/* Split long text into parts that each fit a section (on line breaks where possible). */
+/*
+ * Split long text into parts that each fit a section once escaped (on line
+ * breaks where possible, never inside a UTF-8 character).
+ */
 static json_t *split_parts(const char *text)
 {
 	json_t *parts = json_array();
 	size_t n = strlen(text);
 
 	while (n > 0 && json_array_size(parts) < 20) {
-		size_t take = n;
-		if (take > YAML_PART) {
-			take = YAML_PART;
-			for (size_t i = YAML_PART; i > YAML_PART / 2; i--)
-				if (text[i] == '\n') {
-					take = i + 1;
+		size_t take = mrkdwn_fit(text, n, YAML_PART);
+		if (take == 0)
+			break;
+		if (take < n)
+			for (size_t i = take; i > take / 2; i--)
+				if (text[i - 1] == '\n') {
+					take = i;
 					break;
 				}
-		}
 		json_array_append_new(parts, json_stringn(text, take));
 		text += take;
 		n -= take;
 	}
 	return parts;
 }
+
+/* s clipped to what fits `budget` escaped characters, with a mark when cut. */
+static char *clip_escaped(const char *s, size_t budget)
+{
+	size_t n = strlen(s), fit = mrkdwn_fit(s, n, budget);
+	return fit == n ? xstrdup(s) : xasprintf("%.*s...", (int)fit, s);
+}
+
+/* "a, b, c" with at most MAX_NAMES names (a section holds 3000 characters). */
+#define MAX_NAMES 100
 
 static char *join_names(json_t *arr)
 {
@@ -72,8 +90,13 @@ static char *join_names(json_t *arr)
 	size_t i;
 
 	sb_init(&sb);
-	json_array_foreach(arr, i, v)
+	json_array_foreach(arr, i, v) {
+		if (i == MAX_NAMES) {
+			sb_addf(&sb, " and %zu more", json_array_size(arr) - MAX_NAMES);
+			break;
+		}
 		sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
+	}
 	return sb_detach(&sb);
 }
 
@@ -99,7 +122,7 @@ int cmd_pipeline_apply(struct viva_ctx *ctx)
 	for (size_t i = 0; i < ninv && i < MAX_INVALID_SHOWN; i++) {
 		json_t *row = json_array_get(rep.invalid, i);
 		const char *errs = json_string_value(json_object_get(row, "errors"));
-		char *clipped = strlen(errs) > 2500 ? xasprintf("%.2500s\n...", errs) : xstrdup(errs);
+		char *clipped = clip_escaped(errs, 2500);
 		json_array_append_new(invalid, json_pack("{s:O, s:s}", "file", json_object_get(row, "file"),
 							 "errors", clipped));
 		free(clipped);
@@ -244,8 +267,8 @@ int cmd_pipeline_show(struct viva_ctx *ctx)
 			 "source", sv.source, "revision", sv.revision, "yaml_parts", split_parts(sv.spec_yaml),
 			 "revisions", rl.buf);
 	rc = reply_template(ctx, "slack/pipeline_show", data, REPLY_EPHEMERAL);
-	store_service_release(&sv);
 out:
+	store_service_release(&sv);
 	json_decref(data);
 	free(owners);
 	free(dms);
@@ -389,9 +412,8 @@ static void add_error(json_t *errors, const char *block, const char *msg)
 	const char *old = json_string_value(json_object_get(errors, block));
 	char *joined = old ? xasprintf("%s; %s", old, msg) : xstrdup(msg);
 
-	/* Keep it readable beside the field. */
-	if (strlen(joined) > 300)
-		joined[300] = '\0';
+	/* Keep it readable beside the field, and whole characters only. */
+	joined[mrkdwn_fit(joined, strlen(joined), 300)] = '\0';
 	json_object_set_new(errors, block, json_string(joined));
 	free(joined);
 }
