@@ -80,8 +80,8 @@ static char *clip_escaped(const char *s, size_t budget)
 	return fit == n ? xstrdup(s) : xasprintf("%.*s...", (int)fit, s);
 }
 
-/* "a, b, c" with at most MAX_NAMES names (a section holds 3000 characters). */
-#define MAX_NAMES 100
+/* "a, b, c": as many names as fit a section (3000 characters), then "and N more". */
+#define NAMES_BUDGET 2700
 
 static char *join_names(json_t *arr)
 {
@@ -91,11 +91,12 @@ static char *join_names(json_t *arr)
 
 	sb_init(&sb);
 	json_array_foreach(arr, i, v) {
-		if (i == MAX_NAMES) {
-			sb_addf(&sb, " and %zu more", json_array_size(arr) - MAX_NAMES);
+		const char *name = json_string_value(v);
+		if (sb.len + strlen(name) + 2 > NAMES_BUDGET) {
+			sb_addf(&sb, " and %zu more", json_array_size(arr) - i);
 			break;
 		}
-		sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
+		sb_addf(&sb, "%s%s", i ? ", " : "", name);
 	}
 	return sb_detach(&sb);
 }

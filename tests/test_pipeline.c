@@ -481,6 +481,55 @@ static void auth__usergroup_admins__resolved_and_cached(void **state)
 	auth_cache_clear();
 }
 
+/* Every section of message i fits Block Kit: text <= 3000, at most 50 blocks. */
+static void assert_block_kit_limits(struct fx *f, size_t i)
+{
+	json_t *blocks = json_object_get(test_sent_msg(&f->t, i), "blocks"), *b;
+	size_t k;
+
+	assert_true(json_array_size(blocks) <= 50);
+	json_array_foreach(blocks, k, b) {
+		const char *t = json_string_value(json_object_get(json_object_get(b, "text"), "text"));
+		if (t && strlen(t) > 3000)
+			fail_msg("block %zu has %zu characters", k, strlen(t));
+	}
+}
+
+static void limits__long_apply_report_and_escaped_yaml_fit(void **state)
+{
+	struct fx *f = *state;
+	struct strbuf args;
+	char *out, *b;
+
+	for (int i = 0; i < 180; i++) {
+		char name[48], file[56];
+		snprintf(name, sizeof(name), "service-with-a-long-name-%03d", i);
+		snprintf(file, sizeof(file), "%s.yaml", name);
+		b = spec_named(name, "service", "U0BOB");
+		put_file(f, file, b);
+		free(b);
+	}
+	out = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(out, "180 added"));
+	assert_non_null(strstr(out, " more"));      /* the list is cut to fit, with a count */
+	free(out);
+	assert_block_kit_limits(f, json_array_size(f->t.sent) - 1);
+	/* a spec whose YAML grows a lot when escaped (& -> &amp;) */
+	sb_init(&args);
+	sb_adds(&args, "name: amp-heavy\nowners: [U0BOB]\nrepository: { name: amp }\nimage: team/amp\n"
+		       "build:\n  docker:\n    args:\n");
+	for (int i = 0; i < 200; i++)
+		sb_addf(&args, "      K%03d: \"a&&b<c>&&d&&e&&f&&g&&h\"\n", i);
+	sb_adds(&args, "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	put_file(f, "amp-heavy.yaml", args.buf);
+	sb_release(&args);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	out = run_as(f, "U0ALICE", "pipeline show amp-heavy");
+	assert_non_null(strstr(out, "K199"));       /* nothing lost: the YAML is split, not cut */
+	free(out);
+	assert_block_kit_limits(f, json_array_size(f->t.sent) - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +543,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(auth__owners_deploy_managers_admins, setup, teardown),
 		cmocka_unit_test_setup_teardown(console__form__set_submit_errors_then_created, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__usergroup_admins__resolved_and_cached, setup, teardown),
+		cmocka_unit_test_setup_teardown(limits__long_apply_report_and_escaped_yaml_fit, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
