@@ -582,14 +582,6 @@ int registry_parse_time(const char *s, int64_t *out)
 
 /* ---- HTTP exchange ---------------------------------------------------------- */
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void resp_clear_headers(struct resp *rs)
 {
 	free(rs->content_type);
@@ -830,7 +822,7 @@ out:
 	for (struct curl_slist *l = hdrs; l; l = l->next)
 		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(hdrs);
-	wipe_free(auth);
+	free_secret(auth);
 	free(accept);
 	free(ctype);
 	return rc;
@@ -842,7 +834,7 @@ static void tok_release(struct tok *t)
 {
 	free(t->key);
 	free(t->scope_key);
-	wipe_free(t->token);
+	free_secret(t->token);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -906,7 +898,7 @@ static void tok_put(struct registry_real *r, const char *key, const char *scope_
 	for (i = 0; i < r->ntoks; i++) {
 		struct tok *k = &r->toks[i];
 		if (strcmp(k->scope_key, scope_key) == 0 && strcmp(k->token, token) != 0) {
-			wipe_free(k->token);
+			free_secret(k->token);
 			k->token = xstrdup(token);
 			k->expires_ms = expires_ms;
 		}
@@ -921,7 +913,7 @@ static void tok_put(struct registry_real *r, const char *key, const char *scope_
 		r->toks[i].key = xstrdup(key);
 	} else {
 		free(r->toks[i].scope_key);
-		wipe_free(r->toks[i].token);
+		free_secret(r->toks[i].token);
 	}
 	r->toks[i].scope_key = xstrdup(scope_key);
 	r->toks[i].token = xstrdup(token);
@@ -1160,8 +1152,8 @@ static int send_authed(struct registry_real *r, const char *repo, bool push, str
 	rc = exchange(r, rq, rs, peer);
 out:
 	challenge_release(&ch);
-	wipe_free(tok);
-	wipe_free(fresh);
+	free_secret(tok);
+	free_secret(fresh);
 	rq->bearer = NULL;
 	free(scope_key);
 	free(key);
@@ -1724,8 +1716,8 @@ static void real_free(struct registry *reg)
 		tok_release(&r->toks[i]);
 	free(r->url);
 	free(r->origin);
-	wipe_free(r->user);
-	wipe_free(r->password);
+	free_secret(r->user);
+	free_secret(r->password);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
 	/* libcurl counts inits; this undoes the one in registry_new(). */

@@ -125,14 +125,6 @@ void slack_api_thread_cleanup(void)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static void wipe_free(char *s)
-{
-	if (s) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
-
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
@@ -398,7 +390,7 @@ out:
 	for (struct curl_slist *l = hdrs; l; l = l->next)
 		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(hdrs);
-	wipe_free(auth);
+	free_secret(auth);
 	free(ctype);
 	return rc;
 }
@@ -688,8 +680,8 @@ static void real_free(struct slack_api *api)
 
 	slack_api_thread_cleanup();
 	free(a->base_url);
-	wipe_free(a->bot_token);
-	wipe_free(a->app_token);
+	free_secret(a->bot_token);
+	free_secret(a->app_token);
 	pthread_mutex_destroy(&a->mu);
 	free(a);
 	/* libcurl counts inits; this undoes the one in slack_api_new(). */

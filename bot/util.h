@@ -15,6 +15,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);            /* NULL -> NULL */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Overwrite a secret (token, password) before freeing it; NULL is fine. */
+void free_secret(char *s);
 
 /* Growable string, always NUL-terminated. Embedded: sb_init/sb_release. */
 struct strbuf {

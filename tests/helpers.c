@@ -1,4 +1,5 @@
 #include "tests/helpers.h"
+#include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/tmpl.h"
 #include "bot/util.h"
@@ -87,6 +88,17 @@ void test_ctx(struct test_env *t, struct viva_ctx *ctx, const char *user_id)
 	ctx->user_id = user_id;
 	ctx->channel_id = "C0TEST";
 	ctx->trigger_id = "trigger.test";
+}
+
+char *test_command(struct test_env *t, const char *user, const char *text)
+{
+	struct viva_ctx ctx;
+	size_t before = json_array_size(t->sent);
+
+	test_ctx(t, &ctx, user);
+	dispatch_command(&ctx, text);
+	assert_true(json_array_size(t->sent) > before);
+	return test_sent_text(t, json_array_size(t->sent) - 1);
 }
 
 json_t *test_sent_msg(struct test_env *t, size_t i)

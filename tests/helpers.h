@@ -28,6 +28,9 @@ void test_env_release(struct test_env *t);
 /* A request context for user_id, wired to the recording sink. */
 void test_ctx(struct test_env *t, struct viva_ctx *ctx, const char *user_id);
 
+/* Dispatch slash command `text` as user; the text of the newest reply (caller frees). */
+char *test_command(struct test_env *t, const char *user, const char *text);
+
 /* The i-th recorded message (borrowed), and its text fallback + all block text joined. */
 json_t *test_sent_msg(struct test_env *t, size_t i);
 char *test_sent_text(struct test_env *t, size_t i);

@@ -88,13 +88,7 @@ static void put_file(struct fx *f, const char *name, const char *text)
 /* Run a command as user; return the text of the newest reply (caller frees). */
 static char *run_as(struct fx *f, const char *user, const char *text)
 {
-	struct viva_ctx ctx;
-	size_t before = json_array_size(f->t.sent);
-
-	test_ctx(&f->t, &ctx, user);
-	dispatch_command(&ctx, text);
-	assert_true(json_array_size(f->t.sent) > before);
-	return test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	return test_command(&f->t, user, text);
 }
 
 static void apply__add_change_remove_invalid(void **state)

@@ -68,13 +68,7 @@ static int teardown(void **state)
 
 static char *run_as(struct fx *f, const char *user, const char *text)
 {
-	struct viva_ctx ctx;
-	size_t before = json_array_size(f->t.sent);
-
-	test_ctx(&f->t, &ctx, user);
-	dispatch_command(&ctx, text);
-	assert_true(json_array_size(f->t.sent) > before);
-	return test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	return test_command(&f->t, user, text);
 }
 
 /* The accessory button of the section showing `tag` in message i. */
