@@ -107,7 +107,7 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
                 $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
-                $(TBUILD)/tests/registry_server.o
+                $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"

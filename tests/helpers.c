@@ -1,4 +1,5 @@
 #include "tests/helpers.h"
+#include "tests/fake_slack_blocks.h"
 #include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/tmpl.h"
@@ -15,9 +16,52 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+/*
+ * Every message a handler sends in a unit test must pass the same Block Kit
+ * checks the fake Slack applies (tests/fake_slack_blocks.c): a template
+ * that only the end-to-end tests would catch is caught here for all of them.
+ */
+static void check_message(json_t *msg)
+{
+	json_t *msgs = json_array(), *blocks = json_object_get(msg, "blocks");
+	const char *text = json_string_value(json_object_get(msg, "text"));
+	size_t i;
+	json_t *m;
+
+	if (blocks && !json_is_array(blocks))
+		fail_msg("message blocks is not an array");
+	if (!text && !blocks)
+		fail_msg("message has neither text nor blocks (no_text)");
+	if (text && fsb_utf8_len(text) > 4000)
+		fail_msg("message text longer than 4000 characters");
+	if (blocks && fsb_check_blocks(blocks, FSB_MESSAGE, "/blocks", msgs) > 0) {
+		json_array_foreach(msgs, i, m)
+			print_error("%s\n", json_string_value(m));
+		json_decref(msgs);
+		fail_msg("message rejected as Slack would (invalid_blocks)");
+	}
+	json_decref(msgs);
+}
+
+static void check_view(json_t *view)
+{
+	json_t *msgs = json_array(), *m;
+	size_t i;
+
+	if (fsb_check_view(view, msgs)) {
+		json_array_foreach(msgs, i, m)
+			print_error("%s\n", json_string_value(m));
+		json_decref(msgs);
+		fail_msg("view rejected as Slack would");
+	}
+	json_decref(msgs);
+}
+
 static int rec_send(struct reply *r, json_t *msg, unsigned flags)
 {
 	struct test_env *t = r->self;
+
+	check_message(msg);
 	json_array_append_new(t->sent, json_pack("{s:i, s:O}", "flags", (int)flags, "msg", msg));
 	return VIVA_OK;
 }
@@ -25,6 +69,8 @@ static int rec_send(struct reply *r, json_t *msg, unsigned flags)
 static int rec_post(struct reply *r, const char *channel, json_t *msg)
 {
 	struct test_env *t = r->self;
+
+	check_message(msg);
 	json_array_append_new(t->sent, json_pack("{s:s, s:O}", "post", channel ? channel : "", "msg", msg));
 	return VIVA_OK;
 }
@@ -32,6 +78,8 @@ static int rec_post(struct reply *r, const char *channel, json_t *msg)
 static int rec_view(struct reply *r, json_t *view)
 {
 	struct test_env *t = r->self;
+
+	check_view(view);
 	json_array_append_new(t->sent, json_pack("{s:O, s:O}", "view", view, "msg", view));
 	return VIVA_OK;
 }
