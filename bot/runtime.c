@@ -3,6 +3,7 @@
 #include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/log.h"
+#include "bot/metrics.h"
 #include "bot/reply.h"
 #include "bot/slack_api.h"
 #include "bot/util.h"
@@ -153,6 +154,7 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 		*ack_payload = NULL;
 	rc = store_envelope_claim(env->store, key, type, now_unix());
 	if (rc == VIVA_EDUP) {
+		metrics_duplicate();
 		log_info("duplicate envelope skipped", "type=%s key=%s", type, key);
 		goto out;
 	}

@@ -535,6 +535,33 @@ static void serve__malformed_frames__ignored_without_crash(void **state)
 	assert_true(proc_wait_log(&f->viva, "malformed frame ignored", 1000));
 }
 
+static void serve__event_redelivered_with_new_envelope_id__runs_once(void **state)
+{
+	struct fx *f = *state;
+	char *url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port), *b = NULL;
+	const char *ev = "{\"type\":\"events_api\",\"payload\":{\"event_id\":\"Ev0SAME\",\"type\":\"event_callback\","
+			 "\"event\":{\"type\":\"app_mention\",\"text\":\"hi\"}}}";
+	long st;
+	bool seen = false;
+
+	/* Slack re-sends an event under a new envelope id: event_id is the key */
+	json_decref(ctl(f, "send", ev));
+	json_decref(ctl(f, "send", ev));
+	assert_true(wait_state(f, "acks", 2, 5000));
+	for (int i = 0; i < 100 && !seen; i++) {
+		free(b);
+		b = http_get(url, &st);
+		seen = strstr(b, "viva_envelopes_duplicate_total 1") != NULL;
+		if (!seen)
+			sleep_ms(50);
+	}
+	assert_true(seen);
+	assert_non_null(strstr(b, "viva_envelopes_total{type=\"events_api\"} 2"));
+	free(b);
+	free(url);
+	assert_int_equal(state_int(f, "redeliveries"), 0);   /* both were acked in time */
+}
+
 int main(void)
 {
 	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
@@ -545,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, teardown),
