@@ -72,55 +72,63 @@ struct reply {
 
 static const struct slack_api_ops real_ops;
 
-/* ---- per-thread curl handle ---------------------------------------------- */
+/* ---- a small pool of curl handles -------------------------------------- */
+/*
+ * Workers borrow a handle (and its kept-alive connection) for one exchange
+ * and give it back. A pool rather than one handle per worker: dozens of
+ * workers then share a few connections to Slack, and a few handles' buffers
+ * stay resident instead of dozens.
+ */
+#define POOL_MAX 16
 
-static pthread_once_t handle_once = PTHREAD_ONCE_INIT;
-static pthread_key_t handle_key;
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;
+static CURL *pool_idle[POOL_MAX];
+static int pool_nidle;
+static int pool_total;
 
-static void handle_destroy(void *h)
+static CURL *handle_get(void)
 {
-	curl_easy_cleanup(h);
-}
+	CURL *h = NULL;
 
-static void handle_key_init(void)
-{
-	int rc = pthread_key_create(&handle_key, handle_destroy);
-
-	if (rc != 0) {
-		log_error("pthread_key_create failed", "err=%d", rc);
-		abort();
-	}
-}
-
-/* This thread's handle, reset to defaults (its connection cache survives). */
-static CURL *thread_handle(void)
-{
-	CURL *h;
-
-	pthread_once(&handle_once, handle_key_init);
-	h = pthread_getspecific(handle_key);
+	pthread_mutex_lock(&pool_mu);
+	while (pool_nidle == 0 && pool_total >= POOL_MAX)
+		pthread_cond_wait(&pool_cv, &pool_mu);
+	if (pool_nidle > 0)
+		h = pool_idle[--pool_nidle];
+	else
+		pool_total++;
+	pthread_mutex_unlock(&pool_mu);
 	if (h) {
-		curl_easy_reset(h);
+		curl_easy_reset(h);   /* options go, the connection cache stays */
 		return h;
 	}
 	h = curl_easy_init();
-	if (h && pthread_setspecific(handle_key, h) != 0) {
-		curl_easy_cleanup(h);
-		h = NULL;
+	if (!h) {
+		pthread_mutex_lock(&pool_mu);
+		pool_total--;
+		pthread_cond_signal(&pool_cv);
+		pthread_mutex_unlock(&pool_mu);
 	}
 	return h;
 }
 
+static void handle_put(CURL *h)
+{
+	pthread_mutex_lock(&pool_mu);
+	pool_idle[pool_nidle++] = h;
+	pthread_cond_signal(&pool_cv);
+	pthread_mutex_unlock(&pool_mu);
+}
+
 void slack_api_thread_cleanup(void)
 {
-	CURL *h;
-
-	pthread_once(&handle_once, handle_key_init);
-	h = pthread_getspecific(handle_key);
-	if (h) {
-		pthread_setspecific(handle_key, NULL);
-		curl_easy_cleanup(h);
+	pthread_mutex_lock(&pool_mu);
+	while (pool_nidle > 0) {
+		curl_easy_cleanup(pool_idle[--pool_nidle]);
+		pool_total--;
 	}
+	pthread_mutex_unlock(&pool_mu);
 }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -329,7 +337,7 @@ static int exchange(const struct slack_api_limits *lim, long timeout_ms,
 	CURLcode cc;
 	int rc = VIVA_EUNAVAIL;
 
-	h = thread_handle();
+	h = handle_get();
 	if (!h) {
 		log_error("curl_easy_init failed", "method=%s", rq->label);
 		goto out;
@@ -385,6 +393,7 @@ static int exchange(const struct slack_api_limits *lim, long timeout_ms,
 	/* Drop pointers into this call's memory before the handle is kept. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	handle_put(h);
 out:
 	/* curl's copy of the Authorization line holds the token too. */
 	for (struct curl_slist *l = hdrs; l; l = l->next)

@@ -81,13 +81,10 @@ struct slack_api_limits {
 void slack_api_set_limits(struct slack_api *api, const struct slack_api_limits *lim);
 
 /*
- * Keep-alive: the real client keeps one curl handle (and so its open
- * connections) per thread. A thread that used the client and exits has its
- * handle freed by a thread-specific destructor; call this to free it earlier,
- * and on the main thread before exit (no destructor runs there).
- * slack_api_free() calls it for the calling thread. Every other thread that
- * used the client must have exited, or called this, before the last
- * slack_api_free() (it releases libcurl's global state).
+ * Keep-alive: the real client keeps a small pool of curl handles (and their
+ * open connections) that calls borrow and give back. This frees the idle
+ * ones; slack_api_free() calls it. No call may be running when the last
+ * slack_api_free() runs (it releases libcurl's global state).
  */
 void slack_api_thread_cleanup(void);
 
