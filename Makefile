@@ -4,6 +4,7 @@
 #   make run        install what is missing, start viva (console when no Slack tokens)
 #   make bench      benchmarks in bench/
 #   make deps       install missing Debian packages (root or sudo)
+#   make fuzz       libFuzzer targets in tests/fuzz/ (FUZZ_SECONDS each)
 #   V=1             show the full commands
 
 CC      ?= cc
@@ -151,10 +152,36 @@ bench: deps
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags
 
+# ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
+FUZZ_SECONDS ?= 20
+FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch
+FBUILD       := build/fuzz
+FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o)
+FUZZ_COMPILE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -O1 -g
+
+$(FBUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC/FUZZ $<"
+	$(Q)clang $(CFLAGS_BASE) $(FUZZ_COMPILE) -MMD -MP -c -o $@ $<
+
+$(FBUILD)/tests/fuzz/%: $(FBUILD)/tests/fuzz/%.o $(FCORE_OBJS)
+	@echo "  LD/FUZZ $@"
+	$(Q)clang -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
+fuzz: deps
+	@sh tests/deps.sh clang libclang-rt-14-dev
+	$(Q)$(MAKE) --no-print-directory $(FUZZERS:%=$(FBUILD)/tests/fuzz/%)
+	$(Q)for f in $(FUZZERS); do \
+		mkdir -p $(FBUILD)/corpus/$$f; \
+		echo "== $$f ($(FUZZ_SECONDS) s)"; \
+		$(FBUILD)/tests/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+			-print_final_stats=1 -artifact_prefix=$(FBUILD)/ $(FBUILD)/corpus/$$f tests/fuzz/seeds/$$f 2>&1 | tail -n 12 || exit 1; \
+	done
+
 clean:
 	rm -rf build viva
 
-.PHONY: all deps test test-build run bench clean
+.PHONY: all deps test test-build run bench fuzz clean
 .SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)

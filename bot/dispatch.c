@@ -82,9 +82,10 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	int argc = 0, used = 0, rc;
 	const struct cmd *c;
 	char why[256];
-	char *usage = NULL;
+	char *usage = NULL, *clean = NULL;
 
-	rc = argv_split(text, MAX_WORDS, &argc, &argv);
+	clean = utf8_sanitize(text ? text : "", text ? strlen(text) : 0);
+	rc = argv_split(clean, MAX_WORDS, &argc, &argv);
 	if (rc == VIVA_EINVAL) {
 		rc = reply_error(ctx, NULL, "That command has an unterminated quote. Try `%s help`.",
 				 ctx->env->cfg ? ctx->env->cfg->slash_command : "/viva");
@@ -147,6 +148,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 		reply_error(ctx, NULL, "`%s` failed: %s.", c->name, viva_strerror(rc));
 out:
 	free(usage);
+	free(clean);
 	ctx_clear_audit(ctx);
 	ctx->argv = NULL;
 	ctx->argc = 0;

@@ -11,11 +11,13 @@
 /* A message built in code, for when a template itself is what failed. */
 static json_t *plain_message(const char *text)
 {
-	char *esc = mrkdwn_escape(text);
+	char *clean = utf8_sanitize(text, strlen(text));
+	char *esc = mrkdwn_escape(clean);
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}",
 				"text", esc,
 				"blocks", "type", "section", "text", "type", "mrkdwn", "text", esc);
 	free(esc);
+	free(clean);
 	return msg;
 }
 
@@ -25,6 +27,8 @@ int reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags)
 
 	if (!ctx->reply || !ctx->reply->ops->send)
 		return VIVA_EUNAVAIL;
+	if (!json_is_object(msg))
+		return VIVA_EINVAL;
 	err = ctx->reply->ops->send(ctx->reply, msg, flags);
 	if (err == VIVA_OK)
 		ctx->reply->sent++;

@@ -206,6 +206,60 @@ char *mrkdwn_escape(const char *s)
 	return sb_detach(&sb);
 }
 
+/* Length of the well-formed UTF-8 character at s (0 if not well-formed). */
+static size_t utf8_char(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned cp;
+
+	if (c < 0x80)
+		return c ? 1 : 0;
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2;
+		cp = c & 0x1F;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		cp = c & 0x0F;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3F);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+	    (cp >= 0xD800 && cp <= 0xDFFF))
+		return 0;
+	return len;
+}
+
+char *utf8_sanitize(const char *s, size_t n)
+{
+	struct strbuf sb;
+	size_t i = 0;
+
+	sb_init(&sb);
+	while (i < n && s[i]) {
+		size_t k = utf8_char((const unsigned char *)s + i, n - i);
+		if (k == 0) {
+			sb_addc(&sb, '?');
+			i++;
+		} else {
+			sb_add(&sb, s + i, k);
+			i += k;
+		}
+	}
+	return sb_detach(&sb);
+}
+
 size_t mrkdwn_fit(const char *s, size_t n, size_t budget)
 {
 	size_t used = 0, i = 0, last_ok = 0;

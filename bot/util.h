@@ -38,6 +38,13 @@ bool is_dns1123_label(const char *s);
 /* Slack user id such as U012AB3CD or W012AB3CD (and the console's U_LOCAL). */
 bool is_slack_user_id(const char *s);
 
+/*
+ * A copy of s (n bytes) that is valid UTF-8: every byte that does not start
+ * a well-formed character becomes '?'. Text from a terminal (the console)
+ * or a misbehaving client must not make JSON encoding fail later.
+ */
+char *utf8_sanitize(const char *s, size_t n);
+
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
 /*

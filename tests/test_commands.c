@@ -331,6 +331,24 @@ static void sched_table__tasks_have_valid_cron_defaults(void **state)
 	}
 }
 
+static void utf8__invalid_bytes__replaced_and_commands_still_answered(void **state)
+{
+	struct test_env t;
+	char *s;
+	int rc;
+	(void)state;
+
+	s = utf8_sanitize("ok \xc3\xa9 \xc1 \xed\xa0\x80 \xf0\x9f\x98\x80 \xe2\x82", 19);
+	assert_string_equal(s, "ok \xc3\xa9 ? ??? \xf0\x9f\x98\x80 ??");
+	free(s);
+	/* found by tests/fuzz/fuzz_dispatch: invalid UTF-8 from a terminal */
+	test_env_init(&t);
+	s = run(&t, "pip\xc1line list", &rc, NULL);
+	assert_non_null(strstr(s, "Unknown command `pip?line`"));
+	free(s);
+	test_env_release(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -348,6 +366,7 @@ int main(void)
 		cmocka_unit_test(auth__admins_and_refusals),
 		cmocka_unit_test(housekeeping__prunes_envelopes_older_than_a_week),
 		cmocka_unit_test(sched_table__tasks_have_valid_cron_defaults),
+		cmocka_unit_test(utf8__invalid_bytes__replaced_and_commands_still_answered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
