@@ -175,7 +175,9 @@ fuzz: deps
 		mkdir -p $(FBUILD)/corpus/$$f; \
 		echo "== $$f ($(FUZZ_SECONDS) s)"; \
 		$(FBUILD)/tests/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-			-print_final_stats=1 -artifact_prefix=$(FBUILD)/ $(FBUILD)/corpus/$$f tests/fuzz/seeds/$$f 2>&1 | tail -n 12 || exit 1; \
+			-print_final_stats=1 -artifact_prefix=$(FBUILD)/ $(FBUILD)/corpus/$$f tests/fuzz/seeds/$$f \
+			>$(FBUILD)/$$f.log 2>&1; rc=$$?; tail -n 8 $(FBUILD)/$$f.log; \
+		[ $$rc -eq 0 ] || { echo "$$f failed: see $(FBUILD)/$$f.log"; exit 1; }; \
 	done
 
 clean:
