@@ -250,8 +250,7 @@ static int sink_send(struct reply *r, json_t *msg, unsigned flags)
 {
 	struct console *c = r->self;
 
-	show(c, msg, flags & REPLY_REPLACE ? "(the message above is now:)" :
-		     flags & REPLY_IN_CHANNEL ? NULL : NULL);
+	show(c, msg, flags & REPLY_REPLACE ? "(the message above is now:)" : NULL);
 	return VIVA_OK;
 }
 
