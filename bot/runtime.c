@@ -30,7 +30,7 @@ struct slack_reply {
 
 static int post_message(struct slack_reply *r, const char *channel, json_t *msg, bool ephemeral)
 {
-	json_t *args = json_deep_copy(msg), *resp = NULL;
+	json_t *args = json_copy(msg), *resp = NULL;   /* shallow: only top-level keys are added */
 	int rc;
 
 	json_object_set_new(args, "channel", json_string(channel));
@@ -44,7 +44,7 @@ static int post_message(struct slack_reply *r, const char *channel, json_t *msg,
 
 static int via_response_url(struct slack_reply *r, json_t *msg, unsigned flags)
 {
-	json_t *body = json_deep_copy(msg);
+	json_t *body = json_copy(msg);   /* shallow: only top-level keys are added */
 	int rc;
 
 	if (flags & REPLY_REPLACE)
@@ -74,7 +74,7 @@ static int sink_send(struct reply *base, json_t *msg, unsigned flags)
 	if (r->ephemeral && r->channel && r->user)
 		return post_message(r, r->channel, msg, true);   /* never make a private page public */
 	if ((flags & REPLY_REPLACE) && r->message_ts && r->channel) {
-		json_t *args = json_deep_copy(msg), *resp = NULL;
+		json_t *args = json_copy(msg), *resp = NULL;   /* shallow: only top-level keys are added */
 		json_object_set_new(args, "channel", json_string(r->channel));
 		json_object_set_new(args, "ts", json_string(r->message_ts));
 		rc = slack_call(r->env->slack, "chat.update", args, &resp);

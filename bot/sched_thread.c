@@ -48,7 +48,7 @@ static int task_post(struct reply *r, const char *channel, json_t *msg)
 
 	if (!env->slack || !channel)
 		return VIVA_EUNAVAIL;
-	args = json_deep_copy(msg);
+	args = json_copy(msg);   /* shallow: only top-level keys are added */
 	json_object_set_new(args, "channel", json_string(channel));
 	rc = slack_call(env->slack, "chat.postMessage", args, &resp);
 	json_decref(args);

@@ -79,7 +79,7 @@ static const struct slack_api_ops real_ops;
  * workers then share a few connections to Slack, and a few handles' buffers
  * stay resident instead of dozens.
  */
-#define POOL_MAX 16
+#define POOL_MAX 32
 
 static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_cv = PTHREAD_COND_INITIALIZER;

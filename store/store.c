@@ -18,7 +18,37 @@ struct store {
 	 * thread ran a statement in between.
 	 */
 	pthread_mutex_t mu;
+	/* Statements on the hot path (every envelope), prepared once. */
+	sqlite3_stmt *claim_stmt;
 };
+
+static int db_fail(sqlite3 *db, const char *op, int src);
+
+/*
+ * A statement prepared once and reused: reset and unbound on each use, kept
+ * until store_close. Only for fixed SQL on paths taken per envelope.
+ */
+static int prepare_cached(sqlite3 *db, const char *op, const char *sql, sqlite3_stmt **slot,
+			  sqlite3_stmt **out)
+{
+	int src;
+
+	if (*slot) {
+		sqlite3_reset(*slot);
+		sqlite3_clear_bindings(*slot);
+		*out = *slot;
+		return VIVA_OK;
+	}
+	src = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+	if (src != SQLITE_OK) {
+		sqlite3_finalize(*slot);
+		*slot = NULL;
+		*out = NULL;
+		return db_fail(db, op, src);
+	}
+	*out = *slot;
+	return VIVA_OK;
+}
 
 /*
  * Schema migrations. migrations[i] brings user_version from i to i + 1.
@@ -295,6 +325,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	sqlite3_finalize(st->claim_stmt);
 	sqlite3_close_v2(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);
@@ -473,8 +504,9 @@ int store_envelope_claim(struct store *st, const char *key, const char *kind, in
 	 * One statement decides: the primary key makes a second insert a no-op,
 	 * so racing threads or processes get exactly one change between them.
 	 */
-	rc = prepare(st->db, "envelope_claim",
-		     "INSERT OR IGNORE INTO envelopes(key, kind, ts) VALUES (?1, ?2, ?3)", &stmt);
+	rc = prepare_cached(st->db, "envelope_claim",
+			    "INSERT OR IGNORE INTO envelopes(key, kind, ts) VALUES (?1, ?2, ?3)",
+			    &st->claim_stmt, &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
@@ -485,7 +517,8 @@ int store_envelope_claim(struct store *st, const char *key, const char *kind, in
 		goto out;
 	rc = sqlite3_changes(st->db) == 1 ? VIVA_OK : VIVA_EDUP;
 out:
-	sqlite3_finalize(stmt);
+	if (stmt)
+		sqlite3_reset(stmt);   /* cached: release its locks, keep it */
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
