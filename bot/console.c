@@ -540,7 +540,7 @@ static int set_field(struct console *c, const char *arg)
 
 int console_line(struct console *c, const char *line)
 {
-	const char *slash = c->env->cfg && c->env->cfg->slash_command ? c->env->cfg->slash_command : "/viva";
+	const char *slash = dispatch_slash(c->env);
 	size_t sl = strlen(slash);
 	struct viva_ctx ctx;
 	char trigger[64];
@@ -581,7 +581,7 @@ int console_line(struct console *c, const char *line)
 int console_repl(struct console *c, FILE *in)
 {
 	char line[4096];
-	const char *slash = c->env->cfg && c->env->cfg->slash_command ? c->env->cfg->slash_command : "/viva";
+	const char *slash = dispatch_slash(c->env);
 
 	c->in = in;
 	c->confirm_all = false;

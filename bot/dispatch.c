@@ -12,10 +12,14 @@
 
 #define MAX_WORDS 32
 
+const char *dispatch_slash(const struct viva_env *env)
+{
+	return env->cfg && env->cfg->slash_command ? env->cfg->slash_command : "/viva";
+}
+
 char *dispatch_usage(struct viva_env *env, const char *usage)
 {
-	const char *slash = env->cfg && env->cfg->slash_command ? env->cfg->slash_command : "/viva";
-	return xasprintf("%s %s", slash, usage);
+	return xasprintf("%s %s", dispatch_slash(env), usage);
 }
 
 static void audit(struct viva_ctx *ctx, const char *action, const char *result)
@@ -88,7 +92,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	rc = argv_split(clean, MAX_WORDS, &argc, &argv);
 	if (rc == VIVA_EINVAL) {
 		rc = reply_error(ctx, NULL, "That command has an unterminated quote. Try `%s help`.",
-				 ctx->env->cfg ? ctx->env->cfg->slash_command : "/viva");
+				 dispatch_slash(ctx->env));
 		goto out;
 	}
 	if (rc == VIVA_ERANGE) {
@@ -110,7 +114,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 			goto out;
 		}
 		rc = reply_error(ctx, NULL, "Unknown command `%s`. Try `%s help` for the list.",
-				 argv[0], ctx->env->cfg ? ctx->env->cfg->slash_command : "/viva");
+				 argv[0], dispatch_slash(ctx->env));
 		goto out;
 	}
 	ctx->cmd = c;
@@ -182,7 +186,7 @@ static int already_done(struct viva_ctx *ctx, const char *key)
 	store_action_get(ctx->env->store, key, &user, &ts, &result);
 	log_info("repeated click ignored", "action_id=%s user=%s first_by=%s", ctx->act->action_id,
 		 ctx->user_id ? ctx->user_id : "", user ? user : "?");
-	who = user && is_slack_user_id(user) ? xasprintf("<@%s>", user) : mrkdwn_escape(user ? user : "someone");
+	who = mrkdwn_user(user);
 	data = json_pack("{s:s, s:s, s:s}", "who", who, "result", result ? result : "still running",
 			 "action", ctx->act->summary);
 	rc = reply_template(ctx, "slack/already_done", data, REPLY_EPHEMERAL);

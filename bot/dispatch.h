@@ -20,6 +20,9 @@ int dispatch_command(struct viva_ctx *ctx, const char *text);
  */
 int dispatch_interaction(struct viva_ctx *ctx, json_t *payload);
 
+/* The slash command's name, "/viva" unless viva.yaml says otherwise (borrowed). */
+const char *dispatch_slash(const struct viva_env *env);
+
 /* Usage line with the slash command: "/viva promote SVC TAG [TARGET]" (caller frees). */
 char *dispatch_usage(struct viva_env *env, const char *usage);
 

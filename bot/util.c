@@ -190,6 +190,13 @@ bool is_slack_user_id(const char *s)
 	return true;
 }
 
+char *mrkdwn_user(const char *user_id)
+{
+	if (is_slack_user_id(user_id))
+		return xasprintf("<@%s>", user_id);
+	return mrkdwn_escape(user_id ? user_id : "someone");
+}
+
 char *mrkdwn_escape(const char *s)
 {
 	struct strbuf sb;

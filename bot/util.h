@@ -45,6 +45,13 @@ bool is_slack_user_id(const char *s);
  */
 char *utf8_sanitize(const char *s, size_t n);
 
+/*
+ * How to show a user in mrkdwn: a mention <@U...> for a Slack user id,
+ * escaped text for anything else ("scheduler", NULL -> "someone").
+ * Caller frees.
+ */
+char *mrkdwn_user(const char *user_id);
+
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
 /*

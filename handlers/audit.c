@@ -12,14 +12,6 @@
 #define PAGE 15
 #define MAX_OFFSET 600
 
-/* A mention for real Slack ids, escaped text for anything else. */
-static char *who(const char *user_id)
-{
-	if (is_slack_user_id(user_id))
-		return xasprintf("<@%s>", user_id);
-	return mrkdwn_escape(user_id);
-}
-
 /* Slack shows the date in the reader's time zone; the fallback is UTC. */
 static char *when(int64_t ts)
 {
@@ -52,7 +44,7 @@ static int show_page(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 		goto out;
 	rows = json_array();
 	for (size_t i = (size_t)offset; i < n && i < (size_t)offset + PAGE; i++) {
-		char *w = who(e[i].user_id), *t = when(e[i].ts);
+		char *w = mrkdwn_user(e[i].user_id), *t = when(e[i].ts);
 		char *p = clip(e[i].params_json, 300), *r = clip(e[i].result, 300);
 		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
 			"who", w, "when", t, "action", e[i].action, "target", e[i].target,

@@ -19,11 +19,6 @@ static const char *who_may(unsigned flags)
 	return NULL;
 }
 
-static const char *slash(struct viva_ctx *ctx)
-{
-	return ctx->env->cfg && ctx->env->cfg->slash_command ? ctx->env->cfg->slash_command : "/viva";
-}
-
 static json_t *command_data(struct viva_ctx *ctx, const struct cmd *c)
 {
 	char *usage = dispatch_usage(ctx->env, c->usage);
@@ -57,20 +52,20 @@ int cmd_help(struct viva_ctx *ctx)
 		n = ctx->argc == 1 ? cmd_group(ctx->argv[0], rows, 32) : 0;
 		if (n == 0) {
 			rc = reply_error(ctx, NULL, "There is no command `%s`. Try `%s help`.",
-					 ctx->argv[0], slash(ctx));
+					 ctx->argv[0], dispatch_slash(ctx->env));
 			goto out;
 		}
 		list = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(list, command_data(ctx, rows[i]));
-		data = json_pack("{s:s, s:s, s:o}", "title", ctx->argv[0], "slash", slash(ctx), "commands", list);
+		data = json_pack("{s:s, s:s, s:o}", "title", ctx->argv[0], "slash", dispatch_slash(ctx->env), "commands", list);
 		rc = reply_template(ctx, "slack/help", data, REPLY_EPHEMERAL);
 		goto out;
 	}
 	list = json_array();
 	for (size_t i = 0; i < cmd_table_len; i++)
 		json_array_append_new(list, command_data(ctx, &cmd_table[i]));
-	data = json_pack("{s:s, s:s, s:o}", "title", "all", "slash", slash(ctx), "commands", list);
+	data = json_pack("{s:s, s:s, s:o}", "title", "all", "slash", dispatch_slash(ctx->env), "commands", list);
 	rc = reply_template(ctx, "slack/help", data, REPLY_EPHEMERAL);
 out:
 	json_decref(data);

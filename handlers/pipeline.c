@@ -1,6 +1,7 @@
 #include "handlers/pipeline.h"
 #include "bot/catalog.h"
 #include "bot/config.h"
+#include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/log.h"
 #include "bot/reply.h"
@@ -17,11 +18,6 @@
 #define LIST_PAGE 40           /* services per message: 40 + group rows stay under 50 blocks */
 #define MAX_INVALID_SHOWN 10
 #define YAML_PART 2800         /* a section's text is at most 3000 characters */
-
-static const char *slash(struct viva_ctx *ctx)
-{
-	return ctx->env->cfg->slash_command ? ctx->env->cfg->slash_command : "/viva";
-}
 
 /* "<@U1>, <@U2>" for valid ids; "nobody" for none. */
 static char *mentions(char **ids, size_t n)
@@ -40,11 +36,6 @@ static char *mentions(char **ids, size_t n)
 			sb_addf(&sb, "%s<@%s>", sb.len ? ", " : "", ids[i]);
 	}
 	return sb_detach(&sb);
-}
-
-static char *mention(const char *id)
-{
-	return is_slack_user_id(id) ? xasprintf("<@%s>", id) : mrkdwn_escape(id ? id : "");
 }
 
 /*
@@ -108,7 +99,7 @@ int cmd_pipeline_apply(struct viva_ctx *ctx)
 	struct catalog_report rep;
 	char err[512] = "";
 	json_t *data = NULL, *invalid;
-	char *added = NULL, *changed = NULL, *removed = NULL, *who = mention(ctx->user_id);
+	char *added = NULL, *changed = NULL, *removed = NULL, *who = mrkdwn_user(ctx->user_id);
 	size_t ninv;
 	int rc;
 
@@ -191,7 +182,7 @@ static int show_list(struct viva_ctx *ctx, int offset, unsigned flags)
 	data = json_pack("{s:i, s:b, s:O, s:i, s:i, s:b, s:s, s:s}",
 			 "total", (int)n, "empty", n == 0, "groups", groups,
 			 "first", n ? offset + 1 : 0, "last", (int)((size_t)offset + LIST_PAGE < n ? (size_t)offset + LIST_PAGE : n),
-			 "more", (size_t)offset + LIST_PAGE < n, "slash", slash(ctx), "next", "");
+			 "more", (size_t)offset + LIST_PAGE < n, "slash", dispatch_slash(ctx->env), "next", "");
 	if ((size_t)offset + LIST_PAGE < n) {
 		char next[32];
 		snprintf(next, sizeof(next), "%d", offset + LIST_PAGE);
@@ -239,7 +230,7 @@ int cmd_pipeline_show(struct viva_ctx *ctx)
 	rc = store_service_get(ctx->env->store, name, &sv);
 	if (rc == VIVA_ENOENT || (rc == VIVA_OK && sv.deleted_at)) {
 		rc = reply_error(ctx, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
-				 name, slash(ctx));
+				 name, dispatch_slash(ctx->env));
 		goto out;
 	}
 	if (rc)
@@ -252,7 +243,7 @@ int cmd_pipeline_show(struct viva_ctx *ctx)
 		char date[32];
 		time_t t = (time_t)revs[i].ts;
 		struct tm tm;
-		char *who = mention(revs[i].author);
+		char *who = mrkdwn_user(revs[i].author);
 		gmtime_r(&t, &tm);
 		strftime(date, sizeof(date), "%Y-%m-%d", &tm);
 		sb_addf(&rl, "%s#%d %s by %s", i ? ", " : "", revs[i].revision, date, who);
@@ -533,7 +524,7 @@ int act_pipeline_create(struct viva_ctx *ctx)
 	meta = json_loads(json_string_value(json_object_get(view, "private_metadata")) ?
 			  json_string_value(json_object_get(view, "private_metadata")) : "", 0, NULL);
 	channel = json_string_value(json_object_get(meta, "channel"));
-	who = mention(ctx->user_id);
+	who = mrkdwn_user(ctx->user_id);
 	file = xasprintf("%s/%s.yaml", ctx->env->cfg->pipelines_dir, s->name);
 	data = json_pack("{s:s, s:s, s:i, s:s, s:o}", "name", s->name, "who", who, "revision", 1,
 			 "file", file, "yaml_parts", split_parts(yaml));

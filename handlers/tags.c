@@ -1,6 +1,7 @@
 #include "handlers/tags.h"
 #include "bot/catalog.h"
 #include "bot/config.h"
+#include "bot/dispatch.h"
 #include "bot/err.h"
 #include "bot/log.h"
 #include "bot/registry.h"
@@ -17,11 +18,6 @@
 #define PAGE 20
 #define MAX_OFFSET 100000
 
-static const char *slash(struct viva_ctx *ctx)
-{
-	return ctx->env->cfg->slash_command ? ctx->env->cfg->slash_command : "/viva";
-}
-
 /* The service's registry repository, or an answer saying why not. */
 static int image_of(struct viva_ctx *ctx, const char *svc, char **image)
 {
@@ -35,7 +31,7 @@ static int image_of(struct viva_ctx *ctx, const char *svc, char **image)
 	rc = catalog_get(ctx->env, svc, &s);
 	if (rc == VIVA_ENOENT) {
 		reply_error(ctx, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
-			    svc, slash(ctx));
+			    svc, dispatch_slash(ctx->env));
 		return rc;
 	}
 	if (rc)
@@ -209,7 +205,7 @@ static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const
 		goto out;
 	}
 	json_object_set_new(ctx->audit_params, "digest", json_string(after ? after : ""));
-	who = is_slack_user_id(ctx->user_id) ? xasprintf("<@%s>", ctx->user_id) : mrkdwn_escape(ctx->user_id);
+	who = mrkdwn_user(ctx->user_id);
 	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "who", who, "service", svc, "image", image,
 			 "tag", tag, "target", target, "digest", before ? before : "",
 			 "digest_after", after ? after : "", "verified", rc == VIVA_OK);
