@@ -148,8 +148,12 @@ measure() {
   # all acked (or timed out at the fake's 3 s deadline), bounded: the flood
   # itself takes N/RATE s, then up to 60 s more. Polled every 0.5 s: each poll
   # forks curl and jq, which take CPU from the processes being measured.
-  end=$(($(date +%s) + N / RATE + 60))
-  limit=$(( (N / RATE + 60) * 2 ))
+  # Nothing is polled while the flood runs: each poll forks curl and jq,
+  # whose start-up takes CPU from the processes being measured and shows up
+  # in the tail latencies. Sleep through the flood first, then poll.
+  sleep "$(awk -v n="$N" -v r="$RATE" 'BEGIN { printf "%.3f", n / r + 0.2 }')"
+  end=$(($(date +%s) + 60))
+  limit=120
   i=0
   done_n=0
   while [ "$i" -lt "$limit" ] && [ "$(date +%s)" -lt "$end" ]; do

@@ -135,6 +135,8 @@ static void *worker(void *arg)
 {
 	struct queue *q = arg;
 
+	if (thread_sched_batch() != 0)
+		log_debug("worker scheduling hint refused", "errno=%d", errno);
 	for (;;) {
 		struct job job;
 

@@ -46,6 +46,7 @@
 #define DRAIN_MS         25000      /* running jobs get this long at shutdown */
 #define BUSY_NOTIFIERS   4          /* threads telling users "busy", at most */
 #define LOOP_NICE        (-5)
+#define LOOP_SLICE_US    100
 
 struct serve;
 
@@ -980,8 +981,8 @@ int serve_run(struct viva_env *env)
 
 	/* The loop acks; it goes first when the machine is busy (root or
 	 * CAP_SYS_NICE only; workers are lowered in bot/queue.c either way). */
-	if (setpriority(PRIO_PROCESS, (id_t)gettid(), LOOP_NICE) != 0)
-		log_debug("event loop priority unchanged", "errno=%d", errno);
+	if (thread_sched_latency(LOOP_SLICE_US, LOOP_NICE) != 0)
+		log_debug("event loop scheduling hint refused", "errno=%d", errno);
 	log_info("viva starting", "workers=%d queue=%d http=%s", cfg->workers, cfg->queue_size,
 		 cfg->http_listen ? cfg->http_listen : "off");
 	update_health(s);

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static void oom(size_t n)
 {
@@ -388,4 +392,48 @@ int read_file(const char *path, char **out, size_t *len)
 		*len = sb.len;
 	*out = sb_detach(&sb);
 	return VIVA_OK;
+}
+
+/* glibc 2.36 has no sched_setattr wrapper; this is the kernel's ABI
+ * (include/uapi/linux/sched/types.h, SCHED_ATTR_SIZE_VER0). */
+struct viva_sched_attr {
+	uint32_t size;
+	uint32_t sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime;  /* SCHED_OTHER: the requested slice, ns */
+	uint64_t sched_deadline;
+	uint64_t sched_period;
+};
+
+static int set_sched(unsigned policy, int nice, uint64_t runtime_ns)
+{
+#ifdef SYS_sched_setattr
+	struct viva_sched_attr a;
+
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.sched_policy = policy;
+	a.sched_nice = nice;
+	a.sched_runtime = runtime_ns;
+	return (int)syscall(SYS_sched_setattr, 0, &a, 0);
+#else
+	(void)policy; (void)nice; (void)runtime_ns;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+int thread_sched_latency(unsigned slice_us, int nice)
+{
+	/* A lower nice needs CAP_SYS_NICE; without it keep the slice alone. */
+	if (set_sched(SCHED_OTHER, nice, (uint64_t)slice_us * 1000) == 0)
+		return 0;
+	return set_sched(SCHED_OTHER, 0, (uint64_t)slice_us * 1000);
+}
+
+int thread_sched_batch(void)
+{
+	return set_sched(SCHED_BATCH, 0, 0);
 }

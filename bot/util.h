@@ -78,3 +78,14 @@ int64_t now_unix(void);
 int read_file(const char *path, char **out, size_t *len);
 
 #endif
+
+/*
+ * Scheduling hints for the calling thread (Linux; best effort, never fatal).
+ * thread_sched_latency(): a short EEVDF slice (Linux >= 6.12), so the thread
+ * preempts busy threads as soon as it wakes instead of waiting up to a full
+ * default slice; plus `nice` when permitted. thread_sched_batch(): SCHED_BATCH,
+ * for throughput threads that should not preempt on wake-up.
+ * Both return 0 when applied, -1 (errno set) when the kernel refused.
+ */
+int thread_sched_latency(unsigned slice_us, int nice);
+int thread_sched_batch(void);
