@@ -33,6 +33,7 @@ DEB_RUN   := ca-certificates tzdata
 CORE_SRCS += bot/err.c
 CORE_SRCS += bot/log.c
 CORE_SRCS += bot/util.c
+CORE_SRCS += bot/envscan.c
 CORE_SRCS += bot/config.c
 CORE_SRCS += bot/auth.c
 CORE_SRCS += bot/catalog.c
@@ -74,6 +75,7 @@ TESTS += tests/test_registry
 TESTS += tests/test_tags_e2e
 TESTS += tests/test_cron
 TESTS += tests/test_queue
+TESTS += tests/test_envscan
 TESTS += tests/test_metrics
 TESTS += tests/test_slack_api
 TESTS += tests/test_fake_slack
@@ -154,7 +156,7 @@ bench: deps
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20
-FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch
+FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch fuzz_envscan
 FBUILD       := build/fuzz
 FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o)
 FUZZ_COMPILE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -O1 -g

@@ -61,32 +61,6 @@ static struct family fam_api = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-	size_t n;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xE0) == 0xC0) { n = 2; cp = s[0] & 0x1F; }
-	else if ((s[0] & 0xF0) == 0xE0) { n = 3; cp = s[0] & 0x0F; }
-	else if ((s[0] & 0xF8) == 0xF0) { n = 4; cp = s[0] & 0x07; }
-	else return 0;
-	if (n > avail)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	/* overlong forms, surrogates and values past U+10FFFF */
-	if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
-	    (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-		return 0;
-	return n;
-}
-
 /*
  * The value as stored: at most LABEL_VALUE_MAX bytes of valid UTF-8 (the
  * format requires UTF-8; stray bytes become '?'). Escaping happens at render.
@@ -101,7 +75,7 @@ static char *label_value_copy(const char *s)
 	len = strlen(s);
 	sb_init(&sb);
 	for (size_t i = 0; i < len;) {
-		size_t k = utf8_seq_len((const unsigned char *)s + i, len - i);
+		size_t k = utf8_char_len((const unsigned char *)s + i, len - i);
 		if (k == 0) {
 			if (sb.len + 1 > LABEL_VALUE_MAX)
 				break;
@@ -117,6 +91,19 @@ static char *label_value_copy(const char *s)
 	return sb_detach(&sb);
 }
 
+/* Printable ASCII that fits: stored exactly as given by label_value_copy. */
+static bool label_plain(const char *s)
+{
+	size_t n = 0;
+
+	if (!s)
+		return false;
+	for (; s[n]; n++)
+		if (n >= LABEL_VALUE_MAX || (unsigned char)s[n] < 0x20 || (unsigned char)s[n] > 0x7e)
+			return false;
+	return true;
+}
+
 static bool series_matches(const struct family *f, const struct series *s, char *const vals[])
 {
 	for (int i = 0; i < f->nlabels; i++)
@@ -130,6 +117,22 @@ static void family_inc(struct family *f, const char *v0, const char *v1)
 	char *vals[FAMILY_MAX_LABELS] = { NULL, NULL };
 	struct series *hit = NULL;
 
+	/*
+	 * A series already seen, with values stored as given: count it without
+	 * copying (the event loop counts every envelope and must not malloc).
+	 */
+	if (label_plain(v0) && (f->nlabels < 2 || label_plain(v1))) {
+		const char *raw[FAMILY_MAX_LABELS] = { v0, f->nlabels > 1 ? v1 : NULL };
+
+		pthread_mutex_lock(&f->mu);
+		for (size_t i = 0; i < f->n; i++)
+			if (series_matches(f, &f->v[i], (char *const *)raw)) {
+				f->v[i].value++;
+				pthread_mutex_unlock(&f->mu);
+				return;
+			}
+		pthread_mutex_unlock(&f->mu);
+	}
 	/* Copy (sanitise) outside the lock: it allocates. */
 	vals[0] = label_value_copy(v0);
 	if (f->nlabels > 1)

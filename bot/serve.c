@@ -9,6 +9,7 @@
  */
 #include "bot/serve.h"
 #include "bot/config.h"
+#include "bot/envscan.h"
 #include "bot/err.h"
 #include "bot/http.h"
 #include "bot/log.h"
@@ -362,12 +363,16 @@ static void conn_send(struct conn *c, const char *text, size_t n)
 	if (!c->wsi || c->closing)
 		return;
 	if (c->nout == 0 && !lws_send_pipe_choked(c->wsi)) {
-		buf = xmalloc(LWS_PRE + n);
+		unsigned char small[LWS_PRE + 256];
+
+		/* acks fit on the stack: the loop's hot path makes no malloc */
+		buf = n <= sizeof(small) - LWS_PRE ? small : xmalloc(LWS_PRE + n);
 		memcpy(buf + LWS_PRE, text, n);
 		/* One unfragmented frame: Slack does not reassemble continuations. */
 		if (lws_write(c->wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT) < (int)n)
 			log_warn("socket write failed", "conn=%u", c->id);
-		free(buf);
+		if (buf != small)
+			free(buf);
 		return;
 	}
 	c->outq = xrealloc(c->outq, (c->nout + 1) * sizeof(*c->outq));
@@ -405,24 +410,91 @@ static void send_ack(struct conn *c, const char *envelope_id, json_t *payload, i
 	json_decref(ack);
 }
 
+/* An empty ack, built on the stack: id is printable ASCII without quotes or
+ * backslashes (envelope_scan keeps no other), so it needs no escaping. */
+static void send_ack_id(struct conn *c, const char *id, int64_t t0)
+{
+	char text[sizeof(((struct envelope_head *)0)->envelope_id) + 32];
+	int n = snprintf(text, sizeof(text), "{\"envelope_id\":\"%s\"}", id);
+
+	conn_send(c, text, (size_t)n);
+	metrics_ack(now_us() - t0);
+}
+
 /* ---- jobs ------------------------------------------------------------------ */
 
+/*
+ * A queued envelope. On the common path the loop fills it without a single
+ * malloc (a slot from the job pool below, the frame copied in, ids picked
+ * out by envelope_scan) and the worker parses the frame: glibc's arenas are
+ * shared by the loop and the workers, and a worker preempted while holding
+ * an arena lock stalled the loop for milliseconds (seen with perf's
+ * sched_switch call graphs: malloc -> __lll_lock_wait_private under
+ * on_message).
+ */
 struct env_job {
 	struct serve *s;
-	char *envelope_id;
-	char *type;
-	json_t *payload;
+	char envelope_id[128];
+	char type[32];
+	json_t *payload;        /* NULL until the worker parses text */
 	bool view_ack;          /* its answer goes in the ack */
 	uint64_t token;         /* matches its struct view_ack */
+	int slot;               /* in the job pool, or -1: malloc'd */
+	size_t len;
+	char text[];            /* the frame (NUL-terminated), when payload is NULL */
 };
+
+/*
+ * Fixed-size slots, taken only by the loop and given back by any worker:
+ * a bitmap the loop sets and workers clear (atomically), so neither side
+ * ever waits. The memory is reserved at start and touched as slots are
+ * first used. Frames that do not fit, or a full pool, fall back to malloc.
+ */
+#define JOB_SLOT_SIZE   4096
+#define JOB_SLOTS       256
+#define JOB_POOL_WORDS  (JOB_SLOTS / 64)
+
+static unsigned char *job_pool;
+static atomic_uint_fast64_t job_pool_used[JOB_POOL_WORDS];
+
+static struct env_job *job_alloc(struct serve *s, size_t text_len)
+{
+	size_t need = sizeof(struct env_job) + text_len + 1;
+	struct env_job *j = NULL;
+	int slot = -1;
+
+	if (job_pool && need <= JOB_SLOT_SIZE)
+		for (int w = 0; w < JOB_POOL_WORDS && slot < 0; w++) {
+			uint_fast64_t used = atomic_load(&job_pool_used[w]);
+			if (~used == 0)
+				continue;
+			int b = __builtin_ctzll((unsigned long long)~used);
+			atomic_fetch_or(&job_pool_used[w], (uint_fast64_t)1 << b);
+			slot = w * 64 + b;
+		}
+	if (slot >= 0) {
+		j = (struct env_job *)(job_pool + (size_t)slot * JOB_SLOT_SIZE);
+		memset(j, 0, sizeof(*j));
+	} else {
+		j = xcalloc(1, need);
+	}
+	j->s = s;
+	j->slot = slot;
+	j->len = text_len;
+	return j;
+}
 
 static void env_job_drop(void *arg)
 {
 	struct env_job *j = arg;
-	free(j->envelope_id);
-	free(j->type);
+	int slot = j->slot;
+
 	json_decref(j->payload);
-	free(j);
+	if (slot < 0) {
+		free(j);
+		return;
+	}
+	atomic_fetch_and(&job_pool_used[slot / 64], ~((uint_fast64_t)1 << (slot % 64)));
 }
 
 static long debug_delay_ms(void)
@@ -444,6 +516,22 @@ static void env_job_run(void *arg)
 	if (delay) {
 		struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
+	}
+	if (!j->payload) {
+		json_error_t jerr;
+		json_t *msg = json_loadb(j->text, j->len, 0, &jerr);
+		bool parsed = msg != NULL;
+
+		j->payload = json_incref(json_object_get(msg, "payload"));
+		json_decref(msg);
+		if (!json_is_object(j->payload)) {
+			/* acked already: the scanner and jansson disagree (huge numbers) */
+			log_warn("envelope not parseable; dropped", "envelope_id=%s type=%s err=\"%s\"",
+				 j->envelope_id, j->type, parsed ? "payload is not an object" : jerr.text);
+			metrics_job_done("failed");
+			env_job_drop(j);
+			return;
+		}
 	}
 	rc = runtime_run_envelope(s->env, j->envelope_id, j->type, j->payload, j->view_ack ? &ackp : NULL);
 	metrics_job_done(rc == VIVA_OK || rc == VIVA_EDUP ? "ok" : "failed");
@@ -563,6 +651,8 @@ static void on_disconnect(struct conn *c, json_t *msg)
 	}
 }
 
+static void on_message_full(struct conn *c, const char *text, size_t len, int64_t t0);
+
 static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 {
 	struct serve *s = c->s;
@@ -590,10 +680,14 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 		return;
 	}
 	view_ack = strcmp(type, "interactive") == 0 && ptype && strcmp(ptype, "view_submission") == 0;
-	j = xcalloc(1, sizeof(*j));
-	j->s = s;
-	j->envelope_id = xstrdup(id);
-	j->type = xstrdup(type);
+	if (strlen(id) >= sizeof(j->envelope_id)) {
+		/* Slack's ids are UUIDs; an ack must echo the id whole */
+		log_warn("envelope id too long; not acked", "bytes=%zu", strlen(id));
+		return;
+	}
+	j = job_alloc(s, 0);
+	snprintf(j->envelope_id, sizeof(j->envelope_id), "%s", id);
+	snprintf(j->type, sizeof(j->type), "%s", type);
 	j->payload = json_incref(payload);
 	j->view_ack = view_ack;
 	if (view_ack) {
@@ -639,7 +733,52 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 		send_ack(c, id, NULL, t0);
 }
 
+/*
+ * The common case, without a JSON tree or a malloc (see struct env_job):
+ * copy the frame into a pooled job, queue it, ack it. Anything unusual (a
+ * full queue, a view_submission whose answer goes in the ack) takes the
+ * full path below.
+ */
+static bool on_envelope_fast(struct conn *c, const struct envelope_head *h, const char *text,
+			     size_t len, int64_t t0)
+{
+	struct serve *s = c->s;
+	struct env_job *j;
+	struct job job;
+
+	if (!h->envelope_id[0] || !h->has_payload ||
+	    (strcmp(h->type, "slash_commands") && strcmp(h->type, "events_api") &&
+	     strcmp(h->type, "interactive")) ||
+	    (strcmp(h->type, "interactive") == 0 &&
+	     (!h->payload_type[0] || strcmp(h->payload_type, "view_submission") == 0)))
+		return false;
+	j = job_alloc(s, len);
+	memcpy(j->envelope_id, h->envelope_id, sizeof(j->envelope_id));
+	memcpy(j->type, h->type, sizeof(j->type));
+	memcpy(j->text, text, len);
+	j->text[len] = '\0';
+	job.run = env_job_run;
+	job.drop = env_job_drop;
+	job.arg = j;
+	if (queue_push(s->q, &job) != VIVA_OK) {
+		env_job_drop(j);
+		return false;   /* the full path tells the user viva is busy */
+	}
+	metrics_envelope(h->type);
+	send_ack_id(c, h->envelope_id, t0);
+	return true;
+}
+
 static void on_message(struct conn *c, const char *text, size_t len, int64_t t0)
+{
+	struct envelope_head h;
+
+	if (envelope_scan(text, len, &h) == 0 && on_envelope_fast(c, &h, text, len, t0))
+		return;
+	on_message_full(c, text, len, t0);
+}
+
+static void on_message_full(struct conn *c, const char *text, size_t len, int64_t t0)
 {
 	json_error_t jerr;
 	json_t *msg = json_loadb(text, len, 0, &jerr);
@@ -963,6 +1102,8 @@ int serve_run(struct viva_env *env)
 		}
 	}
 	s->q = queue_new((size_t)cfg->queue_size);
+	/* large: calloc maps it, pages are touched as slots are first used */
+	job_pool = xcalloc(JOB_SLOTS, JOB_SLOT_SIZE);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
 	if (pthread_create(&s->connector, NULL, connector_main, s) != 0)
@@ -1009,6 +1150,8 @@ out:
 		}
 		queue_free(s->q);
 	}
+	free(job_pool);   /* every job has run or been dropped */
+	job_pool = NULL;
 	/* "viva is busy" notes in flight use the Web API client: let them end. */
 	for (int i = 0; i < 500 && atomic_load(&s->busy_notifiers) > 0; i++) {
 		struct timespec ts = { 0, 10 * 1000000L };

@@ -217,8 +217,7 @@ char *mrkdwn_escape(const char *s)
 	return sb_detach(&sb);
 }
 
-/* Length of the well-formed UTF-8 character at s (0 if not well-formed). */
-static size_t utf8_char(const unsigned char *s, size_t n)
+size_t utf8_char_len(const unsigned char *s, size_t n)
 {
 	unsigned char c = s[0];
 	size_t len;
@@ -259,7 +258,7 @@ char *utf8_sanitize(const char *s, size_t n)
 
 	sb_init(&sb);
 	while (i < n && s[i]) {
-		size_t k = utf8_char((const unsigned char *)s + i, n - i);
+		size_t k = utf8_char_len((const unsigned char *)s + i, n - i);
 		if (k == 0) {
 			sb_addc(&sb, '?');
 			i++;

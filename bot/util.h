@@ -44,6 +44,9 @@ bool is_slack_user_id(const char *s);
  * or a misbehaving client must not make JSON encoding fail later.
  */
 char *utf8_sanitize(const char *s, size_t n);
+/* Length (1..4) of the well-formed UTF-8 character at s, n >= 1 bytes
+ * available; 0 if it is not one (overlong, surrogate, cut short) or a NUL. */
+size_t utf8_char_len(const unsigned char *s, size_t n);
 
 /*
  * How to show a user in mrkdwn: a mention <@U...> for a Slack user id,
