@@ -18,6 +18,7 @@ RATE=${BENCH_RATE:-2000}
 DELAY_MS=${BENCH_DELAY_MS:-20}
 WORKERS=${BENCH_WORKERS:-64}
 QUEUE=${BENCH_QUEUE:-20000}
+LOOP_PRIORITY=${BENCH_LOOP_PRIORITY:-realtime}
 OUT=bench/out
 VIVA=${VIVA_BIN:-./viva}
 FAKE=${FAKE_BIN:-build/rel/tests/fake_slack}
@@ -232,7 +233,7 @@ fi
 # ---- viva -------------------------------------------------------------------
 say "viva: $N slash commands at $RATE/s, workers=$WORKERS queue_size=$QUEUE job delay ${DELAY_MS} ms"
 start_fake viva
-printf 'workers: %s\nqueue_size: %s\n' "$WORKERS" "$QUEUE" >"$TMP/viva.yaml"
+printf 'workers: %s\nqueue_size: %s\nloop_priority: %s\n' "$WORKERS" "$QUEUE" "$LOOP_PRIORITY" >"$TMP/viva.yaml"
 # viva's own view of its acks (envelope read -> ack written), from /metrics
 VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
 env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \

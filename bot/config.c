@@ -661,6 +661,13 @@ static const char *check_slash(const char *v)
 	return NULL;
 }
 
+static const char *check_loop_priority(const char *v)
+{
+	if (strcmp(v, "normal") != 0 && strcmp(v, "realtime") != 0)
+		return "must be normal or realtime";
+	return NULL;
+}
+
 static const char *check_timezone(const char *v)
 {
 	struct stat st;
@@ -838,6 +845,7 @@ static const struct field top_fields[] = {
 	{ .key = "timezone", .kind = F_STR, .off = CFG(timezone), .check = check_timezone },
 	{ .key = "workers", .kind = F_INT, .off = CFG(workers), .min = 1, .max = 64 },
 	{ .key = "queue_size", .kind = F_INT, .off = CFG(queue_size), .min = 1, .max = 100000 },
+	{ .key = "loop_priority", .kind = F_STR, .off = CFG(loop_priority), .check = check_loop_priority },
 	{ .key = "admins", .kind = F_MAP, .sub = admins_fields },
 	{ .key = "channels", .kind = F_MAP, .sub = channels_fields },
 	{ .key = "pipelines", .kind = F_MAP, .sub = pipelines_fields },
@@ -1378,6 +1386,7 @@ void config_defaults(struct viva_config *cfg)
 	cfg->log_level = xstrdup(DEF_LOG_LEVEL);
 	cfg->templates_dir = xstrdup(DEF_TEMPLATES);
 	cfg->slash_command = xstrdup(DEF_SLASH_COMMAND);
+	cfg->loop_priority = xstrdup("normal");
 	cfg->timezone = xstrdup(DEF_TIMEZONE);
 	cfg->workers = DEF_WORKERS;
 	cfg->queue_size = DEF_QUEUE_SIZE;
@@ -1440,7 +1449,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->kube_token, &cfg->kube_ca_file, &cfg->registry_url,
 		&cfg->registry_user, &cfg->registry_password, &cfg->prometheus_url,
 		&cfg->http_listen, &cfg->node_token, &cfg->log_level, &cfg->templates_dir,
-		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup,
+		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup, &cfg->loop_priority,
 		&cfg->channel_deploy, &cfg->channel_audit, &cfg->channel_nodes,
 		&cfg->pipelines_dir, &cfg->schedule_lag, &cfg->schedule_unused,
 		&cfg->link_bluegreen, &cfg->cluster_configs, &cfg->promql_unused_http,

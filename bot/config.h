@@ -58,6 +58,7 @@ struct viva_config {
 	char *timezone;           /* timezone, default UTC */
 	int workers;              /* workers, default 4, 1..64 */
 	int queue_size;           /* queue_size, default 256 */
+	char *loop_priority;      /* loop_priority: normal (default) or realtime */
 	char **admin_users;       /* admins.users, NULL-terminated (may be empty) */
 	char *admin_usergroup;    /* admins.usergroup, may be NULL */
 	char *channel_deploy;     /* channels.deploy, may be NULL */

@@ -48,6 +48,7 @@
 #define BUSY_NOTIFIERS   4          /* threads telling users "busy", at most */
 #define LOOP_NICE        (-5)
 #define LOOP_SLICE_US    100
+#define LOOP_RT_PRIO     1
 
 struct serve;
 
@@ -561,6 +562,8 @@ static void *busy_main(void *arg)
 {
 	struct busy_note *b = arg;
 
+	thread_sched_default();   /* not the loop's priority, which it inherited */
+
 	runtime_tell_busy(b->s->env, b->payload);
 	atomic_fetch_sub(&b->s->busy_notifiers, 1);
 	json_decref(b->payload);
@@ -589,6 +592,27 @@ static void tell_busy(struct serve *s, json_t *payload)
 		return;
 	}
 	pthread_detach(t);
+}
+
+/*
+ * The loop acks; it should run the moment a frame arrives, not after a busy
+ * thread's slice. realtime: SCHED_FIFO (the loop never spins; what it does
+ * per frame is bounded), which needs CAP_SYS_NICE. normal, or realtime
+ * refused: a short EEVDF slice (Linux >= 6.12) and nice -5 where permitted.
+ * Called after every long-lived thread is started: new threads inherit it.
+ */
+static void apply_loop_priority(const char *want)
+{
+	if (want && strcmp(want, "realtime") == 0) {
+		if (thread_sched_realtime(LOOP_RT_PRIO) == 0) {
+			log_info("event loop scheduling", "policy=SCHED_FIFO priority=%d", LOOP_RT_PRIO);
+			return;
+		}
+		log_warn("loop_priority realtime refused; running at normal priority",
+			 "errno=%d hint=\"needs CAP_SYS_NICE\"", errno);
+	}
+	if (thread_sched_latency(LOOP_SLICE_US, LOOP_NICE) != 0)
+		log_debug("event loop scheduling hint refused", "errno=%d", errno);
 }
 
 /* ---- messages from Slack ---------------------------------------------------- */
@@ -1122,8 +1146,7 @@ int serve_run(struct viva_env *env)
 
 	/* The loop acks; it goes first when the machine is busy (root or
 	 * CAP_SYS_NICE only; workers are lowered in bot/queue.c either way). */
-	if (thread_sched_latency(LOOP_SLICE_US, LOOP_NICE) != 0)
-		log_debug("event loop scheduling hint refused", "errno=%d", errno);
+	apply_loop_priority(cfg->loop_priority);
 	log_info("viva starting", "workers=%d queue=%d http=%s", cfg->workers, cfg->queue_size,
 		 cfg->http_listen ? cfg->http_listen : "off");
 	update_health(s);

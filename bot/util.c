@@ -436,3 +436,15 @@ int thread_sched_batch(void)
 {
 	return set_sched(SCHED_BATCH, 0, 0);
 }
+
+int thread_sched_realtime(int prio)
+{
+	struct sched_param sp = { .sched_priority = prio };
+
+	return sched_setscheduler(0, SCHED_FIFO, &sp);
+}
+
+int thread_sched_default(void)
+{
+	return set_sched(SCHED_OTHER, 0, 0);
+}

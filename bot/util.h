@@ -92,3 +92,7 @@ int read_file(const char *path, char **out, size_t *len);
  */
 int thread_sched_latency(unsigned slice_us, int nice);
 int thread_sched_batch(void);
+/* SCHED_FIFO at prio (needs CAP_SYS_NICE); threads it creates inherit it. */
+int thread_sched_realtime(int prio);
+/* Back to SCHED_OTHER, nice 0, the default slice. */
+int thread_sched_default(void);

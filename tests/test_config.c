@@ -147,6 +147,7 @@ static void assert_defaults(const struct viva_config *c)
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
 	assert_int_equal(c->queue_size, 256);
+	assert_string_equal(c->loop_priority, "normal");
 	assert_non_null(c->admin_users);
 	assert_null(c->admin_users[0]);
 	assert_null(c->admin_usergroup);
@@ -239,6 +240,7 @@ static void config__spec_example__every_field_parsed(void **state)
 	struct viva_config *c = &fx->cfg;
 	char *yaml = xasprintf("%s%s", spec_yaml,
 		"queue_size: 512\n"
+		"loop_priority: realtime\n"
 		"promql:\n"
 		"  unused_http: sum(up)\n"
 		"  unused_kafka: |\n"
@@ -258,6 +260,7 @@ static void config__spec_example__every_field_parsed(void **state)
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
 	assert_int_equal(c->queue_size, 512);
+	assert_string_equal(c->loop_priority, "realtime");
 	assert_string_equal(c->admin_users[0], "U0ADMIN01");
 	assert_null(c->admin_users[1]);
 	assert_string_equal(c->admin_usergroup, "S0PLATFORM");
@@ -664,6 +667,8 @@ static void config__out_of_range__error(void **state)
 			 "workers: expected a whole number");
 	expect_yaml_fail(fx, "queue_size: 100001\n", VIVA_EINVAL,
 			 "queue_size: must be between 1 and 100000");
+	expect_yaml_fail(fx, "loop_priority: fast\n", VIVA_EINVAL,
+			 "viva.yaml:1: loop_priority: must be normal or realtime");
 	expect_yaml_fail(fx, "thresholds:\n  snooze_days: 3651\n", VIVA_EINVAL,
 			 "viva.yaml:2: thresholds.snooze_days: must be between 1 and 3650");
 	expect_yaml_fail(fx, "thresholds: { unused_days: 0 }\n", VIVA_EINVAL,
@@ -866,6 +871,7 @@ static void config__example_files__load_cleanly(void **state)
 	assert_string_equal(fx->cfg.promql_unused_batch, d.promql_unused_batch);
 	assert_string_equal(fx->cfg.traffic_api_label, d.traffic_api_label);
 	assert_int_equal(fx->cfg.queue_size, d.queue_size);
+	assert_string_equal(fx->cfg.loop_priority, d.loop_priority);
 	config_release(&d);
 	free(yaml);
 	free(env);
