@@ -6,7 +6,9 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,7 +104,7 @@ static void start_fake(struct fx *f)
 	free(log);
 }
 
-static void start_viva(struct fx *f, const char *extra_env)
+static void start_viva(struct fx *f, const char *extra_env, const char *extra_yaml)
 {
 	char *log = xasprintf("%s/viva.log", f->dir);
 	char *e[12];
@@ -111,7 +113,8 @@ static void start_viva(struct fx *f, const char *extra_env)
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
 	{
-		char *yaml = xasprintf("workers: 2\nqueue_size: 64\npipelines: { dir: %s/pipelines }\n", f->dir);
+		char *yaml = xasprintf("workers: 2\nqueue_size: 64\npipelines: { dir: %s/pipelines }\n%s", f->dir,
+				       extra_yaml ? extra_yaml : "");
 		test_write_file(cfg, yaml);
 		free(yaml);
 	}
@@ -134,13 +137,14 @@ static void start_viva(struct fx *f, const char *extra_env)
 	free(log);
 }
 
-static int setup_common(void **state, const char *extra_env, bool wait_connected)
+static int setup_common_yaml(void **state, const char *extra_env, const char *extra_yaml,
+			     bool wait_connected)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 
 	f->dir = test_tmpdir();
 	start_fake(f);
-	start_viva(f, extra_env);
+	start_viva(f, extra_env, extra_yaml);
 	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
 		char *l = proc_log(&f->viva);
 		fprintf(stderr, "viva did not connect:\n%s\n", l);
@@ -149,6 +153,16 @@ static int setup_common(void **state, const char *extra_env, bool wait_connected
 	}
 	*state = f;
 	return 0;
+}
+
+static int setup_common(void **state, const char *extra_env, bool wait_connected)
+{
+	return setup_common_yaml(state, extra_env, NULL, wait_connected);
+}
+
+static int setup_realtime(void **state)
+{
+	return setup_common_yaml(state, NULL, "loop_priority: realtime\n", true);
 }
 
 static int setup(void **state)
@@ -226,6 +240,48 @@ static void serve__help__answered_through_response_url(void **state)
 	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
 	free(s);
 	json_decref(c);
+}
+
+/*
+ * loop_priority: realtime: the thread that acks runs SCHED_FIFO and no other
+ * thread does (they were started before it, and helpers it starts drop it);
+ * without the privilege, one warning and the normal priority.
+ */
+static void serve__loop_priority_realtime__only_the_loop_thread(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid = f->viva.pid;
+	char path[64];
+	DIR *d;
+	struct dirent *de;
+	int fifo = 0, others = 0;
+
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		int pol;
+
+		if (tid <= 0)
+			continue;
+		pol = sched_getscheduler(tid);
+		if (tid == pid)
+			fifo = pol == SCHED_FIFO;
+		else if (pol == SCHED_FIFO)
+			others++;
+	}
+	closedir(d);
+	assert_int_equal(others, 0);
+	if (!fifo) {
+		/* not privileged here: it says so, once, and carries on */
+		assert_true(proc_wait_log(&f->viva, "loop_priority realtime refused", 1000));
+	} else {
+		assert_true(proc_wait_log(&f->viva, "policy=SCHED_FIFO", 1000));
+	}
 }
 
 static void serve__healthz_and_metrics__reflect_the_link(void **state)
@@ -377,7 +433,7 @@ static int setup_bad_token(void **state)
 	struct fx *f = xcalloc(1, sizeof(*f));
 	f->dir = test_tmpdir();
 	start_fake(f);
-	start_viva(f, "SLACK_APP_TOKEN=xapp-wrong");
+	start_viva(f, "SLACK_APP_TOKEN=xapp-wrong", NULL);
 	*state = f;
 	return 0;
 }
@@ -487,7 +543,7 @@ static int setup_bad_bot_token(void **state)
 	struct fx *f = xcalloc(1, sizeof(*f));
 	f->dir = test_tmpdir();
 	start_fake(f);
-	start_viva(f, "SLACK_BOT_TOKEN=xoxb-wrong");
+	start_viva(f, "SLACK_BOT_TOKEN=xoxb-wrong", NULL);
 	*state = f;
 	return 0;
 }
@@ -568,6 +624,8 @@ int main(void)
 	const char *fb = getenv("FAKE_SLACK") ? getenv("FAKE_SLACK") : "build/san/tests/fake_slack";
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__loop_priority_realtime__only_the_loop_thread,
+						setup_realtime, teardown),
 		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
