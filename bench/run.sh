@@ -317,6 +317,15 @@ printf 'idle memory detail: viva anon %s kB, pss %s kB' "$V_ANON" "$V_PSS"
 [ "$B_OK" = 1 ] && printf '; bolt anon %s kB, pss %s kB' "$B_ANON" "$B_PSS"
 printf ' (%s CPUs, load %s before the run)\n' "$NCPU" "$LOAD0"
 printf 'viva internal ack latency (its /metrics histogram): %s\n' "$V_INT"
+# The part of viva's idle RSS that is its libraries' (bench/floor.c).
+FLOOR=build/rel/bench/floor
+if [ -x "$FLOOR" ]; then
+  mkdir -p "$TMP/floor"
+  F_LINE=$("$FLOOR" "$TMP/floor/db" 2>/dev/null || true)
+  F_RSS=$(printf '%s' "$F_LINE" | sed -n 's/.*floor_rss_kb=\([0-9]*\).*/\1/p')
+  [ -n "$F_RSS" ] && printf 'library floor: %s kB VmRSS for a program that only links viva'"'"'s libraries and initialises libcurl, a libwebsockets context and SQLite (bench/floor.c); viva idle minus floor: %s kB\n' \
+    "$F_RSS" "$((V_IDLE - F_RSS))"
+fi
 
 pf() { if [ "$1" -lt "$2" ]; then echo pass; else echo MISS; fi; }
 TP99=$(pf "$V_P99" $T_P99_US)
