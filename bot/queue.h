@@ -20,7 +20,13 @@ struct queue;
 struct queue *queue_new(size_t capacity);
 /* Free; jobs still queued are dropped (their drop() is called). */
 void queue_free(struct queue *q);
-/* VIVA_OK, or VIVA_EBUSY when full, or VIVA_EINVAL once closed. */
+/*
+ * VIVA_OK, or VIVA_EBUSY when full, or VIVA_EINVAL once closed. On VIVA_OK
+ * the queue keeps the pointer, not a copy (a copy would make every ring cell
+ * twice as big): *job must stay valid and unchanged until its run() or
+ * drop() has been called. Embed it in the object job->arg points to. On an
+ * error the queue keeps nothing.
+ */
 int queue_push(struct queue *q, const struct job *job);
 /*
  * Stop accepting jobs; workers finish what is queued and then exit.

@@ -408,6 +408,7 @@ static void send_ack(struct conn *c, const char *envelope_id, json_t *payload, i
 /* ---- jobs ------------------------------------------------------------------ */
 
 struct env_job {
+	struct job job;         /* the queue keeps a pointer to it */
 	struct serve *s;
 	char *envelope_id;
 	char *type;
@@ -571,7 +572,6 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	json_t *payload = json_object_get(msg, "payload");
 	const char *ptype = json_string_value(json_object_get(payload, "type"));
 	struct env_job *j;
-	struct job job;
 	bool view_ack;
 	int rc;
 
@@ -605,10 +605,10 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 		s->view_acks[s->nview_acks++] = va;
 		pthread_mutex_unlock(&s->mu);
 	}
-	job.run = env_job_run;
-	job.drop = env_job_drop;
-	job.arg = j;
-	rc = queue_push(s->q, &job);
+	j->job.run = env_job_run;
+	j->job.drop = env_job_drop;
+	j->job.arg = j;
+	rc = queue_push(s->q, &j->job);
 	if (rc != VIVA_OK) {
 		json_t *busy = NULL;
 		metrics_job_done("rejected");

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,7 +111,8 @@ struct producer {
 static void *produce(void *arg)
 {
 	struct producer *p = arg;
-	struct job j = mk(0);
+	/* the queue keeps a pointer: it must outlive this thread */
+	static const struct job j = { .run = job_run, .drop = job_drop, .arg = NULL };
 
 	for (int i = 0; i < p->n; i++) {
 		int tries = 0;
@@ -150,6 +152,83 @@ static void queue__many_producers__no_job_lost(void **state)
 	queue_free(q);
 }
 
+/* Jobs recorded in the order they ran, for the FIFO test. */
+static atomic_long order_next;
+static long order_seen[20000];
+
+static void job_record(void *arg)
+{
+	long i = atomic_fetch_add(&order_next, 1);
+	order_seen[i] = (long)(intptr_t)arg;
+}
+
+/*
+ * The ring has exactly as many cells as asked for (not a power of two) and
+ * starts zeroed: many laps round a 5-cell ring keep FIFO order, lose nothing
+ * and never hold more than 5.
+ */
+static void queue__odd_capacity__fifo_over_many_laps(void **state)
+{
+	enum { N = 20000 };
+	struct queue *q = queue_new(5);
+	static struct job jobs[N];
+	int busy = 0;
+	(void)state;
+
+	atomic_store(&order_next, 0);
+	assert_int_equal(queue_start_workers(q, 1), VIVA_OK);   /* one consumer: order is defined */
+	for (long i = 0; i < N; i++) {
+		int tries = 0;
+		jobs[i] = (struct job){ .run = job_record, .arg = (void *)(intptr_t)i };
+		while (queue_push(q, &jobs[i]) == VIVA_EBUSY && tries++ < 100000) {
+			busy++;
+			sched_yield();
+		}
+		assert_true(tries <= 100000);
+		assert_true(queue_length(q) <= 5);
+	}
+	queue_close(q);
+	assert_int_equal(queue_join(q, 10000), VIVA_OK);
+	assert_int_equal(atomic_load(&order_next), N);
+	for (long i = 0; i < N; i++)
+		assert_int_equal(order_seen[i], i);
+	assert_true(busy > 0);   /* the bound was reached, and held */
+	queue_free(q);
+}
+
+static long rss_kb(void)
+{
+	char line[256];
+	long kb = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * An idle queue costs (almost) nothing: creating a 1,000,000-job queue (a
+ * 16 MB ring) touches none of its cells, so the resident size barely moves.
+ */
+static void queue__new__ring_untouched_until_used(void **state)
+{
+	long before, after;
+	struct queue *q;
+	(void)state;
+
+	before = rss_kb();
+	q = queue_new(1000000);
+	after = rss_kb();
+	assert_true(before > 0 && after > 0);
+	assert_true(after - before < 2048);   /* the ring is 15,625 kB */
+	queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +236,8 @@ int main(void)
 		cmocka_unit_test(queue__workers__run_every_job_then_exit_on_close),
 		cmocka_unit_test(queue__slow_job__does_not_block_others),
 		cmocka_unit_test(queue__many_producers__no_job_lost),
+		cmocka_unit_test(queue__odd_capacity__fifo_over_many_laps),
+		cmocka_unit_test(queue__new__ring_untouched_until_used),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
