@@ -8,7 +8,7 @@
 #   V=1             show the full commands
 
 CC      ?= cc
-PKGS    := libwebsockets libcurl jansson yaml-0.1 sqlite3
+PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -24,7 +24,7 @@ endif
 
 # Debian packages: libraries, and the real servers the tests start.
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
-             libjansson-dev libyaml-dev libsqlite3-dev
+             libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq
 DEB_RUN   := ca-certificates tzdata
 
@@ -52,6 +52,7 @@ CORE_SRCS += bot/slack_api.c
 CORE_SRCS += bot/cron.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
+CORE_SRCS += bot/tls.c
 CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
