@@ -25,7 +25,7 @@ endif
 # Debian packages: libraries, and the real servers the tests start.
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
              libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
-DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq
+DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
 DEB_RUN   := ca-certificates tzdata
 
 # ---- sources --------------------------------------------------------------
@@ -109,7 +109,8 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
                 $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
-                $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o
+                $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
+                $(TBUILD)/tests/tls_front.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
