@@ -36,10 +36,18 @@ int queue_push(struct queue *q, const struct job *job);
 void queue_close(struct queue *q);
 size_t queue_length(struct queue *q);
 
-/* Start n worker threads draining q. */
+/*
+ * Let up to n worker threads drain q. None starts here: a push starts one
+ * when no worker is waiting for work and fewer than n exist, and a worker
+ * idle for a minute exits. An idle viva thus holds no worker stacks.
+ */
 int queue_start_workers(struct queue *q, int n);
 int queue_join(struct queue *q, long timeout_ms);
 /* Jobs being run right now. */
 int queue_running(struct queue *q);
+/* Worker threads alive right now. */
+int queue_workers(struct queue *q);
+/* How long an idle worker waits before it exits (default 60 s; for tests). */
+void queue_set_idle_ms(struct queue *q, long ms);
 
 #endif

@@ -229,6 +229,110 @@ static void queue__new__ring_untouched_until_used(void **state)
 	queue_free(q);
 }
 
+/* Polls until queue_workers(q) == want, for at most ms; the last value seen. */
+static int wait_workers(struct queue *q, int want, long ms)
+{
+	int n = queue_workers(q);
+
+	for (long i = 0; i < ms && n != want; i++) {
+		usleep(1000);
+		n = queue_workers(q);
+	}
+	return n;
+}
+
+/*
+ * No thread until there is work; one per job that finds no idle worker, up
+ * to the maximum; idle ones exit after the idle time; later work starts
+ * them again.
+ */
+static void queue__workers__started_on_demand_and_retired_when_idle(void **state)
+{
+	struct queue *q = queue_new(64);
+	struct job slow = mk(300), fast = mk(0);
+	(void)state;
+
+	atomic_store(&ran, 0);
+	queue_set_idle_ms(q, 200);
+	assert_int_equal(queue_start_workers(q, 8), VIVA_OK);
+	assert_int_equal(queue_workers(q), 0);            /* idle: no thread at all */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(queue_push(q, &slow), VIVA_OK);
+	assert_int_equal(queue_workers(q), 3);            /* one each: none was idle */
+	for (int i = 0; i < 400 && atomic_load(&ran) < 3; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&ran), 3);
+	usleep(50000);   /* they are back waiting (well within the 200 ms idle time) */
+	/* idle workers take new work rather than more being started */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(queue_push(q, &fast), VIVA_OK);
+		usleep(50000);
+	}
+	assert_int_equal(queue_workers(q), 3);
+	assert_int_equal(wait_workers(q, 0, 2000), 0);    /* all retired after 200 ms idle */
+	assert_int_equal(queue_push(q, &fast), VIVA_OK);  /* and started again */
+	for (int i = 0; i < 1000 && atomic_load(&ran) < 7; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&ran), 7);
+	queue_close(q);
+	assert_int_equal(queue_join(q, 5000), VIVA_OK);
+	assert_int_equal(queue_workers(q), 0);
+	queue_free(q);
+}
+
+/* A backlog never starts more than the maximum; all of it runs, close drains. */
+static void queue__workers__never_more_than_the_maximum(void **state)
+{
+	struct queue *q = queue_new(64);
+	struct job j = mk(20);
+	int most = 0;
+	(void)state;
+
+	atomic_store(&ran, 0);
+	assert_int_equal(queue_start_workers(q, 3), VIVA_OK);
+	for (int i = 0; i < 30; i++) {
+		assert_int_equal(queue_push(q, &j), VIVA_OK);
+		if (queue_workers(q) > most)
+			most = queue_workers(q);
+	}
+	assert_int_equal(most, 3);
+	queue_close(q);                                   /* the 30 are still to run */
+	assert_int_equal(queue_join(q, 10000), VIVA_OK);
+	assert_int_equal(atomic_load(&ran), 30);
+	assert_int_equal(queue_workers(q), 0);
+	queue_free(q);
+}
+
+/*
+ * Idle workers racing their own retirement with new pushes: with a very
+ * short idle time, workers keep exiting and being started while producers
+ * push; no job is ever left without a worker.
+ */
+static void queue__workers__retiring_races_pushes_without_losing_jobs(void **state)
+{
+	struct queue *q = queue_new(64);
+	static const struct job j = { .run = job_run, .drop = job_drop, .arg = NULL };
+	(void)state;
+
+	atomic_store(&ran, 0);
+	queue_set_idle_ms(q, 1);
+	assert_int_equal(queue_start_workers(q, 4), VIVA_OK);
+	for (int i = 0; i < 3000; i++) {
+		int tries = 0;
+		while (queue_push(q, &j) == VIVA_EBUSY && tries++ < 10000)
+			sched_yield();
+		if (i % 7 == 0)
+			usleep(1500);   /* long enough for idle workers to retire */
+	}
+	/* every job runs with no further push to start anyone */
+	for (int i = 0; i < 3000 && atomic_load(&ran) < 3000; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(&ran), 3000);
+	queue_close(q);
+	assert_int_equal(queue_join(q, 5000), VIVA_OK);
+	queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +342,9 @@ int main(void)
 		cmocka_unit_test(queue__many_producers__no_job_lost),
 		cmocka_unit_test(queue__odd_capacity__fifo_over_many_laps),
 		cmocka_unit_test(queue__new__ring_untouched_until_used),
+		cmocka_unit_test(queue__workers__started_on_demand_and_retired_when_idle),
+		cmocka_unit_test(queue__workers__never_more_than_the_maximum),
+		cmocka_unit_test(queue__workers__retiring_races_pushes_without_losing_jobs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
