@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 /* An idle worker exits after this long (tests shorten it). */
@@ -70,6 +71,8 @@ struct queue {
 	_Atomic uint64_t workers;   /* avail (high 32 bits, signed) | alive (low 32) */
 	int max_workers;
 	atomic_long idle_ms;        /* a worker idle this long exits */
+	void (*on_idle)(void *arg); /* when the last worker retires */
+	void *on_idle_arg;
 	pthread_mutex_t mu;         /* only for join: exiting workers signal idle */
 	pthread_cond_t idle;
 };
@@ -191,14 +194,19 @@ static void add_counts(struct queue *q, int32_t davail, int32_t dalive)
 	} while (!atomic_compare_exchange_weak(&q->workers, &w, nw));
 }
 
-/* An idle worker may leave only if no push counts on it: avail > 0. */
-static bool try_retire(struct queue *q)
+/*
+ * An idle worker may leave only if no push counts on it: avail > 0. True
+ * when it may; *left is then the number of workers still alive.
+ */
+static bool try_retire(struct queue *q, uint32_t *left)
 {
 	uint64_t w = atomic_load(&q->workers);
 
 	while (avail_of(w) > 0)
-		if (atomic_compare_exchange_weak(&q->workers, &w, pack(avail_of(w) - 1, alive_of(w) - 1)))
+		if (atomic_compare_exchange_weak(&q->workers, &w, pack(avail_of(w) - 1, alive_of(w) - 1))) {
+			*left = alive_of(w) - 1;
 			return true;
+		}
 	return false;
 }
 
@@ -260,6 +268,12 @@ void queue_set_idle_ms(struct queue *q, long ms)
 	atomic_store(&q->idle_ms, ms);
 }
 
+void queue_on_idle(struct queue *q, void (*fn)(void *arg), void *arg)
+{
+	q->on_idle = fn;
+	q->on_idle_arg = arg;
+}
+
 /* Wait for a token until idle_ms passes: 0, or ETIMEDOUT. */
 static int wait_token(struct queue *q)
 {
@@ -284,8 +298,15 @@ static void *worker(void *arg)
 	struct queue *q = arg;
 	bool waiting = false;       /* our avail is counted */
 
-	if (thread_sched_batch() != 0)
+	/*
+	 * Workers are now started by whoever pushes, usually the event loop,
+	 * and a thread inherits its creator's nice and slice: reset both. If
+	 * the kernel refuses SCHED_BATCH, at least drop the loop's nice.
+	 */
+	if (thread_sched_batch() != 0) {
 		log_debug("worker scheduling hint refused", "errno=%d", errno);
+		setpriority(PRIO_PROCESS, 0, 0);   /* Linux: this thread only */
+	}
 	for (;;) {
 		const struct job *job = NULL;
 		bool got = false;
@@ -297,15 +318,20 @@ static void *worker(void *arg)
 			waiting = true;
 		}
 		if (wait_token(q) != 0) {
+			uint32_t left = 0;
 			bool retired;
 
 			if (atomic_load(&q->closed))
 				continue;
-			/* Idle: leave, unless a push counted on us meanwhile. Under
-			 * mu, so that join cannot see us gone and free q before we
-			 * have signalled it. */
+			/*
+			 * Idle: leave, unless a push counted on us meanwhile. Under
+			 * mu, so that join cannot see us gone and free q (or the
+			 * caller free what on_idle uses) before we are done.
+			 */
 			pthread_mutex_lock(&q->mu);
-			retired = try_retire(q);
+			retired = try_retire(q, &left);
+			if (retired && left == 0 && q->on_idle)
+				q->on_idle(q->on_idle_arg);
 			if (retired)
 				pthread_cond_broadcast(&q->idle);
 			pthread_mutex_unlock(&q->mu);

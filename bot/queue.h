@@ -49,5 +49,12 @@ int queue_running(struct queue *q);
 int queue_workers(struct queue *q);
 /* How long an idle worker waits before it exits (default 60 s; for tests). */
 void queue_set_idle_ms(struct queue *q, long ms);
+/*
+ * fn(arg) runs when the last worker retires for idleness, on its thread,
+ * before queue_join() can see it gone: a moment to give back what a burst
+ * left behind. Work may be pushed (and new workers started) meanwhile.
+ * Set it before the first push.
+ */
+void queue_on_idle(struct queue *q, void (*fn)(void *arg), void *arg);
 
 #endif

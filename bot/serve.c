@@ -920,6 +920,23 @@ static void lws_log(int level, const char *line)
 }
 
 /*
+ * The last worker retired after a minute without work. A burst leaves curl
+ * handles with open connections in the pool and freed memory in the malloc
+ * arenas (the retired threads' caches went back to them): close the idle
+ * handles and hand the free heap pages back to the kernel. Calls still
+ * running (the connector, a "busy" note) keep their handles. Cheap, and at
+ * most once per idle period.
+ */
+static void workers_idle(void *arg)
+{
+	struct serve *s = arg;
+
+	slack_api_thread_cleanup();
+	malloc_trim(0);
+	log_debug("workers idle; curl pool and heap trimmed", "queued=%zu", queue_length(s->q));
+}
+
+/*
  * A wrong bot token would only show when the first answer fails: check it
  * once at start. Slack being unreachable is not fatal (we retry later).
  */
@@ -1012,6 +1029,7 @@ int serve_run(struct viva_env *env)
 		}
 	}
 	s->q = queue_new((size_t)cfg->queue_size);
+	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
 	if (pthread_create(&s->connector, NULL, connector_main, s) != 0)

@@ -333,6 +333,42 @@ static void queue__workers__retiring_races_pushes_without_losing_jobs(void **sta
 	queue_free(q);
 }
 
+static atomic_int idle_calls;
+static atomic_int idle_alive_seen;
+
+static void on_idle(void *arg)
+{
+	struct queue *q = arg;
+	atomic_fetch_add(&idle_calls, 1);
+	atomic_store(&idle_alive_seen, queue_workers(q));
+}
+
+/* The idle hook runs once when the last worker of a burst retires, not before. */
+static void queue__on_idle__runs_once_when_the_last_worker_retires(void **state)
+{
+	struct queue *q = queue_new(16);
+	struct job j = mk(50);
+	(void)state;
+
+	atomic_store(&ran, 0);
+	atomic_store(&idle_calls, 0);
+	queue_set_idle_ms(q, 100);
+	queue_on_idle(q, on_idle, q);
+	assert_int_equal(queue_start_workers(q, 4), VIVA_OK);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(queue_push(q, &j), VIVA_OK);
+	usleep(100000);
+	assert_int_equal(atomic_load(&idle_calls), 0);     /* still busy or just idle */
+	assert_int_equal(wait_workers(q, 0, 2000), 0);
+	assert_int_equal(atomic_load(&idle_calls), 1);
+	assert_int_equal(atomic_load(&idle_alive_seen), 0);
+	assert_int_equal(atomic_load(&ran), 4);
+	queue_close(q);
+	assert_int_equal(queue_join(q, 5000), VIVA_OK);
+	assert_int_equal(atomic_load(&idle_calls), 1);     /* close is not idleness */
+	queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -345,6 +381,7 @@ int main(void)
 		cmocka_unit_test(queue__workers__started_on_demand_and_retired_when_idle),
 		cmocka_unit_test(queue__workers__never_more_than_the_maximum),
 		cmocka_unit_test(queue__workers__retiring_races_pushes_without_losing_jobs),
+		cmocka_unit_test(queue__on_idle__runs_once_when_the_last_worker_retires),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
