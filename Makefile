@@ -8,7 +8,7 @@
 #   V=1             show the full commands
 
 CC      ?= cc
-PKGS    := libwebsockets libcurl jansson yaml-0.1 sqlite3
+PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -24,8 +24,8 @@ endif
 
 # Debian packages: libraries, and the real servers the tests start.
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
-             libjansson-dev libyaml-dev libsqlite3-dev
-DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq
+             libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
+DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
 DEB_RUN   := ca-certificates tzdata
 
 # ---- sources --------------------------------------------------------------
@@ -53,6 +53,7 @@ CORE_SRCS += bot/slack_api.c
 CORE_SRCS += bot/cron.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
+CORE_SRCS += bot/tls.c
 CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
@@ -110,7 +111,8 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
                 $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
-                $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o
+                $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
+                $(TBUILD)/tests/tls_front.o
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"

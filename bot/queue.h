@@ -20,7 +20,13 @@ struct queue;
 struct queue *queue_new(size_t capacity);
 /* Free; jobs still queued are dropped (their drop() is called). */
 void queue_free(struct queue *q);
-/* VIVA_OK, or VIVA_EBUSY when full, or VIVA_EINVAL once closed. */
+/*
+ * VIVA_OK, or VIVA_EBUSY when full, or VIVA_EINVAL once closed. On VIVA_OK
+ * the queue keeps the pointer, not a copy (a copy would make every ring cell
+ * twice as big): *job must stay valid and unchanged until its run() or
+ * drop() has been called. Embed it in the object job->arg points to. On an
+ * error the queue keeps nothing.
+ */
 int queue_push(struct queue *q, const struct job *job);
 /*
  * Stop accepting jobs; workers finish what is queued and then exit.
@@ -30,10 +36,25 @@ int queue_push(struct queue *q, const struct job *job);
 void queue_close(struct queue *q);
 size_t queue_length(struct queue *q);
 
-/* Start n worker threads draining q. */
+/*
+ * Let up to n worker threads drain q. None starts here: a push starts one
+ * when no worker is waiting for work and fewer than n exist, and a worker
+ * idle for a minute exits. An idle viva thus holds no worker stacks.
+ */
 int queue_start_workers(struct queue *q, int n);
 int queue_join(struct queue *q, long timeout_ms);
 /* Jobs being run right now. */
 int queue_running(struct queue *q);
+/* Worker threads alive right now. */
+int queue_workers(struct queue *q);
+/* How long an idle worker waits before it exits (default 60 s; for tests). */
+void queue_set_idle_ms(struct queue *q, long ms);
+/*
+ * fn(arg) runs when the last worker retires for idleness, on its thread,
+ * before queue_join() can see it gone: a moment to give back what a burst
+ * left behind. Work may be pushed (and new workers started) meanwhile.
+ * Set it before the first push.
+ */
+void queue_on_idle(struct queue *q, void (*fn)(void *arg), void *arg);
 
 #endif

@@ -23,6 +23,7 @@
 #include "bot/registry.h"
 #include "bot/err.h"
 #include "bot/log.h"
+#include "bot/tls.h"
 #include "bot/util.h"
 
 #include <curl/curl.h>
@@ -766,6 +767,7 @@ static int exchange(struct registry_real *r, const struct req *rq, struct resp *
 
 	curl_easy_setopt(h, CURLOPT_URL, rq->url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	tls_curl_ca(h);   /* CAs on demand, not the whole bundle per connection */
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif

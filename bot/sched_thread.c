@@ -80,6 +80,7 @@ int sched_run_task(struct viva_env *env, const char *name, int64_t slot)
 }
 
 struct task_job {
+	struct job job;         /* the queue keeps a pointer to it */
 	struct viva_env *env;
 	const char *name;       /* from sched_table: static */
 	int64_t slot;
@@ -114,7 +115,6 @@ static void op_fire(void *self, const char *name, int64_t slot)
 	struct sched_thread *t = self;
 	const struct sched_task *task = sched_task_lookup(name);
 	struct task_job *j;
-	struct job job;
 
 	if (!task)
 		return;
@@ -122,10 +122,10 @@ static void op_fire(void *self, const char *name, int64_t slot)
 	j->env = t->env;
 	j->name = task->name;
 	j->slot = slot;
-	job.run = task_job_run;
-	job.drop = task_job_drop;
-	job.arg = j;
-	if (queue_push(t->q, &job) != VIVA_OK) {
+	j->job.run = task_job_run;
+	j->job.drop = task_job_drop;
+	j->job.arg = j;
+	if (queue_push(t->q, &j->job) != VIVA_OK) {
 		log_error("scheduled task not queued (queue full)", "name=%s slot=%lld", name, (long long)slot);
 		store_schedule_finish(t->env->store, name, slot, now_unix(), "error: queue full");
 		free(j);

@@ -18,6 +18,7 @@
 #include "bot/runtime.h"
 #include "bot/sched_thread.h"
 #include "bot/slack_api.h"
+#include "bot/tls.h"
 #include "bot/tmpl.h"
 #include "bot/util.h"
 
@@ -77,7 +78,9 @@ struct view_ack {
 struct serve {
 	struct viva_env *env;
 	struct lws_context *lws;
-	struct lws_vhost *vh_client;
+	struct lws_vhost *vh_client;    /* ws:// links: no TLS */
+	struct lws_vhost *vh_tls;       /* wss:// links; made at the first one */
+	SSL_CTX *tls_ctx;               /* vh_tls's, ours to free (lws does not) */
 	struct http_server *http;
 	struct conn *conns[MAX_CONNS];
 	struct queue *q;
@@ -294,6 +297,8 @@ static void conn_gone(struct conn *c, const char *why)
 	}
 }
 
+static struct lws_vhost *tls_vhost(struct serve *s);
+
 static int connect_ws(struct serve *s, const char *url, const char *addr)
 {
 	struct lws_client_connect_info ci;
@@ -319,6 +324,10 @@ static int connect_ws(struct serve *s, const char *url, const char *addr)
 		rc = VIVA_EINVAL;
 		goto out;
 	}
+	if (strcmp(prot, "wss") == 0 && !tls_vhost(s)) {
+		rc = VIVA_EUNAVAIL;   /* logged; the reconnect back-off tries again */
+		goto out;
+	}
 	path = xasprintf("/%s", p);
 	c = xcalloc(1, sizeof(*c));
 	c->s = s;
@@ -326,7 +335,7 @@ static int connect_ws(struct serve *s, const char *url, const char *addr)
 	sb_init(&c->rx);
 	memset(&ci, 0, sizeof(ci));
 	ci.context = s->lws;
-	ci.vhost = s->vh_client;
+	ci.vhost = strcmp(prot, "wss") == 0 ? s->vh_tls : s->vh_client;
 	ci.address = addr;
 	ci.host = host;
 	ci.origin = "https://api.slack.com";
@@ -434,6 +443,7 @@ static void send_ack_id(struct conn *c, const char *id, int64_t t0)
  * on_message).
  */
 struct env_job {
+	struct job job;         /* the queue keeps a pointer to it */
 	struct serve *s;
 	char envelope_id[128];
 	char type[32];
@@ -685,7 +695,6 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	json_t *payload = json_object_get(msg, "payload");
 	const char *ptype = json_string_value(json_object_get(payload, "type"));
 	struct env_job *j;
-	struct job job;
 	bool view_ack;
 	int rc;
 
@@ -723,10 +732,10 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 		s->view_acks[s->nview_acks++] = va;
 		pthread_mutex_unlock(&s->mu);
 	}
-	job.run = env_job_run;
-	job.drop = env_job_drop;
-	job.arg = j;
-	rc = queue_push(s->q, &job);
+	j->job.run = env_job_run;
+	j->job.drop = env_job_drop;
+	j->job.arg = j;
+	rc = queue_push(s->q, &j->job);
 	if (rc != VIVA_OK) {
 		json_t *busy = NULL;
 		metrics_job_done("rejected");
@@ -768,7 +777,6 @@ static bool on_envelope_fast(struct conn *c, const struct envelope_head *h, cons
 {
 	struct serve *s = c->s;
 	struct env_job *j;
-	struct job job;
 
 	if (!h->envelope_id[0] || !h->has_payload ||
 	    (strcmp(h->type, "slash_commands") && strcmp(h->type, "events_api") &&
@@ -781,10 +789,10 @@ static bool on_envelope_fast(struct conn *c, const struct envelope_head *h, cons
 	memcpy(j->type, h->type, sizeof(j->type));
 	memcpy(j->text, text, len);
 	j->text[len] = '\0';
-	job.run = env_job_run;
-	job.drop = env_job_drop;
-	job.arg = j;
-	if (queue_push(s->q, &job) != VIVA_OK) {
+	j->job.run = env_job_run;
+	j->job.drop = env_job_drop;
+	j->job.arg = j;
+	if (queue_push(s->q, &j->job) != VIVA_OK) {
 		env_job_drop(j);
 		return false;   /* the full path tells the user viva is busy */
 	}
@@ -904,6 +912,42 @@ static const struct lws_protocols client_protocols[] = {
 	{ "slack-socket", cb_socket, 0, 64 * 1024, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
+
+/*
+ * The TLS client vhost, made at the first wss:// link and kept. Not at
+ * start: a client SSL_CTX as lws builds it loads the whole system CA bundle
+ * (~1.4 MB resident), which a ws:// run (tests, the benchmark) never uses.
+ * We make the SSL_CTX (bot/tls.c: CAs read from the hashed directory on
+ * demand) and lend it to lws with provided_client_ssl_ctx; lws 4.1.6 then
+ * marks it user-supplied and never frees it (lib/tls/tls-client.c,
+ * lib/tls/openssl/openssl-ssl.c), and still checks the host name on every
+ * connection (X509_VERIFY_PARAM_set1_host in openssl-client.c). The vhost
+ * needs DO_SSL_GLOBAL_INIT in its own options, or lws ignores the context.
+ */
+static struct lws_vhost *tls_vhost(struct serve *s)
+{
+	struct lws_context_creation_info info;
+
+	if (s->vh_tls)
+		return s->vh_tls;
+	if (!s->tls_ctx)
+		s->tls_ctx = tls_client_ctx_new();
+	if (!s->tls_ctx)
+		return NULL;
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = client_protocols;
+	info.vhost_name = "slack-tls";
+	info.provided_client_ssl_ctx = s->tls_ctx;
+	s->vh_tls = lws_create_vhost(s->lws, &info);
+	if (!s->vh_tls)
+		log_error("cannot set up the TLS client (libwebsockets vhost)", "vhost=%s", info.vhost_name);
+	else
+		log_info("tls client ready", "ca_file=%s ca_dir=%s",
+			 tls_ca_file() ? tls_ca_file() : "none", tls_ca_dir());
+	return s->vh_tls;
+}
 
 /* ---- the loop's own work: results from other threads, timers ------------ */
 
@@ -1038,6 +1082,23 @@ static void lws_log(int level, const char *line)
 }
 
 /*
+ * The last worker retired after a minute without work. A burst leaves curl
+ * handles with open connections in the pool and freed memory in the malloc
+ * arenas (the retired threads' caches went back to them): close the idle
+ * handles and hand the free heap pages back to the kernel. Calls still
+ * running (the connector, a "busy" note) keep their handles. Cheap, and at
+ * most once per idle period.
+ */
+static void workers_idle(void *arg)
+{
+	struct serve *s = arg;
+
+	slack_api_thread_cleanup();
+	malloc_trim(0);
+	log_debug("workers idle; curl pool and heap trimmed", "queued=%zu", queue_length(s->q));
+}
+
+/*
  * A wrong bot token would only show when the first answer fails: check it
  * once at start. Slack being unreachable is not fatal (we retry later).
  */
@@ -1101,6 +1162,9 @@ int serve_run(struct viva_env *env)
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	memset(&info, 0, sizeof(info));
+	/* DO_SSL_GLOBAL_INIT here only initialises OpenSSL and lws's ex_data
+	 * indexes, which a TLS vhost added later relies on; it loads no
+	 * certificate. */
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.user = s;
 	s->lws = lws_create_context(&info);
@@ -1108,14 +1172,15 @@ int serve_run(struct viva_env *env)
 		fprintf(stderr, "viva: cannot create the event loop (libwebsockets)\n");
 		goto out;
 	}
+	/* Without DO_SSL_GLOBAL_INIT in its options the vhost gets no client
+	 * SSL_CTX: ws:// only. wss:// goes through tls_vhost(). */
 	memset(&info, 0, sizeof(info));
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = client_protocols;
 	info.vhost_name = "slack";
 	s->vh_client = lws_create_vhost(s->lws, &info);
 	if (!s->vh_client) {
-		fprintf(stderr, "viva: cannot set up the Slack client (TLS?)\n");
+		fprintf(stderr, "viva: cannot set up the Slack client (libwebsockets)\n");
 		goto out;
 	}
 	if (cfg->http_listen) {
@@ -1128,6 +1193,7 @@ int serve_run(struct viva_env *env)
 	s->q = queue_new((size_t)cfg->queue_size);
 	/* large: calloc maps it, pages are touched as slots are first used */
 	job_pool = xcalloc(JOB_SLOTS, JOB_SLOT_SIZE);
+	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
 	if (pthread_create(&s->connector, NULL, connector_main, s) != 0)
@@ -1200,6 +1266,8 @@ out:
 	signal_ctx = NULL;
 	if (s->lws)
 		lws_context_destroy(s->lws);
+	/* After the vhost that borrowed it is gone (lws never frees it). */
+	SSL_CTX_free(s->tls_ctx);
 	for (size_t i = 0; i < s->nview_acks; i++) {
 		json_decref(s->view_acks[i].payload);
 		free(s->view_acks[i].envelope_id);

@@ -16,6 +16,7 @@
 #include "bot/err.h"
 #include "bot/log.h"
 #include "bot/metrics.h"
+#include "bot/tls.h"
 #include "bot/util.h"
 
 #include <curl/curl.h>
@@ -353,6 +354,7 @@ static int exchange(const struct slack_api_limits *lim, long timeout_ms,
 
 	curl_easy_setopt(h, CURLOPT_URL, rq->url);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	tls_curl_ca(h);   /* CAs on demand, not the whole bundle per connection */
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif

@@ -19,6 +19,7 @@
 #include "bot/util.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
+#include "tests/tls_front.h"
 
 struct fx {
 	char *dir;
@@ -26,7 +27,10 @@ struct fx {
 	int http_port;        /* viva's endpoint */
 	struct proc fake;
 	struct proc viva;
-	char base[128];
+	char base[128];       /* the fake's control API */
+	char api_base[160];   /* SLACK_API_BASE for viva: the fake's, or the TLS front's */
+	struct tls_front *front;
+	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
 };
 
 static char viva_bin[PATH_MAX], fake_bin[PATH_MAX], templates[PATH_MAX];
@@ -99,6 +103,7 @@ static void start_fake(struct fx *f)
 	f->port = free_port();
 	snprintf(port, sizeof(port), "%d", f->port);
 	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
+	snprintf(f->api_base, sizeof(f->api_base), "%s/api/", f->base);
 	assert_int_equal(proc_start(&f->fake, argv, NULL, log), 0);
 	assert_true(proc_wait_log(&f->fake, "READY", 10000));
 	free(log);
@@ -107,7 +112,7 @@ static void start_fake(struct fx *f)
 static void start_viva(struct fx *f, const char *extra_env, const char *extra_yaml)
 {
 	char *log = xasprintf("%s/viva.log", f->dir);
-	char *e[12];
+	char *e[16];
 	int n = 0;
 	char *argv[] = { viva_bin, "serve", NULL };
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
@@ -121,13 +126,20 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 	f->http_port = free_port();
 	e[n++] = xstrdup("SLACK_APP_TOKEN=xapp-test");
 	e[n++] = xstrdup("SLACK_BOT_TOKEN=xoxb-test");
-	e[n++] = xasprintf("SLACK_API_BASE=%s/api/", f->base);
+	e[n++] = xasprintf("SLACK_API_BASE=%s", f->api_base);
 	e[n++] = xasprintf("VIVA_DB=%s/viva.db", f->dir);
 	e[n++] = xasprintf("VIVA_CONFIG=%s", cfg);
 	e[n++] = xasprintf("VIVA_TEMPLATES=%s", templates);
 	e[n++] = xasprintf("VIVA_HTTP_LISTEN=127.0.0.1:%d", f->http_port);
 	e[n++] = xstrdup("VIVA_LOG_LEVEL=info");
 	e[n++] = xstrdup(extra_env ? extra_env : "VIVA_TEST_NOTHING=1");
+	if (f->ca_dir) {
+		/* only the test's CA, found through the hashed directory; the
+		 * bundle a CI machine may name in these must not be used */
+		e[n++] = xasprintf("SSL_CERT_DIR=%s", f->ca_dir);
+		e[n++] = xstrdup("SSL_CERT_FILE=");
+		e[n++] = xstrdup("CURL_CA_BUNDLE=");
+	}
 	e[n] = NULL;
 	assert_int_equal(proc_start(&f->viva, argv, e, log), 0);
 	/* putenv in the child kept pointers into e: the parent may free now */
@@ -193,10 +205,12 @@ static int teardown(void **state)
 	}
 	free(log);
 	proc_release(&f->viva);
+	tls_front_stop(f->front);
 	proc_stop(&f->fake, SIGTERM, 5000);
 	proc_release(&f->fake);
 	test_rm_rf(f->dir);
 	free(f->dir);
+	free(f->ca_dir);
 	free(f);
 	return 0;
 }
@@ -240,6 +254,10 @@ static void serve__help__answered_through_response_url(void **state)
 	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
 	free(s);
 	json_decref(c);
+	/* a ws:// link sets up no TLS client at all (no CA bundle in memory) */
+	s = proc_log(&f->viva);
+	assert_null(strstr(s, "tls client ready"));
+	free(s);
 }
 
 /*
@@ -618,6 +636,119 @@ static void serve__event_redelivered_with_new_envelope_id__runs_once(void **stat
 	assert_int_equal(state_int(f, "redeliveries"), 0);   /* both were acked in time */
 }
 
+/* ---- wss:// and https:// through a TLS front with a throwaway CA ------------ */
+
+/*
+ * A CA made here, a certificate for 127.0.0.1 (IP SAN) and one for another
+ * host, both signed by it; the CA alone in a directory hashed by `openssl
+ * rehash`, which viva gets as SSL_CERT_DIR. Nothing of it is in the system
+ * bundle, so a connection that verifies proves the directory was used.
+ */
+static void make_test_pki(const char *dir)
+{
+	char *cmd = xasprintf(
+		"set -e; exec 2>&1; cd '%s'; ec='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
+		"openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=viva-test-ca;"
+		"for h in ip:IP:127.0.0.1 other:DNS:elsewhere.invalid; do"
+		"  n=${h%%%%:*}; san=${h#*:};"
+		"  openssl req $ec -keyout $n.key -out $n.csr -subj /CN=viva-test-$n;"
+		"  printf 'subjectAltName=%%s\\n' \"$san\" > $n.ext;"
+		"  openssl x509 -req -in $n.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2"
+		"    -extfile $n.ext -out $n.pem;"
+		"done;"
+		"mkdir cadir; cp ca.pem cadir/; openssl rehash cadir", dir);
+	int status = -1;
+	char *out = test_run(cmd, &status);
+
+	if (status != 0)
+		fprintf(stderr, "test PKI not made (%d):\n%s\n", status, out);
+	assert_int_equal(status, 0);
+	free(out);
+	free(cmd);
+}
+
+static int setup_tls_common(void **state, const char *link_cert, bool wait_connected)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	char *c[4];
+	struct tls_front_opts o;
+
+	f->dir = test_tmpdir();
+	make_test_pki(f->dir);
+	start_fake(f);
+	c[0] = xasprintf("%s/ip.pem", f->dir);
+	c[1] = xasprintf("%s/ip.key", f->dir);
+	c[2] = xasprintf("%s/%s.pem", f->dir, link_cert);
+	c[3] = xasprintf("%s/%s.key", f->dir, link_cert);
+	o = (struct tls_front_opts){ .upstream_port = f->port, .api_cert = c[0], .api_key = c[1],
+				     .link_cert = c[2], .link_key = c[3] };
+	f->front = tls_front_start(&o);
+	for (int i = 0; i < 4; i++)
+		free(c[i]);
+	assert_non_null(f->front);
+	snprintf(f->api_base, sizeof(f->api_base), "https://127.0.0.1:%d/api/", tls_front_api_port(f->front));
+	f->ca_dir = xasprintf("%s/cadir", f->dir);
+	start_viva(f, NULL, NULL);
+	*state = f;
+	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
+		char *l = proc_log(&f->viva);
+		fprintf(stderr, "viva did not connect over TLS:\n%s\n", l);
+		free(l);
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_tls(void **state)
+{
+	return setup_tls_common(state, "ip", true);
+}
+
+static int setup_tls_other_host(void **state)
+{
+	return setup_tls_common(state, "other", false);
+}
+
+/* Web API over https:// and the link over wss://, trusting only the test CA. */
+static void serve__wss__answers_over_tls_with_ca_from_cert_dir(void **state)
+{
+	struct fx *f = *state;
+	struct tls_front_stats st;
+	char *log;
+
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	tls_front_stats(f->front, &st);
+	assert_true(st.api_requests >= 2);      /* auth.test, apps.connections.open */
+	assert_int_equal(st.links, 1);
+	assert_int_equal(st.link_refused, 0);
+	log = proc_log(&f->viva);
+	assert_non_null(strstr(log, "tls client ready"));
+	free(log);
+}
+
+/* A certificate valid for another host: the link is refused, every time. */
+static void serve__wss__certificate_for_another_host__refused(void **state)
+{
+	struct fx *f = *state;
+	struct tls_front_stats st = { 0 };
+	char *log;
+
+	for (int i = 0; i < 300 && st.link_refused < 1; i++) {
+		sleep_ms(50);
+		tls_front_stats(f->front, &st);
+	}
+	assert_true(st.link_refused >= 1);
+	assert_int_equal(st.links, 0);
+	assert_int_equal(state_int(f, "hellos"), 0);
+	log = proc_log(&f->viva);
+	assert_null(strstr(log, "socket mode connected"));
+	/* refused by the host name check lws makes on our SSL_CTX */
+	assert_non_null(strstr(log, "IP address mismatch"));
+	free(log);
+}
+
 int main(void)
 {
 	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
@@ -639,6 +770,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_bot_token__exits_with_one_clear_line, setup_bad_bot_token, teardown),
+		cmocka_unit_test_setup_teardown(serve__wss__answers_over_tls_with_ca_from_cert_dir, setup_tls, teardown),
+		cmocka_unit_test_setup_teardown(serve__wss__certificate_for_another_host__refused, setup_tls_other_host, teardown),
 	};
 
 	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin) || !realpath("templates", templates)) {
