@@ -147,8 +147,7 @@ measure() {
   [ "$(printf '%s' "$r" | jq -r .ok)" = true ] || die "flood refused: $r"
 
   # all acked (or timed out at the fake's 3 s deadline), bounded: the flood
-  # itself takes N/RATE s, then up to 60 s more. Polled every 0.5 s: each poll
-  # forks curl and jq, which take CPU from the processes being measured.
+  # itself takes N/RATE s, then up to 60 s more, polled every 0.5 s.
   # Nothing is polled while the flood runs: each poll forks curl and jq,
   # whose start-up takes CPU from the processes being measured and shows up
   # in the tail latencies. Sleep through the flood first, then poll.

@@ -19,6 +19,7 @@ struct scan {
 struct sink {
 	char *out;
 	size_t cap;
+	bool escaped;   /* set when the string had an escape */
 };
 
 static void skip_ws(struct scan *sc)
@@ -65,6 +66,8 @@ static int scan_string(struct scan *sc, struct sink *sk)
 			unsigned u, lo;
 
 			plain = false;
+			if (sk)
+				sk->escaped = true;
 			if (sc->end - sc->p < 2)
 				return -1;
 			c = sc->p[1];
@@ -96,6 +99,8 @@ static int scan_string(struct scan *sc, struct sink *sk)
 			sc->p += k;
 			continue;
 		}
+		if (c == 0x7f)
+			plain = false;   /* DEL: not printable */
 		sc->p++;
 	}
 	if (sc->p >= sc->end)
@@ -114,14 +119,22 @@ static int scan_string(struct scan *sc, struct sink *sk)
 	return 0;
 }
 
+/*
+ * JSON's number syntax, and what jansson can hold: an integer of 19 digits
+ * or more may not fit a long long, an exponent past 300 may overflow a
+ * double. Those are refused here (a frame with one takes the loop's jansson
+ * path, as before), so the worker never meets a frame the loop acked but
+ * jansson cannot read.
+ */
 static int scan_number(struct scan *sc)
 {
-	const unsigned char *p = sc->p, *e = sc->end;
+	const unsigned char *p = sc->p, *e = sc->end, *int_start;
 
 	if (p < e && *p == '-')
 		p++;
 	if (p >= e)
 		return -1;
+	int_start = p;
 	if (*p == '0') {
 		p++;
 	} else if (*p >= '1' && *p <= '9') {
@@ -130,6 +143,8 @@ static int scan_number(struct scan *sc)
 	} else {
 		return -1;
 	}
+	if (p - int_start > 18)
+		return -1;
 	if (p < e && *p == '.') {
 		p++;
 		if (p >= e || *p < '0' || *p > '9')
@@ -138,13 +153,20 @@ static int scan_number(struct scan *sc)
 			p++;
 	}
 	if (p < e && (*p == 'e' || *p == 'E')) {
+		int ex = 0;
+
 		p++;
 		if (p < e && (*p == '+' || *p == '-'))
 			p++;
 		if (p >= e || *p < '0' || *p > '9')
 			return -1;
-		while (p < e && *p >= '0' && *p <= '9')
+		while (p < e && *p >= '0' && *p <= '9') {
+			if (ex <= 300)
+				ex = ex * 10 + (*p - '0');
 			p++;
+		}
+		if (ex > 300)
+			return -1;
 	}
 	sc->p = p;
 	return 0;
@@ -198,8 +220,12 @@ static int scan_object(struct scan *sc, int depth, struct envelope_head *h, int 
 		int sublevel = -1;
 
 		skip_ws(sc);
+		ksink.escaped = false;
 		if (scan_string(sc, h ? &ksink : NULL) < 0)
 			return -1;
+		/* "typ\u0065" is "type" to jansson: do not guess, say so */
+		if (h && ksink.escaped)
+			h->uncertain = true;
 		skip_ws(sc);
 		if (sc->p >= sc->end || *sc->p != ':')
 			return -1;

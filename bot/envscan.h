@@ -15,6 +15,8 @@ struct envelope_head {
 	char type[32];
 	char payload_type[32];   /* payload.type, e.g. view_submission */
 	bool has_payload;        /* payload is an object */
+	bool uncertain;          /* a key of the frame or its payload has escapes:
+				    the fields above may not be what jansson reads */
 };
 
 /*
@@ -24,8 +26,11 @@ struct envelope_head {
  * the top-level "envelope_id" and "type" and the "type" inside the top-level
  * "payload" object. A value is picked out only if it is a string of printable
  * ASCII without escapes that fits its field; otherwise the field stays "".
- * Duplicate keys: the last one wins, as in jansson. Returns 0, or -1 when the
- * text is not a well-formed JSON object. Never allocates.
+ * Duplicate keys: the last one wins, as in jansson; a key with escapes at
+ * either level sets uncertain (callers then use jansson). Integers of 19
+ * digits or more and exponents past 300 are refused (jansson may not hold
+ * them). Returns 0, or -1 when the text is not a well-formed JSON object (or
+ * has such a number). Never allocates.
  */
 #define ENVSCAN_MAX_DEPTH 64
 int envelope_scan(const char *s, size_t n, struct envelope_head *h);

@@ -212,15 +212,12 @@ static bool try_retire(struct queue *q, uint32_t *left)
 
 static void start_worker(struct queue *q)
 {
-	pthread_attr_t attr;
 	pthread_t t;
 	int rc;
 
-	/* Detached: a worker that retires is gone; join counts them instead. */
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, worker, q);
-	pthread_attr_destroy(&attr);
+	/* Detached: a worker that retires is gone; join counts them instead.
+	 * SCHED_OTHER explicitly: the pusher may be the SCHED_FIFO loop. */
+	rc = thread_create_normal(&t, true, worker, q);
 	if (rc != 0) {
 		/* The job stays queued for the workers there are (or the next push). */
 		add_counts(q, 0, -1);
@@ -228,8 +225,9 @@ static void start_worker(struct queue *q)
 	}
 }
 
-int queue_push(struct queue *q, const struct job *job)
+int queue_push_later(struct queue *q, const struct job *job, bool *spawn)
 {
+	*spawn = false;
 	if (atomic_load(&q->closed))
 		return VIVA_EINVAL;
 	if (atomic_fetch_add(&q->count, 1) >= q->limit || !ring_push(q, job)) {
@@ -238,9 +236,23 @@ int queue_push(struct queue *q, const struct job *job)
 	}
 	metrics_jobs_queued(1);
 	sem_post(&q->items);
-	if (claim_worker(q))
-		start_worker(q);
+	*spawn = claim_worker(q);
 	return VIVA_OK;
+}
+
+void queue_spawn_worker(struct queue *q)
+{
+	start_worker(q);
+}
+
+int queue_push(struct queue *q, const struct job *job)
+{
+	bool spawn;
+	int rc = queue_push_later(q, job, &spawn);
+
+	if (spawn)
+		start_worker(q);
+	return rc;
 }
 
 size_t queue_length(struct queue *q)
@@ -305,7 +317,7 @@ static void *worker(void *arg)
 	 */
 	if (thread_sched_batch() != 0) {
 		log_debug("worker scheduling hint refused", "errno=%d", errno);
-		setpriority(PRIO_PROCESS, 0, 0);   /* Linux: this thread only */
+		thread_sched_default();
 	}
 	for (;;) {
 		const struct job *job = NULL;

@@ -1,6 +1,7 @@
 #ifndef VIVA_BOT_QUEUE_H
 #define VIVA_BOT_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -28,6 +29,13 @@ void queue_free(struct queue *q);
  * error the queue keeps nothing.
  */
 int queue_push(struct queue *q, const struct job *job);
+/*
+ * queue_push without starting a thread: *spawn says whether the job needs a
+ * new worker, which the caller must then start with queue_spawn_worker() as
+ * soon as it can (the event loop does so after writing the ack).
+ */
+int queue_push_later(struct queue *q, const struct job *job, bool *spawn);
+void queue_spawn_worker(struct queue *q);
 /*
  * Stop accepting jobs; workers finish what is queued and then exit.
  * queue_join waits for them at most timeout_ms; returns VIVA_ETIMEOUT if

@@ -434,9 +434,10 @@ static void send_ack_id(struct conn *c, const char *id, int64_t t0)
 /* ---- jobs ------------------------------------------------------------------ */
 
 /*
- * A queued envelope. On the common path the loop fills it without a single
- * malloc (a slot from the job pool below, the frame copied in, ids picked
- * out by envelope_scan) and the worker parses the frame: glibc's arenas are
+ * A queued envelope. On the common path (a frame that fits a pool slot,
+ * fewer than JOB_SLOTS in flight) the loop fills it without a single malloc
+ * (a slot from the job pool below, the frame copied in, ids picked out by
+ * envelope_scan) and the worker parses the frame: glibc's arenas are
  * shared by the loop and the workers, and a worker preempted while holding
  * an arena lock stalled the loop for milliseconds (seen with perf's
  * sched_switch call graphs: malloc -> __lll_lock_wait_private under
@@ -468,6 +469,17 @@ struct env_job {
 static unsigned char *job_pool;
 static atomic_uint_fast64_t job_pool_used[JOB_POOL_WORDS];
 
+/* Under AddressSanitizer a free slot is poisoned, so a job used after it was
+ * dropped is caught as it would be with malloc. */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLOT_POISON(p)   ASAN_POISON_MEMORY_REGION((p), JOB_SLOT_SIZE)
+#define SLOT_UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION((p), JOB_SLOT_SIZE)
+#else
+#define SLOT_POISON(p)   ((void)(p))
+#define SLOT_UNPOISON(p) ((void)(p))
+#endif
+
 static struct env_job *job_alloc(struct serve *s, size_t text_len)
 {
 	size_t need = sizeof(struct env_job) + text_len + 1;
@@ -485,6 +497,7 @@ static struct env_job *job_alloc(struct serve *s, size_t text_len)
 		}
 	if (slot >= 0) {
 		j = (struct env_job *)(job_pool + (size_t)slot * JOB_SLOT_SIZE);
+		SLOT_UNPOISON(j);
 		memset(j, 0, sizeof(*j));
 	} else {
 		j = xcalloc(1, need);
@@ -505,6 +518,7 @@ static void env_job_drop(void *arg)
 		free(j);
 		return;
 	}
+	SLOT_POISON(j);   /* before the slot can be handed out again */
 	atomic_fetch_and(&job_pool_used[slot / 64], ~((uint_fast64_t)1 << (slot % 64)));
 }
 
@@ -572,8 +586,7 @@ static void *busy_main(void *arg)
 {
 	struct busy_note *b = arg;
 
-	thread_sched_default();   /* not the loop's priority, which it inherited */
-
+	thread_sched_default();   /* the loop's nice, if any, was inherited */
 	runtime_tell_busy(b->s->env, b->payload);
 	atomic_fetch_sub(&b->s->busy_notifiers, 1);
 	json_decref(b->payload);
@@ -595,13 +608,12 @@ static void tell_busy(struct serve *s, json_t *payload)
 	b = xcalloc(1, sizeof(*b));
 	b->s = s;
 	b->payload = json_incref(payload);
-	if (pthread_create(&t, NULL, busy_main, b) != 0) {
+	if (thread_create_normal(&t, true, busy_main, b) != 0) {
 		atomic_fetch_sub(&s->busy_notifiers, 1);
 		json_decref(b->payload);
 		free(b);
 		return;
 	}
-	pthread_detach(t);
 }
 
 /*
@@ -714,8 +726,9 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	}
 	view_ack = strcmp(type, "interactive") == 0 && ptype && strcmp(ptype, "view_submission") == 0;
 	if (strlen(id) >= sizeof(j->envelope_id)) {
-		/* Slack's ids are UUIDs; an ack must echo the id whole */
-		log_warn("envelope id too long; not acked", "bytes=%zu", strlen(id));
+		/* Slack's ids are UUIDs: ack it (or Slack re-sends it), run nothing */
+		send_ack(c, id, NULL, t0);
+		log_warn("envelope id too long; acked, not run", "bytes=%zu type=%s", strlen(id), type);
 		return;
 	}
 	j = job_alloc(s, 0);
@@ -777,8 +790,9 @@ static bool on_envelope_fast(struct conn *c, const struct envelope_head *h, cons
 {
 	struct serve *s = c->s;
 	struct env_job *j;
+	bool spawn = false;
 
-	if (!h->envelope_id[0] || !h->has_payload ||
+	if (h->uncertain || !h->envelope_id[0] || !h->has_payload ||
 	    (strcmp(h->type, "slash_commands") && strcmp(h->type, "events_api") &&
 	     strcmp(h->type, "interactive")) ||
 	    (strcmp(h->type, "interactive") == 0 &&
@@ -792,12 +806,15 @@ static bool on_envelope_fast(struct conn *c, const struct envelope_head *h, cons
 	j->job.run = env_job_run;
 	j->job.drop = env_job_drop;
 	j->job.arg = j;
-	if (queue_push(s->q, &j->job) != VIVA_OK) {
+	if (queue_push_later(s->q, &j->job, &spawn) != VIVA_OK) {
 		env_job_drop(j);
 		return false;   /* the full path tells the user viva is busy */
 	}
 	metrics_envelope(h->type);
 	send_ack_id(c, h->envelope_id, t0);
+	/* a new worker thread, if this job needs one, only after the ack */
+	if (spawn)
+		queue_spawn_worker(s->q);
 	return true;
 }
 
@@ -1147,10 +1164,20 @@ int serve_run(struct viva_env *env)
 	 * malloc arenas keep the peak resident size down (glibc makes up to
 	 * 8 per core otherwise). */
 	mallopt(M_ARENA_MAX, 2);
+	thread_sched_init();   /* the nice viva was started with is the base */
 	srand((unsigned)(now_us() ^ getpid()));
 	s = xcalloc(1, sizeof(*s));
 	s->env = env;
-	pthread_mutex_init(&s->mu, NULL);
+	{
+		pthread_mutexattr_t ma;
+
+		/* the SCHED_FIFO loop and SCHED_BATCH workers share it: a worker
+		 * holding it runs at the loop's priority until it lets go */
+		pthread_mutexattr_init(&ma);
+		pthread_mutexattr_setprotocol(&ma, PTHREAD_PRIO_INHERIT);
+		pthread_mutex_init(&s->mu, &ma);
+		pthread_mutexattr_destroy(&ma);
+	}
 	pthread_cond_init(&s->cv, NULL);
 	env->slack = slack_api_new(cfg->slack_api_base, cfg->slack_bot_token, cfg->slack_app_token);
 	if (!env->slack) {
@@ -1193,6 +1220,8 @@ int serve_run(struct viva_env *env)
 	s->q = queue_new((size_t)cfg->queue_size);
 	/* large: calloc maps it, pages are touched as slots are first used */
 	job_pool = xcalloc(JOB_SLOTS, JOB_SLOT_SIZE);
+	for (int i = 0; i < JOB_SLOTS; i++)
+		SLOT_POISON(job_pool + (size_t)i * JOB_SLOT_SIZE);
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
@@ -1239,6 +1268,9 @@ out:
 		}
 		queue_free(s->q);
 	}
+	if (job_pool)
+		for (int i = 0; i < JOB_SLOTS; i++)
+			SLOT_UNPOISON(job_pool + (size_t)i * JOB_SLOT_SIZE);
 	free(job_pool);   /* every job has run or been dropped */
 	job_pool = NULL;
 	/* "viva is busy" notes in flight use the Web API client: let them end. */

@@ -6,6 +6,7 @@
 #include "bot/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
@@ -62,6 +63,12 @@ static void choose(void)
 	ca_file = env_nonempty("SSL_CERT_FILE");
 	if (!ca_file)
 		ca_file = env_nonempty("CURL_CA_BUNDLE");
+	if (ca_file && access(ca_file, R_OK) != 0) {
+		/* a stale variable must not break every TLS link: say so, go on */
+		log_warn("CA bundle named by SSL_CERT_FILE / CURL_CA_BUNDLE is not readable; ignored",
+			 "file=%s errno=%d", ca_file, errno);
+		ca_file = NULL;
+	}
 	ca_dir = env_nonempty(X509_get_default_cert_dir_env());   /* SSL_CERT_DIR */
 	if (!ca_dir)
 		ca_dir = X509_get_default_cert_dir();

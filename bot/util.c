@@ -10,6 +10,7 @@
 #include <time.h>
 #include <sched.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -424,17 +425,31 @@ static int set_sched(unsigned policy, int nice, uint64_t runtime_ns)
 #endif
 }
 
-int thread_sched_latency(unsigned slice_us, int nice)
+static int base_nice;
+
+void thread_sched_init(void)
 {
+	errno = 0;
+	base_nice = getpriority(PRIO_PROCESS, 0);
+	if (errno)
+		base_nice = 0;
+}
+
+int thread_sched_latency(unsigned slice_us, int nice_delta)
+{
+	int want = base_nice + nice_delta;
+
+	if (want < -20)
+		want = -20;
 	/* A lower nice needs CAP_SYS_NICE; without it keep the slice alone. */
-	if (set_sched(SCHED_OTHER, nice, (uint64_t)slice_us * 1000) == 0)
+	if (set_sched(SCHED_OTHER, want, (uint64_t)slice_us * 1000) == 0)
 		return 0;
-	return set_sched(SCHED_OTHER, 0, (uint64_t)slice_us * 1000);
+	return set_sched(SCHED_OTHER, base_nice, (uint64_t)slice_us * 1000);
 }
 
 int thread_sched_batch(void)
 {
-	return set_sched(SCHED_BATCH, 0, 0);
+	return set_sched(SCHED_BATCH, base_nice, 0);
 }
 
 int thread_sched_realtime(int prio)
@@ -446,5 +461,22 @@ int thread_sched_realtime(int prio)
 
 int thread_sched_default(void)
 {
-	return set_sched(SCHED_OTHER, 0, 0);
+	return set_sched(SCHED_OTHER, base_nice, 0);
+}
+
+int thread_create_normal(pthread_t *t, bool detached, void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	struct sched_param sp = { .sched_priority = 0 };
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_OTHER);
+	pthread_attr_setschedparam(&attr, &sp);
+	if (detached)
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(t, &attr, fn, arg);
+	pthread_attr_destroy(&attr);
+	return rc;
 }

@@ -125,6 +125,66 @@ static void scan__malformed__refused(void **state)
 	assert_int_equal(envelope_scan("{\"a\":\"\0\"}", 8, &h), -1);
 }
 
+/* jansson decodes escaped keys: "typ\u0065" is "type". The scanner says it
+ * cannot tell, and the loop then parses the frame with jansson. */
+static void scan__escaped_keys__uncertain(void **state)
+{
+	static const char *const cases[] = {
+		"{\"envelope_id\":\"A\",\"type\":\"events_api\",\"typ\\u0065\":\"disconnect\",\"payload\":{}}",
+		"{\"envelope_id\":\"A\",\"envelope\\u005fid\":\"B\",\"type\":\"events_api\",\"payload\":{}}",
+		"{\"envelope_id\":\"A\",\"type\":\"interactive\",\"payload\":{\"type\":\"block_actions\","
+		"\"typ\\u0065\":\"view_submission\"}}",
+		"{\"envelope_id\":\"A\",\"type\":\"interactive\",\"payload\":{\"type\":\"block_actions\"},"
+		"\"p\\u0061yload\":{\"type\":\"view_submission\"}}",
+	};
+	static const char deeper[] = "{\"envelope_id\":\"A\",\"type\":\"events_api\",\"payload\":"
+				     "{\"event\":{\"typ\\u0065\":\"x\"}}}";
+	struct envelope_head h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(envelope_scan(cases[i], strlen(cases[i]), &h), 0);
+		assert_true(h.uncertain);
+		assert_null(envscan_check(cases[i], strlen(cases[i])));
+	}
+	/* below the payload, keys do not matter */
+	assert_int_equal(envelope_scan(deeper, strlen(deeper), &h), 0);
+	assert_false(h.uncertain);
+	assert_string_equal(h.envelope_id, "A");
+}
+
+/* Numbers jansson may not hold are refused, so they keep the jansson path. */
+static void scan__numbers_out_of_range__refused(void **state)
+{
+	static const char *const refused[] = {
+		"{\"n\":1234567890123456789}", "{\"n\":-9223372036854775809}",
+		"{\"n\":1e400}", "{\"n\":-2.5E+0301}", "{\"n\":1234567890123456789.5}",
+	};
+	static const char *const kept[] = {
+		"{\"n\":123456789012345678}", "{\"n\":-1e300}", "{\"n\":0.0000000000000000000001}",
+		"{\"n\":1E-300}",
+	};
+	struct envelope_head h;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		if (envelope_scan(refused[i], strlen(refused[i]), &h) != -1)
+			fail_msg("accepted: %s", refused[i]);
+		assert_null(envscan_check(refused[i], strlen(refused[i])));
+	}
+	for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		if (envelope_scan(kept[i], strlen(kept[i]), &h) != 0)
+			fail_msg("refused: %s", kept[i]);
+		assert_null(envscan_check(kept[i], strlen(kept[i])));
+	}
+	/* DEL is not printable: such a value is not kept */
+	{
+		static const char del[] = "{\"type\":\"a\x7f\"}";
+		assert_int_equal(envelope_scan(del, strlen(del), &h), 0);
+	}
+	assert_string_equal(h.type, "");
+}
+
 static void scan__nesting__bounded(void **state)
 {
 	char buf[512];
@@ -209,6 +269,8 @@ int main(void)
 		cmocka_unit_test(scan__values_not_kept__left_empty),
 		cmocka_unit_test(scan__duplicate_keys__last_wins_like_jansson),
 		cmocka_unit_test(scan__malformed__refused),
+		cmocka_unit_test(scan__escaped_keys__uncertain),
+		cmocka_unit_test(scan__numbers_out_of_range__refused),
 		cmocka_unit_test(scan__nesting__bounded),
 		cmocka_unit_test(scan__mutated_envelopes__agree_with_jansson),
 	};

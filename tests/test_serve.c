@@ -31,6 +31,7 @@ struct fx {
 	char api_base[160];   /* SLACK_API_BASE for viva: the fake's, or the TLS front's */
 	struct tls_front *front;
 	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
+	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
 };
 
 static char viva_bin[PATH_MAX], fake_bin[PATH_MAX], templates[PATH_MAX];
@@ -137,7 +138,7 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 		/* only the test's CA, found through the hashed directory; the
 		 * bundle a CI machine may name in these must not be used */
 		e[n++] = xasprintf("SSL_CERT_DIR=%s", f->ca_dir);
-		e[n++] = xstrdup("SSL_CERT_FILE=");
+		e[n++] = xasprintf("SSL_CERT_FILE=%s", f->ca_file ? f->ca_file : "");
 		e[n++] = xstrdup("CURL_CA_BUNDLE=");
 	}
 	e[n] = NULL;
@@ -592,8 +593,14 @@ static void serve__malformed_frames__ignored_without_crash(void **state)
 		"{\"envelope_id\":\"e-6\",\"type\":\"events_api\",\"payload\":{\"event\":null}}",
 		"{\"type\":\"disconnect\"}",                                  /* no reason: treated as a refresh */
 		"{\"envelope_id\":\"e-7\",\"type\":\"weird_kind\",\"payload\":{}}",
+		/* jansson cannot hold it: not acked, as any malformed frame */
+		"{\"envelope_id\":\"e-8\",\"type\":\"slash_commands\",\"payload\":{\"n\":123456789012345678901}}",
 		NULL,
 	};
+	char *long_id = xasprintf("{\"envelope_id\":\"%0200d\",\"type\":\"slash_commands\","
+				  "\"payload\":{\"command\":\"/viva\",\"text\":\"help\"}}", 7);
+	json_t *lb = json_pack("{s:s}", "text", long_id);
+	char *lt = json_dumps(lb, 0);
 
 	for (const char **fr = frames; *fr; fr++) {
 		json_t *body = json_pack("{s:s}", "text", *fr);
@@ -602,11 +609,19 @@ static void serve__malformed_frames__ignored_without_crash(void **state)
 		free(txt);
 		json_decref(body);
 	}
+	/* an id no ack could echo in 128 bytes: acked whole, not run */
+	json_decref(ctl(f, "raw", lt));
+	free(lt);
+	json_decref(lb);
+	free(long_id);
 	/* still alive and serving: a real command after the garbage is answered */
 	sleep_ms(300);
 	json_decref(send_slash(f, "help", NULL));
 	assert_true(wait_calls(f, "response_url", 1, 10000) >= 1);
 	assert_true(proc_wait_log(&f->viva, "malformed frame ignored", 1000));
+	assert_true(proc_wait_log(&f->viva, "envelope id too long; acked, not run", 1000));
+	/* the loop refused it itself: no worker met a frame it could not read */
+	assert_false(proc_wait_log(&f->viva, "envelope not parseable", 200));
 }
 
 static void serve__event_redelivered_with_new_envelope_id__runs_once(void **state)
@@ -667,7 +682,8 @@ static void make_test_pki(const char *dir)
 	free(cmd);
 }
 
-static int setup_tls_common(void **state, const char *link_cert, bool wait_connected)
+static int setup_tls_common(void **state, const char *link_cert, bool wait_connected,
+			    const char *ca_file)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	char *c[4];
@@ -688,6 +704,7 @@ static int setup_tls_common(void **state, const char *link_cert, bool wait_conne
 	assert_non_null(f->front);
 	snprintf(f->api_base, sizeof(f->api_base), "https://127.0.0.1:%d/api/", tls_front_api_port(f->front));
 	f->ca_dir = xasprintf("%s/cadir", f->dir);
+	f->ca_file = ca_file;
 	start_viva(f, NULL, NULL);
 	*state = f;
 	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
@@ -701,12 +718,18 @@ static int setup_tls_common(void **state, const char *link_cert, bool wait_conne
 
 static int setup_tls(void **state)
 {
-	return setup_tls_common(state, "ip", true);
+	return setup_tls_common(state, "ip", true, NULL);
+}
+
+/* SSL_CERT_FILE naming a file that is gone (a stale image setting). */
+static int setup_tls_stale_bundle(void **state)
+{
+	return setup_tls_common(state, "ip", true, "/nonexistent/viva-test-bundle.pem");
 }
 
 static int setup_tls_other_host(void **state)
 {
-	return setup_tls_common(state, "other", false);
+	return setup_tls_common(state, "other", false, NULL);
 }
 
 /* Web API over https:// and the link over wss://, trusting only the test CA. */
@@ -726,6 +749,15 @@ static void serve__wss__answers_over_tls_with_ca_from_cert_dir(void **state)
 	log = proc_log(&f->viva);
 	assert_non_null(strstr(log, "tls client ready"));
 	free(log);
+}
+
+/* A stale SSL_CERT_FILE is reported and ignored: TLS still works. */
+static void serve__wss__stale_cert_file__ignored_with_a_warning(void **state)
+{
+	struct fx *f = *state;
+
+	serve__wss__answers_over_tls_with_ca_from_cert_dir(state);
+	assert_true(proc_wait_log(&f->viva, "is not readable; ignored", 1000));
 }
 
 /* A certificate valid for another host: the link is refused, every time. */
@@ -771,6 +803,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_bot_token__exits_with_one_clear_line, setup_bad_bot_token, teardown),
 		cmocka_unit_test_setup_teardown(serve__wss__answers_over_tls_with_ca_from_cert_dir, setup_tls, teardown),
+		cmocka_unit_test_setup_teardown(serve__wss__stale_cert_file__ignored_with_a_warning,
+						setup_tls_stale_bundle, teardown),
 		cmocka_unit_test_setup_teardown(serve__wss__certificate_for_another_host__refused, setup_tls_other_host, teardown),
 	};
 
