@@ -119,7 +119,10 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
 	{
-		char *yaml = xasprintf("workers: 2\nqueue_size: 64\npipelines: { dir: %s/pipelines }\n%s", f->dir,
+		/* extra_yaml may set its own pool size */
+		bool sized = extra_yaml && strstr(extra_yaml, "workers:");
+		char *yaml = xasprintf("%spipelines: { dir: %s/pipelines }\n%s",
+				       sized ? "" : "workers: 2\nqueue_size: 64\n", f->dir,
 				       extra_yaml ? extra_yaml : "");
 		test_write_file(cfg, yaml);
 		free(yaml);
@@ -181,6 +184,12 @@ static int setup_realtime(void **state)
 static int setup(void **state)
 {
 	return setup_common(state, NULL, true);
+}
+
+/* One slow worker and room for two queued jobs: the third waiting is refused. */
+static int setup_tiny_queue(void **state)
+{
+	return setup_common_yaml(state, "VIVA_DEBUG_JOB_DELAY_MS=1000", "workers: 1\nqueue_size: 2\n", true);
 }
 
 static int setup_slow(void **state)
@@ -301,6 +310,38 @@ static void serve__loop_priority_realtime__only_the_loop_thread(void **state)
 	} else {
 		assert_true(proc_wait_log(&f->viva, "policy=SCHED_FIFO", 1000));
 	}
+}
+
+/*
+ * The queue is full: the envelope is still acked at once, and the user is
+ * told in the ack itself that viva is busy; nothing is lost silently.
+ */
+static void serve__queue_full__busy_said_in_the_ack(void **state)
+{
+	struct fx *f = *state;
+	json_t *acks, *list;
+	size_t i, busy = 0, n;
+
+	for (i = 0; i < 6; i++)
+		json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 6, 5000));
+	acks = ctl(f, "acks", NULL);
+	list = json_object_get(acks, "acks");
+	n = json_array_size(list);
+	assert_int_equal(n, 6);
+	for (i = 0; i < n; i++) {
+		json_t *p = json_object_get(json_array_get(list, i), "payload");
+		const char *t = json_string_value(json_object_get(p, "text"));
+		if (t && strstr(t, "viva is busy"))
+			busy++;
+	}
+	json_decref(acks);
+	/* one running, two queued at most: three or more were refused */
+	assert_true(busy >= 3);
+	assert_true(busy <= 5);
+	/* the rest are answered once the worker gets to them */
+	assert_int_equal(wait_calls(f, "response_url", 6 - busy, 15000), 6 - busy);
+	assert_true(proc_wait_log(&f->viva, "queue full; envelope refused", 1000));
 }
 
 static void serve__healthz_and_metrics__reflect_the_link(void **state)
@@ -787,6 +828,7 @@ int main(void)
 	const char *fb = getenv("FAKE_SLACK") ? getenv("FAKE_SLACK") : "build/san/tests/fake_slack";
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__queue_full__busy_said_in_the_ack, setup_tiny_queue, teardown),
 		cmocka_unit_test_setup_teardown(serve__loop_priority_realtime__only_the_loop_thread,
 						setup_realtime, teardown),
 		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, teardown),
