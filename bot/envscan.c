@@ -204,7 +204,8 @@ static int scan_value(struct scan *sc, int depth, struct envelope_head *h, int l
 static int scan_object(struct scan *sc, int depth, struct envelope_head *h, int level)
 {
 	char key[16];
-	struct sink ksink = { key, sizeof(key) };
+	struct sink ksink = { key, sizeof(key), false };
+	int r;
 
 	if (depth > ENVSCAN_MAX_DEPTH)
 		return -1;
@@ -248,19 +249,15 @@ static int scan_object(struct scan *sc, int depth, struct envelope_head *h, int 
 			vs->out[0] = '\0';   /* not a string: nothing kept */
 		if (scan_value(sc, depth, sub, sublevel, vs && sc->p < sc->end && *sc->p == '"' ? vs : NULL) < 0)
 			return -1;
-		switch (next_item(sc, '}')) {
-		case 1:
-			continue;
-		case 0:
-			return 0;
-		default:
-			return -1;
-		}
+		if ((r = next_item(sc, '}')) != 1)
+			return r;
 	}
 }
 
 static int scan_array(struct scan *sc, int depth)
 {
+	int r;
+
 	if (depth > ENVSCAN_MAX_DEPTH)
 		return -1;
 	sc->p++;   /* '[' */
@@ -273,14 +270,8 @@ static int scan_array(struct scan *sc, int depth)
 		skip_ws(sc);
 		if (scan_value(sc, depth, NULL, -1, NULL) < 0)
 			return -1;
-		switch (next_item(sc, ']')) {
-		case 1:
-			continue;
-		case 0:
-			return 0;
-		default:
-			return -1;
-		}
+		if ((r = next_item(sc, ']')) != 1)
+			return r;
 	}
 }
 

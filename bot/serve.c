@@ -550,7 +550,8 @@ static void env_job_run(void *arg)
 		j->payload = json_incref(json_object_get(msg, "payload"));
 		json_decref(msg);
 		if (!json_is_object(j->payload)) {
-			/* acked already: the scanner and jansson disagree (huge numbers) */
+			/* acked already; should not happen: the scanner only passes
+			 * frames jansson reads (tests/envscan_check.h checks it) */
 			log_warn("envelope not parseable; dropped", "envelope_id=%s type=%s err=\"%s\"",
 				 j->envelope_id, j->type, parsed ? "payload is not an object" : jerr.text);
 			metrics_job_done("failed");
@@ -621,7 +622,9 @@ static void tell_busy(struct serve *s, json_t *payload)
  * thread's slice. realtime: SCHED_FIFO (the loop never spins; what it does
  * per frame is bounded), which needs CAP_SYS_NICE. normal, or realtime
  * refused: a short EEVDF slice (Linux >= 6.12) and nice -5 where permitted.
- * Called after every long-lived thread is started: new threads inherit it.
+ * Called after the connector and scheduler threads are started; threads the
+ * loop starts later (workers, busy notes) are created SCHED_OTHER and go
+ * back to the base nice themselves.
  */
 static void apply_loop_priority(const char *want)
 {
@@ -707,7 +710,7 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	json_t *payload = json_object_get(msg, "payload");
 	const char *ptype = json_string_value(json_object_get(payload, "type"));
 	struct env_job *j;
-	bool view_ack;
+	bool view_ack, spawn = false;
 	int rc;
 
 	if (!type)
@@ -748,7 +751,7 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	j->job.run = env_job_run;
 	j->job.drop = env_job_drop;
 	j->job.arg = j;
-	rc = queue_push(s->q, &j->job);
+	rc = queue_push_later(s->q, &j->job, &spawn);
 	if (rc != VIVA_OK) {
 		json_t *busy = NULL;
 		metrics_job_done("rejected");
@@ -777,6 +780,8 @@ static void on_envelope(struct conn *c, json_t *msg, int64_t t0)
 	}
 	if (!view_ack)
 		send_ack(c, id, NULL, t0);
+	if (spawn)
+		queue_spawn_worker(s->q);   /* after the ack, as on the fast path */
 }
 
 /*

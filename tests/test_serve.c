@@ -153,6 +153,19 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 	free(log);
 }
 
+/* 0 once viva says its Socket Mode link is up, else -1 with its log. */
+static int wait_link(struct fx *f)
+{
+	char *l;
+
+	if (proc_wait_log(&f->viva, "socket mode connected", 15000))
+		return 0;
+	l = proc_log(&f->viva);
+	fprintf(stderr, "viva did not connect:\n%s\n", l);
+	free(l);
+	return -1;
+}
+
 static int setup_common_yaml(void **state, const char *extra_env, const char *extra_yaml,
 			     bool wait_connected)
 {
@@ -161,14 +174,8 @@ static int setup_common_yaml(void **state, const char *extra_env, const char *ex
 	f->dir = test_tmpdir();
 	start_fake(f);
 	start_viva(f, extra_env, extra_yaml);
-	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
-		char *l = proc_log(&f->viva);
-		fprintf(stderr, "viva did not connect:\n%s\n", l);
-		free(l);
-		return -1;
-	}
 	*state = f;
-	return 0;
+	return wait_connected ? wait_link(f) : 0;
 }
 
 static int setup_common(void **state, const char *extra_env, bool wait_connected)
@@ -748,13 +755,7 @@ static int setup_tls_common(void **state, const char *link_cert, bool wait_conne
 	f->ca_file = ca_file;
 	start_viva(f, NULL, NULL);
 	*state = f;
-	if (wait_connected && !proc_wait_log(&f->viva, "socket mode connected", 15000)) {
-		char *l = proc_log(&f->viva);
-		fprintf(stderr, "viva did not connect over TLS:\n%s\n", l);
-		free(l);
-		return -1;
-	}
-	return 0;
+	return wait_connected ? wait_link(f) : 0;
 }
 
 static int setup_tls(void **state)
