@@ -152,7 +152,8 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
-$(BUILD)/bench/floor: $(BUILD)/bench/floor.o
+$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(BUILD)/bot/util.o \
+		$(BUILD)/bot/log.o $(BUILD)/bot/err.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 

@@ -1,15 +1,16 @@
 /*
  * The memory floor under viva's idle RSS: a program linked with exactly
  * viva's libraries that initialises what viva cannot run without (libcurl's
- * global state, which initialises OpenSSL; a libwebsockets context; an
- * SQLite database) and does nothing else. bench/run.sh prints its VmRSS
+ * global state, which initialises OpenSSL; a libwebsockets context; viva's
+ * SQLite store, opened through store/ as viva opens it) and does nothing else. bench/run.sh prints its VmRSS
  * next to viva's, so the part that is viva's own can be read off.
  *
  *   build/rel/bench/floor DBPATH   prints "floor_rss_kb=N anon_kb=N"
  */
+#include "store/store.h"
+
 #include <curl/curl.h>
 #include <libwebsockets.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,7 @@ int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct lws_context *ctx;
-	sqlite3 *db = NULL;
+	struct store *st = NULL;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: floor DBPATH\n");
@@ -49,13 +50,11 @@ int main(int argc, char **argv)
 	ctx = lws_create_context(&info);
 	if (!ctx)
 		return 1;
-	if (sqlite3_open(argv[1], &db) != SQLITE_OK ||
-	    sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(x);"
-			 "INSERT INTO t VALUES (1);", NULL, NULL, NULL) != SQLITE_OK)
+	if (store_open(argv[1], &st) != 0)
 		return 1;
 	sleep(1);
 	printf("floor_rss_kb=%ld anon_kb=%ld\n", status_kb("VmRSS"), status_kb("RssAnon"));
-	sqlite3_close(db);
+	store_close(st);
 	lws_context_destroy(ctx);
 	curl_global_cleanup();
 	return 0;
