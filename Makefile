@@ -30,16 +30,16 @@ DEB_RUN   := ca-certificates tzdata
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
-CORE_SRCS += bot/err.c
-CORE_SRCS += bot/log.c
-CORE_SRCS += bot/util.c
-CORE_SRCS += bot/envscan.c
-CORE_SRCS += bot/config.c
+CORE_SRCS += bot/lib/err.c
+CORE_SRCS += bot/lib/log.c
+CORE_SRCS += bot/lib/util.c
+CORE_SRCS += bot/slack/envscan.c
+CORE_SRCS += bot/model/config.c
 CORE_SRCS += bot/auth.c
-CORE_SRCS += bot/catalog.c
-CORE_SRCS += bot/spec.c
-CORE_SRCS += bot/registry.c
-CORE_SRCS += bot/tmpl.c
+CORE_SRCS += bot/model/catalog.c
+CORE_SRCS += bot/model/spec.c
+CORE_SRCS += bot/clients/registry.c
+CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/reply.c
 CORE_SRCS += bot/commands.c
 CORE_SRCS += bot/dispatch.c
@@ -47,13 +47,13 @@ CORE_SRCS += bot/console.c
 CORE_SRCS += bot/serve.c
 CORE_SRCS += bot/queue.c
 CORE_SRCS += bot/runtime.c
-CORE_SRCS += bot/http.c
+CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
-CORE_SRCS += bot/slack_api.c
-CORE_SRCS += bot/cron.c
+CORE_SRCS += bot/slack/api.c
+CORE_SRCS += bot/lib/cron.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
-CORE_SRCS += bot/tls.c
+CORE_SRCS += bot/clients/tls.c
 CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
@@ -120,12 +120,12 @@ $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 
 # The fake Slack server the end-to-end tests and the benchmark run against.
 $(TBUILD)/tests/fake_slack: $(TBUILD)/tests/fake_slack.o $(TBUILD)/tests/fake_slack_blocks.o \
-		$(TBUILD)/bot/util.o $(TBUILD)/bot/log.o $(TBUILD)/bot/err.o
+		$(TBUILD)/bot/lib/util.o $(TBUILD)/bot/lib/log.o $(TBUILD)/bot/lib/err.o
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 # An optimised build of the same fake for benchmarks (no sanitizer overhead).
 $(BUILD)/tests/fake_slack: $(BUILD)/tests/fake_slack.o $(BUILD)/tests/fake_slack_blocks.o \
-		$(BUILD)/bot/util.o $(BUILD)/bot/log.o $(BUILD)/bot/err.o
+		$(BUILD)/bot/lib/util.o $(BUILD)/bot/lib/log.o $(BUILD)/bot/lib/err.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
@@ -152,8 +152,8 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
-$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(BUILD)/bot/util.o \
-		$(BUILD)/bot/log.o $(BUILD)/bot/err.o
+$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(BUILD)/bot/lib/util.o \
+		$(BUILD)/bot/lib/log.o $(BUILD)/bot/lib/err.o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 

@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/util.h"
+#include "bot/lib/util.h"
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 #include "tests/registry_server.h"

@@ -1,11 +1,11 @@
 #include "bot/auth.h"
-#include "bot/catalog.h"
+#include "bot/model/catalog.h"
 #include "bot/commands.h"
-#include "bot/config.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/slack_api.h"
-#include "bot/util.h"
+#include "bot/model/config.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/slack/api.h"
+#include "bot/lib/util.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -1,11 +1,11 @@
 #include "bot/console.h"
-#include "bot/config.h"
+#include "bot/model/config.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/reply.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 
 #include <stdlib.h>
 #include <string.h>

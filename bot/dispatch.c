@@ -1,11 +1,11 @@
 #include "bot/dispatch.h"
 #include "bot/auth.h"
 #include "bot/commands.h"
-#include "bot/config.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/model/config.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/reply.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <string.h>

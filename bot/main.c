@@ -6,16 +6,16 @@
  *   viva exec [--json] '/viva help' run one slash command locally and print
  *   viva check-config               load the configuration and report
  */
-#include "bot/catalog.h"
-#include "bot/config.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
 #include "bot/console.h"
 #include "bot/ctx.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/registry.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/clients/registry.h"
 #include "bot/serve.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <stdio.h>

@@ -9,7 +9,7 @@
  * a misbehaving peer must not be able to grow our memory or the scrape.
  */
 #include "bot/metrics.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -1,8 +1,8 @@
 #include "bot/queue.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/metrics.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -1,8 +1,8 @@
 #include "bot/reply.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

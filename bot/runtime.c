@@ -1,12 +1,12 @@
 #include "bot/runtime.h"
-#include "bot/config.h"
+#include "bot/model/config.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/reply.h"
-#include "bot/slack_api.h"
-#include "bot/util.h"
+#include "bot/slack/api.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <string.h>

@@ -1,7 +1,7 @@
 #include "bot/sched.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <stdbool.h>
 #include <stdio.h>

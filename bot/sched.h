@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bot/cron.h"
+#include "bot/lib/cron.h"
 
 /*
  * The scheduler's decisions (SPEC section 2, `schedules`): which cron slots

@@ -8,19 +8,19 @@
  * ack (view_submission errors) come back through a mutex-guarded outbox.
  */
 #include "bot/serve.h"
-#include "bot/config.h"
-#include "bot/envscan.h"
-#include "bot/err.h"
-#include "bot/http.h"
-#include "bot/log.h"
+#include "bot/model/config.h"
+#include "bot/slack/envscan.h"
+#include "bot/lib/err.h"
+#include "bot/httpd.h"
+#include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/queue.h"
 #include "bot/runtime.h"
 #include "bot/sched_thread.h"
-#include "bot/slack_api.h"
-#include "bot/tls.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/slack/api.h"
+#include "bot/clients/tls.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 
 #include <libwebsockets.h>
 #include <malloc.h>

@@ -1,7 +1,7 @@
 #include "handlers/audit.h"
-#include "bot/err.h"
+#include "bot/lib/err.h"
 #include "bot/reply.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <stdio.h>

@@ -1,10 +1,10 @@
 #include "handlers/help.h"
 #include "bot/commands.h"
-#include "bot/config.h"
+#include "bot/model/config.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
+#include "bot/lib/err.h"
 #include "bot/reply.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <string.h>
 

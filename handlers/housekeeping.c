@@ -1,6 +1,6 @@
 #include "handlers/housekeeping.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "store/store.h"
 
 #define KEEP_SECONDS (7 * 24 * 3600)

@@ -1,12 +1,12 @@
 #include "handlers/pipeline.h"
-#include "bot/catalog.h"
-#include "bot/config.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/reply.h"
-#include "bot/spec.h"
-#include "bot/util.h"
+#include "bot/model/spec.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <ctype.h>

@@ -1,8 +1,8 @@
 #include "store/store.h"
 
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

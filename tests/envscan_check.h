@@ -9,7 +9,7 @@
 #include <jansson.h>
 #include <string.h>
 
-#include "bot/envscan.h"
+#include "bot/slack/envscan.h"
 
 static int envscan_check_depth(const json_t *j)
 {

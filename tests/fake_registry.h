@@ -3,7 +3,7 @@
 
 #include <jansson.h>
 
-#include "bot/registry.h"
+#include "bot/clients/registry.h"
 
 /*
  * An in-memory registry behind struct registry_ops, for handler tests: it

@@ -27,8 +27,8 @@
  * (oldest entries are evicted), so memory stays bounded under a flood.
  */
 #include "tests/fake_slack_blocks.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>

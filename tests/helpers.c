@@ -1,9 +1,9 @@
 #include "tests/helpers.h"
 #include "tests/fake_slack_blocks.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <stdarg.h>

@@ -3,7 +3,7 @@
 
 #include <jansson.h>
 
-#include "bot/config.h"
+#include "bot/model/config.h"
 #include "bot/ctx.h"
 #include "bot/reply.h"
 

@@ -1,5 +1,5 @@
 #include "tests/proc.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
  * calls use libcurl.
  */
 #include "tests/registry_proxy.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -5,8 +5,8 @@
  * Location&digest=; a POST with ?digest= alone is not supported there.
  */
 #include "tests/registry_push.h"
-#include "bot/registry.h"
-#include "bot/util.h"
+#include "bot/clients/registry.h"
+#include "bot/lib/util.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

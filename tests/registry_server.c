@@ -1,5 +1,5 @@
 #include "tests/registry_server.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <signal.h>
 #include <stdio.h>

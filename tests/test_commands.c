@@ -8,11 +8,11 @@
 
 #include "bot/auth.h"
 #include "bot/commands.h"
-#include "bot/cron.h"
+#include "bot/lib/cron.h"
 #include "bot/sched_thread.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

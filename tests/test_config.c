@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bot/config.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/model/config.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 
 static const char *const config_vars[] = {
 	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_BASE", "VIVA_DB", "VIVA_CONFIG",

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #include "bot/console.h"
-#include "bot/err.h"
-#include "bot/tmpl.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

@@ -18,11 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/cron.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/cron.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/sched.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/envscan.h"
+#include "bot/slack/envscan.h"
 #include "tests/envscan_check.h"
 
 static const char SLASH[] =

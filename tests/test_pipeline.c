@@ -9,14 +9,14 @@
 #include <unistd.h>
 
 #include "bot/auth.h"
-#include "bot/catalog.h"
+#include "bot/model/catalog.h"
 #include "bot/commands.h"
-#include "bot/config.h"
+#include "bot/model/config.h"
 #include "bot/console.h"
 #include "bot/dispatch.h"
-#include "bot/slack_api.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/slack/api.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

@@ -12,9 +12,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/err.h"
+#include "bot/lib/err.h"
 #include "bot/queue.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 static atomic_int ran, dropped;
 

@@ -14,10 +14,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/registry.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/clients/registry.h"
+#include "bot/lib/util.h"
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 

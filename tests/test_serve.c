@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/util.h"
+#include "bot/lib/util.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 #include "tests/tls_front.h"

@@ -22,11 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/metrics.h"
-#include "bot/slack_api.h"
-#include "bot/util.h"
+#include "bot/slack/api.h"
+#include "bot/lib/util.h"
 
 #define BOT_TOKEN "xoxb-1-SECRETBOT"
 #define APP_TOKEN "xapp-1-SECRETAPP"

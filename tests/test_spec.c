@@ -14,9 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/err.h"
-#include "bot/spec.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/model/spec.h"
+#include "bot/lib/util.h"
 
 /* SPEC section 5, verbatim. */
 static const char example_yaml[] =

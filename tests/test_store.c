@@ -10,9 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <dirent.h>

@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/catalog.h"
+#include "bot/model/catalog.h"
 #include "bot/dispatch.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"

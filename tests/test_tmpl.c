@@ -1,6 +1,6 @@
-#include "bot/tmpl.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/model/tmpl.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 
 #include <stdarg.h>
 #include <stddef.h>

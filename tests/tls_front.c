@@ -4,7 +4,7 @@
  * or write is bounded by IO_MS, every loop by the stop flag.
  */
 #include "tests/tls_front.h"
-#include "bot/util.h"
+#include "bot/lib/util.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

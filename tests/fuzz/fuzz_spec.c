@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/spec.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/model/spec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

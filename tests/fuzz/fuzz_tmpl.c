@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/tmpl.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/model/tmpl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_REGISTRY_H
-#define VIVA_BOT_REGISTRY_H
+#ifndef VIVA_BOT_CLIENTS_REGISTRY_H
+#define VIVA_BOT_CLIENTS_REGISTRY_H
 
 #include <stdbool.h>
 #include <stddef.h>

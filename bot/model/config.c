@@ -1,6 +1,6 @@
-#include "bot/config.h"
-#include "bot/err.h"
-#include "bot/util.h"
+#include "bot/model/config.h"
+#include "bot/lib/err.h"
+#include "bot/lib/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

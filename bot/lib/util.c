@@ -1,6 +1,6 @@
-#include "bot/util.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/lib/util.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>

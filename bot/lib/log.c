@@ -1,5 +1,5 @@
-#include "bot/log.h"
-#include "bot/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_TLS_H
-#define VIVA_BOT_TLS_H
+#ifndef VIVA_BOT_CLIENTS_TLS_H
+#define VIVA_BOT_CLIENTS_TLS_H
 
 #include <curl/curl.h>
 #include <openssl/ssl.h>

@@ -1,7 +1,7 @@
-#include "bot/cron.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/lib/cron.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -20,11 +20,11 @@
  * 404 for OCI), tags/list may ignore n/last and return everything in one page,
  * header names come in Go's canonical case (Www-Authenticate).
  */
-#include "bot/registry.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/tls.h"
-#include "bot/util.h"
+#include "bot/clients/registry.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/clients/tls.h"
+#include "bot/lib/util.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

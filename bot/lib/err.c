@@ -1,4 +1,4 @@
-#include "bot/err.h"
+#include "bot/lib/err.h"
 
 const char *viva_strerror(int err)
 {

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_CRON_H
-#define VIVA_BOT_CRON_H
+#ifndef VIVA_BOT_LIB_CRON_H
+#define VIVA_BOT_LIB_CRON_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,10 +1,10 @@
-#ifndef VIVA_BOT_CATALOG_H
-#define VIVA_BOT_CATALOG_H
+#ifndef VIVA_BOT_MODEL_CATALOG_H
+#define VIVA_BOT_MODEL_CATALOG_H
 
 #include <jansson.h>
 
 #include "bot/ctx.h"
-#include "bot/spec.h"
+#include "bot/model/spec.h"
 
 /*
  * The service catalog: pipeline specs of record. The spec directory

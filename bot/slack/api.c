@@ -12,12 +12,12 @@
  * header, or a body; logs carry the method name, the HTTP status and Slack's
  * error code.
  */
-#include "bot/slack_api.h"
-#include "bot/err.h"
-#include "bot/log.h"
+#include "bot/slack/api.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
 #include "bot/metrics.h"
-#include "bot/tls.h"
-#include "bot/util.h"
+#include "bot/clients/tls.h"
+#include "bot/lib/util.h"
 
 #include <curl/curl.h>
 #include <errno.h>

@@ -1,9 +1,9 @@
 /*
  * CA certificates for viva's TLS clients, loaded on demand (see tls.h).
  */
-#include "bot/tls.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/clients/tls.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_UTIL_H
-#define VIVA_BOT_UTIL_H
+#ifndef VIVA_BOT_LIB_UTIL_H
+#define VIVA_BOT_LIB_UTIL_H
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_ERR_H
-#define VIVA_BOT_ERR_H
+#ifndef VIVA_BOT_LIB_ERR_H
+#define VIVA_BOT_LIB_ERR_H
 
 /*
  * One error space for all of viva: functions return 0 on success or one of

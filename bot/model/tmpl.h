@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_TMPL_H
-#define VIVA_BOT_TMPL_H
+#ifndef VIVA_BOT_MODEL_TMPL_H
+#define VIVA_BOT_MODEL_TMPL_H
 
 #include <jansson.h>
 #include <stddef.h>

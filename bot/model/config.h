@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_CONFIG_H
-#define VIVA_BOT_CONFIG_H
+#ifndef VIVA_BOT_MODEL_CONFIG_H
+#define VIVA_BOT_MODEL_CONFIG_H
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_LOG_H
-#define VIVA_BOT_LOG_H
+#ifndef VIVA_BOT_LIB_LOG_H
+#define VIVA_BOT_LIB_LOG_H
 
 /*
  * One line per event, logfmt: `ts=... level=info msg="..." key=value ...`.

@@ -1,8 +1,8 @@
-#include "bot/catalog.h"
-#include "bot/config.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 #include "store/store.h"
 
 #include <dirent.h>

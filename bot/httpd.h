@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_HTTP_H
-#define VIVA_BOT_HTTP_H
+#ifndef VIVA_BOT_HTTPD_H
+#define VIVA_BOT_HTTPD_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-#ifndef VIVA_BOT_SPEC_H
-#define VIVA_BOT_SPEC_H
+#ifndef VIVA_BOT_MODEL_SPEC_H
+#define VIVA_BOT_MODEL_SPEC_H
 
 #include <jansson.h>
 #include <stdbool.h>

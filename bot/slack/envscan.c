@@ -1,5 +1,5 @@
-#include "bot/envscan.h"
-#include "bot/util.h"
+#include "bot/slack/envscan.h"
+#include "bot/lib/util.h"
 
 #include <stdint.h>
 #include <string.h>

@@ -1,8 +1,8 @@
-#include "bot/spec.h"
-#include "bot/cron.h"
-#include "bot/err.h"
-#include "bot/log.h"
-#include "bot/util.h"
+#include "bot/model/spec.h"
+#include "bot/lib/cron.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
-#ifndef VIVA_ENVSCAN_H
-#define VIVA_ENVSCAN_H
+#ifndef VIVA_BOT_SLACK_ENVSCAN_H
+#define VIVA_BOT_SLACK_ENVSCAN_H
 
 #include <stdbool.h>
 #include <stddef.h>
