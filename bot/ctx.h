@@ -60,6 +60,9 @@ struct viva_ctx {
 	 * and a JSON object of parameters (owned by ctx, freed by dispatch). */
 	char *audit_target;
 	json_t *audit_params;
+	/* Why the action failed, in a sentence (set by reply_error(); owned by
+	 * ctx, freed by dispatch): the audit log keeps it with the outcome. */
+	char *outcome_detail;
 };
 
 #endif

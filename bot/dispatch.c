@@ -4,6 +4,7 @@
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
+#include "bot/metrics.h"
 #include "bot/reply.h"
 #include "bot/lib/util.h"
 #include "store/store.h"
@@ -22,18 +23,57 @@ char *dispatch_usage(struct viva_env *env, const char *usage)
 	return xasprintf("%s %s", dispatch_slash(env), usage);
 }
 
+/* What the audit log says happened: "ok", "denied: <why>", "<error>: <detail>". */
+static char *outcome_text(struct viva_ctx *ctx, int rc)
+{
+	const char *d = ctx->outcome_detail;
+	size_t n;
+
+	if (rc == VIVA_OK)
+		return xstrdup("ok");
+	if (!d || !*d)
+		return xstrdup(viva_strerror(rc));
+	n = strlen(d);
+	/* whole characters only, and short enough for the audit page */
+	n = mrkdwn_fit(d, n, 400);
+	return xasprintf("%s: %.*s", viva_strerror(rc), (int)n, d);
+}
+
 static void audit(struct viva_ctx *ctx, const char *action, const char *result)
 {
 	char *params = NULL;
+	int64_t now;
 
 	if (!ctx->env->store)
 		return;
+	now = ctx->env->clock ? ctx->env->clock->now(ctx->env->clock) : 0;
 	if (ctx->audit_params)
 		params = json_dumps(ctx->audit_params, JSON_COMPACT | JSON_SORT_KEYS);
-	if (store_audit_add(ctx->env->store, 0, ctx->user_id ? ctx->user_id : "", action,
+	if (store_audit_add(ctx->env->store, now, ctx->user_id ? ctx->user_id : "", action,
 			    ctx->audit_target ? ctx->audit_target : "", params, result) != VIVA_OK)
 		log_error("audit log write failed", "action=%s", action);
 	free(params);
+}
+
+static void audit_outcome(struct viva_ctx *ctx, const char *action, int rc)
+{
+	char *r = outcome_text(ctx, rc);
+
+	audit(ctx, action, r);
+	free(r);
+}
+
+/* The action counter's label for an outcome. */
+static const char *outcome_label(int rc)
+{
+	switch (rc) {
+	case VIVA_OK:      return "ok";
+	case VIVA_EDENIED: return "denied";
+	case VIVA_EDUP:    return "duplicate";
+	case VIVA_EINVAL:
+	case VIVA_ENOENT:  return "invalid";
+	default:           return "failed";
+	}
 }
 
 static void ctx_set_audit(struct viva_ctx *ctx, const char *target, json_t *params)
@@ -50,6 +90,8 @@ static void ctx_clear_audit(struct viva_ctx *ctx)
 	ctx->audit_target = NULL;
 	json_decref(ctx->audit_params);
 	ctx->audit_params = NULL;
+	free(ctx->outcome_detail);
+	ctx->outcome_detail = NULL;
 }
 
 /* Usage of every command in a group, e.g. after "/viva pipeline". */
@@ -58,7 +100,6 @@ static int reply_group_usage(struct viva_ctx *ctx, const char *group, const char
 	const struct cmd *rows[32];
 	size_t n = cmd_group(group, rows, 32);
 	struct strbuf sb;
-	int rc;
 
 	sb_init(&sb);
 	for (size_t i = 0; i < n; i++) {
@@ -66,24 +107,26 @@ static int reply_group_usage(struct viva_ctx *ctx, const char *group, const char
 		sb_addf(&sb, "%s%s", i ? "\n" : "", u);
 		free(u);
 	}
-	rc = reply_error(ctx, sb.buf, "%s", msg);
+	reply_error(ctx, VIVA_EINVAL, sb.buf, "%s", msg);
 	sb_release(&sb);
-	return rc;
+	return VIVA_EINVAL;
 }
 
+/* A refusal is an outcome of its own: audited under the action it refused. */
 static int deny(struct viva_ctx *ctx, const char *what, const char *why)
 {
-	json_decref(ctx->audit_params);
-	ctx->audit_params = json_pack("{s:s}", "request", what);
-	audit(ctx, "denied", why);
+	char *result = xasprintf("denied: %s", why);
+
+	audit(ctx, what, result);
+	free(result);
 	log_info("request denied", "user=%s what=\"%s\"", ctx->user_id ? ctx->user_id : "", what);
-	return reply_error(ctx, NULL, "Sorry, %s.", why);
+	return reply_error(ctx, VIVA_EDENIED, NULL, "Sorry, %s.", why);
 }
 
 int dispatch_command(struct viva_ctx *ctx, const char *text)
 {
 	char **argv = NULL;
-	int argc = 0, used = 0, rc;
+	int argc = 0, used = 0, answered, rc;
 	const struct cmd *c;
 	char why[256];
 	char *usage = NULL, *clean = NULL;
@@ -91,12 +134,13 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	clean = utf8_sanitize(text ? text : "", text ? strlen(text) : 0);
 	rc = argv_split(clean, MAX_WORDS, &argc, &argv);
 	if (rc == VIVA_EINVAL) {
-		rc = reply_error(ctx, NULL, "That command has an unterminated quote. Try `%s help`.",
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That command has an unterminated quote. Try `%s help`.",
 				 dispatch_slash(ctx->env));
 		goto out;
 	}
 	if (rc == VIVA_ERANGE) {
-		rc = reply_error(ctx, NULL, "That command has too many words (at most %d).", MAX_WORDS);
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That command has too many words (at most %d).",
+				 MAX_WORDS);
 		goto out;
 	}
 	if (argc == 0) {
@@ -113,7 +157,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 			rc = reply_group_usage(ctx, argv[0], "Which one? The commands of this group are:");
 			goto out;
 		}
-		rc = reply_error(ctx, NULL, "Unknown command `%s`. Try `%s help` for the list.",
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "Unknown command `%s`. Try `%s help` for the list.",
 				 argv[0], dispatch_slash(ctx->env));
 		goto out;
 	}
@@ -122,12 +166,12 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	ctx->argv = argv + used;
 	usage = dispatch_usage(ctx->env, c->usage);
 	if (ctx->argc < c->min_args || ctx->argc > c->max_args) {
-		rc = reply_error(ctx, usage, "`%s` takes %s.", c->name,
+		rc = reply_error(ctx, VIVA_EINVAL, usage, "`%s` takes %s.", c->name,
 				 ctx->argc < c->min_args ? "more arguments" : "fewer arguments");
 		goto out;
 	}
 	if ((c->flags & CMD_SVC) && ctx->argc > 0 && !is_dns1123_label(ctx->argv[0])) {
-		rc = reply_error(ctx, usage,
+		rc = reply_error(ctx, VIVA_EINVAL, usage,
 				 "`%s` is not a valid service name (lower-case letters, digits and '-', "
 				 "at most 63 characters, starting and ending with a letter or digit).",
 				 ctx->argv[0]);
@@ -137,7 +181,9 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 		ctx_set_audit(ctx, ctx->argv[0], NULL);
 	rc = auth_check(ctx->env, ctx->user_id, c->flags, ctx->argc > 0 ? ctx->argv[0] : NULL, why, sizeof(why));
 	if (rc == VIVA_ENOENT) {
-		rc = reply_error(ctx, usage, "Sorry, %s.", why);
+		rc = reply_error(ctx, VIVA_ENOENT, usage, "Sorry, %s.", why);
+		if (c->flags & CMD_WRITE)
+			audit_outcome(ctx, c->name, rc);
 		goto out;
 	}
 	if (rc != VIVA_OK) {
@@ -145,12 +191,17 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 		goto out;
 	}
 	log_info("command", "user=%s cmd=\"%s\" args=%d", ctx->user_id ? ctx->user_id : "", c->name, ctx->argc);
+	answered = ctx->reply ? ctx->reply->answered : 0;
 	rc = c->fn(ctx);
+	/* A handler that failed without a word still gets the user told. */
+	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
+		reply_error(ctx, rc, NULL, "`%s` failed: %s.", c->name, viva_strerror(rc));
 	if (c->flags & CMD_WRITE)
-		audit(ctx, c->name, rc == VIVA_OK ? "ok" : viva_strerror(rc));
-	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
-		reply_error(ctx, NULL, "`%s` failed: %s.", c->name, viva_strerror(rc));
+		audit_outcome(ctx, c->name, rc);
+	log_info("command done", "user=%s cmd=\"%s\" outcome=\"%s\"", ctx->user_id ? ctx->user_id : "",
+		 c->name, viva_strerror(rc));
 out:
+	metrics_action(outcome_label(rc));
 	free(usage);
 	free(clean);
 	ctx_clear_audit(ctx);
@@ -181,7 +232,6 @@ static int already_done(struct viva_ctx *ctx, const char *key)
 	char *user = NULL, *result = NULL, *who;
 	int64_t ts = 0;
 	json_t *data;
-	int rc;
 
 	store_action_get(ctx->env->store, key, &user, &ts, &result);
 	log_info("repeated click ignored", "action_id=%s user=%s first_by=%s", ctx->act->action_id,
@@ -189,12 +239,12 @@ static int already_done(struct viva_ctx *ctx, const char *key)
 	who = mrkdwn_user(user);
 	data = json_pack("{s:s, s:s, s:s}", "who", who, "result", result ? result : "still running",
 			 "action", ctx->act->summary);
-	rc = reply_template(ctx, "slack/already_done", data, REPLY_EPHEMERAL);
+	reply_template(ctx, "slack/already_done", data, REPLY_EPHEMERAL);
 	json_decref(data);
 	free(who);
 	free(user);
 	free(result);
-	return rc == VIVA_OK ? VIVA_EDUP : rc;
+	return VIVA_EDUP;
 }
 
 int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
@@ -205,7 +255,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	char why[256];
 	char *key = NULL;
 	unsigned need = 0;
-	int rc;
+	int answered, rc;
 
 	ctx->payload = payload;
 	if (type && strcmp(type, "block_actions") == 0) {
@@ -220,7 +270,8 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	a = act_lookup(id);
 	if (!a || ((a->flags & ACT_VIEW) != 0) != (strcmp(type, "view_submission") == 0)) {
 		log_warn("unknown action", "type=%s action_id=%s", type, id ? id : "(none)");
-		return reply_error(ctx, NULL, "viva does not know the action `%s`.", id ? id : "(none)");
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "viva does not know the action `%s`.", id ? id : "(none)");
+		goto out;
 	}
 	ctx->act = a;
 	if (a->flags & (ACT_DEPLOY | ACT_OWNER)) {
@@ -230,7 +281,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		ctx->value = v;
 		svc = json_string_value(json_object_get(v, "svc"));
 		if (!svc || !is_dns1123_label(svc)) {
-			rc = reply_error(ctx, NULL, "That button carries a value viva did not write.");
+			rc = reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
 			goto out;
 		}
 		ctx_set_audit(ctx, svc, NULL);
@@ -240,7 +291,9 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		need |= CMD_ADMIN;
 	rc = auth_check(ctx->env, ctx->user_id, need, svc, why, sizeof(why));
 	if (rc == VIVA_ENOENT) {
-		rc = reply_error(ctx, NULL, "Sorry, %s.", why);
+		rc = reply_error(ctx, VIVA_ENOENT, NULL, "Sorry, %s.", why);
+		if (a->flags & ACT_WRITE)
+			audit_outcome(ctx, a->action_id, rc);
 		goto out;
 	}
 	if (rc != VIVA_OK) {
@@ -249,16 +302,20 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	}
 	if ((a->flags & ACT_WRITE) && !(a->flags & ACT_VIEW)) {
 		key = action_key(ctx);
-		rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "", 0);
+		rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "",
+					ctx->env->clock->now(ctx->env->clock));
 		if (rc == VIVA_EDUP) {
 			rc = already_done(ctx, key);
 			goto out;
 		}
 	}
 	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
+	answered = ctx->reply ? ctx->reply->answered : 0;
 	rc = a->fn(ctx);
+	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
+		reply_error(ctx, rc, NULL, "That did not work: %s.", viva_strerror(rc));
 	if (a->flags & ACT_WRITE)
-		audit(ctx, a->action_id, rc == VIVA_OK ? "ok" : viva_strerror(rc));
+		audit_outcome(ctx, a->action_id, rc);
 	if (key) {
 		/* A failed action may be tried again with the same button. */
 		if (rc == VIVA_OK)
@@ -266,9 +323,10 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		else
 			store_action_release(ctx->env->store, key);
 	}
-	if (rc != VIVA_OK && ctx->reply && ctx->reply->sent == 0)
-		reply_error(ctx, NULL, "That did not work: %s.", viva_strerror(rc));
+	log_info("action done", "user=%s action_id=%s outcome=\"%s\"", ctx->user_id ? ctx->user_id : "",
+		 a->action_id, viva_strerror(rc));
 out:
+	metrics_action(outcome_label(rc));
 	free(key);
 	json_decref(ctx->value);
 	ctx->value = NULL;

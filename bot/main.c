@@ -44,6 +44,8 @@ static void usage(FILE *f)
 		"       viva exec [--json] [--user UID] '/viva help'\n"
 		"                             run one slash command locally and print the answer\n"
 		"       viva check-config     load the configuration and say what is set\n"
+		"exec exits 0 when the action was done, 1 when it failed, 3 when it was not allowed,\n"
+		"4 for an invalid request (unknown command, bad arguments, unknown service).\n"
 		"Configuration: environment, then .env, then viva.yaml (see .env.example, viva.example.yaml).\n");
 }
 
@@ -120,6 +122,24 @@ static void env_close(struct viva_config *cfg, struct viva_env *env)
 	config_release(cfg);
 }
 
+/* What `viva exec` tells a script about the action's outcome. */
+static int exit_status(int rc)
+{
+	switch (rc) {
+	case VIVA_OK:
+		return 0;
+	case VIVA_EDENIED:
+		return 3;
+	case VIVA_EINVAL:
+	case VIVA_ENOENT:
+	case VIVA_EPARSE:
+	case VIVA_ERANGE:
+		return 4;
+	default:
+		return 1;
+	}
+}
+
 static int run_exec(int argc, char **argv)
 {
 	struct viva_config cfg;
@@ -153,7 +173,7 @@ static int run_exec(int argc, char **argv)
 	rc = console_line(c, line);
 	console_free(c);
 	env_close(&cfg, &env);
-	return rc == VIVA_OK ? 0 : 1;
+	return exit_status(rc);
 }
 
 static int run_console(int argc, char **argv)

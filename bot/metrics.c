@@ -61,6 +61,19 @@ static struct family fam_api = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
+static struct family fam_replies = {
+	.name = "viva_replies_total",
+	.help = "Answers to users, by kind (message, post, view) and result (delivered, undelivered).",
+	.labels = { "kind", "result" }, .nlabels = 2,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+static struct family fam_actions = {
+	.name = "viva_actions_total",
+	.help = "Commands and clicks run, by outcome (ok, failed, denied, invalid, duplicate).",
+	.labels = { "outcome" }, .nlabels = 1,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
 /*
  * The value as stored: at most LABEL_VALUE_MAX bytes of valid UTF-8 (the
  * format requires UTF-8; stray bytes become '?'). Escaping happens at render.
@@ -257,6 +270,11 @@ void metrics_duplicate(void) { atomic_fetch_add(&c_duplicates, 1); }
 void metrics_jobs_queued(int delta) { atomic_fetch_add(&g_jobs_queued, delta); }
 void metrics_jobs_running(int delta) { atomic_fetch_add(&g_jobs_running, delta); }
 void metrics_job_done(const char *result) { family_inc(&fam_jobs, result, NULL); }
+void metrics_reply(const char *kind, int delivered)
+{
+	family_inc(&fam_replies, kind, delivered ? "delivered" : "undelivered");
+}
+void metrics_action(const char *outcome) { family_inc(&fam_actions, outcome, NULL); }
 void metrics_reconnect(void) { atomic_fetch_add(&c_reconnects, 1); }
 void metrics_connected(int up) { atomic_store(&g_connected, up ? 1 : 0); }
 
@@ -340,6 +358,8 @@ char *metrics_render(void)
 		     (int64_t)atomic_load(&g_jobs_running));
 	family_render(&fam_jobs, &sb);
 	family_render(&fam_api, &sb);
+	family_render(&fam_replies, &sb);
+	family_render(&fam_actions, &sb);
 	render_counter(&sb, "viva_reconnects_total", "Socket Mode reconnects.",
 		       atomic_load(&c_reconnects));
 	render_gauge(&sb, "viva_connected", "1 while a Socket Mode connection is up.",
@@ -352,6 +372,8 @@ void metrics_reset(void)
 	family_reset(&fam_envelopes);
 	family_reset(&fam_jobs);
 	family_reset(&fam_api);
+	family_reset(&fam_replies);
+	family_reset(&fam_actions);
 	atomic_store(&c_duplicates, 0);
 	atomic_store(&c_acks, 0);
 	atomic_store(&c_reconnects, 0);

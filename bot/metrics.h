@@ -15,6 +15,10 @@
  *   viva_jobs_queued / viva_jobs_running       gauges
  *   viva_jobs_total{result="ok|failed|rejected"}
  *   viva_slack_api_calls_total{method,status}  status = HTTP status or "error"
+ *   viva_replies_total{kind,result}            answers to users: kind = message|post|view,
+ *                                              result = delivered|undelivered
+ *   viva_actions_total{outcome}                commands and clicks run: ok, failed, denied,
+ *                                              invalid (bad request), duplicate
  *   viva_reconnects_total
  *   viva_connected                             1 while a Socket Mode link is up
  */
@@ -25,6 +29,8 @@ void metrics_jobs_queued(int delta);
 void metrics_jobs_running(int delta);
 void metrics_job_done(const char *result);
 void metrics_api_call(const char *method, int http_status);   /* 0 = transport error */
+void metrics_reply(const char *kind, int delivered);
+void metrics_action(const char *outcome);
 void metrics_reconnect(void);
 void metrics_connected(int up);
 

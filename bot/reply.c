@@ -1,6 +1,7 @@
 #include "bot/reply.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
+#include "bot/metrics.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/util.h"
 
@@ -21,18 +22,26 @@ static json_t *plain_message(const char *text)
 	return msg;
 }
 
-int reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags)
+/* Hand msg to the sink; a failed delivery is logged and counted, not returned. */
+static void deliver(struct viva_ctx *ctx, json_t *msg, unsigned flags)
 {
-	int err;
+	int rc;
 
-	if (!ctx->reply || !ctx->reply->ops->send)
-		return VIVA_EUNAVAIL;
-	if (!json_is_object(msg))
-		return VIVA_EINVAL;
-	err = ctx->reply->ops->send(ctx->reply, msg, flags);
-	if (err == VIVA_OK)
-		ctx->reply->sent++;
-	return err;
+	if (!ctx->reply || !ctx->reply->ops->send || !json_is_object(msg))
+		return;
+	ctx->reply->answered++;
+	rc = ctx->reply->ops->send(ctx->reply, msg, flags);
+	metrics_reply("message", rc == VIVA_OK);
+	if (rc != VIVA_OK) {
+		ctx->reply->undelivered++;
+		log_warn("answer not delivered", "user=%s err=\"%s\"", ctx->user_id ? ctx->user_id : "",
+			 viva_strerror(rc));
+	}
+}
+
+void reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags)
+{
+	deliver(ctx, msg, flags);
 }
 
 static int render(struct viva_ctx *ctx, const char *name, json_t *data, json_t **out)
@@ -58,21 +67,20 @@ int reply_template(struct viva_ctx *ctx, const char *name, json_t *data, unsigne
 	if (rc) {
 		/* The operator broke a template: say so rather than stay silent. */
 		msg = plain_message("viva could not render its answer (template error; see the log).");
-		reply_send(ctx, msg, REPLY_EPHEMERAL);
+		deliver(ctx, msg, REPLY_EPHEMERAL);
 		json_decref(msg);
 		return rc;
 	}
-	rc = reply_send(ctx, msg, flags);
+	deliver(ctx, msg, flags);
 	json_decref(msg);
-	return rc;
+	return VIVA_OK;
 }
 
-int reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
+void reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
 {
 	char buf[3000];
 	va_list ap;
 	json_t *msg;
-	int rc;
 
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -80,18 +88,21 @@ int reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
 	/* escaped, it must still fit a section (3000) */
 	buf[mrkdwn_fit(buf, strlen(buf), 2900)] = '\0';
 	msg = plain_message(buf);
-	rc = reply_send(ctx, msg, flags);
+	deliver(ctx, msg, flags);
 	json_decref(msg);
-	return rc;
 }
 
-int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
+int reply_error(struct viva_ctx *ctx, int outcome, const char *usage, const char *fmt, ...)
 {
 	char buf[2000];
 	va_list ap;
 	json_t *data, *msg = NULL;
-	int rc;
 
+	/* An error reply is never a success: a caller passing 0 is a bug. */
+	if (outcome >= 0) {
+		log_error("reply_error without a failure outcome", "outcome=%d", outcome);
+		outcome = VIVA_EINVAL;
+	}
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
@@ -101,9 +112,12 @@ int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
 	if (render(ctx, "slack/error", data, &msg) != VIVA_OK)
 		msg = plain_message(buf);
 	json_decref(data);
-	rc = reply_send(ctx, msg, REPLY_EPHEMERAL);
+	/* The first explanation is the one the audit log keeps. */
+	if (!ctx->outcome_detail)
+		ctx->outcome_detail = xstrdup(buf);
+	deliver(ctx, msg, REPLY_EPHEMERAL);
 	json_decref(msg);
-	return rc;
+	return outcome;
 }
 
 int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *name, json_t *data)
@@ -116,29 +130,44 @@ int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *n
 	rc = render(ctx, name, data, &msg);
 	if (rc)
 		return rc;
+	ctx->reply->answered++;
 	rc = ctx->reply->ops->post(ctx->reply, channel, msg);
+	metrics_reply("post", rc == VIVA_OK);
+	if (rc != VIVA_OK) {
+		ctx->reply->undelivered++;
+		log_warn("post not delivered", "channel=%s template=%s err=\"%s\"", channel ? channel : "",
+			 name, viva_strerror(rc));
+	}
 	json_decref(msg);
 	return rc;
 }
 
 int reply_open_view(struct viva_ctx *ctx, json_t *view)
 {
-	if (!ctx->reply || !ctx->reply->ops->open_view)
-		return VIVA_EUNAVAIL;
-	return ctx->reply->ops->open_view(ctx->reply, view);
-}
-
-int reply_view_errors(struct viva_ctx *ctx, json_t *errors)
-{
-	json_t *resp;
 	int rc;
 
-	if (!ctx->reply || !ctx->reply->ops->view_response)
+	if (!ctx->reply || !ctx->reply->ops->open_view)
 		return VIVA_EUNAVAIL;
-	resp = json_pack("{s:s, s:O}", "response_action", "errors", "errors", errors);
-	rc = ctx->reply->ops->view_response(ctx->reply, resp);
-	json_decref(resp);
-	if (rc == VIVA_OK)
-		ctx->reply->sent++;
+	ctx->reply->answered++;
+	rc = ctx->reply->ops->open_view(ctx->reply, view);
+	metrics_reply("view", rc == VIVA_OK);
+	if (rc != VIVA_OK) {
+		ctx->reply->undelivered++;
+		log_warn("form not opened", "user=%s err=\"%s\"", ctx->user_id ? ctx->user_id : "",
+			 viva_strerror(rc));
+	}
 	return rc;
+}
+
+void reply_view_errors(struct viva_ctx *ctx, json_t *errors)
+{
+	json_t *resp;
+
+	if (!ctx->reply || !ctx->reply->ops->view_response)
+		return;
+	resp = json_pack("{s:s, s:O}", "response_action", "errors", "errors", errors);
+	ctx->reply->answered++;
+	/* It goes in the envelope's ack, which the loop writes. */
+	ctx->reply->ops->view_response(ctx->reply, resp);
+	json_decref(resp);
 }

@@ -11,6 +11,15 @@
  * chat.postMessage / chat.update, or text on the local console.
  *
  * A message is a Block Kit message object: {"text": fallback, "blocks": [...]}.
+ *
+ * Outcomes and delivery are kept apart. What a handler returns is what
+ * happened to the action (the audit log, one-time buttons and `viva exec`'s
+ * exit status rely on it), so the functions that only answer the user do
+ * not return whether the answer reached Slack: an answer that cannot be
+ * delivered is logged and counted in /metrics (viva_replies_total
+ * {result="undelivered"}), and the action's outcome stands. The exceptions
+ * say so: posting a report to a channel and opening a form are themselves
+ * the action, so their delivery is returned.
  */
 enum reply_flags {
 	REPLY_EPHEMERAL  = 0,       /* only the user who asked sees it (default) */
@@ -19,7 +28,7 @@ enum reply_flags {
 };
 
 struct reply_ops {
-	/* Deliver a message. msg is borrowed. */
+	/* Deliver a message. msg is borrowed. Returns the delivery result. */
 	int (*send)(struct reply *r, json_t *msg, unsigned flags);
 	/* Post a message to a channel (reports, confirmations). msg borrowed. */
 	int (*post)(struct reply *r, const char *channel, json_t *msg);
@@ -33,29 +42,42 @@ struct reply_ops {
 struct reply {
 	const struct reply_ops *ops;
 	void *self;
-	int sent;                   /* messages delivered so far */
+	int answered;               /* answers handed to delivery, delivered or not */
+	int undelivered;            /* of those, how many did not arrive */
 };
 
-/* Render template `name` (e.g. "slack/help") with data (borrowed) and send it. */
+/*
+ * Render template `name` (e.g. "slack/help") with data (borrowed) and send
+ * it. Returns VIVA_OK once the answer is rendered and handed to delivery, or
+ * the render error (an operator broke the template: the user is told, the
+ * log has the details). Delivery is not the outcome (see above).
+ */
 int reply_template(struct viva_ctx *ctx, const char *name, json_t *data, unsigned flags);
 /* Render a template without sending it (*out is the caller's). Errors are logged. */
 int reply_render(struct viva_ctx *ctx, const char *name, json_t *data, json_t **out);
 /* Send a message object (borrowed). */
-int reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags);
+void reply_send(struct viva_ctx *ctx, json_t *msg, unsigned flags);
 /* Plain text message; text is escaped for mrkdwn. */
-int reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
+void reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Ephemeral error; text is escaped for mrkdwn. usage may be NULL. */
-int reply_error(struct viva_ctx *ctx, const char *usage, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* Post a rendered template to a channel. */
+/*
+ * Tell the user (ephemeral) why the action did not happen, and return
+ * `outcome` (a negative viva_err: VIVA_EINVAL for a bad request,
+ * VIVA_ENOENT, VIVA_EUNAVAIL, ...), so a handler ends with
+ *   return reply_error(ctx, VIVA_EUNAVAIL, NULL, "No registry is configured.");
+ * The text (escaped for mrkdwn) is also kept as the failure's detail for the
+ * audit log. usage may be NULL.
+ */
+int reply_error(struct viva_ctx *ctx, int outcome, const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Post a rendered template to a channel; returns the render or delivery error. */
 int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *name, json_t *data);
-/* Open a modal view (borrowed). */
+/* Open a modal view (borrowed); returns the delivery result. */
 int reply_open_view(struct viva_ctx *ctx, json_t *view);
 /*
  * Keep a submitted form open with errors beside the fields:
- * errors is {"<block_id>": "message", ...} (borrowed).
+ * errors is {"<block_id>": "message", ...} (borrowed). Goes in the ack.
  */
-int reply_view_errors(struct viva_ctx *ctx, json_t *errors);
+void reply_view_errors(struct viva_ctx *ctx, json_t *errors);
 
 #endif

@@ -25,6 +25,11 @@ struct slack_reply {
 	json_t *view_response;      /* what goes in a view_submission's ack */
 };
 
+static const char *str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
 /* response_url may be used 5 times in 30 minutes (slack-protocol.md section 3). */
 #define RESPONSE_URL_MAX_USES 5
 
@@ -136,23 +141,62 @@ char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payl
 	return xstrdup(envelope_id ? envelope_id : "");
 }
 
-static const char *str(json_t *o, const char *key)
+/* Where a request's answers go, from its payload (strings borrowed from it). */
+static void sink_init(struct slack_reply *r, struct viva_env *env, const char *type, json_t *payload)
 {
-	return json_string_value(json_object_get(o, key));
+	memset(r, 0, sizeof(*r));
+	r->base.ops = &slack_reply_ops;
+	r->base.self = r;
+	r->env = env;
+	if (type && strcmp(type, "slash_commands") == 0) {
+		r->response_url = str(payload, "response_url");
+		r->channel = str(payload, "channel_id");
+		r->user = str(payload, "user_id");
+		r->trigger_id = str(payload, "trigger_id");
+	} else if (type && strcmp(type, "interactive") == 0) {
+		json_t *container = json_object_get(payload, "container");
+		r->response_url = str(payload, "response_url");
+		r->channel = str(json_object_get(payload, "channel"), "id");
+		if (!r->channel)
+			r->channel = str(container, "channel_id");
+		r->user = str(json_object_get(payload, "user"), "id");
+		r->trigger_id = str(payload, "trigger_id");
+		r->message_ts = str(container, "message_ts");
+		r->ephemeral = json_is_true(json_object_get(container, "is_ephemeral"));
+	}
+}
+
+struct reply *runtime_reply_new(struct viva_env *env, const char *type, json_t *payload)
+{
+	struct slack_reply *r = xmalloc(sizeof(*r));
+
+	sink_init(r, env, type, payload);
+	return &r->base;
+}
+
+void runtime_reply_free(struct reply *base)
+{
+	struct slack_reply *r;
+
+	if (!base)
+		return;
+	r = base->self;
+	json_decref(r->view_response);
+	free(r);
 }
 
 int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const char *type,
 			 json_t *payload, json_t **ack_payload)
 {
-	struct slack_reply r = { .base = { .ops = &slack_reply_ops }, .env = env };
+	struct slack_reply r;
 	struct viva_ctx ctx;
 	char *key = runtime_dedupe_key(envelope_id, type, payload);
 	int rc;
 
-	r.base.self = &r;
+	sink_init(&r, env, type, payload);
 	if (ack_payload)
 		*ack_payload = NULL;
-	rc = store_envelope_claim(env->store, key, type, now_unix());
+	rc = store_envelope_claim(env->store, key, type, env->clock->now(env->clock));
 	if (rc == VIVA_EDUP) {
 		metrics_duplicate();
 		log_info("duplicate envelope skipped", "type=%s key=%s", type, key);
@@ -165,28 +209,12 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.env = env;
 	ctx.reply = &r.base;
+	ctx.user_id = r.user;
+	ctx.channel_id = r.channel;
+	ctx.trigger_id = r.trigger_id;
 	if (strcmp(type, "slash_commands") == 0) {
-		r.response_url = str(payload, "response_url");
-		r.channel = str(payload, "channel_id");
-		r.user = str(payload, "user_id");
-		r.trigger_id = str(payload, "trigger_id");
-		ctx.user_id = r.user;
-		ctx.channel_id = r.channel;
-		ctx.trigger_id = r.trigger_id;
 		rc = dispatch_command(&ctx, str(payload, "text") ? str(payload, "text") : "");
 	} else if (strcmp(type, "interactive") == 0) {
-		json_t *container = json_object_get(payload, "container");
-		r.response_url = str(payload, "response_url");
-		r.channel = str(json_object_get(payload, "channel"), "id");
-		if (!r.channel)
-			r.channel = str(container, "channel_id");
-		r.user = str(json_object_get(payload, "user"), "id");
-		r.trigger_id = str(payload, "trigger_id");
-		r.message_ts = str(container, "message_ts");
-		r.ephemeral = json_is_true(json_object_get(container, "is_ephemeral"));
-		ctx.user_id = r.user;
-		ctx.channel_id = r.channel;
-		ctx.trigger_id = r.trigger_id;
 		rc = dispatch_interaction(&ctx, payload);
 		if (ack_payload && r.view_response) {
 			*ack_payload = r.view_response;

@@ -26,6 +26,17 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 /* The de-duplication key: "event:<event_id>" for events, else the envelope id. */
 char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payload);
 
+/*
+ * The reply sink of one Slack request of `type` ("slash_commands",
+ * "interactive"), routed from its payload (borrowed: it must outlive the
+ * sink): response_url first (at most 5 uses, as Slack allows), then
+ * chat.update for a replacement, chat.postEphemeral for what only the user
+ * may see (an ephemeral message never becomes public), chat.postMessage for
+ * the channel. runtime_run_envelope() uses one; tests drive it directly.
+ */
+struct reply *runtime_reply_new(struct viva_env *env, const char *type, json_t *payload);
+void runtime_reply_free(struct reply *r);
+
 /* Tell the user viva is busy (queue full), through response_url. */
 void runtime_tell_busy(struct viva_env *env, json_t *payload);
 

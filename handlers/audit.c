@@ -83,6 +83,6 @@ int act_audit_more(struct viva_ctx *ctx)
 	 * from the outside, so check it again. */
 	if (!value || sscanf(value, "%d %63s", &offset, svc) < 1 || offset < 0 || offset > MAX_OFFSET ||
 	    (svc[0] && !is_dns1123_label(svc)))
-		return reply_error(ctx, NULL, "That button carries a value viva did not write.");
+		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
 	return show_page(ctx, svc[0] ? svc : NULL, offset, REPLY_REPLACE);
 }

@@ -51,7 +51,7 @@ int cmd_help(struct viva_ctx *ctx)
 		}
 		n = ctx->argc == 1 ? cmd_group(ctx->argv[0], rows, 32) : 0;
 		if (n == 0) {
-			rc = reply_error(ctx, NULL, "There is no command `%s`. Try `%s help`.",
+			rc = reply_error(ctx, VIVA_EINVAL, NULL, "There is no command `%s`. Try `%s help`.",
 					 ctx->argv[0], dispatch_slash(ctx->env));
 			goto out;
 		}

@@ -106,7 +106,7 @@ int cmd_pipeline_apply(struct viva_ctx *ctx)
 	catalog_report_init(&rep);
 	rc = catalog_apply_dir(ctx->env, ctx->user_id, &rep, err, sizeof(err));
 	if (rc) {
-		rc = reply_error(ctx, NULL, "Nothing applied: %s.", err);
+		rc = reply_error(ctx, rc, NULL, "Nothing applied: %s.", err);
 		goto out;
 	}
 	ninv = json_array_size(rep.invalid);
@@ -208,7 +208,7 @@ int act_pipeline_list_more(struct viva_ctx *ctx)
 	long off = v ? strtol(v, &end, 10) : -1;
 
 	if (!v || !end || *end || off < 0 || off > 1000000)
-		return reply_error(ctx, NULL, "That button carries a value viva did not write.");
+		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
 	return show_list(ctx, (int)off, REPLY_REPLACE);
 }
 
@@ -229,7 +229,7 @@ int cmd_pipeline_show(struct viva_ctx *ctx)
 	sb_init(&rl);
 	rc = store_service_get(ctx->env->store, name, &sv);
 	if (rc == VIVA_ENOENT || (rc == VIVA_OK && sv.deleted_at)) {
-		rc = reply_error(ctx, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
+		rc = reply_error(ctx, VIVA_ENOENT, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
 				 name, dispatch_slash(ctx->env));
 		goto out;
 	}
@@ -298,8 +298,8 @@ int cmd_pipeline_create(struct viva_ctx *ctx)
 	if (rc == VIVA_OK)
 		rc = reply_open_view(ctx, view);
 	if (rc != VIVA_OK)
-		reply_error(ctx, NULL, "Could not open the form (%s). Try again: a form must open within 3 seconds "
-			    "of the command.", viva_strerror(rc));
+		rc = reply_error(ctx, rc, NULL, "Could not open the form (%s). Try again: a form must open within "
+				 "3 seconds of the command.", viva_strerror(rc));
 	json_decref(view);
 	json_decref(data);
 	free(meta);
@@ -536,9 +536,8 @@ int act_pipeline_create(struct viva_ctx *ctx)
 errors:
 	/* The form stays open with the errors beside the fields; the audit log
 	 * records the refused submission as invalid. */
-	rc = reply_view_errors(ctx, errors);
-	if (rc == VIVA_OK)
-		rc = VIVA_EINVAL;
+	reply_view_errors(ctx, errors);
+	rc = VIVA_EINVAL;
 out:
 	spec_errors_release(&errs);
 	spec_free(s);

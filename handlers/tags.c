@@ -26,13 +26,12 @@ static int image_of(struct viva_ctx *ctx, const char *svc, char **image)
 
 	*image = NULL;
 	if (!ctx->env->registry)
-		return reply_error(ctx, NULL, "No registry is configured: set REGISTRY_URL (and REGISTRY_USER / "
-				   "REGISTRY_PASSWORD if it needs them).") == VIVA_OK ? VIVA_EUNAVAIL : VIVA_EUNAVAIL;
+		return reply_error(ctx, VIVA_EUNAVAIL, NULL, "No registry is configured: set REGISTRY_URL (and "
+				   "REGISTRY_USER / REGISTRY_PASSWORD if it needs them).");
 	rc = catalog_get(ctx->env, svc, &s);
 	if (rc == VIVA_ENOENT) {
-		reply_error(ctx, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
-			    svc, dispatch_slash(ctx->env));
-		return rc;
+		return reply_error(ctx, rc, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
+				   svc, dispatch_slash(ctx->env));
 	}
 	if (rc)
 		return rc;
@@ -93,7 +92,7 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 		goto out;
 	rc = registry_list_tags(ctx->env->registry, image, &tags, &n);
 	if (rc) {
-		reply_error(ctx, NULL, "Could not list the tags of `%s`: %s.", image, registry_last_error());
+		rc = reply_error(ctx, rc, NULL, "Could not list the tags of `%s`: %s.", image, registry_last_error());
 		goto out;
 	}
 	if (registry_head_manifest(ctx->env->registry, image, "latest", &latest) != VIVA_OK) {
@@ -176,7 +175,7 @@ int act_tags_more(struct viva_ctx *ctx)
 	int rc;
 
 	if (!svc || !is_dns1123_label(svc) || off < 0 || off > MAX_OFFSET)
-		rc = reply_error(ctx, NULL, "That button carries a value viva did not write.");
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
 	else
 		rc = show_tags(ctx, svc, (int)off, REPLY_REPLACE);
 	json_decref(v);
@@ -191,9 +190,8 @@ static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const
 	int rc;
 
 	if (!registry_valid_tag(tag) || !registry_valid_tag(target)) {
-		rc = reply_error(ctx, "/viva promote SVC TAG [TARGET]", "`%s` is not a valid image tag.",
-				 registry_valid_tag(tag) ? target : tag);
-		return rc == VIVA_OK ? VIVA_EINVAL : rc;
+		return reply_error(ctx, VIVA_EINVAL, "/viva promote SVC TAG [TARGET]", "`%s` is not a valid image tag.",
+				   registry_valid_tag(tag) ? target : tag);
 	}
 	rc = image_of(ctx, svc, &image);
 	if (rc)
@@ -201,7 +199,7 @@ static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const
 	ctx->audit_params = json_pack("{s:s, s:s, s:s}", "image", image, "tag", tag, "target", target);
 	rc = registry_promote(ctx->env->registry, image, tag, target, &before, &after);
 	if (rc && rc != VIVA_ECONFLICT) {
-		reply_error(ctx, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, registry_last_error());
+		rc = reply_error(ctx, rc, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, registry_last_error());
 		goto out;
 	}
 	json_object_set_new(ctx->audit_params, "digest", json_string(after ? after : ""));
@@ -235,6 +233,6 @@ int act_tag_promote(struct viva_ctx *ctx)
 	const char *target = json_string_value(json_object_get(ctx->value, "target"));
 
 	if (!tag)
-		return reply_error(ctx, NULL, "That button carries a value viva did not write.");
+		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
 	return promote(ctx, svc, tag, target ? target : "latest", true);
 }

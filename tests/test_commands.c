@@ -243,7 +243,7 @@ static void audit__more_button__pages_older_entries(void **state)
 	/* a forged value is refused, not trusted */
 	json_object_set_new(json_array_get(json_object_get(payload, "actions"), 0), "value",
 			    json_string("5 ../../etc"));
-	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EINVAL);
 	s = test_sent_text(&t, 2);
 	assert_non_null(strstr(s, "did not write"));
 	free(s);

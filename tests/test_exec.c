@@ -90,9 +90,47 @@ static void exec__unknown_command__says_so_and_fails(void **state)
 	int st;
 	char *out = viva(f, "exec '/viva frobnicate'", &st);
 
-	assert_int_equal(st, 0);   /* an answered command is a success for exec */
+	assert_int_equal(st, 4);   /* an invalid request: scripts must not take it for done */
 	assert_non_null(strstr(out, "Unknown command `frobnicate`"));
 	free(out);
+}
+
+/*
+ * Scripts and cron jobs read the exit status: 0 only when the action was
+ * done; a failure (the spec directory missing, the registry down) is 1, a
+ * refusal 3, and the audit log says the same.
+ */
+static void exec__failed_or_refused_action__non_zero_exit(void **state)
+{
+	struct fixture *f = *state;
+	char *path = xasprintf("%s/pipelines/service-a.yaml", f->dir);
+	char *out;
+	int st;
+
+	out = viva(f, "exec '/viva pipeline apply'", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "Nothing applied"));
+	free(out);
+	test_write_file(path, "name: service-a\nowners: [U0OWNER]\nrepository: { name: service-a }\n"
+			      "image: team/service-a\nresources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	out = viva(f, "exec '/viva pipeline apply'", &st);
+	assert_int_equal(st, 0);
+	free(out);
+	out = viva(f, "exec --user U0STRANGER '/viva promote service-a 2182-develop-b05419e'", &st);
+	assert_int_equal(st, 3);
+	assert_non_null(strstr(out, "Sorry, only the owners and deploy managers of service-a"));
+	free(out);
+	/* nothing listens on port 1: the registry is down */
+	out = viva(f, "exec --user U0OWNER '/viva promote service-a 2182-develop-b05419e'", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "No registry is configured"));
+	free(out);
+	out = viva(f, "exec '/viva audit service-a'", &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "denied: only the owners and deploy managers of service-a"));
+	assert_non_null(strstr(out, "unavailable: No registry is configured"));
+	free(out);
+	free(path);
 }
 
 static void exec__bad_config__one_clear_line(void **state)
@@ -129,6 +167,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exec__help__prints_terminal_rendering, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__json__prints_block_kit, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__unknown_command__says_so_and_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec__failed_or_refused_action__non_zero_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__bad_config__one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__no_arguments__usage, setup, teardown),
 	};

@@ -153,11 +153,23 @@ static void apply__add_change_remove_invalid(void **state)
 static void apply__missing_or_empty_dir__refuses_to_empty_catalog(void **state)
 {
 	struct fx *f = *state;
+	struct store_audit_entry *e = NULL;
+	struct viva_ctx ctx;
+	size_t n = 0;
 	char *out, *b;
 
 	out = run_as(f, "U0ALICE", "pipeline apply");
 	assert_non_null(strstr(out, "does not exist"));
 	free(out);
+	/* the outcome is the apply's, not the delivery of the answer */
+	test_ctx(&f->t, &ctx, "U0ALICE");
+	assert_int_equal(dispatch_command(&ctx, "pipeline apply"), VIVA_EUNAVAIL);
+	assert_int_equal(store_audit_list(f->t.env.store, NULL, 10, &e, &n), VIVA_OK);
+	assert_true(n >= 2);
+	assert_string_equal(e[0].action, "pipeline apply");
+	assert_non_null(strstr(e[0].result, "unavailable: Nothing applied: cannot read the spec directory"));
+	assert_non_null(strstr(e[0].result, "it does not exist"));
+	store_audit_free(e, n);
 	b = spec_named("svc-x", "service", "U0BOB");
 	put_file(f, "svc-x.yaml", b);
 	free(b);
@@ -168,6 +180,9 @@ static void apply__missing_or_empty_dir__refuses_to_empty_catalog(void **state)
 	out = run_as(f, "U0ALICE", "pipeline apply");
 	assert_non_null(strstr(out, "refusing to remove all 1 services"));
 	free(out);
+	assert_int_equal(store_audit_list(f->t.env.store, NULL, 1, &e, &n), VIVA_OK);
+	assert_non_null(strstr(e[0].result, "invalid argument: Nothing applied: the spec directory"));
+	store_audit_free(e, n);
 }
 
 static void list__grouped_by_type_and_paged_under_50_blocks(void **state)

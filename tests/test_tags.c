@@ -226,8 +226,10 @@ static void promote__stranger__refused_and_audited(void **state)
 	assert_int_equal(f->reg->calls_put, 0);
 	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), before);
 	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
-	assert_string_equal(e[0].action, "denied");
+	assert_string_equal(e[0].action, "tag_promote");
 	assert_string_equal(e[0].user_id, "U0STRANGER");
+	assert_string_equal(e[0].result, "denied: only the owners and deploy managers of service-a "
+			    "(or viva admins) may do this");
 	store_audit_free(e, n);
 	/* the command is refused the same way */
 	out = run_as(f, "U0STRANGER", "promote service-a 2184-develop-0889998");
@@ -267,6 +269,75 @@ static void promote__command__custom_target_and_errors(void **state)
 	f->t.env.registry = &f->reg->base;
 }
 
+/*
+ * The registry is down when the button is pressed: the audit log says the
+ * promotion failed (not "ok" because the error reply was delivered), the
+ * button stays usable, and pressing it again once the registry is back
+ * promotes.
+ */
+static void promote__registry_down__audited_failed_and_button_usable_again(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	const char *tag = "2183-develop-0888995";
+	char *out;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	payload = click_payload(promote_button(f, 0, tag), "1700000000.000300");
+	f->reg->fail_rc = VIVA_EUNAVAIL;
+	f->reg->fail_msg = "the registry at http://127.0.0.1:1 is not reachable";
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EUNAVAIL);
+	out = test_sent_text(&f->t, 1);
+	assert_non_null(strstr(out, "Promotion of `2183-develop-0888995` to `latest` failed"));
+	free(out);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].action, "tag_promote");
+	assert_string_equal(e[0].result, "unavailable: Promotion of `2183-develop-0888995` to `latest` failed: "
+			    "the registry at http://127.0.0.1:1 is not reachable.");
+	store_audit_free(e, n);
+	/* the same button, the registry back: it runs, once */
+	f->reg->fail_rc = 0;
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), fake_registry_digest(f->reg, REPO, tag));
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].result, "ok");
+	store_audit_free(e, n);
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	json_decref(payload);
+}
+
+/* The command's outcome is the registry's, whatever the reply did. */
+static void promote__command_registry_down__returns_failure(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+
+	f->reg->fail_rc = VIVA_ETIMEOUT;
+	f->reg->fail_msg = "the registry at http://127.0.0.1:1 did not answer within 30 s";
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_command(&ctx, "promote service-a 2170-develop-087b96e"), VIVA_ETIMEOUT);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].action, "promote");
+	assert_non_null(strstr(e[0].result, "timed out: "));
+	assert_non_null(strstr(e[0].result, "did not answer within 30 s"));
+	store_audit_free(e, n);
+	/* refused: EDENIED, audited as such */
+	test_ctx(&f->t, &ctx, "U0STRANGER");
+	assert_int_equal(dispatch_command(&ctx, "promote service-a 2170-develop-087b96e"), VIVA_EDENIED);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].action, "promote");
+	assert_non_null(strstr(e[0].result, "denied: "));
+	store_audit_free(e, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -275,6 +346,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__button__retags_verifies_reports_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__stranger__refused_and_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__command__custom_target_and_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__registry_down__audited_failed_and_button_usable_again,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__command_registry_down__returns_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

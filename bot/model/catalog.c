@@ -132,6 +132,8 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 	if (rc) {
 		snprintf(err, errlen, "cannot read the spec directory %s (pipelines.dir): %s", dir,
 			 rc == VIVA_ENOENT ? "it does not exist" : "i/o error");
+		/* the directory of record is missing: the environment, not the request */
+		rc = rc == VIVA_ENOENT ? VIVA_EUNAVAIL : rc;
 		goto out;
 	}
 	rc = store_service_list(env->store, false, &all, &nall);
