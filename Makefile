@@ -30,9 +30,20 @@ DEB_RUN   := ca-certificates tzdata
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
-CORE_SRCS += bot/lib/err.c
-CORE_SRCS += bot/lib/log.c
-CORE_SRCS += bot/lib/util.c
+# bot/lib: small libraries without viva state (the fakes link them too).
+LIB_SRCS += bot/lib/err.c
+LIB_SRCS += bot/lib/log.c
+LIB_SRCS += bot/lib/alloc.c
+LIB_SRCS += bot/lib/strbuf.c
+LIB_SRCS += bot/lib/text.c
+LIB_SRCS += bot/lib/times.c
+LIB_SRCS += bot/lib/fileio.c
+LIB_SRCS += bot/lib/thread.c
+LIB_SRCS += bot/lib/tz.c
+LIB_SRCS += bot/lib/cron.c
+
+CORE_SRCS += $(LIB_SRCS)
+CORE_SRCS += bot/slack/mrkdwn.c
 CORE_SRCS += bot/slack/envscan.c
 CORE_SRCS += bot/model/config.c
 CORE_SRCS += bot/auth.c
@@ -50,7 +61,6 @@ CORE_SRCS += bot/runtime.c
 CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c
-CORE_SRCS += bot/lib/cron.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
 CORE_SRCS += bot/clients/tls.c
@@ -121,12 +131,12 @@ $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 
 # The fake Slack server the end-to-end tests and the benchmark run against.
 $(TBUILD)/tests/fake_slack: $(TBUILD)/tests/fake_slack.o $(TBUILD)/tests/fake_slack_blocks.o \
-		$(TBUILD)/bot/lib/util.o $(TBUILD)/bot/lib/log.o $(TBUILD)/bot/lib/err.o
+		$(LIB_SRCS:%.c=$(TBUILD)/%.o)
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 # An optimised build of the same fake for benchmarks (no sanitizer overhead).
 $(BUILD)/tests/fake_slack: $(BUILD)/tests/fake_slack.o $(BUILD)/tests/fake_slack_blocks.o \
-		$(BUILD)/bot/lib/util.o $(BUILD)/bot/lib/log.o $(BUILD)/bot/lib/err.o
+		$(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
@@ -153,8 +163,7 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
-$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(BUILD)/bot/lib/util.o \
-		$(BUILD)/bot/lib/log.o $(BUILD)/bot/lib/err.o
+$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 

@@ -21,7 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 #include "tests/registry_server.h"

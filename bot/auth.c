@@ -5,7 +5,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/slack/api.h"
-#include "bot/lib/util.h"
+#include "bot/lib/times.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -5,7 +5,9 @@
 #include "bot/lib/log.h"
 #include "bot/reply.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,7 +6,10 @@
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/reply.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 #include "store/store.h"
 
 #include <string.h>

@@ -2,7 +2,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 #include <libwebsockets.h>
 #include <stdio.h>

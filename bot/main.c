@@ -15,7 +15,7 @@
 #include "bot/clients/registry.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/times.h"
 #include "store/store.h"
 
 #include <stdio.h>

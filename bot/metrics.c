@@ -9,7 +9,9 @@
  * a misbehaving peer must not be able to grow our memory or the scrape.
  */
 #include "bot/metrics.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -2,7 +2,8 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/thread.h"
 
 #include <errno.h>
 #include <pthread.h>

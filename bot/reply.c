@@ -3,7 +3,9 @@
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -6,7 +6,7 @@
 #include "bot/metrics.h"
 #include "bot/reply.h"
 #include "bot/slack/api.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "store/store.h"
 
 #include <string.h>

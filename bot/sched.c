@@ -1,7 +1,7 @@
 #include "bot/sched.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -9,7 +9,8 @@
 #include "bot/reply.h"
 #include "bot/sched.h"
 #include "bot/slack/api.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
 #include "store/store.h"
 
 #include <errno.h>

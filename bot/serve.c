@@ -20,7 +20,10 @@
 #include "bot/slack/api.h"
 #include "bot/clients/tls.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/thread.h"
+#include "bot/lib/times.h"
 
 #include <libwebsockets.h>
 #include <malloc.h>

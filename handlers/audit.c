@@ -1,7 +1,9 @@
 #include "handlers/audit.h"
 #include "bot/lib/err.h"
 #include "bot/reply.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 #include "store/store.h"
 
 #include <stdio.h>

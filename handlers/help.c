@@ -4,7 +4,6 @@
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
 #include "bot/reply.h"
-#include "bot/lib/util.h"
 
 #include <string.h>
 

@@ -6,7 +6,9 @@
 #include "bot/lib/log.h"
 #include "bot/reply.h"
 #include "bot/model/spec.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/slack/mrkdwn.h"
 #include "store/store.h"
 
 #include <ctype.h>

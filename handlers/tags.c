@@ -7,7 +7,9 @@
 #include "bot/clients/registry.h"
 #include "bot/reply.h"
 #include "bot/model/spec.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 #include "store/store.h"
 
 #include <stdio.h>

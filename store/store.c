@@ -2,7 +2,8 @@
 
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
 
 #include <pthread.h>
 #include <sqlite3.h>

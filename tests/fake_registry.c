@@ -1,6 +1,6 @@
 #include "tests/fake_registry.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>

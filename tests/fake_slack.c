@@ -28,7 +28,9 @@
  */
 #include "tests/fake_slack_blocks.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/thread.h"
 
 #include <jansson.h>
 #include <libwebsockets.h>

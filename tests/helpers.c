@@ -3,7 +3,8 @@
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 #include "store/store.h"
 
 #include <stdarg.h>

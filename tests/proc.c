@@ -1,5 +1,8 @@
 #include "tests/proc.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 
 #include <curl/curl.h>
 #include <errno.h>

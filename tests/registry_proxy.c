@@ -5,7 +5,8 @@
  * calls use libcurl.
  */
 #include "tests/registry_proxy.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -6,7 +6,8 @@
  */
 #include "tests/registry_push.h"
 #include "bot/clients/registry.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

@@ -1,5 +1,6 @@
 #include "tests/registry_server.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -12,7 +12,8 @@
 #include "bot/sched_thread.h"
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/text.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

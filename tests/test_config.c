@@ -22,7 +22,8 @@
 
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 
 static const char *const config_vars[] = {
 	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_BASE", "VIVA_DB", "VIVA_CONFIG",

@@ -10,7 +10,7 @@
 #include "bot/console.h"
 #include "bot/lib/err.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

@@ -22,7 +22,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/sched.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

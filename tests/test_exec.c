@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "tests/helpers.h"
 
 struct fixture {

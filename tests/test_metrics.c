@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bot/metrics.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 /* Is `line` (without its newline) one whole line of text? */
 static bool has_line(const char *text, const char *line)

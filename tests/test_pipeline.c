@@ -16,7 +16,9 @@
 #include "bot/dispatch.h"
 #include "bot/slack/api.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/strbuf.h"
 #include "store/store.h"
 #include "tests/helpers.h"
 

@@ -14,7 +14,7 @@
 
 #include "bot/lib/err.h"
 #include "bot/queue.h"
-#include "bot/lib/util.h"
+#include "bot/lib/times.h"
 
 static atomic_int ran, dropped;
 

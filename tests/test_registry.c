@@ -17,7 +17,9 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/clients/registry.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/times.h"
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 

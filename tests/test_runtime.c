@@ -15,7 +15,7 @@
 
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "bot/metrics.h"
 #include "bot/reply.h"
 #include "bot/runtime.h"

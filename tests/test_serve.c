@@ -16,7 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
 #include "tests/tls_front.h"

@@ -26,7 +26,10 @@
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/slack/api.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 
 #define BOT_TOKEN "xoxb-1-SECRETBOT"
 #define APP_TOKEN "xapp-1-SECRETAPP"

@@ -16,7 +16,8 @@
 
 #include "bot/lib/err.h"
 #include "bot/model/spec.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 
 /* SPEC section 5, verbatim. */
 static const char example_yaml[] =

@@ -12,7 +12,9 @@
 
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/times.h"
 #include "store/store.h"
 
 #include <dirent.h>

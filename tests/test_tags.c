@@ -10,7 +10,7 @@
 #include "bot/model/catalog.h"
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "store/store.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"

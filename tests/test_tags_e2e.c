@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "tests/helpers.h"
 #include "tests/registry_push.h"
 #include "tests/registry_server.h"

@@ -1,6 +1,7 @@
 #include "bot/model/tmpl.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
 
 #include <stdarg.h>
 #include <stddef.h>

@@ -4,7 +4,9 @@
  * or write is bounded by IO_MS, every loop by the stop flag.
  */
 #include "tests/tls_front.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>

@@ -24,7 +24,9 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/clients/tls.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

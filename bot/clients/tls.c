@@ -3,7 +3,7 @@
  */
 #include "bot/clients/tls.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,7 +2,9 @@
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/text.h"
 #include "store/store.h"
 
 #include <dirent.h>

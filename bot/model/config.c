@@ -1,6 +1,9 @@
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 
 #include <errno.h>
 #include <stdarg.h>

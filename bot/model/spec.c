@@ -2,7 +2,10 @@
 #include "bot/lib/cron.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
 
 #include <stdarg.h>
 #include <stdio.h>

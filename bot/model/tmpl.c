@@ -1,7 +1,10 @@
 #include "bot/model/tmpl.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/strbuf.h"
+#include "bot/slack/mrkdwn.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -17,7 +17,9 @@
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/clients/tls.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 
 #include <curl/curl.h>
 #include <errno.h>

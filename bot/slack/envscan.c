@@ -1,5 +1,5 @@
 #include "bot/slack/envscan.h"
-#include "bot/lib/util.h"
+#include "bot/lib/text.h"
 
 #include <stdint.h>
 #include <string.h>

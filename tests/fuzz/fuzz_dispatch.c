@@ -17,7 +17,7 @@
 #include "bot/lib/log.h"
 #include "bot/reply.h"
 #include "bot/model/tmpl.h"
-#include "bot/lib/util.h"
+#include "bot/lib/alloc.h"
 #include "store/store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

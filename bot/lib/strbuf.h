@@ -1,0 +1,21 @@
+#ifndef VIVA_BOT_LIB_STRBUF_H
+#define VIVA_BOT_LIB_STRBUF_H
+
+#include <stddef.h>
+
+/* Growable string, always NUL-terminated. Embedded: sb_init/sb_release. */
+struct strbuf {
+	char *buf;
+	size_t len;
+	size_t cap;
+};
+void sb_init(struct strbuf *sb);
+void sb_release(struct strbuf *sb);
+void sb_add(struct strbuf *sb, const char *s, size_t n);
+void sb_adds(struct strbuf *sb, const char *s);
+void sb_addc(struct strbuf *sb, char c);
+void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Give the buffer to the caller (caller frees); sb is empty afterwards. */
+char *sb_detach(struct strbuf *sb);
+
+#endif

@@ -1,0 +1,65 @@
+/* Slack's mrkdwn and user ids (see mrkdwn.h). */
+#include "bot/slack/mrkdwn.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
+
+#include <string.h>
+
+bool is_slack_user_id(const char *s)
+{
+	size_t n;
+
+	if (!s || (s[0] != 'U' && s[0] != 'W'))
+		return false;
+	/* The local console's user (bot/console.h) owns what it creates. */
+	if (strcmp(s, "U_LOCAL") == 0)
+		return true;
+	n = strlen(s);
+	if (n < 3 || n > 21)
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+char *mrkdwn_user(const char *user_id)
+{
+	if (is_slack_user_id(user_id))
+		return xasprintf("<@%s>", user_id);
+	return mrkdwn_escape(user_id ? user_id : "someone");
+}
+
+char *mrkdwn_escape(const char *s)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '&': sb_adds(&sb, "&amp;"); break;
+		case '<': sb_adds(&sb, "&lt;"); break;
+		case '>': sb_adds(&sb, "&gt;"); break;
+		default: sb_addc(&sb, *s);
+		}
+	}
+	return sb_detach(&sb);
+}
+
+size_t mrkdwn_fit(const char *s, size_t n, size_t budget)
+{
+	size_t used = 0, i = 0, last_ok = 0;
+
+	while (i < n && s[i]) {
+		size_t w = s[i] == '&' ? 5 : (s[i] == '<' || s[i] == '>') ? 4 : 1;
+		if (used + w > budget)
+			break;
+		used += w;
+		i++;
+		/* only ever stop before the first byte of a character */
+		if (i >= n || !s[i] || ((unsigned char)s[i] & 0xC0) != 0x80)
+			last_ok = i;
+	}
+	return last_ok;
+}
