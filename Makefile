@@ -5,6 +5,7 @@
 #   make bench      benchmarks in bench/
 #   make deps       install missing Debian packages (root or sudo)
 #   make fuzz       libFuzzer targets in tests/fuzz/ (FUZZ_SECONDS each)
+#   make install    PREFIX=/usr/local DESTDIR= : bin/viva and share/viva/ examples
 #   V=1             show the full commands
 
 CC      ?= cc
@@ -15,6 +16,10 @@ CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(P
 LIBS        = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 OPT     ?= -O2 -g
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
 ifeq ($(V),1)
 Q :=
@@ -51,6 +56,7 @@ CORE_SRCS += bot/model/catalog.c
 CORE_SRCS += bot/model/spec.c
 CORE_SRCS += bot/clients/registry.c
 CORE_SRCS += bot/model/tmpl.c
+CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/reply.c
 CORE_SRCS += bot/commands.c
 CORE_SRCS += bot/dispatch.c
@@ -72,6 +78,11 @@ CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
 
 MAIN_SRCS := bot/main.c
+
+# templates/ is built into the binary (bot/model/embed.sh); data files, so
+# listed by the tree rather than by hand.
+TEMPLATE_FILES := $(shell find templates -type f ! -name '.*' | LC_ALL=C sort)
+GEN_SRCS       := build/gen/builtin_templates.c
 
 TESTS += tests/test_config
 TESTS += tests/test_store
@@ -96,8 +107,18 @@ TESTS += tests/test_serve
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
 TBUILD   := build/san
-CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o)
-TCORE_OBJS := $(CORE_SRCS:%.c=$(TBUILD)/%.o)
+CORE_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/%.o) $(GEN_SRCS:%.c=$(BUILD)/%.o)
+TCORE_OBJS := $(CORE_SRCS:%.c=$(TBUILD)/%.o) $(GEN_SRCS:%.c=$(TBUILD)/%.o)
+
+# A removed template must leave the binary too: the list itself is a prerequisite.
+TEMPLATE_LIST := $(shell mkdir -p build/gen && echo '$(TEMPLATE_FILES)' > build/gen/template_list.new && \
+		   (cmp -s build/gen/template_list.new build/gen/template_list || \
+		    mv build/gen/template_list.new build/gen/template_list); echo build/gen/template_list)
+
+build/gen/builtin_templates.c: $(TEMPLATE_FILES) $(TEMPLATE_LIST) bot/model/embed.sh
+	@mkdir -p $(dir $@)
+	@echo "  EMBED   templates/ ($(words $(TEMPLATE_FILES)) files)"
+	$(Q)sh bot/model/embed.sh $(TEMPLATE_FILES) > $@.tmp && mv $@.tmp $@
 
 all: viva
 
@@ -114,6 +135,8 @@ $(TBUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC/SAN  $<"
 	$(Q)$(CC) $(CFLAGS_BASE) -O1 -g $(SAN) -MMD -MP -c -o $@ $<
+
+$(BUILD)/bot/main.o $(TBUILD)/bot/main.o: CFLAGS_BASE += -DVIVA_VERSION='"$(VERSION)"'
 
 # The sanitized viva binary that end-to-end tests run as a process.
 $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
@@ -156,6 +179,15 @@ run: deps
 	$(Q)$(MAKE) --no-print-directory viva
 	$(Q)sh bot/run.sh
 
+# The binary and what an operator starts from; INSTALL_BIN lets the tests
+# install the sanitized build.
+INSTALL_BIN ?= viva
+install: $(INSTALL_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/viva
+	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/viva
+	install -m 0644 viva.example.yaml slack-app-manifest.yaml $(DESTDIR)$(PREFIX)/share/viva/
+	install -m 0644 .env.example $(DESTDIR)$(PREFIX)/share/viva/env.example
+
 BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \
                    $(BUILD)/tests/registry_push.o $(BUILD)/tests/registry_proxy.o $(CORE_OBJS)
 $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
@@ -176,7 +208,7 @@ bench: deps
 FUZZ_SECONDS ?= 20
 FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch fuzz_envscan
 FBUILD       := build/fuzz
-FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o)
+FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o) $(GEN_SRCS:%.c=$(FBUILD)/%.o)
 FUZZ_COMPILE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -O1 -g
 
 $(FBUILD)/%.o: %.c
@@ -203,7 +235,7 @@ fuzz: deps
 clean:
 	rm -rf build viva
 
-.PHONY: all deps test test-build run bench fuzz clean
+.PHONY: all deps test test-build run bench fuzz clean install
 .SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,11 +1,8 @@
 /*
- * viva: ChatOps for services and clusters, from Slack.
- *
- *   viva serve                      connect to Slack (Socket Mode) and run
- *   viva console                    local REPL: slash commands as U_LOCAL
- *   viva exec [--json] '/viva help' run one slash command locally and print
- *   viva check-config               load the configuration and report
+ * viva: ChatOps for services and clusters, from Slack. The subcommands are
+ * listed in usage() below; `viva --help` prints them.
  */
+#include "bot/model/builtin.h"
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
 #include "bot/console.h"
@@ -15,9 +12,12 @@
 #include "bot/clients/registry.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
+#include "bot/lib/alloc.h"
 #include "bot/lib/times.h"
 #include "store/store.h"
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,17 +36,29 @@ struct viva_clock *clock_real(void)
 	return &real_clock;
 }
 
+#ifndef VIVA_VERSION
+#define VIVA_VERSION "dev"
+#endif
+
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: viva serve            connect to Slack (Socket Mode) and run\n"
+		"usage: viva serve                 connect to Slack (Socket Mode) and run\n"
 		"       viva console [--user UID]  local console: slash commands, `click N` for buttons\n"
 		"       viva exec [--json] [--user UID] '/viva help'\n"
-		"                             run one slash command locally and print the answer\n"
-		"       viva check-config     load the configuration and say what is set\n"
+		"                                  run one slash command locally and print the answer\n"
+		"       viva check-config          load the configuration and say what is set\n"
+		"       viva templates list        the templates viva uses, and which a directory overrides\n"
+		"       viva templates dump DIR [--force]\n"
+		"                                  write the built-in templates to DIR, to edit and use as\n"
+		"                                  VIVA_TEMPLATES=DIR (existing files are kept unless --force)\n"
+		"       viva version               the version\n"
+		"       viva help | --help         this text\n"
 		"exec exits 0 when the action was done, 1 when it failed, 3 when it was not allowed,\n"
 		"4 for an invalid request (unknown command, bad arguments, unknown service).\n"
-		"Configuration: environment, then .env, then viva.yaml (see .env.example, viva.example.yaml).\n");
+		"Configuration: environment, then .env, then viva.yaml (see .env.example,\n"
+		"viva.example.yaml; `make install` puts both in PREFIX/share/viva). Templates are built\n"
+		"in; VIVA_TEMPLATES (or templates_dir) names a directory whose files replace them.\n");
 }
 
 /* Load the spec directory of record, when there is one. */
@@ -88,7 +100,7 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 	env->cfg = cfg;
 	env->clock = clock_real();
 	if (tmpl_set_load(cfg->templates_dir, &env->tmpl, err, sizeof(err)) != VIVA_OK) {
-		fprintf(stderr, "viva: templates (%s): %s\n", cfg->templates_dir, err);
+		fprintf(stderr, "viva: templates (VIVA_TEMPLATES=%s): %s\n", cfg->templates_dir, err);
 		goto fail;
 	}
 	if (store_open(cfg->db_path, &env->store) != VIVA_OK) {
@@ -210,8 +222,10 @@ static int run_check_config(void)
 	if (env_open(&cfg, &env, true))
 		return 1;
 	printf("configuration ok: slash_command=%s workers=%d db=%s templates=%zu "
-	       "slack_tokens=%s http_listen=%s\n",
+	       "template_overrides=%zu%s%s slack_tokens=%s http_listen=%s\n",
 	       cfg.slash_command, cfg.workers, cfg.db_path, tmpl_set_count(env.tmpl),
+	       tmpl_set_overrides(env.tmpl), cfg.templates_dir ? " templates_dir=" : "",
+	       cfg.templates_dir ? cfg.templates_dir : "",
 	       cfg.slack_app_token && cfg.slack_bot_token ? "set" : "missing",
 	       cfg.http_listen ? cfg.http_listen : "(off)");
 	env_close(&cfg, &env);
@@ -231,6 +245,73 @@ static int run_serve(void)
 	return rc;
 }
 
+/* `viva templates list|dump`: needs no configuration beyond templates_dir. */
+static int run_templates(int argc, char **argv)
+{
+	struct viva_config cfg;
+	char err[512];
+
+	if (argc >= 1 && strcmp(argv[0], "dump") == 0) {
+		size_t written = 0, skipped = 0;
+		bool force = false;
+		const char *dir = NULL;
+
+		for (int i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "--force") == 0)
+				force = true;
+			else if (!dir)
+				dir = argv[i];
+			else
+				dir = "";
+		}
+		if (!dir || !*dir) {
+			usage(stderr);
+			return 2;
+		}
+		if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+			fprintf(stderr, "viva: cannot create %s: %s\n", dir, strerror(errno));
+			return 1;
+		}
+		if (builtin_dump(dir, force, &written, &skipped, err, sizeof(err)) != VIVA_OK) {
+			fprintf(stderr, "viva: %s\n", err);
+			return 1;
+		}
+		printf("wrote %zu template files to %s", written, dir);
+		if (skipped)
+			printf(" (%zu already there and kept; --force overwrites them)", skipped);
+		printf("\nuse them with VIVA_TEMPLATES=%s (a file there replaces the built-in one of the same "
+		       "name)\n", dir);
+		return 0;
+	}
+	if (argc == 1 && strcmp(argv[0], "list") == 0) {
+		struct tmpl_set *ts = NULL;
+
+		if (config_load(&cfg, NULL, err, sizeof(err)) != VIVA_OK) {
+			fprintf(stderr, "viva: configuration error: %s\n", err);
+			return 1;
+		}
+		if (tmpl_set_load(cfg.templates_dir, &ts, err, sizeof(err)) != VIVA_OK) {
+			fprintf(stderr, "viva: templates (VIVA_TEMPLATES=%s): %s\n", cfg.templates_dir, err);
+			config_release(&cfg);
+			return 1;
+		}
+		for (size_t i = 0; i < builtin_files_len; i++) {
+			const char *p = builtin_files[i].path;
+			char *over = cfg.templates_dir ? xasprintf("%s/%s", cfg.templates_dir, p) : NULL;
+			struct stat st;
+			bool overridden = over && stat(over, &st) == 0 && S_ISREG(st.st_mode);
+
+			printf("%-40s %s\n", p, overridden ? over : "built-in");
+			free(over);
+		}
+		tmpl_set_free(ts);
+		config_release(&cfg);
+		return 0;
+	}
+	usage(stderr);
+	return 2;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -245,6 +326,12 @@ int main(int argc, char **argv)
 		return run_check_config();
 	if (strcmp(argv[1], "serve") == 0)
 		return run_serve();
+	if (strcmp(argv[1], "templates") == 0)
+		return run_templates(argc - 2, argv + 2);
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("viva %s\n", VIVA_VERSION);
+		return 0;
+	}
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
 		usage(stdout);
 		return 0;

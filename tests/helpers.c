@@ -111,7 +111,8 @@ void test_env_init(struct test_env *t)
 	t->now = 1795554900;
 	t->clock.now = fake_now;
 	t->env.clock = &t->clock;
-	if (tmpl_set_load("templates", &t->env.tmpl, err, sizeof(err)) != VIVA_OK) {
+	/* the templates built into viva, as it runs when installed */
+	if (tmpl_set_load(NULL, &t->env.tmpl, err, sizeof(err)) != VIVA_OK) {
 		fprintf(stderr, "templates: %s\n", err);
 		fail();
 	}

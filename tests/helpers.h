@@ -8,8 +8,8 @@
 #include "bot/reply.h"
 
 /*
- * Shared test fixtures: an environment with default configuration, the real
- * templates/ directory, an in-memory store, and a reply sink that records
+ * Shared test fixtures: an environment with default configuration, the
+ * templates built into viva, an in-memory store, and a reply sink that records
  * every message instead of sending it.
  */
 struct test_env {
@@ -21,7 +21,7 @@ struct test_env {
 	struct viva_clock clock;
 };
 
-/* Set up with the templates at "templates" and a ":memory:" store. */
+/* Set up with the built-in templates and a ":memory:" store. */
 void test_env_init(struct test_env *t);
 void test_env_release(struct test_env *t);
 

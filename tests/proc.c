@@ -21,6 +21,15 @@ extern char **environ;
 
 int proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path)
 {
+	return proc_start_in(p, NULL, false, argv, env, log_path);
+}
+
+int proc_start_in(struct proc *p, const char *cwd, bool clean_env, char *const argv[], char *const env[],
+		  const char *log_path)
+{
+	/* what a clean environment keeps: the sanitizers' options and a PATH */
+	static const char *const keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL };
+	char *kept[8] = { NULL };
 	pid_t pid;
 
 	memset(p, 0, sizeof(*p));
@@ -35,6 +44,19 @@ int proc_start(struct proc *p, char *const argv[], char *const env[], const char
 			dup2(fd, 1);
 			dup2(fd, 2);
 			close(fd);
+		}
+		if (cwd && chdir(cwd) != 0)
+			_exit(126);
+		if (clean_env) {
+			size_t k = 0;
+			for (size_t i = 0; keep[i]; i++)
+				if (getenv(keep[i]))
+					kept[k++] = xasprintf("%s=%s", keep[i], getenv(keep[i]));
+			clearenv();
+			putenv("PATH=/usr/bin:/bin");
+			putenv("HOME=/nonexistent");
+			for (size_t i = 0; i < k; i++)
+				putenv(kept[i]);
 		}
 		for (char *const *e = env; e && *e; e++)
 			putenv(*e);

@@ -21,6 +21,13 @@ struct proc {
 /* argv is NULL-terminated; env is "K=V" strings, NULL-terminated, added to
  * the test's own environment. */
 int proc_start(struct proc *p, char *const argv[], char *const env[], const char *log_path);
+/*
+ * The same, run in directory cwd (NULL: the test's own); with clean_env the
+ * program sees only PATH, HOME, the sanitizer options and env: viva as it
+ * is installed, with nothing of the repository around it.
+ */
+int proc_start_in(struct proc *p, const char *cwd, bool clean_env, char *const argv[], char *const env[],
+		  const char *log_path);
 /* Wait until the log contains `needle` (true) or timeout_ms passes (false). */
 bool proc_wait_log(struct proc *p, const char *needle, long timeout_ms);
 /* The log so far (caller frees). */

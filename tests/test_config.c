@@ -143,7 +143,7 @@ static void assert_defaults(const struct viva_config *c)
 	assert_null(c->http_listen);
 	assert_null(c->node_token);
 	assert_string_equal(c->log_level, "info");
-	assert_string_equal(c->templates_dir, "./templates");
+	assert_null(c->templates_dir);   /* the built-in templates, no directory */
 	assert_string_equal(c->slash_command, "/viva");
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);

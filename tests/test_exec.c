@@ -15,7 +15,6 @@
 struct fixture {
 	char *dir;      /* temporary working directory */
 	char bin[PATH_MAX];
-	char templates[PATH_MAX];
 };
 
 static int setup(void **state)
@@ -23,7 +22,7 @@ static int setup(void **state)
 	struct fixture *f = xcalloc(1, sizeof(*f));
 	const char *bin = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
 
-	if (!realpath(bin, f->bin) || !realpath("templates", f->templates)) {
+	if (!realpath(bin, f->bin)) {
 		free(f);
 		return -1;
 	}
@@ -41,14 +40,20 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Run viva in the fixture's directory with a clean environment. */
-static char *viva(struct fixture *f, const char *args, int *status)
+/* Run viva in the fixture's (empty) directory with a clean environment:
+ * nothing of the repository around it, as when installed. */
+static char *viva_env(struct fixture *f, const char *env, const char *args, int *status)
 {
-	char *cmd = xasprintf("cd '%s' && env -i PATH=/usr/bin:/bin HOME=/tmp VIVA_TEMPLATES='%s' "
-			      "ASAN_OPTIONS=detect_leaks=1 '%s' %s", f->dir, f->templates, f->bin, args);
+	char *cmd = xasprintf("cd '%s' && env -i PATH=/usr/bin:/bin HOME=/tmp "
+			      "ASAN_OPTIONS=detect_leaks=1 %s '%s' %s", f->dir, env, f->bin, args);
 	char *out = test_run(cmd, status);
 	free(cmd);
 	return out;
+}
+
+static char *viva(struct fixture *f, const char *args, int *status)
+{
+	return viva_env(f, "", args, status);
 }
 
 static void exec__help__prints_terminal_rendering(void **state)
@@ -150,6 +155,91 @@ static void exec__bad_config__one_clear_line(void **state)
 	free(path);
 }
 
+static void exec__help__lists_every_subcommand(void **state)
+{
+	struct fixture *f = *state;
+	static const char *const subs[] = { "viva serve", "viva console", "viva exec", "viva check-config",
+					    "viva templates list", "viva templates dump", "viva version", NULL };
+	int st;
+	char *out = viva(f, "--help", &st);
+
+	assert_int_equal(st, 0);
+	for (size_t i = 0; subs[i]; i++)
+		assert_non_null(strstr(out, subs[i]));
+	free(out);
+	out = viva(f, "version", &st);
+	assert_int_equal(st, 0);
+	assert_int_equal(strncmp(out, "viva ", 5), 0);
+	free(out);
+}
+
+/* The operator's path: dump the built-in set, edit one file, point viva at it. */
+static void exec__templates_dump_edit_override(void **state)
+{
+	struct fixture *f = *state;
+	char *path = xasprintf("%s/mine/slack/help_command.json", f->dir);
+	int st;
+	char *out = viva(f, "templates dump mine", &st);
+
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "wrote "));
+	free(out);
+	test_write_file(path, "{\"text\": \"x\", \"blocks\": [{\"type\": \"header\", \"text\": "
+			"{\"type\": \"plain_text\", \"text\": \"OURS {{name}}\"}}]}");
+	/* without the setting, the built-in one */
+	out = viva(f, "exec '/viva help audit'", &st);
+	assert_int_equal(st, 0);
+	assert_null(strstr(out, "OURS"));
+	free(out);
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "exec '/viva help audit'", &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "== OURS audit =="));
+	free(out);
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "templates list", &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "mine/slack/help_command.json"));
+	free(out);
+	/* a directory that is not there was asked for: say so, do not start */
+	out = viva_env(f, "VIVA_TEMPLATES=nowhere", "exec '/viva help'", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "viva: templates (VIVA_TEMPLATES=nowhere)"));
+	free(out);
+	free(path);
+}
+
+/*
+ * `make install` with PREFIX and DESTDIR: the binary and the examples, and
+ * the installed binary runs from anywhere with nothing beside it.
+ */
+static void install__prefix_destdir__binary_runs_from_anywhere(void **state)
+{
+	struct fixture *f = *state;
+	char *cmd = xasprintf("make --no-print-directory -s install DESTDIR='%s/dest' PREFIX=/opt/viva "
+			      "INSTALL_BIN='%s' 2>&1", f->dir, f->bin);
+	char *out, *bin = xasprintf("%s/dest/opt/viva/bin/viva", f->dir);
+	int st;
+
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 0);
+	free(out);
+	for (const char *const *p = (const char *const[]){ "share/viva/viva.example.yaml", "share/viva/env.example",
+							    "share/viva/slack-app-manifest.yaml", NULL }; *p; p++) {
+		char *path = xasprintf("%s/dest/opt/viva/%s", f->dir, *p);
+		assert_int_equal(access(path, R_OK), 0);
+		free(path);
+	}
+	assert_int_equal(access(bin, X_OK), 0);
+	free(cmd);
+	cmd = xasprintf("cd / && env -i PATH=/usr/bin:/bin HOME=/tmp VIVA_DB=%s/x.db '%s' exec '/viva help'", f->dir,
+			bin);
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "== viva: ChatOps for services and clusters =="));
+	free(out);
+	free(cmd);
+	free(bin);
+}
+
 static void exec__no_arguments__usage(void **state)
 {
 	struct fixture *f = *state;
@@ -169,6 +259,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exec__unknown_command__says_so_and_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__failed_or_refused_action__non_zero_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__bad_config__one_clear_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec__help__lists_every_subcommand, setup, teardown),
+		cmocka_unit_test_setup_teardown(exec__templates_dump_edit_override, setup, teardown),
+		cmocka_unit_test_setup_teardown(install__prefix_destdir__binary_runs_from_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__no_arguments__usage, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,9 +34,10 @@ struct fx {
 	struct tls_front *front;
 	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
 	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
+	bool bare;            /* viva gets the Slack settings and nothing else */
 };
 
-static char viva_bin[PATH_MAX], fake_bin[PATH_MAX], templates[PATH_MAX];
+static char viva_bin[PATH_MAX], fake_bin[PATH_MAX];
 
 static void sleep_ms(long ms)
 {
@@ -111,15 +113,23 @@ static void start_fake(struct fx *f)
 	free(log);
 }
 
+/*
+ * viva runs as it is installed: from an empty directory of its own (run/),
+ * with a clean environment holding only what the test gives it. With
+ * f->bare, not even VIVA_DB or VIVA_CONFIG: everything at its defaults,
+ * relative to that directory.
+ */
 static void start_viva(struct fx *f, const char *extra_env, const char *extra_yaml)
 {
 	char *log = xasprintf("%s/viva.log", f->dir);
+	char *run = xasprintf("%s/run", f->dir);
 	char *e[16];
 	int n = 0;
 	char *argv[] = { viva_bin, "serve", NULL };
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
-	{
+	assert_int_equal(mkdir(run, 0755), 0);
+	if (!f->bare) {
 		/* extra_yaml may set its own pool size */
 		bool sized = extra_yaml && strstr(extra_yaml, "workers:");
 		char *yaml = xasprintf("%spipelines: { dir: %s/pipelines }\n%s",
@@ -132,11 +142,12 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 	e[n++] = xstrdup("SLACK_APP_TOKEN=xapp-test");
 	e[n++] = xstrdup("SLACK_BOT_TOKEN=xoxb-test");
 	e[n++] = xasprintf("SLACK_API_BASE=%s", f->api_base);
-	e[n++] = xasprintf("VIVA_DB=%s/viva.db", f->dir);
-	e[n++] = xasprintf("VIVA_CONFIG=%s", cfg);
-	e[n++] = xasprintf("VIVA_TEMPLATES=%s", templates);
-	e[n++] = xasprintf("VIVA_HTTP_LISTEN=127.0.0.1:%d", f->http_port);
-	e[n++] = xstrdup("VIVA_LOG_LEVEL=info");
+	if (!f->bare) {
+		e[n++] = xasprintf("VIVA_DB=%s/viva.db", f->dir);
+		e[n++] = xasprintf("VIVA_CONFIG=%s", cfg);
+		e[n++] = xasprintf("VIVA_HTTP_LISTEN=127.0.0.1:%d", f->http_port);
+		e[n++] = xstrdup("VIVA_LOG_LEVEL=info");
+	}
 	e[n++] = xstrdup(extra_env ? extra_env : "VIVA_TEST_NOTHING=1");
 	if (f->ca_dir) {
 		/* only the test's CA, found through the hashed directory; the
@@ -146,11 +157,12 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 		e[n++] = xstrdup("CURL_CA_BUNDLE=");
 	}
 	e[n] = NULL;
-	assert_int_equal(proc_start(&f->viva, argv, e, log), 0);
+	assert_int_equal(proc_start_in(&f->viva, run, true, argv, e, log), 0);
 	/* putenv in the child kept pointers into e: the parent may free now */
 	for (int i = 0; i < n; i++)
 		free(e[i]);
 	free(cfg);
+	free(run);
 	free(log);
 }
 
@@ -198,6 +210,19 @@ static int setup(void **state)
 static int setup_tiny_queue(void **state)
 {
 	return setup_common_yaml(state, "VIVA_DEBUG_JOB_DELAY_MS=1000", "workers: 1\nqueue_size: 2\n", true);
+}
+
+/* Only the Slack settings: no viva.yaml, no VIVA_DB, no templates directory. */
+static int setup_bare(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+
+	f->dir = test_tmpdir();
+	f->bare = true;
+	start_fake(f);
+	start_viva(f, NULL, NULL);
+	*state = f;
+	return wait_link(f);
 }
 
 static int setup_slow(void **state)
@@ -276,6 +301,35 @@ static void serve__help__answered_through_response_url(void **state)
 	s = proc_log(&f->viva);
 	assert_null(strstr(s, "tls client ready"));
 	free(s);
+}
+
+/*
+ * Installed anywhere (a systemd unit's working directory, a container, a
+ * temp dir): viva needs no file beside it. Its templates are built in; the
+ * database is made where VIVA_DB's default says, in its own directory.
+ */
+static void serve__empty_directory__answers_with_built_in_templates(void **state)
+{
+	struct fx *f = *state;
+	json_t *c, *body;
+	char *s, *db = xasprintf("%s/run/viva.db", f->dir);
+	struct stat st;
+
+	json_decref(send_slash(f, "help", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	c = calls(f, "response_url");
+	body = json_object_get(json_array_get(c, 0), "body");
+	s = json_dumps(body, 0);
+	assert_non_null(strstr(s, "/viva help [COMMAND]"));
+	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
+	free(s);
+	json_decref(c);
+	assert_int_equal(stat(db, &st), 0);
+	s = proc_log(&f->viva);
+	assert_null(strstr(s, "No such file"));
+	assert_null(strstr(s, "level=error"));
+	free(s);
+	free(db);
 }
 
 /*
@@ -837,6 +891,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__empty_directory__answers_with_built_in_templates, setup_bare,
+						teardown),
 		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
@@ -852,8 +908,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__wss__certificate_for_another_host__refused, setup_tls_other_host, teardown),
 	};
 
-	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin) || !realpath("templates", templates)) {
-		fprintf(stderr, "test_serve: need %s, %s and templates/\n", vb, fb);
+	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin)) {
+		fprintf(stderr, "test_serve: need %s and %s\n", vb, fb);
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);

@@ -1,4 +1,6 @@
+#include "bot/model/builtin.h"
 #include "bot/model/tmpl.h"
+#include "bot/lib/fileio.h"
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
@@ -592,7 +594,7 @@ static void tmpl__load_dir__relative_names_and_render(void **state)
 	write_text(dir, "notes.txt", "not a template {");
 	write_text(dir, ".hidden.json", "{ broken");
 
-	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), 0);
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), 0);
 	assert_non_null(ts);
 	assert_int_equal(tmpl_set_count(ts), 3);
 	assert_int_equal(tmpl_render(ts, "slack/help", data, &out, err, sizeof(err)), 0);
@@ -622,7 +624,7 @@ static void tmpl__load_dir_malformed__eparse_names_file(void **state)
 	make_dir(dir, "slack");
 	write_text(dir, "slack/ok.json", "{}");
 	write_text(dir, "slack/x.json", "{\n  \"blocks\": [\n    {\"type\": \"divider\",}\n  ]\n}\n");
-	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), VIVA_EPARSE);
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), VIVA_EPARSE);
 	assert_null(ts);
 	assert_non_null(strstr(err, "template slack/x: malformed JSON at line 3, column "));
 	remove_tree(dir, 0);
@@ -651,7 +653,7 @@ static void tmpl__reload__replaces_or_keeps_old_set(void **state)
 	(void)state;
 	write_text(dir, "a.json", "{\"v\": 1}");
 	write_text(dir, "b.json", "{\"v\": 2}");
-	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), 0);
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), 0);
 	assert_int_equal(tmpl_set_count(ts), 2);
 
 	/* Change a, remove b, add c. */
@@ -745,7 +747,7 @@ static void tmpl__concurrent_render_during_reload__consistent(void **state)
 	(void)state;
 	write_text(dir, "list.json",
 		   "{\"v\": 1, \"items\": [{\"$each\": \"items\", \"$do\": \"{{.}}\"}]}");
-	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), 0);
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), 0);
 	rt.ts = ts;
 	assert_int_equal(pthread_create(&th, NULL, render_loop, &rt), 0);
 	for (int i = 0; i < 100; i++) {
@@ -771,9 +773,125 @@ static void tmpl__concurrent_render_during_reload__consistent(void **state)
 	free(dir);
 }
 
+/*
+ * The templates viva runs with are built in: every built-in file parses,
+ * the Slack ones are all there with no directory at all, and a directory
+ * replaces them file by file (the rest stay built in), also on reload.
+ */
+static void builtin__every_file_parses_and_serves_without_a_directory(void **state)
+{
+	struct tmpl_set *ts = NULL;
+	char err[512] = "";
+	size_t json_files = 0;
+	json_t *out = NULL;
+
+	(void)state;
+	assert_true(builtin_files_len > 0);
+	for (size_t i = 0; i < builtin_files_len; i++) {
+		assert_non_null(builtin_find(builtin_files[i].path));
+		assert_int_equal(strlen((const char *)builtin_files[i].data), builtin_files[i].len);
+		if (strstr(builtin_files[i].path, ".json"))
+			json_files++;
+	}
+	assert_null(builtin_find("slack/nope.json"));
+	assert_int_equal(tmpl_set_load(NULL, &ts, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(tmpl_set_count(ts), json_files);
+	assert_int_equal(tmpl_set_overrides(ts), 0);
+	assert_null(tmpl_set_dir(ts));
+	assert_int_equal(tmpl_render(ts, "slack/error", NULL, &out, err, sizeof(err)), VIVA_EINVAL);
+	assert_non_null(strstr(err, "missing variable 'message'"));
+	json_decref(out);
+	out = NULL;
+	tmpl_set_free(ts);
+}
+
+static void builtin__directory_overrides_file_by_file_and_reload_rereads_it(void **state)
+{
+	char *dir = make_tmpdir();
+	struct tmpl_set *ts = NULL;
+	char err[512] = "";
+	json_t *data = parse("{\"who\": \"U1\", \"result\": \"ok\", \"action\": \"promote\"}");
+	json_t *out = NULL;
+	char *s;
+
+	(void)state;
+	make_dir(dir, "slack");
+	write_text(dir, "slack/already_done.json", "{\"text\": \"OVERRIDDEN {{action}}\"}");
+	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(tmpl_set_overrides(ts), 1);
+	assert_string_equal(tmpl_set_dir(ts), dir);
+	assert_int_equal(tmpl_render(ts, "slack/already_done", data, &out, err, sizeof(err)), 0);
+	assert_json(out, "{\"text\": \"OVERRIDDEN promote\"}");
+	json_decref(out);
+	/* the others are still the built-in ones */
+	assert_int_equal(tmpl_render(ts, "slack/error", data, &out, err, sizeof(err)), VIVA_EINVAL);
+	json_decref(out);
+	out = NULL;
+	/* removed from the directory: the built-in one is back after a reload */
+	s = xasprintf("%s/slack/already_done.json", dir);
+	assert_int_equal(unlink(s), 0);
+	free(s);
+	assert_int_equal(tmpl_set_reload(ts, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(tmpl_set_overrides(ts), 0);
+	assert_int_equal(tmpl_render(ts, "slack/already_done", data, &out, err, sizeof(err)), 0);
+	s = json_dumps(out, 0);
+	assert_null(strstr(s, "OVERRIDDEN"));
+	assert_non_null(strstr(s, "promote"));
+	free(s);
+	json_decref(out);
+	/* a broken override: the reload fails and the last good set stays */
+	write_text(dir, "slack/already_done.json", "{ broken");
+	assert_int_equal(tmpl_set_reload(ts, err, sizeof(err)), VIVA_EPARSE);
+	assert_non_null(strstr(err, "template slack/already_done: malformed JSON"));
+	assert_int_equal(tmpl_render(ts, "slack/already_done", data, &out, err, sizeof(err)), 0);
+	json_decref(out);
+	json_decref(data);
+	tmpl_set_free(ts);
+	remove_tree(dir, 0);
+	free(dir);
+}
+
+/* `viva templates dump` writes what is built in, byte for byte. */
+static void builtin__dump__writes_every_file_and_keeps_existing_ones(void **state)
+{
+	char *dir = make_tmpdir();
+	char err[512] = "";
+	size_t written = 0, skipped = 0;
+
+	(void)state;
+	assert_int_equal(builtin_dump(dir, 0, &written, &skipped, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(written, builtin_files_len);
+	assert_int_equal(skipped, 0);
+	for (size_t i = 0; i < builtin_files_len; i++) {
+		char *path = xasprintf("%s/%s", dir, builtin_files[i].path), *text = NULL;
+		size_t len = 0;
+
+		assert_int_equal(read_file(path, &text, &len), VIVA_OK);
+		assert_int_equal(len, builtin_files[i].len);
+		assert_memory_equal(text, builtin_files[i].data, len);
+		free(text);
+		free(path);
+	}
+	write_text(dir, "slack/help.json", "{\"mine\": true}");
+	assert_int_equal(builtin_dump(dir, 0, &written, &skipped, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(written, 0);
+	assert_int_equal(skipped, builtin_files_len);
+	assert_int_equal(builtin_dump(dir, 1, &written, &skipped, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(written, builtin_files_len);
+	/* a directory that cannot be written: a clear error */
+	assert_int_equal(builtin_dump("/proc/viva-cannot-write", 0, &written, &skipped, err, sizeof(err)),
+			 VIVA_EIO);
+	assert_non_null(strstr(err, "/proc/viva-cannot-write"));
+	remove_tree(dir, 0);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(builtin__every_file_parses_and_serves_without_a_directory),
+		cmocka_unit_test(builtin__directory_overrides_file_by_file_and_reload_rereads_it),
+		cmocka_unit_test(builtin__dump__writes_every_file_and_keeps_existing_ones),
 		cmocka_unit_test(tmpl__plain_path__replaced_in_text),
 		cmocka_unit_test(tmpl__no_placeholders_null_data__copied),
 		cmocka_unit_test(tmpl__mrkdwn_text__escaped),

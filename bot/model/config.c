@@ -34,7 +34,6 @@
 #define DEF_CONFIG_PATH    "./viva.yaml"
 #define DEF_ENV_FILE       "./.env"
 #define DEF_LOG_LEVEL      "info"
-#define DEF_TEMPLATES      "./templates"
 #define DEF_SLASH_COMMAND  "/viva"
 #define DEF_TIMEZONE       "UTC"
 #define DEF_WORKERS        4
@@ -1387,7 +1386,7 @@ void config_defaults(struct viva_config *cfg)
 	cfg->db_path = xstrdup(DEF_DB_PATH);
 	cfg->config_path = xstrdup(DEF_CONFIG_PATH);
 	cfg->log_level = xstrdup(DEF_LOG_LEVEL);
-	cfg->templates_dir = xstrdup(DEF_TEMPLATES);
+	cfg->templates_dir = NULL;   /* built-in templates only */
 	cfg->slash_command = xstrdup(DEF_SLASH_COMMAND);
 	cfg->loop_priority = xstrdup("normal");
 	cfg->timezone = xstrdup(DEF_TIMEZONE);

@@ -1,4 +1,5 @@
 #include "bot/model/tmpl.h"
+#include "bot/model/builtin.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/lib/alloc.h"
@@ -38,8 +39,10 @@ struct tmpl_set {
 	 * reload swapping map never waits for a render.
 	 */
 	pthread_mutex_t lock;
-	json_t *map;   /* object: name -> template tree */
-	char *dir;     /* NULL for sets made with tmpl_set_new() */
+	json_t *map;       /* object: name -> template tree */
+	char *dir;         /* the override directory; NULL for none */
+	json_t *base;      /* the built-in templates, parsed once; NULL: none */
+	size_t overrides;  /* how many of map came from dir (under lock) */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -78,6 +81,7 @@ static int parse_tmpl(const char *name, const char *text, size_t len, json_t **o
 
 struct loader {
 	json_t *map;
+	json_t *base;      /* built-ins being overridden, or NULL */
 	size_t nfiles;
 	char *err;
 	size_t errlen;
@@ -119,6 +123,10 @@ static int load_file(struct loader *ld, const char *path, const char *rel, off_t
 	err = parse_tmpl(name, text, len, &t, ld->err, ld->errlen);
 	if (err)
 		goto out;
+	/* A misspelt override would silently change nothing: say so. */
+	if (ld->base && !json_object_get(ld->base, name))
+		log_warn("template in the override directory replaces no built-in one", "file=%s name=%s",
+			 path, name);
 	if (json_object_set_new(ld->map, name, t) != 0) {
 		t = NULL; /* stolen even on failure */
 		set_err(ld->err, ld->errlen, "template file %s: name is not valid UTF-8", path);
@@ -207,49 +215,103 @@ void tmpl_set_free(struct tmpl_set *ts)
 		return;
 	pthread_mutex_destroy(&ts->lock);
 	json_decref(ts->map);
+	json_decref(ts->base);
 	free(ts->dir);
 	free(ts);
 }
 
-int tmpl_set_load(const char *dir, struct tmpl_set **out, char *err, size_t errlen)
+/* Parse every built-in *.json into an object name -> tree. */
+static int parse_builtins(json_t **out, char *err, size_t errlen)
+{
+	json_t *map = json_object();
+	int rc = VIVA_OK;
+
+	for (size_t i = 0; i < builtin_files_len && rc == VIVA_OK; i++) {
+		const struct builtin_file *b = &builtin_files[i];
+		char *name;
+		json_t *t = NULL;
+
+		if (!ends_with(b->path, ".json"))
+			continue;   /* not a message template (node files, scripts) */
+		name = xstrndup(b->path, strlen(b->path) - strlen(".json"));
+		rc = parse_tmpl(name, (const char *)b->data, b->len, &t, err, errlen);
+		if (rc == VIVA_OK)
+			json_object_set_new(map, name, t);
+		free(name);
+	}
+	if (rc) {
+		json_decref(map);
+		map = NULL;
+	}
+	*out = map;
+	return rc;
+}
+
+static int open_set(const char *dir, bool builtin, struct tmpl_set **out, char *err, size_t errlen)
 {
 	struct tmpl_set *ts = NULL;
 	int rc;
 
 	*out = NULL;
-	if (!dir || !dir[0]) {
+	if (dir && !dir[0])
+		dir = NULL;
+	if (!builtin && !dir) {
 		set_err(err, errlen, "template directory not given");
 		return VIVA_EINVAL;
 	}
 	ts = tmpl_set_new();
 	ts->dir = xstrdup(dir);
-	rc = tmpl_set_reload(ts, err, errlen);
-	if (rc) {
-		tmpl_set_free(ts);
-		return rc;
+	if (builtin) {
+		rc = parse_builtins(&ts->base, err, errlen);
+		if (rc)
+			goto fail;
 	}
+	rc = tmpl_set_reload(ts, err, errlen);
+	if (rc)
+		goto fail;
 	*out = ts;
 	return VIVA_OK;
+fail:
+	tmpl_set_free(ts);
+	return rc;
+}
+
+int tmpl_set_load(const char *dir, struct tmpl_set **out, char *err, size_t errlen)
+{
+	return open_set(dir, true, out, err, errlen);
+}
+
+int tmpl_set_load_dir(const char *dir, struct tmpl_set **out, char *err, size_t errlen)
+{
+	return open_set(dir, false, out, err, errlen);
 }
 
 int tmpl_set_reload(struct tmpl_set *ts, char *err, size_t errlen)
 {
 	struct loader ld = { .err = err, .errlen = errlen };
 	json_t *old;
-	size_t n;
-	int rc;
+	size_t n, nover = 0;
+	int rc = VIVA_OK;
 
-	if (!ts || !ts->dir) {
+	if (!ts || (!ts->dir && !ts->base)) {
 		set_err(err, errlen, "template set was not loaded from a directory");
 		return VIVA_EINVAL;
 	}
-	/* Build the whole new map first so a bad file never leaves a half set. */
+	/* Build the whole new map first so a bad file never leaves a half set.
+	 * Templates are never modified once parsed, so the built-in trees are
+	 * shared, not copied. */
 	ld.map = json_object();
 	if (!ld.map) {
 		log_error("out of memory", "what=%s", "template map");
 		abort();
 	}
-	rc = load_dir(&ld, ts->dir, "", 0);
+	if (ts->base)
+		json_object_update(ld.map, ts->base);
+	ld.base = ts->base;
+	if (ts->dir) {
+		rc = load_dir(&ld, ts->dir, "", 0);
+		nover = ld.nfiles;
+	}
 	if (rc) {
 		json_decref(ld.map);
 		return rc;
@@ -258,11 +320,30 @@ int tmpl_set_reload(struct tmpl_set *ts, char *err, size_t errlen)
 	pthread_mutex_lock(&ts->lock);
 	old = ts->map;
 	ts->map = ld.map;
+	ts->overrides = nover;
 	/* Under the lock: see tmpl_render() for why references drop here. */
 	json_decref(old);
 	pthread_mutex_unlock(&ts->lock);
-	log_debug("templates loaded", "dir=%s count=%zu", ts->dir, n);
+	log_debug("templates loaded", "dir=%s count=%zu from_dir=%zu", ts->dir ? ts->dir : "(built-in only)", n,
+		  nover);
 	return VIVA_OK;
+}
+
+size_t tmpl_set_overrides(struct tmpl_set *ts)
+{
+	size_t n;
+
+	if (!ts)
+		return 0;
+	pthread_mutex_lock(&ts->lock);
+	n = ts->overrides;
+	pthread_mutex_unlock(&ts->lock);
+	return n;
+}
+
+const char *tmpl_set_dir(const struct tmpl_set *ts)
+{
+	return ts ? ts->dir : NULL;
 }
 
 int tmpl_set_add(struct tmpl_set *ts, const char *name, const char *json_text,

@@ -47,17 +47,27 @@
 struct tmpl_set;
 
 /*
- * Load every *.json under dir (recursively, name = relative path without
+ * The templates viva runs with: the built-in ones (bot/model/builtin.h),
+ * each replaced by the file of the same name in dir when dir is not NULL
+ * (VIVA_TEMPLATES / templates_dir: an operator's overrides). Files in dir
+ * are every *.json under it (recursively, name = relative path without
  * ".json", e.g. "slack/help"). A malformed file fails the whole load with
- * VIVA_EPARSE and a message naming the file, line and column.
+ * VIVA_EPARSE and a message naming the file, line and column; a dir that
+ * does not exist is VIVA_ENOENT (it was asked for: say so).
  */
 int tmpl_set_load(const char *dir, struct tmpl_set **out, char *err, size_t errlen);
+/* Only the templates in dir, no built-ins (tests of the loader). */
+int tmpl_set_load_dir(const char *dir, struct tmpl_set **out, char *err, size_t errlen);
 /*
- * Re-read the directory. On success the new templates replace the old ones
- * atomically; on failure the old ones stay and err says why. Thread-safe
- * against concurrent tmpl_render().
+ * Re-read the directory (the built-ins stay). On success the new templates
+ * replace the old ones atomically; on failure the old ones stay and err says
+ * why. Thread-safe against concurrent tmpl_render().
  */
 int tmpl_set_reload(struct tmpl_set *ts, char *err, size_t errlen);
+/* How many templates the directory supplied at the last (re)load. */
+size_t tmpl_set_overrides(struct tmpl_set *ts);
+/* The override directory (borrowed), or NULL. */
+const char *tmpl_set_dir(const struct tmpl_set *ts);
 void tmpl_set_free(struct tmpl_set *ts);
 /* Add or replace one template from JSON text (tests, built-ins). */
 int tmpl_set_add(struct tmpl_set *ts, const char *name, const char *json_text,

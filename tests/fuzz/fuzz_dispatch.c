@@ -66,7 +66,7 @@ static void setup(void)
 	cfg.pipelines_dir = xstrdup("/nonexistent/viva-fuzz");   /* nothing is written */
 	env.cfg = &cfg;
 	env.clock = &clk;
-	if (tmpl_set_load("templates", &env.tmpl, err, sizeof(err)) != VIVA_OK ||
+	if (tmpl_set_load(NULL, &env.tmpl, err, sizeof(err)) != VIVA_OK ||
 	    store_open(":memory:", &env.store) != VIVA_OK)
 		abort();
 }
