@@ -64,6 +64,7 @@ CORE_SRCS += bot/console.c
 CORE_SRCS += bot/serve.c
 CORE_SRCS += bot/queue.c
 CORE_SRCS += bot/runtime.c
+CORE_SRCS += bot/reload.c
 CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c

@@ -3,6 +3,7 @@
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
+#include "bot/reload.h"
 #include "bot/reply.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
@@ -556,13 +557,21 @@ int console_line(struct console *c, const char *line)
 	if (strcmp(line, "submit") == 0)
 		return submit(c);
 	if (strcmp(line, "reload") == 0) {
-		/* Operators edit templates/ and see the result without a restart. */
-		char err[512];
-		int rc = tmpl_set_reload(c->env->tmpl, err, sizeof(err));
-		if (rc == VIVA_OK)
-			fprintf(c->out, "Templates reloaded (%zu).\n", tmpl_set_count(c->env->tmpl));
+		/* Operators edit their template overrides or the spec directory and
+		 * see the result without a restart: what SIGHUP does to `serve`. */
+		struct reload_report rep;
+		int rc = reload_all(c->env, c->user, &rep);
+
+		if (rep.templates_rc == VIVA_OK)
+			fprintf(c->out, "Templates reloaded (%zu, %zu from %s).\n", rep.templates, rep.overrides,
+				tmpl_set_dir(c->env->tmpl) ? tmpl_set_dir(c->env->tmpl) : "no directory: all built in");
 		else
-			fprintf(c->out, "Reload failed, the old templates stay: %s\n", err);
+			fprintf(c->out, "Reload failed, the old templates stay: %s\n", rep.error);
+		if (rep.specs_rc == VIVA_OK)
+			fprintf(c->out, "Pipeline specs: %d added, %d changed, %d removed, %d invalid.\n", rep.added,
+				rep.changed, rep.removed, rep.invalid);
+		else if (rep.specs_rc != VIVA_ENOENT)
+			fprintf(c->out, "Pipeline specs not applied: %s\n", rep.error);
 		return rc;
 	}
 	if (strcmp(line, "json on") == 0 || strcmp(line, "json off") == 0) {
@@ -588,7 +597,7 @@ int console_repl(struct console *c, FILE *in)
 	c->in = in;
 	c->confirm_all = false;
 	fprintf(c->out, "viva local console: type %s commands (e.g. `%s help`), `click N` to press "
-		"button N, `set FIELD VALUE` and `submit` for forms, `json on|off`, `reload` (templates), `quit` to leave.\n", slash, slash);
+		"button N, `set FIELD VALUE` and `submit` for forms, `json on|off`, `reload` (templates and specs), `quit` to leave.\n", slash, slash);
 	for (;;) {
 		size_t n;
 		fprintf(c->out, "viva> ");

@@ -34,7 +34,8 @@ void console_free(struct console *c);
 void console_set_user(struct console *c, const char *user_id);
 /*
  * Run one console line: "/viva help", "help" (the slash command may be left
- * out), "click N", "json on|off", "reload" (re-read templates/). Returns 0,
+ * out), "click N", "json on|off", "reload" (re-read the template overrides and the spec
+ * directory, as SIGHUP does). Returns 0,
  * or a viva_err.
  */
 int console_line(struct console *c, const char *line);

@@ -3,9 +3,10 @@
  * connection(s) and the HTTP endpoint. It parses each envelope,
  * acknowledges it at once (Slack gives 3 s, and the user sees an error when
  * we are late), and queues a job; worker threads do the work. Nothing on
- * this thread blocks: apps.connections.open and DNS run on a connector
- * thread, de-duplication runs on the worker, and answers that must go in an
- * ack (view_submission errors) come back through a mutex-guarded outbox.
+ * this thread blocks or reads a file: apps.connections.open, DNS and the TLS
+ * context (CA files) are the connector thread's, de-duplication runs on the
+ * worker, a SIGHUP reload is a job, and answers that must go in an ack
+ * (view_submission errors) come back through a mutex-guarded outbox.
  */
 #include "bot/serve.h"
 #include "bot/model/config.h"
@@ -15,11 +16,11 @@
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/queue.h"
+#include "bot/reload.h"
 #include "bot/runtime.h"
 #include "bot/sched_thread.h"
 #include "bot/slack/api.h"
 #include "bot/clients/tls.h"
-#include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/thread.h"
@@ -115,6 +116,8 @@ struct serve {
 	bool done;
 	int exit_code;
 	atomic_int busy_notifiers;
+	struct job reload_job;          /* SIGHUP's, one at a time */
+	atomic_bool reload_busy;
 };
 
 static volatile sig_atomic_t got_stop;
@@ -154,6 +157,29 @@ static char *resolve(const char *host)
 	return out;
 }
 
+/* Make the client SSL_CTX once, on the connector thread (s->mu guards it). */
+static bool tls_ready(struct serve *s)
+{
+	SSL_CTX *ctx;
+	bool have;
+
+	pthread_mutex_lock(&s->mu);
+	have = s->tls_ctx != NULL;
+	pthread_mutex_unlock(&s->mu);
+	if (have)
+		return true;
+	ctx = tls_client_ctx_new();
+	if (!ctx)
+		return false;
+	pthread_mutex_lock(&s->mu);
+	if (!s->tls_ctx)
+		s->tls_ctx = ctx;
+	else
+		SSL_CTX_free(ctx);
+	pthread_mutex_unlock(&s->mu);
+	return true;
+}
+
 static void *connector_main(void *arg)
 {
 	struct serve *s = arg;
@@ -180,8 +206,14 @@ static void *connector_main(void *arg)
 			char *tmp = xstrdup(url);
 			const char *prot, *host, *path;
 			int port;
-			if (lws_parse_uri(tmp, &prot, &host, &port, &path) == 0)
+			if (lws_parse_uri(tmp, &prot, &host, &port, &path) == 0) {
 				addr = resolve(host);
+				/* The TLS context reads CA files: here, not on the loop. */
+				if (addr && strcmp(prot, "wss") == 0 && !tls_ready(s)) {
+					log_warn("cannot set up TLS for the socket mode link", "err=tls");
+					rc = VIVA_EUNAVAIL;
+				}
+			}
 			free(tmp);
 			if (!addr) {
 				log_warn("cannot resolve the socket mode host", "err=dns");
@@ -942,8 +974,9 @@ static const struct lws_protocols client_protocols[] = {
  * The TLS client vhost, made at the first wss:// link and kept. Not at
  * start: a client SSL_CTX as lws builds it loads the whole system CA bundle
  * (~1.4 MB resident), which a ws:// run (tests, the benchmark) never uses.
- * We make the SSL_CTX (bot/tls.c: CAs read from the hashed directory on
- * demand) and lend it to lws with provided_client_ssl_ctx; lws 4.1.6 then
+ * The connector thread makes the SSL_CTX (bot/clients/tls.c: CAs read
+ * from the hashed directory on demand; reading files is not the loop's
+ * job) and we lend it to lws with provided_client_ssl_ctx; lws 4.1.6 then
  * marks it user-supplied and never frees it (lib/tls/tls-client.c,
  * lib/tls/openssl/openssl-ssl.c), and still checks the host name on every
  * connection (X509_VERIFY_PARAM_set1_host in openssl-client.c). The vhost
@@ -952,19 +985,22 @@ static const struct lws_protocols client_protocols[] = {
 static struct lws_vhost *tls_vhost(struct serve *s)
 {
 	struct lws_context_creation_info info;
+	SSL_CTX *ctx;
 
 	if (s->vh_tls)
 		return s->vh_tls;
-	if (!s->tls_ctx)
-		s->tls_ctx = tls_client_ctx_new();
-	if (!s->tls_ctx)
+	/* made by the connector thread before it handed over a wss:// URL */
+	pthread_mutex_lock(&s->mu);
+	ctx = s->tls_ctx;
+	pthread_mutex_unlock(&s->mu);
+	if (!ctx)
 		return NULL;
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = client_protocols;
 	info.vhost_name = "slack-tls";
-	info.provided_client_ssl_ctx = s->tls_ctx;
+	info.provided_client_ssl_ctx = ctx;
 	s->vh_tls = lws_create_vhost(s->lws, &info);
 	if (!s->vh_tls)
 		log_error("cannot set up the TLS client (libwebsockets vhost)", "vhost=%s", info.vhost_name);
@@ -1051,6 +1087,46 @@ static void begin_stop(struct serve *s)
 	update_health(s);
 }
 
+/*
+ * SIGHUP: re-read templates and specs. That reads files and parses, so it
+ * is a job like any other and the loop only queues it; signals that come
+ * while one is queued or running fold into it. A full queue leaves the
+ * signal pending for the next tick.
+ */
+static void reload_job_run(void *arg)
+{
+	struct serve *s = arg;
+	struct reload_report rep;
+
+	reload_all(s->env, "sighup", &rep);
+	metrics_job_done(rep.error[0] ? "failed" : "ok");
+	atomic_store(&s->reload_busy, false);
+}
+
+static void reload_job_drop(void *arg)
+{
+	struct serve *s = arg;
+
+	atomic_store(&s->reload_busy, false);
+}
+
+static void queue_reload(struct serve *s)
+{
+	if (atomic_exchange(&s->reload_busy, true))
+		return;   /* one is queued or running; got_hup stays set for after it */
+	got_hup = 0;
+	s->reload_job.run = reload_job_run;
+	s->reload_job.drop = reload_job_drop;
+	s->reload_job.arg = s;
+	if (queue_push(s->q, &s->reload_job) != VIVA_OK) {
+		atomic_store(&s->reload_busy, false);
+		got_hup = 1;
+		log_warn("reload postponed: the queue is full", "queued=%zu", queue_length(s->q));
+	} else {
+		log_info("reload queued", "why=SIGHUP");
+	}
+}
+
 static void tick(lws_sorted_usec_list_t *sul)
 {
 	struct serve *s = lws_container_of(sul, struct serve, sul_tick);
@@ -1058,14 +1134,8 @@ static void tick(lws_sorted_usec_list_t *sul)
 
 	if (got_stop)
 		s->stopping = true;
-	if (got_hup) {
-		char err[256];
-		got_hup = 0;
-		if (tmpl_set_reload(s->env->tmpl, err, sizeof(err)) == VIVA_OK)
-			log_info("templates reloaded", "count=%zu", tmpl_set_count(s->env->tmpl));
-		else
-			log_error("template reload failed; keeping the old ones", "err=\"%s\"", err);
-	}
+	if (got_hup && !s->stopping)
+		queue_reload(s);
 	drain_outbox(s);
 	if (s->stopping) {
 		bool open = false;

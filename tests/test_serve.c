@@ -550,6 +550,88 @@ static void serve__link_disabled__exits_with_one_clear_line(void **state)
 	free(log);
 }
 
+/* A template override directory and a spec directory, both edited while viva runs. */
+static int setup_overrides(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	char *path, *env;
+	int rc;
+
+	f->dir = test_tmpdir();
+	path = xasprintf("%s/tpl/slack/help_command.json", f->dir);
+	test_write_file(path, "{\"text\": \"x\", \"blocks\": [{\"type\": \"header\", \"text\": "
+			"{\"type\": \"plain_text\", \"text\": \"FIRST {{name}}\"}}]}");
+	free(path);
+	path = xasprintf("%s/pipelines/.keep", f->dir);
+	test_write_file(path, "");
+	free(path);
+	start_fake(f);
+	env = xasprintf("VIVA_TEMPLATES=%s/tpl", f->dir);
+	start_viva(f, env, NULL);
+	free(env);
+	*state = f;
+	rc = wait_link(f);
+	return rc;
+}
+
+/* The text of the i-th response_url post. */
+static char *response_text(struct fx *f, size_t i)
+{
+	json_t *c = calls(f, "response_url");
+	char *s = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
+
+	json_decref(c);
+	return s ? s : xstrdup("");
+}
+
+/*
+ * SIGHUP re-reads the template overrides and the spec directory, as a job
+ * on a worker (the loop only queues it), and the answers change with it.
+ */
+static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
+{
+	struct fx *f = *state;
+	char *path = xasprintf("%s/tpl/slack/help_command.json", f->dir), *s;
+
+	json_decref(send_slash(f, "help audit", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	s = response_text(f, 0);
+	assert_non_null(strstr(s, "FIRST audit"));
+	free(s);
+	test_write_file(path, "{\"text\": \"x\", \"blocks\": [{\"type\": \"header\", \"text\": "
+			"{\"type\": \"plain_text\", \"text\": \"SECOND {{name}}\"}}]}");
+	free(path);
+	path = xasprintf("%s/pipelines/svc-hup.yaml", f->dir);
+	test_write_file(path, "name: svc-hup\nowners: [U0ALICE]\nrepository: { name: svc-hup }\nimage: team/svc-hup\n"
+			      "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	free(path);
+	assert_int_equal(kill(f->viva.pid, SIGHUP), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"reload queued\"", 5000));
+	assert_true(proc_wait_log(&f->viva, "msg=\"reloaded\"", 5000));
+	json_decref(send_slash(f, "help audit", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 2, 10000), 2);
+	s = response_text(f, 1);
+	assert_non_null(strstr(s, "SECOND audit"));
+	free(s);
+	json_decref(send_slash(f, "pipeline show svc-hup", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 3, 10000), 3);
+	s = response_text(f, 2);
+	assert_non_null(strstr(s, "svc-hup"));
+	assert_null(strstr(s, "no pipeline named"));
+	free(s);
+	/* a broken override: the reload fails, the last good one stays */
+	path = xasprintf("%s/tpl/slack/help_command.json", f->dir);
+	test_write_file(path, "{ not json");
+	free(path);
+	assert_int_equal(kill(f->viva.pid, SIGHUP), 0);
+	assert_true(proc_wait_log(&f->viva, "template reload failed; keeping the old ones", 5000));
+	json_decref(send_slash(f, "help audit", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 4, 10000), 4);
+	s = response_text(f, 3);
+	assert_non_null(strstr(s, "SECOND audit"));
+	free(s);
+}
+
 static int setup_bad_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
@@ -892,6 +974,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__empty_directory__answers_with_built_in_templates, setup_bare,
+						teardown),
+		cmocka_unit_test_setup_teardown(serve__sighup__reloads_templates_and_specs_as_a_job, setup_overrides,
 						teardown),
 		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),

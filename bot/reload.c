@@ -1,0 +1,54 @@
+/* Re-reading what viva reads from files at start (see reload.h). */
+#include "bot/reload.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
+#include "bot/model/tmpl.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int reload_all(struct viva_env *env, const char *author, struct reload_report *rep)
+{
+	struct catalog_report cr;
+	char err[480] = "";
+	struct stat st;
+
+	memset(rep, 0, sizeof(*rep));
+	rep->templates_rc = tmpl_set_reload(env->tmpl, err, sizeof(err));
+	if (rep->templates_rc == VIVA_EINVAL) {
+		/* built-in templates only and no directory: nothing to re-read */
+		rep->templates_rc = VIVA_OK;
+	} else if (rep->templates_rc != VIVA_OK) {
+		snprintf(rep->error, sizeof(rep->error), "templates: %s", err);
+		log_error("template reload failed; keeping the old ones", "err=\"%s\"", err);
+	}
+	rep->templates = tmpl_set_count(env->tmpl);
+	rep->overrides = tmpl_set_overrides(env->tmpl);
+
+	if (!env->cfg || !env->cfg->pipelines_dir || stat(env->cfg->pipelines_dir, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		rep->specs_rc = VIVA_ENOENT;
+	} else {
+		catalog_report_init(&cr);
+		err[0] = '\0';
+		rep->specs_rc = catalog_apply_dir(env, author, &cr, err, sizeof(err));
+		rep->added = (int)json_array_size(cr.added);
+		rep->changed = (int)json_array_size(cr.changed);
+		rep->removed = (int)json_array_size(cr.removed);
+		rep->invalid = (int)json_array_size(cr.invalid);
+		catalog_report_release(&cr);
+		if (rep->specs_rc != VIVA_OK && !rep->error[0])
+			snprintf(rep->error, sizeof(rep->error), "pipeline specs: %s", err);
+	}
+	log_info("reloaded", "templates=%zu overrides=%zu templates_ok=%d specs=%s added=%d changed=%d "
+		 "removed=%d invalid=%d", rep->templates, rep->overrides, rep->templates_rc == VIVA_OK,
+		 rep->specs_rc == VIVA_ENOENT ? "none" : rep->specs_rc == VIVA_OK ? "ok" : "failed",
+		 rep->added, rep->changed, rep->removed, rep->invalid);
+	if (rep->templates_rc != VIVA_OK)
+		return rep->templates_rc;
+	return rep->specs_rc == VIVA_ENOENT ? VIVA_OK : rep->specs_rc;
+}

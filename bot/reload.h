@@ -1,0 +1,27 @@
+#ifndef VIVA_BOT_RELOAD_H
+#define VIVA_BOT_RELOAD_H
+
+#include <stddef.h>
+
+#include "bot/ctx.h"
+
+/*
+ * What SIGHUP and the console's `reload` re-read: the template overrides
+ * (VIVA_TEMPLATES), then the pipeline spec directory of record (later the
+ * cluster configs). Each part keeps its last good state when its new one is
+ * broken, and says why in the report. Reads files and parses: it runs on a
+ * worker (serve pushes it as a job), never on the event loop.
+ */
+struct reload_report {
+	int templates_rc;       /* VIVA_OK or the error */
+	size_t templates;       /* templates in use afterwards */
+	size_t overrides;       /* of those, from the directory */
+	int specs_rc;           /* VIVA_OK, VIVA_ENOENT (no spec directory: nothing to do), or the error */
+	int added, changed, removed, invalid;
+	char error[640];        /* the first failure, for a person; "" when none */
+};
+
+/* Re-read everything above; returns VIVA_OK when every part reloaded. */
+int reload_all(struct viva_env *env, const char *author, struct reload_report *rep);
+
+#endif
