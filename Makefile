@@ -90,6 +90,7 @@ TESTS += tests/test_store
 TESTS += tests/test_tmpl
 TESTS += tests/test_commands
 TESTS += tests/test_runtime
+TESTS += tests/test_auth
 TESTS += tests/test_console
 TESTS += tests/test_exec
 TESTS += tests/test_pipeline

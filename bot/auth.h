@@ -29,5 +29,8 @@ int auth_check(struct viva_env *env, const char *user_id, unsigned flags, const 
 
 /* Forget the cached user group members (tests, config reload). */
 void auth_cache_clear(void);
+/* How long a check waits for a user group lookup in flight when nothing is
+ * cached yet (default 5000 ms; <= 0 restores it). For tests. */
+void auth_set_group_wait_ms(long ms);
 
 #endif
