@@ -17,43 +17,48 @@
  *      the words after the command name in ctx->argv; lookup, arity,
  *      service-name validation, authorization and audit logging have already
  *      been done by bot/dispatch.c, so the handler does not repeat them.
- *   2. Add a row here: name, handler, min/max words, flags, usage, summary,
- *      example. Set CMD_WRITE if it changes anything, CMD_CONFIRM if it is
- *      destructive, CMD_SVC if the first word is a service name, and the
- *      CMD_ADMIN / CMD_DEPLOY / CMD_OWNER permission it needs.
+ *   2. Add a row here: name, handler, min/max words, flags, SAFE or
+ *      DESTRUCTIVE, usage, summary, example. Set CMD_WRITE if it changes
+ *      anything, CMD_SVC if the first word is a service name, and the
+ *      CMD_ADMIN / CMD_DEPLOY / CMD_OWNER permission it needs. A row that
+ *      deletes, drains, rolls back or switches live traffic is DESTRUCTIVE
+ *      and carries CMD_CONFIRM: its buttons ask before they act.
  *   3. Put its messages in templates/slack/<name>.json.
  *   4. Add tests/test_<capability>.c and list it in the Makefile.
  * tests/test_commands.c checks the table itself (unique names, usage and
- * summary on every row, CONFIRM on destructive rows).
+ * summary on every row, a declared danger, CONFIRM exactly on DESTRUCTIVE
+ * rows, a confirm dialog on every such button in the templates).
  */
 const struct cmd cmd_table[] = {
-	{ "help", cmd_help, 0, 2, 0,
+	{ "help", cmd_help, 0, 2, 0, SAFE,
 	  "help [COMMAND]", "list commands, or explain one", "help audit" },
-	{ "pipeline create", cmd_pipeline_create, 0, 0, 0,
+	{ "pipeline create", cmd_pipeline_create, 0, 0, 0, SAFE,
 	  "pipeline create", "open the form that writes a new pipeline spec", NULL },
-	{ "pipeline apply", cmd_pipeline_apply, 0, 0, CMD_WRITE,
+	{ "pipeline apply", cmd_pipeline_apply, 0, 0, CMD_WRITE, SAFE,
 	  "pipeline apply", "re-read the spec directory (GitOps) and report what changed", NULL },
-	{ "pipeline list", cmd_pipeline_list, 0, 0, 0,
+	{ "pipeline list", cmd_pipeline_list, 0, 0, 0, SAFE,
 	  "pipeline list", "the catalog of services, grouped by type", NULL },
-	{ "pipeline show", cmd_pipeline_show, 1, 1, CMD_SVC,
+	{ "pipeline show", cmd_pipeline_show, 1, 1, CMD_SVC, SAFE,
 	  "pipeline show SVC", "one pipeline spec with its owners and revisions", "pipeline show service-a" },
-	{ "tags", cmd_tags, 1, 1, CMD_SVC,
+	{ "tags", cmd_tags, 1, 1, CMD_SVC, SAFE,
 	  "tags SVC", "newest image tags from the registry, each with a Promote button", "tags service-a" },
-	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY,
+	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY, SAFE,
 	  "promote SVC TAG [TARGET]", "retag TAG as TARGET (default latest) in the registry",
 	  "promote service-a 2182-develop-b05419e" },
-	{ "audit", cmd_audit, 0, 1, CMD_SVC,
+	{ "audit", cmd_audit, 0, 1, CMD_SVC, SAFE,
 	  "audit [SVC]", "the audit log: who did what, when, with what result", "audit service-a" },
 };
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);
 
 /* Buttons and forms, by action_id (SPEC section 4). */
 const struct act act_table[] = {
-	{ "audit_more", act_audit_more, 0, "show older audit log entries" },
-	{ "pipeline_list_more", act_pipeline_list_more, 0, "next page of the pipeline list" },
-	{ "pipeline_create", act_pipeline_create, ACT_VIEW | ACT_WRITE, "create a pipeline from the form" },
-	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, "promote a tag to latest" },
-	{ "tags_more", act_tags_more, 0, "older image tags" },
+	{ "audit_more", act_audit_more, 0, SAFE, "show older audit log entries" },
+	{ "pipeline_list_more", act_pipeline_list_more, 0, SAFE, "next page of the pipeline list" },
+	{ "pipeline_create", act_pipeline_create, ACT_VIEW | ACT_WRITE, SAFE, "create a pipeline from the form" },
+	/* moves `latest`, which batch CronJobs and deploys pull: a live switch */
+	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
+	  "promote a tag to latest" },
+	{ "tags_more", act_tags_more, 0, SAFE, "older image tags" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 

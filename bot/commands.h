@@ -16,6 +16,17 @@ enum cmd_flags {
 	CMD_OWNER   = 1u << 5, /* admins and owners of argv[0] */
 };
 
+/*
+ * Whether a row destroys or switches something live (a deletion, a drain, a
+ * rollback, a blue-green switch of production traffic, moving `latest`).
+ * Every row says so explicitly (0 is "not declared"). A DESTRUCTIVE button
+ * carries ACT_CONFIRM and a confirm dialog wherever a template renders it; a
+ * DESTRUCTIVE command carries CMD_CONFIRM and does not act when typed: it
+ * answers with such a button (`pipeline delete` -> `pipeline_delete`).
+ * tests/test_commands.c holds the tables and the templates to this.
+ */
+enum danger { DANGER_UNDECLARED = 0, SAFE, DESTRUCTIVE };
+
 /* One slash subcommand: `name` may be several words ("pipeline list"). */
 struct cmd {
 	const char *name;
@@ -23,6 +34,7 @@ struct cmd {
 	int min_args;          /* words after the name */
 	int max_args;
 	unsigned flags;
+	enum danger danger;
 	const char *usage;     /* after the slash command: "promote SVC TAG [TARGET]" */
 	const char *summary;   /* one line for help */
 	const char *example;   /* after the slash command, or NULL */
@@ -55,6 +67,7 @@ struct act {
 	const char *action_id;
 	act_fn fn;
 	unsigned flags;
+	enum danger danger;
 	const char *summary;
 };
 

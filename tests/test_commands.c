@@ -8,6 +8,7 @@
 
 #include "bot/auth.h"
 #include "bot/commands.h"
+#include "bot/model/builtin.h"
 #include "bot/lib/cron.h"
 #include "bot/sched_thread.h"
 #include "bot/dispatch.h"
@@ -17,52 +18,187 @@
 #include "store/store.h"
 #include "tests/helpers.h"
 
-static void table__rows__are_complete_and_unique(void **state)
+/*
+ * What a command row must satisfy; the number of problems, each printed.
+ * Kept as a function so that a test can show it catches a bad row.
+ */
+static int check_cmd_rows(const struct cmd *t, size_t n)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct cmd *c = &t[i];
+		const char *why = NULL;
+
+		if (!c->name || !c->fn || !c->usage || !c->summary || strlen(c->summary) <= 5)
+			why = "name, handler, usage and a summary are required";
+		else if (strncmp(c->usage, c->name, strlen(c->name)) != 0)
+			why = "usage must start with the command's name";
+		else if (c->min_args < 0 || c->min_args > c->max_args)
+			why = "bad arity";
+		else if (c->danger != SAFE && c->danger != DESTRUCTIVE)
+			why = "danger not declared (SAFE or DESTRUCTIVE)";
+		else if (c->danger == DESTRUCTIVE && !(c->flags & CMD_CONFIRM))
+			why = "DESTRUCTIVE without CMD_CONFIRM";
+		else if (c->danger == SAFE && (c->flags & CMD_CONFIRM))
+			why = "CMD_CONFIRM on a SAFE row";
+		else if (c->danger == DESTRUCTIVE && !(c->flags & CMD_WRITE))
+			why = "DESTRUCTIVE but not CMD_WRITE (not audit-logged)";
+		else if ((c->flags & (CMD_DEPLOY | CMD_OWNER)) && !(c->flags & CMD_SVC))
+			why = "a service permission on a row without a service";
+		for (size_t j = i + 1; !why && c->name && j < n; j++)
+			if (t[j].name && strcmp(c->name, t[j].name) == 0)
+				why = "duplicate name";
+		if (why) {
+			print_error("command row \"%s\": %s\n", c->name ? c->name : "(null)", why);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+static int check_act_rows(const struct act *t, size_t n)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct act *a = &t[i];
+		const char *why = NULL;
+
+		if (!a->fn || !a->summary || !a->action_id || !*a->action_id || strlen(a->action_id) > 255)
+			why = "handler, summary and an action_id of 1..255 characters are required";
+		else if (a->danger != SAFE && a->danger != DESTRUCTIVE)
+			why = "danger not declared (SAFE or DESTRUCTIVE)";
+		else if (a->danger == DESTRUCTIVE && !((a->flags & ACT_CONFIRM) && (a->flags & ACT_WRITE)))
+			why = "DESTRUCTIVE without ACT_CONFIRM and ACT_WRITE";
+		else if (a->danger == SAFE && (a->flags & ACT_CONFIRM))
+			why = "ACT_CONFIRM on a SAFE row";
+		for (size_t j = i + 1; !why && j < n; j++)
+			if (t[j].action_id && strcmp(a->action_id, t[j].action_id) == 0)
+				why = "duplicate action_id";
+		if (why) {
+			print_error("action row \"%s\": %s\n", a->action_id ? a->action_id : "(null)", why);
+			bad++;
+		}
+	}
+	return bad;
+}
+
+/*
+ * Buttons of DESTRUCTIVE actions anywhere in template tree t (path for
+ * messages) that carry no confirm dialog. Action ids are literal in
+ * templates; a templated one ({{...}}) cannot be checked and is refused.
+ */
+static int unconfirmed_buttons(json_t *t, const char *where, const struct act *acts, size_t nacts)
+{
+	int bad = 0;
+	const char *k;
+	json_t *v;
+	size_t i;
+
+	if (json_is_array(t)) {
+		json_array_foreach(t, i, v)
+			bad += unconfirmed_buttons(v, where, acts, nacts);
+		return bad;
+	}
+	if (!json_is_object(t))
+		return 0;
+	if (json_is_string(json_object_get(t, "action_id"))) {
+		const char *id = json_string_value(json_object_get(t, "action_id"));
+
+		if (strstr(id, "{{")) {
+			print_error("%s: action_id %s is templated; the confirm check needs it literal\n", where, id);
+			bad++;
+		}
+		for (size_t a = 0; a < nacts; a++)
+			if (strcmp(acts[a].action_id, id) == 0 && acts[a].danger == DESTRUCTIVE &&
+			    !json_is_object(json_object_get(t, "confirm"))) {
+				print_error("%s: button %s is DESTRUCTIVE but has no confirm dialog\n", where, id);
+				bad++;
+			}
+	}
+	json_object_foreach(t, k, v)
+		bad += unconfirmed_buttons(v, where, acts, nacts);
+	return bad;
+}
+
+static void table__rows__complete_unique_and_danger_declared(void **state)
 {
 	(void)state;
 	assert_true(cmd_table_len > 0);
-	for (size_t i = 0; i < cmd_table_len; i++) {
-		const struct cmd *c = &cmd_table[i];
-		assert_non_null(c->name);
-		assert_non_null(c->fn);
-		assert_non_null(c->usage);
-		assert_non_null(c->summary);
-		assert_true(strlen(c->summary) > 5);
-		/* usage starts with the command's own name */
-		assert_int_equal(strncmp(c->usage, c->name, strlen(c->name)), 0);
-		assert_true(c->min_args >= 0 && c->min_args <= c->max_args);
-		for (size_t j = i + 1; j < cmd_table_len; j++)
-			assert_string_not_equal(c->name, cmd_table[j].name);
-		/* destructive commands carry CONFIRM, and changes are audit-logged */
-		if (strstr(c->name, "delete") || strstr(c->name, "drain") || strstr(c->name, "rollback"))
-			assert_true((c->flags & CMD_CONFIRM) && (c->flags & CMD_WRITE));
-		if (c->flags & CMD_CONFIRM)
-			assert_true(c->flags & CMD_WRITE);
-		/* permission flags only make sense on a service or an admin op */
-		if (c->flags & (CMD_DEPLOY | CMD_OWNER))
-			assert_true(c->flags & CMD_SVC);
+	assert_int_equal(check_cmd_rows(cmd_table, cmd_table_len), 0);
+	assert_int_equal(check_act_rows(act_table, act_table_len), 0);
+	for (size_t i = 0; i < act_table_len; i++)
+		assert_ptr_equal(act_lookup(act_table[i].action_id), &act_table[i]);
+	assert_null(act_lookup("no_such_action"));
+	assert_null(act_lookup(NULL));
+}
+
+/* SPEC section 4: these buttons carry a confirm dialog, whatever the table says. */
+static void table__spec_confirm_buttons__declared_destructive(void **state)
+{
+	static const char *spec_confirm[] = { "tag_promote", "bluegreen_trigger", "unused_confirm",
+					      "pipeline_delete", "node_drain", NULL };
+	(void)state;
+	for (const char **d = spec_confirm; *d; d++) {
+		const struct act *a = act_lookup(*d);
+		if (a)   /* rows that exist yet */
+			assert_int_equal(a->danger, DESTRUCTIVE);
 	}
 }
 
-static void table__actions__are_unique_and_within_slack_limits(void **state)
+static void table__destructive_buttons_in_templates__all_confirm(void **state)
 {
-	static const char *destructive[] = { "tag_promote", "bluegreen_trigger", "rollback",
-					     "unused_confirm", "pipeline_delete", "node_drain", NULL };
+	int checked = 0;
 	(void)state;
-	for (size_t i = 0; i < act_table_len; i++) {
-		const struct act *a = &act_table[i];
-		assert_non_null(a->fn);
-		assert_true(strlen(a->action_id) > 0 && strlen(a->action_id) <= 255);
-		assert_non_null(a->summary);
-		for (size_t j = i + 1; j < act_table_len; j++)
-			assert_string_not_equal(a->action_id, act_table[j].action_id);
-		for (const char **d = destructive; *d; d++)
-			if (strcmp(*d, a->action_id) == 0)
-				assert_true((a->flags & ACT_CONFIRM) && (a->flags & ACT_WRITE));
-		assert_ptr_equal(act_lookup(a->action_id), a);
+	for (size_t i = 0; i < builtin_files_len; i++) {
+		json_t *t;
+
+		if (!strstr(builtin_files[i].path, ".json"))
+			continue;
+		t = json_loadb((const char *)builtin_files[i].data, builtin_files[i].len, 0, NULL);
+		assert_non_null(t);
+		assert_int_equal(unconfirmed_buttons(t, builtin_files[i].path, act_table, act_table_len), 0);
+		json_decref(t);
+		checked++;
 	}
-	assert_null(act_lookup("no_such_action"));
-	assert_null(act_lookup(NULL));
+	assert_true(checked > 0);
+}
+
+static int row_fn(struct viva_ctx *ctx)
+{
+	(void)ctx;
+	return VIVA_OK;
+}
+
+/* The checks above can fail: rows a careless edit could write are caught. */
+static void table__checker__catches_bad_rows_and_unconfirmed_buttons(void **state)
+{
+	const struct cmd bad_cmds[] = {
+		/* a blue-green switch declared destructive but without CONFIRM */
+		{ "deploy bluegreen", row_fn, 1, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY, DESTRUCTIVE,
+		  "deploy bluegreen SVC [TAG]", "switch live traffic to the idle colour", NULL },
+		/* a row that never said */
+		{ "node drain", row_fn, 1, 1, CMD_WRITE | CMD_ADMIN, DANGER_UNDECLARED,
+		  "node drain HOST", "evict every pod from a node", NULL },
+		{ "status", row_fn, 1, 2, CMD_SVC | CMD_CONFIRM, SAFE, "status SVC", "colours and replicas", NULL },
+	};
+	const struct act bad_acts[] = {
+		{ "rollback", row_fn, ACT_WRITE | ACT_DEPLOY, DESTRUCTIVE, "switch back" },
+		{ "tags_more", row_fn, 0, DANGER_UNDECLARED, "older tags" },
+	};
+	const struct act acts[] = { { "rollback", row_fn, ACT_WRITE | ACT_CONFIRM, DESTRUCTIVE, "switch back" } };
+	json_t *tmpl = json_pack("{s:[{s:s, s:[{s:s, s:s}]}]}", "blocks", "type", "actions", "elements",
+				 "type", "button", "action_id", "rollback");
+	(void)state;
+	assert_int_equal(check_cmd_rows(bad_cmds, 3), 3);
+	assert_int_equal(check_act_rows(bad_acts, 2), 2);
+	assert_int_equal(unconfirmed_buttons(tmpl, "test", acts, 1), 1);
+	json_object_set_new(json_array_get(json_object_get(json_array_get(json_object_get(tmpl, "blocks"), 0),
+							   "elements"), 0),
+			    "confirm", json_pack("{s:{s:s, s:s}}", "title", "type", "plain_text", "text", "Sure?"));
+	assert_int_equal(unconfirmed_buttons(tmpl, "test", acts, 1), 0);
+	json_decref(tmpl);
 }
 
 static void lookup__multiword__takes_longest_match(void **state)
@@ -353,8 +489,10 @@ static void utf8__invalid_bytes__replaced_and_commands_still_answered(void **sta
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(table__rows__are_complete_and_unique),
-		cmocka_unit_test(table__actions__are_unique_and_within_slack_limits),
+		cmocka_unit_test(table__rows__complete_unique_and_danger_declared),
+		cmocka_unit_test(table__spec_confirm_buttons__declared_destructive),
+		cmocka_unit_test(table__destructive_buttons_in_templates__all_confirm),
+		cmocka_unit_test(table__checker__catches_bad_rows_and_unconfirmed_buttons),
 		cmocka_unit_test(lookup__multiword__takes_longest_match),
 		cmocka_unit_test(dispatch__unknown_command__ephemeral_error_with_hint),
 		cmocka_unit_test(dispatch__too_many_args__shows_usage),
