@@ -71,7 +71,14 @@ CORE_SRCS += bot/slack/api.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
 CORE_SRCS += bot/clients/tls.c
-CORE_SRCS += store/store.c
+# store/: all SQL, one file per domain (db.c: the connection and migrations).
+STORE_SRCS += store/db.c
+STORE_SRCS += store/audit.c
+STORE_SRCS += store/envelopes.c
+STORE_SRCS += store/schedules.c
+STORE_SRCS += store/services.c
+STORE_SRCS += store/images.c
+CORE_SRCS += $(STORE_SRCS)
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
@@ -197,7 +204,7 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
-$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(LIB_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 

@@ -10,7 +10,8 @@
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
 #include "bot/slack/mrkdwn.h"
-#include "store/store.h"
+#include "store/audit.h"
+#include "store/envelopes.h"
 
 #include <string.h>
 

@@ -7,7 +7,7 @@
 #include "bot/reply.h"
 #include "bot/slack/api.h"
 #include "bot/lib/alloc.h"
-#include "store/store.h"
+#include "store/envelopes.h"
 
 #include <string.h>
 

@@ -11,7 +11,7 @@
  * are due now, which to run and which to skip. No threads and no clock of its
  * own: the clock and the run records come in through struct sched_ops, so
  * tests drive it with a fake clock and an in-memory claim table, and the
- * runtime with now_unix() and store_schedule_claim()/store_schedule_last().
+ * runtime with the environment's clock and store_schedule_claim()/store_schedule_last().
  *
  * A slot is the unix time (seconds) at which a local cron minute starts.
  * Every run is claimed before it is fired, and a claim succeeds once per

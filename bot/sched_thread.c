@@ -11,7 +11,7 @@
 #include "bot/slack/api.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/times.h"
-#include "store/store.h"
+#include "store/schedules.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -75,7 +75,7 @@ int sched_run_task(struct viva_env *env, const char *name, int64_t slot)
 	log_info("scheduled task", "name=%s slot=%lld", name, (long long)slot);
 	rc = t->fn(&ctx);
 	if (slot)
-		store_schedule_finish(env->store, name, slot, now_unix(), rc == VIVA_OK ? "ok" : viva_strerror(rc));
+		store_schedule_finish(env->store, name, slot, env->clock->now(env->clock), rc == VIVA_OK ? "ok" : viva_strerror(rc));
 	metrics_job_done(rc == VIVA_OK ? "ok" : "failed");
 	return rc;
 }
@@ -102,7 +102,7 @@ static void task_job_drop(void *arg)
 static int op_claim(void *self, const char *name, int64_t slot)
 {
 	struct sched_thread *t = self;
-	return store_schedule_claim(t->env->store, name, slot, now_unix());
+	return store_schedule_claim(t->env->store, name, slot, t->env->clock->now(t->env->clock));
 }
 
 static int op_last(void *self, const char *name, int64_t *slot)
@@ -128,15 +128,16 @@ static void op_fire(void *self, const char *name, int64_t slot)
 	j->job.arg = j;
 	if (queue_push(t->q, &j->job) != VIVA_OK) {
 		log_error("scheduled task not queued (queue full)", "name=%s slot=%lld", name, (long long)slot);
-		store_schedule_finish(t->env->store, name, slot, now_unix(), "error: queue full");
+		store_schedule_finish(t->env->store, name, slot, t->env->clock->now(t->env->clock),
+				      "error: queue full");
 		free(j);
 	}
 }
 
 static int64_t op_now(void *self)
 {
-	(void)self;
-	return now_unix();
+	struct sched_thread *t = self;
+	return t->env->clock->now(t->env->clock);
 }
 
 static const struct sched_ops thread_ops = {
@@ -154,7 +155,7 @@ static void *sched_main(void *arg)
 
 		pthread_mutex_unlock(&t->mu);
 		sched_tick(t->sched);
-		now = now_unix();
+		now = op_now(t);
 		wake = sched_next_wakeup(t->sched);
 		/* Wake at least every minute so a clock step is noticed. */
 		if (wake < 0 || wake > now + 60)
@@ -162,7 +163,8 @@ static void *sched_main(void *arg)
 		pthread_mutex_lock(&t->mu);
 		until.tv_sec = (time_t)wake;
 		until.tv_nsec = 0;
-		while (!t->stop && now_unix() < wake)
+		/* the wait itself is on the system's real-time clock */
+		while (!t->stop && op_now(t) < wake)
 			if (pthread_cond_timedwait(&t->cv, &t->mu, &until) == ETIMEDOUT)
 				break;
 	}

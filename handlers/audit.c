@@ -4,7 +4,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/text.h"
 #include "bot/slack/mrkdwn.h"
-#include "store/store.h"
+#include "store/audit.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 #include "handlers/housekeeping.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "store/store.h"
+#include "store/envelopes.h"
 
 #define KEEP_SECONDS (7 * 24 * 3600)
 

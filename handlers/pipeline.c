@@ -9,7 +9,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/slack/mrkdwn.h"
-#include "store/store.h"
+#include "store/services.h"
 
 #include <ctype.h>
 #include <stdio.h>

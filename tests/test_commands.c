@@ -15,7 +15,8 @@
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/text.h"
-#include "store/store.h"
+#include "store/audit.h"
+#include "store/envelopes.h"
 #include "tests/helpers.h"
 
 /*

@@ -11,7 +11,7 @@
 #include "bot/lib/err.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
-#include "store/store.h"
+#include "store/audit.h"
 #include "tests/helpers.h"
 
 static void mrkdwn__links_mentions_dates_entities__readable(void **state)

@@ -19,7 +19,8 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/fileio.h"
 #include "bot/lib/strbuf.h"
-#include "store/store.h"
+#include "store/audit.h"
+#include "store/services.h"
 #include "tests/helpers.h"
 
 static const char *spec_a =

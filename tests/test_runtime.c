@@ -20,7 +20,7 @@
 #include "bot/reply.h"
 #include "bot/runtime.h"
 #include "bot/slack/api.h"
-#include "store/store.h"
+#include "store/audit.h"
 #include "tests/helpers.h"
 
 /* A Slack Web API that records every call and fails what it is told to. */

@@ -16,6 +16,11 @@
 #include "bot/lib/fileio.h"
 #include "bot/lib/times.h"
 #include "store/store.h"
+#include "store/audit.h"
+#include "store/envelopes.h"
+#include "store/images.h"
+#include "store/schedules.h"
+#include "store/services.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -432,25 +437,26 @@ static void audit__add__defaults_applied(void **state)
 {
 	struct store_audit_entry *e = NULL;
 	struct store *st = NULL;
-	int64_t before = now_unix();
 	size_t n = 0;
 
 	(void)state;
 	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
-	assert_int_equal(store_audit_add(st, 0, "scheduler", "audit.lag", NULL, NULL, "ok"),
+	/* the time is the caller's clock's, never made up here */
+	assert_int_equal(store_audit_add(st, 0, "scheduler", "audit.lag", NULL, NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 1795554900, "scheduler", "audit.lag", NULL, NULL, "ok"),
 			 VIVA_OK);
 	assert_int_equal(store_audit_list(st, NULL, 10, &e, &n), VIVA_OK);
 	assert_int_equal(n, 1);
-	assert_true(e[0].ts >= before && e[0].ts <= now_unix());
+	assert_int_equal(e[0].ts, 1795554900);
 	assert_string_equal(e[0].target, "");
 	assert_string_equal(e[0].params_json, "{}");
 	assert_string_equal(e[0].user_id, "scheduler");
 	store_audit_free(e, n);
 
 	/* Who, what and result are required. */
-	assert_int_equal(store_audit_add(st, 0, NULL, "a", "t", NULL, "ok"), VIVA_EINVAL);
-	assert_int_equal(store_audit_add(st, 0, "U1", NULL, "t", NULL, "ok"), VIVA_EINVAL);
-	assert_int_equal(store_audit_add(st, 0, "U1", "a", "t", NULL, NULL), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 5, NULL, "a", "t", NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 5, "U1", NULL, "t", NULL, "ok"), VIVA_EINVAL);
+	assert_int_equal(store_audit_add(st, 5, "U1", "a", "t", NULL, NULL), VIVA_EINVAL);
 	assert_int_equal(store_audit_list(st, NULL, 10, &e, &n), VIVA_OK);
 	assert_int_equal(n, 1);
 	store_audit_free(e, n);
@@ -506,7 +512,8 @@ static void envelope__claim__new_then_dup(void **state)
 	/* The key alone identifies: another kind does not make it new. */
 	assert_int_equal(store_envelope_claim(st, "env-1", "interactive", 102), VIVA_EDUP);
 	assert_int_equal(store_envelope_claim(st, "event:Ev1", "events_api", 100), VIVA_OK);
-	assert_int_equal(store_envelope_claim(st, "env-2", NULL, 0), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "env-2", NULL, 100), VIVA_OK);
+	assert_int_equal(store_envelope_claim(st, "env-3", NULL, 0), VIVA_EINVAL);
 	assert_int_equal(store_envelope_claim(st, "", "slash", 100), VIVA_EINVAL);
 	assert_int_equal(store_envelope_claim(st, NULL, "slash", 100), VIVA_EINVAL);
 	store_close(st);

@@ -11,7 +11,7 @@
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
-#include "store/store.h"
+#include "store/audit.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"
 

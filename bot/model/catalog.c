@@ -5,7 +5,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/fileio.h"
 #include "bot/lib/text.h"
-#include "store/store.h"
+#include "store/services.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -99,7 +99,7 @@ static int store_spec(struct viva_env *env, const struct spec *s, const char *ya
 	struct store_service_put p = {
 		.name = s->name, .type = spec_type_name(s->type), .spec_yaml = yaml, .spec_json = js,
 		.source = source, .author = author, .create_only = create_only,
-		.now = env->clock ? env->clock->now(env->clock) : 0,
+		.now = env->clock->now(env->clock),
 	};
 	bool existed = store_service_get(env->store, s->name, &cur) == VIVA_OK && cur.deleted_at == 0;
 	bool changed = false;
@@ -187,8 +187,7 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 	for (size_t i = 0; i < nall; i++) {
 		if (json_object_get(seen, all[i].name))
 			continue;
-		if (store_service_mark_deleted(env->store, all[i].name,
-					       env->clock ? env->clock->now(env->clock) : 0) == VIVA_OK)
+		if (store_service_mark_deleted(env->store, all[i].name, env->clock->now(env->clock)) == VIVA_OK)
 			json_array_append_new(rep->removed, json_string(all[i].name));
 	}
 	log_info("pipeline specs applied", "dir=%s added=%zu changed=%zu removed=%zu invalid=%zu unchanged=%d",
@@ -276,7 +275,7 @@ int catalog_create(struct viva_env *env, const struct spec *s, const char *autho
 	mkdir(env->cfg->pipelines_dir, 0755);
 	if (write_atomic(path, yaml) != VIVA_OK) {
 		/* Stored but not written: keep the two in step by undoing. */
-		store_service_mark_deleted(env->store, s->name, 0);
+		store_service_mark_deleted(env->store, s->name, env->clock->now(env->clock));
 		snprintf(err, errlen, "could not write %s", path);
 		rc = VIVA_EIO;
 		goto out;

@@ -1,0 +1,113 @@
+/* The audit log (see store/audit.h). */
+#include "store/audit.h"
+#include "store/db.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int store_audit_add(struct store *st, int64_t ts, const char *user_id, const char *action,
+		    const char *target, const char *params_json, const char *result)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || !user_id || !action || !result || ts <= 0)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "audit_add",
+		     "INSERT INTO audit_log(ts, user_id, action, target, params, result)"
+		     " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &stmt);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, ts);
+	sqlite3_bind_text(stmt, 2, user_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 3, action, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, target ? target : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 5, params_json ? params_json : "{}", -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 6, result, -1, SQLITE_STATIC);
+	rc = step_done(st->db, "audit_add", stmt);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_audit_list(struct store *st, const char *target, int limit,
+		     struct store_audit_entry **out, size_t *n)
+{
+	struct store_audit_entry *v = NULL;
+	sqlite3_stmt *stmt = NULL;
+	size_t len = 0, cap = 0;
+	int rc, src;
+
+	if (!out || !n)
+		return VIVA_EINVAL;
+	*out = NULL;
+	*n = 0;
+	if (!st || limit < 0)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	/* ?1 IS NULL keeps one bound statement for both cases; id is insertion order. */
+	rc = prepare(st->db, "audit_list",
+		     "SELECT id, ts, user_id, action, target, params, result FROM audit_log"
+		     " WHERE ?1 IS NULL OR target = ?1 ORDER BY id DESC LIMIT ?2", &stmt);
+	if (rc)
+		goto out;
+	if (target)
+		sqlite3_bind_text(stmt, 1, target, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(stmt, 1);
+	sqlite3_bind_int(stmt, 2, limit);
+	for (;;) {
+		struct store_audit_entry *e;
+
+		src = sqlite3_step(stmt);
+		if (src == SQLITE_DONE)
+			break;
+		if (src != SQLITE_ROW) {
+			rc = db_fail(st->db, "audit_list", src);
+			goto out;
+		}
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		e = &v[len++];
+		e->id = sqlite3_column_int64(stmt, 0);
+		e->ts = sqlite3_column_int64(stmt, 1);
+		e->user_id = col_dup(stmt, 2);
+		e->action = col_dup(stmt, 3);
+		e->target = col_dup(stmt, 4);
+		e->params_json = col_dup(stmt, 5);
+		e->result = col_dup(stmt, 6);
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	len = 0;
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	store_audit_free(v, len);
+	return rc;
+}
+
+void store_audit_free(struct store_audit_entry *e, size_t n)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(e[i].user_id);
+		free(e[i].action);
+		free(e[i].target);
+		free(e[i].params_json);
+		free(e[i].result);
+	}
+	free(e);
+}
