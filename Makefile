@@ -68,6 +68,7 @@ CORE_SRCS += bot/reload.c
 CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c
+CORE_SRCS += bot/slack/socket.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
 CORE_SRCS += bot/clients/tls.c
