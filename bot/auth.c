@@ -6,6 +6,7 @@
 #include "bot/lib/log.h"
 #include "bot/slack/api.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -91,13 +92,7 @@ static json_t *current_members(struct viva_env *env, const char *group)
 	}
 	if (group_refreshing) {
 		/* nothing cached yet: wait for the refresh in flight, bounded */
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_sec += group_wait_ms / 1000;
-		until.tv_nsec += (group_wait_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		until = timespec_in(CLOCK_REALTIME, group_wait_ms);
 		while (group_refreshing)
 			if (pthread_cond_timedwait(&group_cv, &group_mu, &until) != 0)
 				break;

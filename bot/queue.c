@@ -4,6 +4,7 @@
 #include "bot/metrics.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/thread.h"
+#include "bot/lib/times.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -291,15 +292,8 @@ void queue_on_idle(struct queue *q, void (*fn)(void *arg), void *arg)
 static int wait_token(struct queue *q)
 {
 	long ms = atomic_load(&q->idle_ms);
-	struct timespec until;
+	struct timespec until = timespec_in(CLOCK_MONOTONIC, ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	while (sem_clockwait(&q->items, CLOCK_MONOTONIC, &until) != 0)
 		if (errno != EINTR)
 			return errno;
@@ -415,16 +409,9 @@ void queue_close(struct queue *q)
 
 int queue_join(struct queue *q, long timeout_ms)
 {
-	struct timespec until;
+	struct timespec until = timespec_in(CLOCK_REALTIME, timeout_ms);
 	int rc = VIVA_OK;
 
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&q->mu);
 	while (queue_alive(q) > 0) {
 		if (pthread_cond_timedwait(&q->idle, &q->mu, &until) == ETIMEDOUT) {

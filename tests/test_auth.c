@@ -106,13 +106,7 @@ static void wait_inside(struct fx *f)
 
 	pthread_mutex_lock(&f->api.mu);
 	while (f->api.inside == 0 && now_ms_mono() < end) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 10 * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = timespec_in(CLOCK_REALTIME, 10);
 		pthread_cond_timedwait(&f->api.cv, &f->api.mu, &ts);
 	}
 	assert_true(f->api.inside > 0);

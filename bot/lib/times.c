@@ -11,6 +11,20 @@ int64_t now_ms_mono(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+struct timespec timespec_in(int clock, long ms)
+{
+	struct timespec ts;
+
+	clock_gettime((clockid_t)clock, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 int64_t now_unix(void)
 {
 	return (int64_t)time(NULL);

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 /*
  * Monotonic milliseconds, for timeouts and deadlines. Wall-clock time is
@@ -11,6 +12,9 @@
  */
 int64_t now_ms_mono(void);
 int64_t now_unix(void);
+/* The instant ms milliseconds from now on `clock` (CLOCK_MONOTONIC or
+ * CLOCK_REALTIME), for pthread_cond_timedwait() and sem_clockwait(). */
+struct timespec timespec_in(int clock, long ms);
 
 /*
  * The civil calendar (proleptic Gregorian), days counted from 1970-01-01:
