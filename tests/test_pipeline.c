@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bot/auth.h"
@@ -85,6 +86,18 @@ static void put_file(struct fx *f, const char *name, const char *text)
 {
 	char *p = xasprintf("%s/%s", f->specs, name);
 	test_write_file(p, text);
+	free(p);
+}
+
+/* NAME.yaml with text, written directly (many at once: no directory checks). */
+static void p_put(struct fx *f, const char *name, const char *text)
+{
+	char *p = xasprintf("%s/%s.yaml", f->specs, name);
+	FILE *fp = fopen(p, "w");
+
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
 	free(p);
 }
 
@@ -186,6 +199,132 @@ static void apply__missing_or_empty_dir__refuses_to_empty_catalog(void **state)
 	assert_int_equal(store_audit_list(f->t.env.store, NULL, 1, &e, &n), VIVA_OK);
 	assert_non_null(strstr(e[0].result, "invalid argument: Nothing applied: the spec directory"));
 	store_audit_free(e, n);
+}
+
+/*
+ * A hostile or broken spec directory: a link to /dev/zero (was: out of
+ * memory on every start), a FIFO (was: a hang), links out of the directory
+ * to /etc/passwd and /proc/self/environ (were read and echoed), a huge file.
+ * Each is named in the report with its reason and never read; a link that
+ * stays inside the directory (a ConfigMap volume) is read.
+ */
+static void apply__hostile_files__skipped_named_never_read(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_report rep;
+	char err[512] = "", *p, *b, *joined;
+	json_t *row;
+	size_t i;
+	struct store_service sv;
+
+	b = spec_named("svc-ok", "service", "U0BOB");
+	put_file(f, "svc-ok.yaml", b);
+	free(b);
+	b = spec_named("svc-in", "service", "U0BOB");
+	put_file(f, "shared/svc-in.yaml", b);
+	free(b);
+	p = xasprintf("%s/svc-in.yaml", f->specs);
+	assert_int_equal(symlink("shared/svc-in.yaml", p), 0);
+	free(p);
+	p = xasprintf("%s/zero.yaml", f->specs);
+	assert_int_equal(symlink("/dev/zero", p), 0);
+	free(p);
+	p = xasprintf("%s/passwd.yaml", f->specs);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	free(p);
+	p = xasprintf("%s/environ.yaml", f->specs);
+	assert_int_equal(symlink("/proc/self/environ", p), 0);
+	free(p);
+	p = xasprintf("%s/up.yaml", f->specs);
+	assert_int_equal(symlink("../outside.yaml", p), 0);
+	free(p);
+	p = xasprintf("%s/outside.yaml", f->dir);
+	test_write_file(p, "name: up\n");
+	free(p);
+	p = xasprintf("%s/fifo.yaml", f->specs);
+	assert_int_equal(mkfifo(p, 0644), 0);
+	free(p);
+	p = xmalloc(300 * 1024 + 1);
+	memset(p, '#', 300 * 1024);
+	p[300 * 1024] = '\0';
+	put_file(f, "huge.yaml", p);
+	free(p);
+
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "U0BOB", &rep, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(json_array_size(rep.added), 2);   /* svc-ok, and svc-in through its inside link */
+	assert_int_equal(json_array_size(rep.invalid), 6);
+	joined = json_dumps(rep.invalid, 0);
+	assert_null(strstr(joined, "root:"));               /* nothing of /etc/passwd */
+	assert_null(strstr(joined, "PATH="));               /* nothing of the environment */
+	json_array_foreach(rep.invalid, i, row) {
+		const char *file = json_string_value(json_object_get(row, "file"));
+		const char *why = json_string_value(json_object_get(row, "errors"));
+		if (strcmp(file, "zero.yaml") == 0 || strcmp(file, "passwd.yaml") == 0 ||
+		    strcmp(file, "environ.yaml") == 0 || strcmp(file, "up.yaml") == 0)
+			assert_string_equal(why, "not read: a link out of the directory");
+		else if (strcmp(file, "fifo.yaml") == 0)
+			assert_string_equal(why, "not read: not a regular file");
+		else if (strcmp(file, "huge.yaml") == 0)
+			assert_string_equal(why, "not read: larger than the limit of 256 KiB");
+		else
+			fail_msg("unexpected invalid file %s: %s", file, why);
+	}
+	free(joined);
+	catalog_report_release(&rep);
+	assert_int_equal(store_service_get(f->t.env.store, "svc-in", &sv), VIVA_OK);
+	store_service_release(&sv);
+	/* and the command says the same */
+	joined = run_as(f, "U0ALICE", "pipeline apply");
+	assert_non_null(strstr(joined, "fifo.yaml"));
+	assert_non_null(strstr(joined, "not a regular file"));
+	free(joined);
+}
+
+/*
+ * More spec files than the old cut of 5,000 (which marked the rest deleted):
+ * the listing is sorted and complete; past the limit the apply is refused
+ * as a whole and nothing is removed.
+ */
+static void apply__many_files__complete_or_refused_never_deletes(void **state)
+{
+	struct fx *f = *state;
+	struct catalog_report rep;
+	struct store_service *all = NULL;
+	char err[512] = "";
+	size_t n = 0;
+
+	assert_int_equal(mkdir(f->specs, 0755), 0);
+	for (int i = 0; i < 5003; i++) {
+		char name[32], *b;
+		snprintf(name, sizeof(name), "svc-%05d", i);
+		b = spec_named(name, "service", "U0BOB");
+		p_put(f, name, b);
+		free(b);
+	}
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "U0BOB", &rep, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(json_array_size(rep.added), 5003);
+	assert_int_equal(json_array_size(rep.removed), 0);
+	catalog_report_release(&rep);
+	assert_int_equal(store_service_list(f->t.env.store, false, &all, &n), VIVA_OK);
+	assert_int_equal(n, 5003);
+	store_services_free(all, n);
+	/* past the limit: refused as a whole, before a file is read */
+	for (int i = 5003; i < 20001; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "svc-%05d", i);
+		p_put(f, name, "");
+	}
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "U0BOB", &rep, err, sizeof(err)), VIVA_ERANGE);
+	assert_non_null(strstr(err, "has 20001 spec files, more than viva reads (20000)"));
+	assert_non_null(strstr(err, "no service was removed"));
+	assert_int_equal(json_array_size(rep.removed), 0);
+	catalog_report_release(&rep);
+	assert_int_equal(store_service_list(f->t.env.store, false, &all, &n), VIVA_OK);
+	assert_int_equal(n, 5003);
+	store_services_free(all, n);
 }
 
 static void list__grouped_by_type_and_paged_under_50_blocks(void **state)
@@ -547,6 +686,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(apply__add_change_remove_invalid, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__missing_or_empty_dir__refuses_to_empty_catalog, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__hostile_files__skipped_named_never_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__many_files__complete_or_refused_never_deletes, setup, teardown),
 		cmocka_unit_test_setup_teardown(list__grouped_by_type_and_paged_under_50_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(show__spec_owners_and_revisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(form__open__modal_with_fields, setup, teardown),

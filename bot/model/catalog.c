@@ -16,7 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_SPEC_FILES 5000
+#define MAX_SPEC_FILES  20000
+/* spec_parse() refuses more anyway; a larger file is never read. */
+#define MAX_SPEC_BYTES  ((size_t)256 << 10)
 
 void catalog_report_init(struct catalog_report *r)
 {
@@ -47,24 +49,34 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The *.yaml / *.yml names in dir, sorted (caller frees with argv_free). */
-static int list_spec_files(const char *dir, char ***out, size_t *n)
+/*
+ * Every *.yaml / *.yml name in the directory open at dfd, sorted, complete:
+ * a limit must never make the catalog forget the services it did not list
+ * (that would mark them deleted), so past MAX_SPEC_FILES the caller refuses
+ * the whole apply. Hidden names are skipped; nothing is opened here.
+ */
+static int list_spec_files(int dfd, char ***out, size_t *n)
 {
-	DIR *d = opendir(dir);
+	int dup = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
 	struct dirent *de;
 	char **v = NULL;
-	size_t len = 0;
+	size_t len = 0, cap = 0;
 
 	*out = NULL;
 	*n = 0;
-	if (!d)
-		return errno == ENOENT ? VIVA_ENOENT : VIVA_EIO;
+	if (!d) {
+		if (dup >= 0)
+			close(dup);
+		return VIVA_EIO;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.' || !(has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml")))
 			continue;
-		if (len >= MAX_SPEC_FILES)
-			break;
-		v = xrealloc(v, (len + 2) * sizeof(*v));
+		if (len + 2 > cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
 		v[len++] = xstrdup(de->d_name);
 		v[len] = NULL;
 	}
@@ -128,14 +140,25 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 	struct store_service *all = NULL;
 	size_t nfiles = 0, nall = 0;
 	json_t *seen = json_object();
-	int rc;
+	int dfd, rc;
 
-	rc = list_spec_files(dir, &files, &nfiles);
-	if (rc) {
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
 		snprintf(err, errlen, "cannot read the spec directory %s (pipelines.dir): %s", dir,
-			 rc == VIVA_ENOENT ? "it does not exist" : "i/o error");
+			 errno == ENOENT ? "it does not exist" : strerror(errno));
 		/* the directory of record is missing: the environment, not the request */
-		rc = rc == VIVA_ENOENT ? VIVA_EUNAVAIL : rc;
+		rc = VIVA_EUNAVAIL;
+		goto out;
+	}
+	rc = list_spec_files(dfd, &files, &nfiles);
+	if (rc) {
+		snprintf(err, errlen, "cannot list the spec directory %s (pipelines.dir)", dir);
+		goto out;
+	}
+	if (nfiles > MAX_SPEC_FILES) {
+		snprintf(err, errlen, "the spec directory %s has %zu spec files, more than viva reads (%d); "
+			 "nothing was applied and no service was removed", dir, nfiles, MAX_SPEC_FILES);
+		rc = VIVA_ERANGE;
 		goto out;
 	}
 	rc = store_service_list(env->store, false, &all, &nall);
@@ -151,9 +174,9 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 		goto out;
 	}
 	for (size_t i = 0; i < nfiles; i++) {
-		char *path = xasprintf("%s/%s", dir, files[i]);
 		char *name = stem(files[i]);
 		char *text = NULL, *source = NULL;
+		const char *refused = NULL;
 		size_t len = 0;
 		struct spec *s = NULL;
 		struct spec_errors errs;
@@ -161,8 +184,13 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 		spec_errors_init(&errs, files[i]);
 		/* A file for this name exists, valid or not: not removed. */
 		json_object_set_new(seen, name, json_true());
-		if (read_file(path, &text, &len) != VIVA_OK) {
-			add_invalid(rep, files[i], "cannot read the file");
+		/* only a regular file inside the directory, and never a huge one */
+		if (read_regular_file(dfd, files[i], READ_BENEATH, MAX_SPEC_BYTES, &text, &len, &refused) != VIVA_OK) {
+			char *msg = xasprintf("not read: %s%s", refused,
+					      strcmp(refused, "larger than the limit") == 0 ? " of 256 KiB" : "");
+			log_warn("spec file skipped", "dir=%s file=%s why=\"%s\"", dir, files[i], refused);
+			add_invalid(rep, files[i], msg);
+			free(msg);
 		} else if (spec_parse(text, len, files[i], &s, &errs) != VIVA_OK) {
 			char *why = spec_errors_format(&errs);
 			add_invalid(rep, files[i], why);
@@ -182,7 +210,6 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 		free(source);
 		free(text);
 		free(name);
-		free(path);
 	}
 	for (size_t i = 0; i < nall; i++) {
 		if (json_object_get(seen, all[i].name))
@@ -195,6 +222,8 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 		 json_array_size(rep->removed), json_array_size(rep->invalid), rep->unchanged);
 	rc = VIVA_OK;
 out:
+	if (dfd >= 0)
+		close(dfd);
 	json_decref(seen);
 	store_services_free(all, nall);
 	argv_free(files);
