@@ -42,7 +42,7 @@ const struct cmd cmd_table[] = {
 	  "pipeline show SVC", "one pipeline spec with its owners and revisions", "pipeline show service-a" },
 	{ "tags", cmd_tags, 1, 1, CMD_SVC, SAFE,
 	  "tags SVC", "newest image tags from the registry, each with a Promote button", "tags service-a" },
-	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY, SAFE,
+	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY | CMD_IMAGE, SAFE,
 	  "promote SVC TAG [TARGET]", "retag TAG as TARGET (default latest) in the registry",
 	  "promote service-a 2182-develop-b05419e" },
 	{ "audit", cmd_audit, 0, 1, CMD_SVC, SAFE,
@@ -56,7 +56,7 @@ const struct act act_table[] = {
 	{ "pipeline_list_more", act_pipeline_list_more, 0, SAFE, "next page of the pipeline list" },
 	{ "pipeline_create", act_pipeline_create, ACT_VIEW | ACT_WRITE, SAFE, "create a pipeline from the form" },
 	/* moves `latest`, which batch CronJobs and deploys pull: a live switch */
-	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
+	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY | ACT_IMAGE, DESTRUCTIVE,
 	  "promote a tag to latest" },
 	{ "tags_more", act_tags_more, 0, SAFE, "older image tags" },
 };

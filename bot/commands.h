@@ -14,6 +14,8 @@ enum cmd_flags {
 	CMD_SVC     = 1u << 3, /* argv[0], when present, is a service name (DNS-1123) */
 	CMD_DEPLOY  = 1u << 4, /* admins, owners and deploy managers of argv[0] */
 	CMD_OWNER   = 1u << 5, /* admins and owners of argv[0] */
+	CMD_IMAGE   = 1u << 6, /* a registry action: CMD_DEPLOY/CMD_OWNER are checked against the
+				* pipeline that owns argv[0]'s image repository, and it is audited */
 };
 
 /*
@@ -61,6 +63,7 @@ enum act_flags {
 	ACT_VIEW    = 1u << 3, /* a view_submission callback_id, not a button */
 	ACT_DEPLOY  = 1u << 4, /* value is {"svc":...}: admins, owners, deploy managers */
 	ACT_OWNER   = 1u << 5, /* value is {"svc":...}: admins and owners */
+	ACT_IMAGE   = 1u << 6, /* as CMD_IMAGE, for the value's service */
 };
 
 struct act {

@@ -1,5 +1,6 @@
 #include "bot/dispatch.h"
 #include "bot/auth.h"
+#include "bot/model/catalog.h"
 #include "bot/commands.h"
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
@@ -98,6 +99,42 @@ static void ctx_clear_audit(struct viva_ctx *ctx)
 	ctx->outcome_detail = NULL;
 }
 
+void dispatch_audit(struct viva_ctx *ctx, const char *target, json_t *params)
+{
+	if (target) {
+		free(ctx->audit_target);
+		ctx->audit_target = xstrdup(target);
+	}
+	if (!params)
+		return;
+	if (!ctx->audit_params)
+		ctx->audit_params = params;
+	else {
+		json_object_update(ctx->audit_params, params);
+		json_decref(params);
+	}
+}
+
+/*
+ * A registry action answers to the pipeline that owns the image repository:
+ * its rights are the ones checked, and the action is audited under it with
+ * the repository named, so that `/viva audit OWNER` shows every move of its
+ * images whoever asked under which name. Returns the owner (caller frees),
+ * or NULL when svc is not an active service (auth_check says so).
+ */
+static char *image_authority(struct viva_ctx *ctx, const char *svc)
+{
+	char *image = NULL, *owner = NULL;
+
+	if (catalog_image_owner(ctx->env, svc, &image, &owner) != VIVA_OK)
+		return NULL;
+	if (strcmp(owner, svc) != 0)
+		log_warn("image owned by another pipeline", "svc=%s image=%s owner=%s", svc, image, owner);
+	dispatch_audit(ctx, owner, json_pack("{s:s, s:s}", "service", svc, "image", image));
+	free(image);
+	return owner;
+}
+
 /* Usage of every command in a group, e.g. after "/viva pipeline". */
 static int reply_group_usage(struct viva_ctx *ctx, const char *group, const char *msg)
 {
@@ -129,7 +166,7 @@ static int deny(struct viva_ctx *ctx, const char *what, const char *why)
 
 int dispatch_command(struct viva_ctx *ctx, const char *text)
 {
-	char **argv = NULL;
+	char **argv = NULL, *authority = NULL;
 	int argc = 0, used = 0, answered, rc;
 	const struct cmd *c;
 	char why[256];
@@ -183,7 +220,10 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 	}
 	if ((c->flags & CMD_SVC) && ctx->argc > 0)
 		ctx_set_audit(ctx, ctx->argv[0], NULL);
-	rc = auth_check(ctx->env, ctx->user_id, c->flags, ctx->argc > 0 ? ctx->argv[0] : NULL, why, sizeof(why));
+	if ((c->flags & CMD_IMAGE) && ctx->argc > 0)
+		authority = image_authority(ctx, ctx->argv[0]);
+	rc = auth_check(ctx->env, ctx->user_id, c->flags,
+			authority ? authority : ctx->argc > 0 ? ctx->argv[0] : NULL, why, sizeof(why));
 	if (rc == VIVA_ENOENT) {
 		rc = reply_error(ctx, VIVA_ENOENT, usage, "Sorry, %s.", why);
 		if (c->flags & CMD_WRITE)
@@ -207,6 +247,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 out:
 	metrics_action(outcome_label(rc));
 	free(usage);
+	free(authority);
 	free(clean);
 	ctx_clear_audit(ctx);
 	ctx->argv = NULL;
@@ -257,7 +298,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	const char *id = NULL, *svc = NULL;
 	const struct act *a;
 	char why[256];
-	char *key = NULL;
+	char *key = NULL, *authority = NULL;
 	unsigned need = 0;
 	int answered, rc;
 
@@ -293,7 +334,9 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	}
 	if (a->flags & ACT_ADMIN)
 		need |= CMD_ADMIN;
-	rc = auth_check(ctx->env, ctx->user_id, need, svc, why, sizeof(why));
+	if ((a->flags & ACT_IMAGE) && svc)
+		authority = image_authority(ctx, svc);
+	rc = auth_check(ctx->env, ctx->user_id, need, authority ? authority : svc, why, sizeof(why));
 	if (rc == VIVA_ENOENT) {
 		rc = reply_error(ctx, VIVA_ENOENT, NULL, "Sorry, %s.", why);
 		if (a->flags & ACT_WRITE)
@@ -332,6 +375,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 out:
 	metrics_action(outcome_label(rc));
 	free(key);
+	free(authority);
 	json_decref(ctx->value);
 	ctx->value = NULL;
 	ctx_clear_audit(ctx);

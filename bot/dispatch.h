@@ -20,6 +20,14 @@ int dispatch_command(struct viva_ctx *ctx, const char *text);
  */
 int dispatch_interaction(struct viva_ctx *ctx, json_t *payload);
 
+/*
+ * For handlers: what the audit log records of this action. params (stolen)
+ * is merged into what the dispatcher already recorded (the requested
+ * service of a registry action, say); target replaces the target when not
+ * NULL.
+ */
+void dispatch_audit(struct viva_ctx *ctx, const char *target, json_t *params);
+
 /* The slash command's name, "/viva" unless viva.yaml says otherwise (borrowed). */
 const char *dispatch_slash(const struct viva_env *env);
 

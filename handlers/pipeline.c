@@ -130,8 +130,8 @@ int cmd_pipeline_apply(struct viva_ctx *ctx)
 			 "n_removed", (int)json_array_size(rep.removed), "n_invalid", (int)ninv,
 			 "unchanged", rep.unchanged, "added", added, "changed", changed, "removed", removed,
 			 "invalid", invalid, "more_invalid", ninv > MAX_INVALID_SHOWN ? (int)(ninv - MAX_INVALID_SHOWN) : 0);
-	ctx->audit_params = json_pack("{s:O, s:O, s:O, s:i}", "added", rep.added, "changed", rep.changed,
-				      "removed", rep.removed, "invalid", (int)ninv);
+	dispatch_audit(ctx, NULL, json_pack("{s:O, s:O, s:O, s:i}", "added", rep.added, "changed", rep.changed,
+				      "removed", rep.removed, "invalid", (int)ninv));
 	rc = reply_template(ctx, "slack/pipeline_apply", data, REPLY_IN_CHANNEL);
 out:
 	json_decref(data);
@@ -512,8 +512,13 @@ int act_pipeline_create(struct viva_ctx *ctx)
 	}
 	if (rc != VIVA_OK || json_object_size(errors) > 0)
 		goto errors;
-	ctx->audit_target = xstrdup(s->name);
+	dispatch_audit(ctx, s->name, NULL);
 	rc = catalog_create(ctx->env, s, ctx->user_id ? ctx->user_id : "", &yaml, err, sizeof(err));
+	if (rc == VIVA_EDENIED) {
+		/* someone else's image repository: the field says whose */
+		add_error(errors, "image", err);
+		goto errors;
+	}
 	if (rc == VIVA_ECONFLICT) {
 		add_error(errors, "name", err);
 		goto errors;
@@ -522,7 +527,7 @@ int act_pipeline_create(struct viva_ctx *ctx)
 		add_error(errors, "name", err[0] ? err : "could not save the pipeline; try again");
 		goto errors;
 	}
-	ctx->audit_params = spec_to_json(s);
+	dispatch_audit(ctx, NULL, spec_to_json(s));
 	meta = json_loads(json_string_value(json_object_get(view, "private_metadata")) ?
 			  json_string_value(json_object_get(view, "private_metadata")) : "", 0, NULL);
 	channel = json_string_value(json_object_get(meta, "channel"));

@@ -198,7 +198,7 @@ static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const
 	rc = image_of(ctx, svc, &image);
 	if (rc)
 		goto out;
-	ctx->audit_params = json_pack("{s:s, s:s, s:s}", "image", image, "tag", tag, "target", target);
+	dispatch_audit(ctx, NULL, json_pack("{s:s, s:s, s:s}", "image", image, "tag", tag, "target", target));
 	rc = registry_promote(ctx->env->registry, image, tag, target, &before, &after);
 	if (rc && rc != VIVA_ECONFLICT) {
 		rc = reply_error(ctx, rc, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, registry_last_error());

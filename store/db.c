@@ -80,6 +80,12 @@ static const char *const migrations[] = {
 	"  digest TEXT PRIMARY KEY,"
 	"  created INTEGER NOT NULL"
 	");",
+
+	/* 3 -> 4: an image repository belongs to one pipeline: the image of
+	 * each service, filled in from the stored specs. */
+	"ALTER TABLE services ADD COLUMN image TEXT;"
+	"UPDATE services SET image = json_extract(spec_json, '$.image');"
+	"CREATE INDEX services_image ON services(image);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -46,6 +46,47 @@ void store_services_free(struct store_service *v, size_t n)
 	free(v);
 }
 
+/* The active owner of image other than `except` (may be NULL), or VIVA_ENOENT. */
+static int image_owner_locked(struct store *st, const char *image, const char *except, char **name)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	*name = NULL;
+	rc = prepare(st->db, "service_image_owner",
+		     "SELECT name FROM services WHERE image = ?1 AND deleted_at IS NULL"
+		     " AND (?2 IS NULL OR name != ?2) ORDER BY created_at, name LIMIT 1", &stmt);
+	if (rc)
+		return rc;
+	sqlite3_bind_text(stmt, 1, image, -1, SQLITE_STATIC);
+	if (except)
+		sqlite3_bind_text(stmt, 2, except, -1, SQLITE_STATIC);
+	src = sqlite3_step(stmt);
+	if (src == SQLITE_ROW)
+		*name = col_dup(stmt, 0);
+	else if (src == SQLITE_DONE)
+		rc = VIVA_ENOENT;
+	else
+		rc = db_fail(st->db, "service_image_owner", src);
+	sqlite3_finalize(stmt);
+	return rc;
+}
+
+int store_service_image_owner(struct store *st, const char *image, char **name)
+{
+	int rc;
+
+	if (!name)
+		return VIVA_EINVAL;
+	*name = NULL;
+	if (!st || !image)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = image_owner_locked(st, image, NULL, name);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 static int service_get_locked(struct store *st, const char *name, struct store_service *out)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -104,6 +145,21 @@ int store_service_put(struct store *st, const struct store_service_put *p, int *
 		rc = VIVA_ECONFLICT;
 		goto rollback;
 	}
+	if (p->image) {
+		char *owner = NULL;
+
+		rc = image_owner_locked(st, p->image, p->name, &owner);
+		if (rc == VIVA_OK) {
+			if (p->image_owner)
+				*p->image_owner = owner;
+			else
+				free(owner);
+			rc = VIVA_ECONFLICT;
+			goto rollback;
+		}
+		if (rc != VIVA_ENOENT)
+			goto rollback;
+	}
 	if (exists && !was_deleted && strcmp(cur.spec_yaml, p->spec_yaml) == 0) {
 		/* Same text: nothing to record (apply is idempotent). */
 		rev = cur.revision;
@@ -113,9 +169,9 @@ int store_service_put(struct store *st, const struct store_service_put *p, int *
 	if (exists)
 		rev = cur.revision + 1;
 	rc = prepare(st->db, "service_put",
-		     "INSERT INTO services(" SERVICE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, NULL)"
+		     "INSERT INTO services(" SERVICE_COLS ", image) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, NULL, ?8)"
 		     " ON CONFLICT(name) DO UPDATE SET type = ?2, spec_yaml = ?3, spec_json = ?4,"
-		     " revision = ?5, source = ?6, updated_at = ?7, deleted_at = NULL,"
+		     " revision = ?5, source = ?6, updated_at = ?7, deleted_at = NULL, image = ?8,"
 		     " created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE ?7 END", &stmt);
 	if (rc)
 		goto rollback;
@@ -126,6 +182,8 @@ int store_service_put(struct store *st, const struct store_service_put *p, int *
 	sqlite3_bind_int(stmt, 5, rev);
 	sqlite3_bind_text(stmt, 6, p->source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 7, p->now);
+	if (p->image)
+		sqlite3_bind_text(stmt, 8, p->image, -1, SQLITE_STATIC);
 	rc = step_done(st->db, "service_put", stmt);
 	sqlite3_finalize(stmt);
 	stmt = NULL;

@@ -27,8 +27,13 @@ struct store_service {
 
 struct store_service_put {
 	const char *name, *type, *spec_yaml, *spec_json, *source, *author;
+	const char *image;   /* its registry repository; NULL: none */
 	int64_t now;         /* the caller's clock, > 0 */
 	bool create_only;    /* VIVA_ECONFLICT when an active service has the name */
+	/* An image repository belongs to one pipeline: when another active
+	 * service has `image`, the put is refused with VIVA_ECONFLICT and, if
+	 * this is not NULL, *image_owner names that service (caller frees). */
+	char **image_owner;
 };
 
 /* VIVA_ENOENT when there is no such row (deleted rows are returned). */
@@ -40,6 +45,11 @@ int store_service_get(struct store *st, const char *name, struct store_service *
 int store_service_put(struct store *st, const struct store_service_put *p, int *revision, bool *changed);
 /* All services ordered by type then name; deleted ones only when asked. */
 int store_service_list(struct store *st, bool include_deleted, struct store_service **out, size_t *n);
+/*
+ * The active service whose image is `image` (the earliest created, should
+ * an old database hold two), in *name (caller frees); VIVA_ENOENT if none.
+ */
+int store_service_image_owner(struct store *st, const char *image, char **name);
 /* Mark deleted; VIVA_ENOENT when no active service has the name. */
 int store_service_mark_deleted(struct store *st, const char *name, int64_t now);
 void store_service_release(struct store_service *sv);

@@ -523,6 +523,86 @@ static void form__valid__saved_written_and_confirmed(void **state)
 	free(out);
 }
 
+/*
+ * An image repository belongs to one pipeline. The defect: anyone could
+ * create a pipeline `evil` whose image is team/service-a and then move
+ * team/service-a:latest with `/viva promote evil ...`. The form refuses an
+ * image already used, beside the image field.
+ */
+static void form__image_of_another_pipeline__refused_beside_the_field(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *p = submission("evil", "250m", "U0EVIL"), *errors;
+	struct spec *s = NULL;
+	char *b = spec_named("service-a", "service", "U0OWNER"), *out;
+
+	put_file(f, "service-a.yaml", b);
+	free(b);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	json_object_set_new(json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(
+		p, "view"), "state"), "values"), "image"), "value"), "value", json_string("team/service-a"));
+	test_ctx(&f->t, &ctx, "U0EVIL");
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_EINVAL);
+	errors = json_object_get(json_object_get(json_array_get(f->t.sent, json_array_size(f->t.sent) - 1),
+						 "view_response"), "errors");
+	assert_non_null(strstr(json_string_value(json_object_get(errors, "image")),
+			       "the image team/service-a is already the image of pipeline service-a"));
+	assert_int_equal(catalog_get(&f->t.env, "evil", &s), VIVA_ENOENT);
+	json_decref(p);
+	out = run_as(f, "U0ALICE", "pipeline list");
+	assert_null(strstr(out, "evil"));
+	free(out);
+}
+
+/*
+ * GitOps: the second spec naming a repository is invalid and says which
+ * spec holds it; the holder keeps it even when the newcomer sorts first.
+ */
+static void apply__second_spec_naming_an_image__invalid_names_the_holder(void **state)
+{
+	struct fx *f = *state;
+	char *b = spec_named("service-a", "service", "U0OWNER"), *out;
+	struct catalog_report rep;
+	char err[256];
+	char *owner = NULL;
+
+	put_file(f, "service-a.yaml", b);
+	free(b);
+	free(run_as(f, "U0ALICE", "pipeline apply"));
+	/* "aaa" sorts before "service-a" and names its image */
+	put_file(f, "aaa.yaml", "name: aaa\nowners: [U0EVIL]\nrepository: { name: aaa }\nimage: team/service-a\n"
+				"resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	/* two newcomers on one free image: the first in name order gets it */
+	put_file(f, "free-b.yaml", "name: free-b\nowners: [U0B]\nrepository: { name: b }\nimage: team/free\n"
+				   "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	put_file(f, "free-a.yaml", "name: free-a\nowners: [U0A]\nrepository: { name: a }\nimage: team/free\n"
+				   "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "U0ALICE", &rep, err, sizeof(err)), VIVA_OK);
+	out = json_dumps(rep.invalid, 0);
+	assert_int_equal(json_array_size(rep.invalid), 2);
+	assert_non_null(strstr(out, "\"file\": \"aaa.yaml\""));
+	assert_non_null(strstr(out, "image: team/service-a is already the image of pipeline service-a (service-a.yaml)"));
+	assert_non_null(strstr(out, "\"file\": \"free-b.yaml\""));
+	assert_non_null(strstr(out, "image: team/free is already the image of pipeline free-a (free-a.yaml)"));
+	free(out);
+	catalog_report_release(&rep);
+	assert_int_equal(store_service_image_owner(f->t.env.store, "team/service-a", &owner), VIVA_OK);
+	assert_string_equal(owner, "service-a");
+	free(owner);
+	/* the holder's file removed: its image is free for the other in the same apply */
+	b = xasprintf("%s/service-a.yaml", f->specs);
+	unlink(b);
+	free(b);
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "U0ALICE", &rep, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(store_service_image_owner(f->t.env.store, "team/service-a", &owner), VIVA_OK);
+	assert_string_equal(owner, "aaa");
+	free(owner);
+	catalog_report_release(&rep);
+}
+
 static void auth__owners_deploy_managers_admins(void **state)
 {
 	struct fx *f = *state;
@@ -688,6 +768,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(apply__missing_or_empty_dir__refuses_to_empty_catalog, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__hostile_files__skipped_named_never_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__many_files__complete_or_refused_never_deletes, setup, teardown),
+		cmocka_unit_test_setup_teardown(form__image_of_another_pipeline__refused_beside_the_field, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__second_spec_naming_an_image__invalid_names_the_holder, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(list__grouped_by_type_and_paged_under_50_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(show__spec_owners_and_revisions, setup, teardown),
 		cmocka_unit_test_setup_teardown(form__open__modal_with_fields, setup, teardown),

@@ -263,6 +263,32 @@ static void store__newer_schema__refused_with_log_line(void **state)
 	assert_int_equal(raw_int(f->path, "SELECT count(*) FROM audit_log"), 1);
 }
 
+/* 3 -> 4 fills in each service's image from its stored spec. */
+static void store__migrate_to_4__images_filled_in_from_specs(void **state)
+{
+	struct fx *f = *state;
+	struct store *st = NULL;
+	char path[192], *owner = NULL;
+	sqlite3 *raw = NULL;
+
+	snprintf(path, sizeof(path), "%s/v3.db", f->dir);
+	assert_int_equal(store_open_at_version(path, 3, &st), VIVA_OK);
+	store_close(st);
+	assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(raw,
+		"INSERT INTO services(name, type, spec_yaml, spec_json, revision, source, created_at, updated_at)"
+		" VALUES ('a', 'service', 'x', '{\"image\":\"team/x\"}', 1, 'form', 10, 10),"
+		" ('b', 'service', 'y', '{\"image\":\"team/x\"}', 1, 'form', 20, 20)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(raw);
+	assert_int_equal(store_open(path, &st), VIVA_OK);
+	assert_int_equal(store_service_image_owner(st, "team/x", &owner), VIVA_OK);
+	assert_string_equal(owner, "a");   /* the first one holds it */
+	free(owner);
+	assert_int_equal(store_service_image_owner(st, "team/none", &owner), VIVA_ENOENT);
+	assert_null(owner);
+	store_close(st);
+}
+
 /* A migration that fails half-way leaves the file at the previous version. */
 static void store__failed_migration__rolled_back(void **state)
 {
@@ -804,6 +830,7 @@ int main(void)
 		T(store__memory__opens_in_memory_mode),
 		T(store__journal_mode_small_buffer__erange),
 		T(store__migrate_from_each_older_version__data_survives),
+		T(store__migrate_to_4__images_filled_in_from_specs),
 		T(store__stopped_at_older_version__later_tables_absent),
 		T(store__newer_schema__refused_with_log_line),
 		T(store__failed_migration__rolled_back),

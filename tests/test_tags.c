@@ -5,6 +5,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sqlite3.h>
 #include <string.h>
 
 #include "bot/model/catalog.h"
@@ -12,6 +13,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "store/audit.h"
+#include "store/store.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"
 
@@ -338,6 +340,66 @@ static void promote__command_registry_down__returns_failure(void **state)
 	store_audit_free(e, n);
 }
 
+/*
+ * A database from before the rule may hold two pipelines naming one
+ * repository (the takeover: `evil` with image team/service-a). Registry
+ * actions answer to the repository's owning pipeline, the first one: evil's
+ * own owner is refused, and the attempt is audited under service-a with the
+ * repository, where `/viva audit service-a` shows it.
+ */
+static void promote__legacy_duplicate_image__authorized_by_owning_pipeline(void **state)
+{
+	struct fx *f = *state;
+	char *db = xasprintf("%s/viva.db", f->dir), *out, *sql, *errmsg = NULL;
+	struct catalog_report rep;
+	struct store_audit_entry *e = NULL;
+	sqlite3 *raw = NULL;
+	char err[256], *path;
+	size_t n = 0;
+	const char *before = fake_registry_digest(f->reg, REPO, "latest");
+
+	store_close(f->t.env.store);
+	assert_int_equal(store_open(db, &f->t.env.store), VIVA_OK);
+	path = xasprintf("%s/evil.yaml", f->dir);
+	test_write_file(path, "name: evil\nowners: [U0EVIL]\nrepository: { name: evil }\nimage: team/evil\n"
+			      "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	free(path);
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "test", &rep, err, sizeof(err)), VIVA_OK);
+	catalog_report_release(&rep);
+	/* what an old viva let in: evil's stored spec names team/service-a */
+	assert_int_equal(sqlite3_open(db, &raw), SQLITE_OK);
+	sql = xasprintf("UPDATE services SET created_at = created_at + 10, image = '%s', "
+			"spec_yaml = replace(spec_yaml, 'team/evil', '%s') WHERE name = 'evil'", REPO, REPO);
+	assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, &errmsg), SQLITE_OK);
+	free(sql);
+	sqlite3_close(raw);
+
+	out = run_as(f, "U0EVIL", "promote evil 2181-develop-088698f");
+	assert_non_null(strstr(out, "only the owners and deploy managers of service-a"));
+	free(out);
+	assert_int_equal(f->reg->calls_put, 0);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), before);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].action, "promote");
+	assert_string_equal(e[0].user_id, "U0EVIL");
+	assert_non_null(strstr(e[0].result, "denied: "));
+	assert_non_null(strstr(e[0].params_json, "\"image\":\"team/service-a\""));
+	assert_non_null(strstr(e[0].params_json, "\"service\":\"evil\""));
+	store_audit_free(e, n);
+	/* the owner of the repository may, and it is audited under service-a */
+	out = run_as(f, "U0OWNER", "promote service-a 2181-develop-088698f");
+	assert_non_null(strstr(out, "promoted"));
+	free(out);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(e[0].result, "ok");
+	assert_non_null(strstr(e[0].params_json, "\"image\":\"team/service-a\""));
+	store_audit_free(e, n);
+	free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +411,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__registry_down__audited_failed_and_button_usable_again,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__command_registry_down__returns_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__legacy_duplicate_image__authorized_by_owning_pipeline, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

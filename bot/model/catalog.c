@@ -101,17 +101,20 @@ static void add_invalid(struct catalog_report *rep, const char *fname, const cha
 	json_array_append_new(rep->invalid, json_pack("{s:s, s:s}", "file", fname, "errors", why));
 }
 
-/* Store one parsed spec; classify it in the report. */
+/*
+ * Store one parsed spec; classify it in the report. VIVA_ECONFLICT with
+ * *image_owner (caller frees) when another pipeline has its image.
+ */
 static int store_spec(struct viva_env *env, const struct spec *s, const char *yaml, const char *source,
-		      const char *author, bool create_only, struct catalog_report *rep)
+		      const char *author, bool create_only, struct catalog_report *rep, char **image_owner)
 {
 	struct store_service cur;
 	json_t *j = spec_to_json(s);
 	char *js = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	struct store_service_put p = {
 		.name = s->name, .type = spec_type_name(s->type), .spec_yaml = yaml, .spec_json = js,
-		.source = source, .author = author, .create_only = create_only,
-		.now = env->clock->now(env->clock),
+		.source = source, .author = author, .create_only = create_only, .image = s->image,
+		.now = env->clock->now(env->clock), .image_owner = image_owner,
 	};
 	bool existed = store_service_get(env->store, s->name, &cur) == VIVA_OK && cur.deleted_at == 0;
 	bool changed = false;
@@ -132,12 +135,71 @@ static int store_spec(struct viva_env *env, const struct spec *s, const char *ya
 	return rc;
 }
 
+/* One spec file of an apply, read and parsed (or why not). */
+struct spec_file {
+	const char *file;
+	char *name;           /* the file's stem */
+	char *text;
+	struct spec *spec;    /* NULL when invalid */
+	bool keeps_image;     /* it is its image's current owner: stored first */
+};
+
+/* Read and parse files[i] from the directory open at dfd; an invalid one goes in the report. */
+static void load_spec_file(int dfd, const char *dir, struct spec_file *sf, struct catalog_report *rep)
+{
+	struct spec_errors errs;
+	const char *refused = NULL;
+	size_t len = 0;
+
+	spec_errors_init(&errs, sf->file);
+	/* only a regular file inside the directory, and never a huge one */
+	if (read_regular_file(dfd, sf->file, READ_BENEATH, MAX_SPEC_BYTES, &sf->text, &len, &refused) != VIVA_OK) {
+		char *msg = xasprintf("not read: %s%s", refused,
+				      strcmp(refused, "larger than the limit") == 0 ? " of 256 KiB" : "");
+		log_warn("spec file skipped", "dir=%s file=%s why=\"%s\"", dir, sf->file, refused);
+		add_invalid(rep, sf->file, msg);
+		free(msg);
+	} else if (spec_parse(sf->text, len, sf->file, &sf->spec, &errs) != VIVA_OK) {
+		char *why = spec_errors_format(&errs);
+		add_invalid(rep, sf->file, why);
+		free(why);
+	} else if (strcmp(sf->spec->name, sf->name) != 0) {
+		char *why = xasprintf("name: \"%s\" does not match the file name %s (expected %s.yaml)",
+				      sf->spec->name, sf->file, sf->spec->name);
+		add_invalid(rep, sf->file, why);
+		free(why);
+		spec_free(sf->spec);
+		sf->spec = NULL;
+	}
+	spec_errors_release(&errs);
+}
+
+static void store_spec_file(struct viva_env *env, const char *author, struct spec_file *sf,
+			    struct catalog_report *rep)
+{
+	char *source = xasprintf("file:%s", sf->file), *owner = NULL;
+	int rc = store_spec(env, sf->spec, sf->text, source, author, false, rep, &owner);
+
+	if (rc == VIVA_ECONFLICT && owner) {
+		/* an image repository belongs to one pipeline: the second one is refused */
+		char *why = xasprintf("image: %s is already the image of pipeline %s (%s.yaml); a repository "
+				      "belongs to one pipeline", sf->spec->image, owner, owner);
+		add_invalid(rep, sf->file, why);
+		free(why);
+	} else if (rc != VIVA_OK) {
+		add_invalid(rep, sf->file, "could not be stored (see the log)");
+	}
+	free(owner);
+	free(source);
+}
+
 int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_report *rep,
 		      char *err, size_t errlen)
 {
 	const char *dir = env->cfg->pipelines_dir;
 	char **files = NULL;
 	struct store_service *all = NULL;
+	struct spec_file *sf = NULL;
 	size_t nfiles = 0, nall = 0;
 	json_t *seen = json_object();
 	int dfd, rc;
@@ -173,61 +235,67 @@ int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_r
 		rc = VIVA_EINVAL;
 		goto out;
 	}
+	/* 1. read and parse every file; a file for a name, valid or not, keeps it */
+	sf = xcalloc(nfiles ? nfiles : 1, sizeof(*sf));
 	for (size_t i = 0; i < nfiles; i++) {
-		char *name = stem(files[i]);
-		char *text = NULL, *source = NULL;
-		const char *refused = NULL;
-		size_t len = 0;
-		struct spec *s = NULL;
-		struct spec_errors errs;
-
-		spec_errors_init(&errs, files[i]);
-		/* A file for this name exists, valid or not: not removed. */
-		json_object_set_new(seen, name, json_true());
-		/* only a regular file inside the directory, and never a huge one */
-		if (read_regular_file(dfd, files[i], READ_BENEATH, MAX_SPEC_BYTES, &text, &len, &refused) != VIVA_OK) {
-			char *msg = xasprintf("not read: %s%s", refused,
-					      strcmp(refused, "larger than the limit") == 0 ? " of 256 KiB" : "");
-			log_warn("spec file skipped", "dir=%s file=%s why=\"%s\"", dir, files[i], refused);
-			add_invalid(rep, files[i], msg);
-			free(msg);
-		} else if (spec_parse(text, len, files[i], &s, &errs) != VIVA_OK) {
-			char *why = spec_errors_format(&errs);
-			add_invalid(rep, files[i], why);
-			free(why);
-		} else if (strcmp(s->name, name) != 0) {
-			char *why = xasprintf("name: \"%s\" does not match the file name %s (expected %s.yaml)",
-					      s->name, files[i], s->name);
-			add_invalid(rep, files[i], why);
-			free(why);
-		} else {
-			source = xasprintf("file:%s", files[i]);
-			if (store_spec(env, s, text, source, author, false, rep) != VIVA_OK)
-				add_invalid(rep, files[i], "could not be stored (see the log)");
-		}
-		spec_errors_release(&errs);
-		spec_free(s);
-		free(source);
-		free(text);
-		free(name);
+		sf[i].file = files[i];
+		sf[i].name = stem(files[i]);
+		json_object_set_new(seen, sf[i].name, json_true());
+		load_spec_file(dfd, dir, &sf[i], rep);
 	}
+	/* 2. services whose file is gone (their images become free) */
 	for (size_t i = 0; i < nall; i++) {
 		if (json_object_get(seen, all[i].name))
 			continue;
 		if (store_service_mark_deleted(env->store, all[i].name, env->clock->now(env->clock)) == VIVA_OK)
 			json_array_append_new(rep->removed, json_string(all[i].name));
 	}
+	/* 3. store: a pipeline that holds its image keeps it, then the others in
+	 * name order (the first to name a free image gets it) */
+	for (size_t i = 0; i < nfiles; i++) {
+		char *owner = NULL;
+		if (sf[i].spec && store_service_image_owner(env->store, sf[i].spec->image, &owner) == VIVA_OK)
+			sf[i].keeps_image = strcmp(owner, sf[i].name) == 0;
+		free(owner);
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < nfiles; i++)
+			if (sf[i].spec && sf[i].keeps_image == (pass == 0))
+				store_spec_file(env, author, &sf[i], rep);
 	log_info("pipeline specs applied", "dir=%s added=%zu changed=%zu removed=%zu invalid=%zu unchanged=%d",
 		 dir, json_array_size(rep->added), json_array_size(rep->changed),
 		 json_array_size(rep->removed), json_array_size(rep->invalid), rep->unchanged);
 	rc = VIVA_OK;
 out:
+	for (size_t i = 0; sf && i < nfiles; i++) {
+		free(sf[i].name);
+		free(sf[i].text);
+		spec_free(sf[i].spec);
+	}
+	free(sf);
 	if (dfd >= 0)
 		close(dfd);
 	json_decref(seen);
 	store_services_free(all, nall);
 	argv_free(files);
 	return rc;
+}
+
+int catalog_image_owner(struct viva_env *env, const char *name, char **image, char **owner)
+{
+	struct spec *s = NULL;
+	int rc;
+
+	*image = NULL;
+	*owner = NULL;
+	rc = catalog_get(env, name, &s);
+	if (rc)
+		return rc;
+	*image = xstrdup(s->image);
+	if (store_service_image_owner(env->store, s->image, owner) != VIVA_OK)
+		*owner = xstrdup(name);
+	spec_free(s);
+	return VIVA_OK;
 }
 
 int catalog_get(struct viva_env *env, const char *name, struct spec **out)
@@ -279,7 +347,7 @@ out:
 int catalog_create(struct viva_env *env, const struct spec *s, const char *author, char **yaml_out,
 		   char *err, size_t errlen)
 {
-	char *yaml = spec_to_yaml(s);
+	char *yaml = spec_to_yaml(s), *owner = NULL;
 	char *path = xasprintf("%s/%s.yaml", env->cfg->pipelines_dir, s->name);
 	struct stat stbuf;
 	int rc;
@@ -292,7 +360,13 @@ int catalog_create(struct viva_env *env, const struct spec *s, const char *autho
 		rc = VIVA_ECONFLICT;
 		goto out;
 	}
-	rc = store_spec(env, s, yaml, "form", author, true, NULL);
+	rc = store_spec(env, s, yaml, "form", author, true, NULL, &owner);
+	if (rc == VIVA_ECONFLICT && owner) {
+		snprintf(err, errlen, "the image %s is already the image of pipeline %s; a repository belongs to "
+			 "one pipeline", s->image, owner);
+		rc = VIVA_EDENIED;
+		goto out;
+	}
 	if (rc == VIVA_ECONFLICT) {
 		snprintf(err, errlen, "a service named %s already exists", s->name);
 		goto out;
@@ -314,6 +388,7 @@ int catalog_create(struct viva_env *env, const struct spec *s, const char *autho
 		yaml = NULL;
 	}
 out:
+	free(owner);
 	free(path);
 	free(yaml);
 	return rc;

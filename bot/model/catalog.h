@@ -33,12 +33,23 @@ void catalog_report_release(struct catalog_report *r);
 int catalog_apply_dir(struct viva_env *env, const char *author, struct catalog_report *rep,
 		      char *err, size_t errlen);
 
+/*
+ * Who answers for the registry repository of service `name`: the active
+ * pipeline that owns its image (*owner, caller frees; normally `name`
+ * itself, but an old database may hold two pipelines naming one image, and
+ * then the first one owns it). *image (caller frees) is the repository.
+ * VIVA_ENOENT when there is no such service.
+ */
+int catalog_image_owner(struct viva_env *env, const char *name, char **image, char **owner);
+
 /* The active spec of `name` (spec_free), VIVA_ENOENT when there is none. */
 int catalog_get(struct viva_env *env, const char *name, struct spec **out);
 
 /*
  * Create a new service from a validated spec: stored (VIVA_ECONFLICT when
- * the name is taken) and written as SVC.yaml into the spec directory.
+ * the name is taken, VIVA_EDENIED when another pipeline has its image: a
+ * repository belongs to one pipeline) and written as SVC.yaml into the spec
+ * directory.
  * *yaml_out (may be NULL) receives the YAML written (caller frees).
  */
 int catalog_create(struct viva_env *env, const struct spec *s, const char *author, char **yaml_out,
