@@ -68,6 +68,56 @@ static void audit_outcome(struct viva_ctx *ctx, const char *action, int rc)
 	free(r);
 }
 
+/* params as JSON text for the audit log (caller frees), or NULL. */
+static char *params_text(struct viva_ctx *ctx)
+{
+	return ctx->audit_params ? json_dumps(ctx->audit_params, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+/*
+ * Run a handler. A change is audited fail-closed: its row is written before
+ * it runs ("running"), and when that cannot be written (a full disk, a
+ * locked database) the action does not run and the user is told; the row
+ * gets the outcome afterwards, with what the handler added to it.
+ */
+static int run_handler(struct viva_ctx *ctx, const char *what, bool write, int (*fn)(struct viva_ctx *),
+		       const char *fail_fmt)
+{
+	int64_t id = 0;
+	int answered, rc;
+	char *params, *result;
+
+	if (write && ctx->env->store) {
+		params = params_text(ctx);
+		rc = store_audit_begin(ctx->env->store, ctx->env->clock->now(ctx->env->clock),
+				       ctx->user_id ? ctx->user_id : "", what,
+				       ctx->audit_target ? ctx->audit_target : "", params, &id);
+		free(params);
+		if (rc != VIVA_OK) {
+			log_error("audit log write failed; action not run", "action=%s err=\"%s\"", what,
+				  viva_strerror(rc));
+			return reply_error(ctx, VIVA_EIO, NULL, "viva could not write its audit log (%s), so it did "
+					   "nothing. Try again; if it goes on, an admin should look at viva's disk "
+					   "and database.", viva_strerror(rc));
+		}
+	}
+	answered = ctx->reply ? ctx->reply->answered : 0;
+	rc = fn(ctx);
+	/* A handler that failed without a word still gets the user told. */
+	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
+		reply_error(ctx, rc, NULL, fail_fmt, what, viva_strerror(rc));
+	if (id) {
+		params = params_text(ctx);
+		result = outcome_text(ctx, rc);
+		if (store_audit_finish(ctx->env->store, id, ctx->audit_target, params, result) != VIVA_OK)
+			log_error("audit log outcome not written", "action=%s id=%lld outcome=\"%s\"", what,
+				  (long long)id, result);
+		free(params);
+		free(result);
+	}
+	return rc;
+}
+
 /* The action counter's label for an outcome. */
 static const char *outcome_label(int rc)
 {
@@ -167,7 +217,7 @@ static int deny(struct viva_ctx *ctx, const char *what, const char *why)
 int dispatch_command(struct viva_ctx *ctx, const char *text)
 {
 	char **argv = NULL, *authority = NULL;
-	int argc = 0, used = 0, answered, rc;
+	int argc = 0, used = 0, rc;
 	const struct cmd *c;
 	char why[256];
 	char *usage = NULL, *clean = NULL;
@@ -235,13 +285,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 		goto out;
 	}
 	log_info("command", "user=%s cmd=\"%s\" args=%d", ctx->user_id ? ctx->user_id : "", c->name, ctx->argc);
-	answered = ctx->reply ? ctx->reply->answered : 0;
-	rc = c->fn(ctx);
-	/* A handler that failed without a word still gets the user told. */
-	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
-		reply_error(ctx, rc, NULL, "`%s` failed: %s.", c->name, viva_strerror(rc));
-	if (c->flags & CMD_WRITE)
-		audit_outcome(ctx, c->name, rc);
+	rc = run_handler(ctx, c->name, c->flags & CMD_WRITE, c->fn, "`%s` failed: %s.");
 	log_info("command done", "user=%s cmd=\"%s\" outcome=\"%s\"", ctx->user_id ? ctx->user_id : "",
 		 c->name, viva_strerror(rc));
 out:
@@ -300,7 +344,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	char why[256];
 	char *key = NULL, *authority = NULL;
 	unsigned need = 0;
-	int answered, rc;
+	int rc;
 
 	ctx->payload = payload;
 	if (type && strcmp(type, "block_actions") == 0) {
@@ -355,14 +399,19 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 			rc = already_done(ctx, key);
 			goto out;
 		}
+		if (rc != VIVA_OK) {
+			/* fail closed: a click that cannot be recorded could run twice */
+			log_error("click not recorded; action not run", "action_id=%s err=\"%s\"", a->action_id,
+				  viva_strerror(rc));
+			free(key);
+			key = NULL;
+			rc = reply_error(ctx, VIVA_EIO, NULL, "viva could not record this click (%s), so it did "
+					 "nothing. Try again in a moment.", viva_strerror(rc));
+			goto out;
+		}
 	}
 	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
-	answered = ctx->reply ? ctx->reply->answered : 0;
-	rc = a->fn(ctx);
-	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
-		reply_error(ctx, rc, NULL, "That did not work: %s.", viva_strerror(rc));
-	if (a->flags & ACT_WRITE)
-		audit_outcome(ctx, a->action_id, rc);
+	rc = run_handler(ctx, a->action_id, a->flags & ACT_WRITE, a->fn, "`%s` did not work: %s.");
 	if (key) {
 		/* A failed action may be tried again with the same button. */
 		if (rc == VIVA_OK)

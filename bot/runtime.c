@@ -196,24 +196,40 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 	sink_init(&r, env, type, payload);
 	if (ack_payload)
 		*ack_payload = NULL;
-	rc = store_envelope_claim(env->store, key, type, env->clock->now(env->clock));
-	if (rc == VIVA_EDUP) {
-		metrics_duplicate();
-		log_info("duplicate envelope skipped", "type=%s key=%s", type, key);
-		goto out;
-	}
-	if (rc != VIVA_OK) {
-		/* Better to risk running twice than to drop a user's request. */
-		log_warn("dedupe store unavailable; processing anyway", "key=%s", key);
-	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.env = env;
 	ctx.reply = &r.base;
 	ctx.user_id = r.user;
 	ctx.channel_id = r.channel;
 	ctx.trigger_id = r.trigger_id;
+	/* without an id there is nothing to tell a second delivery by */
+	rc = *key ? store_envelope_claim(env->store, key, type, env->clock->now(env->clock)) : VIVA_EINVAL;
+	if (rc == VIVA_EDUP) {
+		metrics_duplicate();
+		log_info("duplicate envelope skipped", "type=%s key=%s", type, key);
+		goto out;
+	}
+	if (rc != VIVA_OK) {
+		/* Fail closed: what cannot be recorded as seen could run twice. */
+		log_error("envelope not recorded; not run", "type=%s key=%s err=\"%s\"", type, key,
+			  viva_strerror(rc));
+		if (strcmp(type, "events_api") != 0)
+			reply_error(&ctx, rc == VIVA_EINVAL ? VIVA_EINVAL : VIVA_EIO, NULL,
+				    "viva could not record this request (%s), so it did nothing. Try again in a "
+				    "moment.", rc == VIVA_EINVAL ? "it came without an envelope id" : viva_strerror(rc));
+		rc = rc == VIVA_EINVAL ? VIVA_EINVAL : VIVA_EIO;
+		free(ctx.outcome_detail);
+		goto out;
+	}
 	if (strcmp(type, "slash_commands") == 0) {
-		rc = dispatch_command(&ctx, str(payload, "text") ? str(payload, "text") : "");
+		json_t *text = json_object_get(payload, "text");
+
+		/* a NUL would cut the command short: run something else than asked */
+		if (json_is_string(text) && strlen(json_string_value(text)) != json_string_length(text))
+			rc = reply_error(&ctx, VIVA_EINVAL, NULL, "That command contains a NUL character; "
+					 "viva runs nothing from it.");
+		else
+			rc = dispatch_command(&ctx, json_string_value(text) ? json_string_value(text) : "");
 	} else if (strcmp(type, "interactive") == 0) {
 		rc = dispatch_interaction(&ctx, payload);
 		if (ack_payload && r.view_response) {
@@ -224,6 +240,7 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 		log_debug("event ignored", "type=%s", type);
 		rc = VIVA_OK;
 	}
+	free(ctx.outcome_detail);
 out:
 	json_decref(r.view_response);
 	free(key);

@@ -74,6 +74,7 @@ int sched_run_task(struct viva_env *env, const char *name, int64_t slot)
 	ctx.user_id = "scheduler";
 	log_info("scheduled task", "name=%s slot=%lld", name, (long long)slot);
 	rc = t->fn(&ctx);
+	free(ctx.outcome_detail);
 	if (slot)
 		store_schedule_finish(env->store, name, slot, env->clock->now(env->clock), rc == VIVA_OK ? "ok" : viva_strerror(rc));
 	metrics_job_done(rc == VIVA_OK ? "ok" : "failed");

@@ -208,7 +208,7 @@ static void env_job_run(void *arg)
 	}
 	if (!j->payload) {
 		json_error_t jerr;
-		json_t *msg = json_loadb(j->text, j->len, 0, &jerr);
+		json_t *msg = json_loadb(j->text, j->len, JSON_ALLOW_NUL, &jerr);
 		bool parsed = msg != NULL;
 
 		j->payload = json_incref(json_object_get(msg, "payload"));
@@ -441,7 +441,9 @@ static void on_message(void *user, struct sm_conn *c, const char *text, size_t l
 static void on_message_full(struct serve *s, struct sm_conn *c, const char *text, size_t len, int64_t t0)
 {
 	json_error_t jerr;
-	json_t *msg = json_loadb(text, len, 0, &jerr);
+	/* "\u0000" is valid JSON and Slack passes on what users type: read it
+	 * (the worker refuses such a command), never leave the frame unacked */
+	json_t *msg = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
 
 	if (!json_is_object(msg)) {
 		log_warn("malformed frame ignored", "conn=%u bytes=%zu err=\"%s\"", sm_conn_id(c), len, jerr.text);

@@ -11,12 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-int store_audit_add(struct store *st, int64_t ts, const char *user_id, const char *action,
-		    const char *target, const char *params_json, const char *result)
+static int audit_insert(struct store *st, int64_t ts, const char *user_id, const char *action,
+			const char *target, const char *params_json, const char *result, int64_t *id)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
+	if (id)
+		*id = 0;
 	if (!st || !user_id || !action || !result || ts <= 0)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
@@ -32,6 +34,49 @@ int store_audit_add(struct store *st, int64_t ts, const char *user_id, const cha
 	sqlite3_bind_text(stmt, 5, params_json ? params_json : "{}", -1, SQLITE_STATIC);
 	sqlite3_bind_text(stmt, 6, result, -1, SQLITE_STATIC);
 	rc = step_done(st->db, "audit_add", stmt);
+	if (rc == VIVA_OK && id)
+		*id = sqlite3_last_insert_rowid(st->db);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_audit_add(struct store *st, int64_t ts, const char *user_id, const char *action,
+		    const char *target, const char *params_json, const char *result)
+{
+	return audit_insert(st, ts, user_id, action, target, params_json, result, NULL);
+}
+
+int store_audit_begin(struct store *st, int64_t ts, const char *user_id, const char *action,
+		      const char *target, const char *params_json, int64_t *id)
+{
+	return audit_insert(st, ts, user_id, action, target, params_json, "running", id);
+}
+
+int store_audit_finish(struct store *st, int64_t id, const char *target, const char *params_json,
+		       const char *result)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || id <= 0 || !result)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "audit_finish",
+		     "UPDATE audit_log SET result = ?2, target = coalesce(?3, target),"
+		     " params = coalesce(?4, params) WHERE id = ?1", &stmt);
+	if (rc)
+		goto out;
+	sqlite3_bind_int64(stmt, 1, id);
+	sqlite3_bind_text(stmt, 2, result, -1, SQLITE_STATIC);
+	if (target)
+		sqlite3_bind_text(stmt, 3, target, -1, SQLITE_STATIC);
+	if (params_json)
+		sqlite3_bind_text(stmt, 4, params_json, -1, SQLITE_STATIC);
+	rc = step_done(st->db, "audit_finish", stmt);
+	if (rc == VIVA_OK && sqlite3_changes(st->db) == 0)
+		rc = VIVA_ENOENT;
 out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&st->mu);

@@ -22,6 +22,18 @@ struct store_audit_entry {
 int store_audit_add(struct store *st, int64_t ts, const char *user_id, const char *action,
 		    const char *target, const char *params_json, const char *result);
 /*
+ * An action about to run, written first so that an action is never done
+ * unaudited (the caller does not run it when this fails): the entry says
+ * "running" until store_audit_finish() records the outcome. *id (may be
+ * NULL) is the entry's id.
+ */
+int store_audit_begin(struct store *st, int64_t ts, const char *user_id, const char *action,
+		      const char *target, const char *params_json, int64_t *id);
+/* The outcome of entry id; target and params_json (may be NULL: kept) are
+ * what the action learnt while running. VIVA_ENOENT for an unknown id. */
+int store_audit_finish(struct store *st, int64_t id, const char *target, const char *params_json,
+		       const char *result);
+/*
  * Newest first, at most limit entries, only those with this target when
  * target is not NULL. *out is an array the caller frees with
  * store_audit_free(*out, *n).

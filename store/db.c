@@ -348,6 +348,18 @@ int store_schema_version(struct store *st)
 	return rc ? rc : v;
 }
 
+int store_test_refuse_writes(struct store *st, int refuse)
+{
+	int rc;
+
+	if (!st)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = exec_sql(st->db, "refuse_writes", refuse ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0");
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 int store_journal_mode(struct store *st, char *buf, size_t len)
 {
 	sqlite3_stmt *stmt = NULL;

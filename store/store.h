@@ -35,6 +35,11 @@ void store_close(struct store *st);
 /* Current PRAGMA user_version, and the newest version this build knows. */
 int store_schema_version(struct store *st);
 int store_schema_latest(void);
+/*
+ * Tests only: every write fails from now on (PRAGMA query_only), as on a
+ * full disk or a read-only file system; refuse false lifts it.
+ */
+int store_test_refuse_writes(struct store *st, int refuse);
 /* PRAGMA journal_mode, e.g. "wal" (copied into buf). */
 int store_journal_mode(struct store *st, char *buf, size_t len);
 

@@ -21,6 +21,7 @@
 #include "bot/runtime.h"
 #include "bot/slack/api.h"
 #include "store/audit.h"
+#include "store/store.h"
 #include "tests/helpers.h"
 
 /* A Slack Web API that records every call and fails what it is told to. */
@@ -238,6 +239,32 @@ static void nothing_delivered__counted_apart__outcome_stands(void **state)
 	json_decref(p);
 }
 
+/* Fail closed: an envelope that cannot be recorded as seen (a full disk, no
+ * id at all) could run twice, so it does not run, and the user is told. */
+static void envelope_not_recorded__not_run_and_said(void **state)
+{
+	struct fx *f = *state;
+	json_t *p = slash_payload();
+	char *s;
+
+	json_object_set_new(p, "text", json_string("pipeline apply"));
+	assert_int_equal(store_test_refuse_writes(f->t.env.store, 1), VIVA_OK);
+	assert_int_equal(runtime_run_envelope(&f->t.env, "env-9", "slash_commands", p, NULL), VIVA_EIO);
+	assert_int_equal(json_array_size(f->api.calls), 1);
+	s = json_dumps(args_of(f, 0), 0);
+	assert_non_null(strstr(s, "could not record this request"));
+	free(s);
+	assert_int_equal(store_test_refuse_writes(f->t.env.store, 0), VIVA_OK);
+	/* no envelope id: nothing tells a second delivery apart, so nothing runs */
+	assert_int_equal(runtime_run_envelope(&f->t.env, "", "slash_commands", p, NULL), VIVA_EINVAL);
+	s = json_dumps(args_of(f, 1), 0);
+	assert_non_null(strstr(s, "without an envelope id"));
+	free(s);
+	/* recorded: it runs (and fails on its own merits: no spec directory) */
+	assert_int_equal(runtime_run_envelope(&f->t.env, "env-9", "slash_commands", p, NULL), VIVA_EUNAVAIL);
+	json_decref(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +274,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(ephemeral_message__never_made_public, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_delivered__counted_apart__outcome_stands, setup, teardown),
+		cmocka_unit_test_setup_teardown(envelope_not_recorded__not_run_and_said, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -803,6 +803,22 @@ static void serve__malformed_frames__ignored_without_crash(void **state)
 	sleep_ms(300);
 	json_decref(send_slash(f, "help", NULL));
 	assert_true(wait_calls(f, "response_url", 1, 10000) >= 1);
+	/* "\u0000" in the text (valid JSON): acked, and refused, not cut short */
+	{
+		json_t *r = ctl(f, "send", "{\"type\":\"slash_commands\",\"payload\":{\"command\":\"/viva\","
+				  "\"text\":\"help\\u0000 audit\",\"user_id\":\"U0ALICE\",\"channel_id\":\"C0TEST\"}}");
+		char *s;
+		json_t *c;
+
+		assert_true(json_is_true(json_object_get(r, "ok")));
+		json_decref(r);
+		assert_true(wait_calls(f, "response_url", 2, 10000) >= 2);
+		c = calls(f, "response_url");
+		s = json_dumps(json_object_get(json_array_get(c, 1), "body"), 0);
+		assert_non_null(strstr(s, "contains a NUL character"));
+		free(s);
+		json_decref(c);
+	}
 	assert_true(proc_wait_log(&f->viva, "malformed frame ignored", 1000));
 	assert_true(proc_wait_log(&f->viva, "envelope id too long; acked, not run", 1000));
 	/* the loop refused it itself: no worker met a frame it could not read */

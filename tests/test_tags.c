@@ -400,6 +400,45 @@ static void promote__legacy_duplicate_image__authorized_by_owning_pipeline(void 
 	free(db);
 }
 
+/*
+ * A full disk (any write refused): the audit row and the click cannot be
+ * recorded, so the promotion does not run, and the user is told why.
+ * Before, the promote ran with no audit row and a click delivered twice
+ * did two PUTs.
+ */
+static void promote__store_cannot_write__action_not_run(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload;
+	char *out;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	payload = click_payload(promote_button(f, 0, "2184-develop-"), "1700000000.000900");
+	assert_int_equal(store_test_refuse_writes(f->t.env.store, 1), VIVA_OK);
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EIO);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_non_null(strstr(out, "could not record this click"));
+	free(out);
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_command(&ctx, "promote service-a 2170-develop-087b96e"), VIVA_EIO);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_non_null(strstr(out, "could not write its audit log"));
+	assert_non_null(strstr(out, "did nothing"));
+	free(out);
+	assert_int_equal(f->reg->calls_put, 0);
+	/* the disk has room again: the same button works, once, audited */
+	assert_int_equal(store_test_refuse_writes(f->t.env.store, 0), VIVA_OK);
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	assert_int_equal(f->reg->calls_put, 1);
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	assert_int_equal(f->reg->calls_put, 1);
+	json_decref(payload);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -413,6 +452,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__command_registry_down__returns_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__legacy_duplicate_image__authorized_by_owning_pipeline, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(promote__store_cannot_write__action_not_run, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

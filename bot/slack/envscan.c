@@ -121,14 +121,15 @@ static int scan_string(struct scan *sc, struct sink *sk)
 
 /*
  * JSON's number syntax, and what jansson can hold: an integer of 19 digits
- * or more may not fit a long long, an exponent past 300 may overflow a
- * double. Those are refused here (a frame with one takes the loop's jansson
+ * or more may not fit a long long, a number whose integer digits and
+ * exponent add up past 300 may overflow a double. Those are refused here (a frame with one takes the loop's jansson
  * path, as before), so the worker never meets a frame the loop acked but
  * jansson cannot read.
  */
 static int scan_number(struct scan *sc)
 {
 	const unsigned char *p = sc->p, *e = sc->end, *int_start;
+	ptrdiff_t int_len;
 
 	if (p < e && *p == '-')
 		p++;
@@ -152,12 +153,14 @@ static int scan_number(struct scan *sc)
 		while (p < e && *p >= '0' && *p <= '9')
 			p++;
 	}
+	int_len = p - int_start;
 	if (p < e && (*p == 'e' || *p == 'E')) {
 		int ex = 0;
+		bool negative = false;
 
 		p++;
 		if (p < e && (*p == '+' || *p == '-'))
-			p++;
+			negative = *p++ == '-';
 		if (p >= e || *p < '0' || *p > '9')
 			return -1;
 		while (p < e && *p >= '0' && *p <= '9') {
@@ -165,7 +168,8 @@ static int scan_number(struct scan *sc)
 				ex = ex * 10 + (*p - '0');
 			p++;
 		}
-		if (ex > 300)
+		/* 1000000000e300 has a small exponent and still overflows */
+		if (ex > 300 || (!negative && int_len - 1 + ex > 300))
 			return -1;
 	}
 	sc->p = p;
