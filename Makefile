@@ -79,6 +79,7 @@ STORE_SRCS += store/envelopes.c
 STORE_SRCS += store/schedules.c
 STORE_SRCS += store/services.c
 STORE_SRCS += store/images.c
+STORE_SRCS += store/inbox.c
 CORE_SRCS += $(STORE_SRCS)
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c

@@ -65,7 +65,7 @@ const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 /* Scheduled tasks (bot/sched_thread.c runs them). */
 const struct sched_task sched_table[] = {
 	{ "housekeeping", task_housekeeping, "17 * * * *",
-	  "forget processed envelope ids older than 7 days" },
+	  "forget processed envelope ids and finished inbox entries older than 7 days" },
 };
 const size_t sched_table_len = sizeof(sched_table) / sizeof(sched_table[0]);
 

@@ -247,17 +247,15 @@ out:
 	return rc;
 }
 
-void runtime_tell_busy(struct viva_env *env, json_t *payload)
+void runtime_tell(struct viva_env *env, json_t *payload, const char *text)
 {
 	const char *url = str(payload, "response_url");
 	json_t *msg;
 
 	if (!url || !env->slack)
 		return;
-	msg = json_pack("{s:s, s:s, s:b}", "text",
-			":hourglass: viva is busy right now and could not take this request. "
-			"Please try again in a minute.",
-			"response_type", "ephemeral", "replace_original", 0);
-	slack_respond(env->slack, url, msg);
+	msg = json_pack("{s:s, s:s, s:b}", "text", text, "response_type", "ephemeral", "replace_original", 0);
+	if (slack_respond(env->slack, url, msg) != VIVA_OK)
+		metrics_reply("message", 0);
 	json_decref(msg);
 }

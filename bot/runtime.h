@@ -37,7 +37,8 @@ char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payl
 struct reply *runtime_reply_new(struct viva_env *env, const char *type, json_t *payload);
 void runtime_reply_free(struct reply *r);
 
-/* Tell the user viva is busy (queue full), through response_url. */
-void runtime_tell_busy(struct viva_env *env, json_t *payload);
+/* Tell the user who sent payload something in one line (ephemeral, through
+ * its response_url): viva is busy, viva restarted meanwhile. */
+void runtime_tell(struct viva_env *env, json_t *payload, const char *text);
 
 #endif

@@ -18,6 +18,8 @@
 #include "bot/queue.h"
 #include "bot/reload.h"
 #include "bot/runtime.h"
+#include "store/audit.h"
+#include "store/inbox.h"
 #include "bot/sched_thread.h"
 #include "bot/slack/api.h"
 #include "bot/slack/socket.h"
@@ -62,6 +64,7 @@ struct serve {
 	struct viva_env *env;
 	struct lws_context *lws;
 	struct sm *sm;                  /* the Socket Mode links */
+	struct inbox *inbox;            /* the loop's connection to the durable inbox; NULL: none */
 	struct http_server *http;
 	struct queue *q;
 	uint64_t next_token;            /* view_submission jobs */
@@ -202,6 +205,8 @@ static void env_job_run(void *arg)
 	long delay = debug_delay_ms();
 	int rc;
 
+	if (s->inbox)
+		store_inbox_started(s->env->store, j->envelope_id);
 	if (delay) {
 		struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
 		nanosleep(&ts, NULL);
@@ -219,12 +224,17 @@ static void env_job_run(void *arg)
 			log_warn("envelope not parseable; dropped", "envelope_id=%s type=%s err=\"%s\"",
 				 j->envelope_id, j->type, parsed ? "payload is not an object" : jerr.text);
 			metrics_job_done("failed");
+			if (s->inbox)
+				store_inbox_finished(s->env->store, j->envelope_id, s->env->clock->now(s->env->clock));
 			env_job_drop(j);
 			return;
 		}
 	}
 	rc = runtime_run_envelope(s->env, j->envelope_id, j->type, j->payload, j->view_ack ? &ackp : NULL);
 	metrics_job_done(rc == VIVA_OK || rc == VIVA_EDUP ? "ok" : "failed");
+	if (s->inbox && store_inbox_finished(s->env->store, j->envelope_id, s->env->clock->now(s->env->clock)) != VIVA_OK)
+		log_warn("inbox entry not closed; a restart may report it interrupted", "envelope_id=%s",
+			 j->envelope_id);
 	/* A duplicate delivery answers nothing: its twin holds the real answer,
 	 * and the deadline acks this copy. */
 	if (j->view_ack && rc != VIVA_EDUP) {
@@ -242,9 +252,14 @@ static void env_job_run(void *arg)
 	env_job_drop(j);
 }
 
+#define MSG_BUSY ":hourglass: viva is busy right now and could not take this request. Please try again in a minute."
+#define MSG_NOT_RECORDED ":warning: viva could not record this request (its database cannot be written), so " \
+	"it did nothing. Please try again in a minute; if it goes on, an admin should look at viva's disk."
+
 struct busy_note {
 	struct serve *s;
 	json_t *payload;
+	const char *text;
 };
 
 static void *busy_main(void *arg)
@@ -252,15 +267,16 @@ static void *busy_main(void *arg)
 	struct busy_note *b = arg;
 
 	thread_sched_default();   /* the loop's nice, if any, was inherited */
-	runtime_tell_busy(b->s->env, b->payload);
+	runtime_tell(b->s->env, b->payload, b->text);
 	atomic_fetch_sub(&b->s->busy_notifiers, 1);
 	json_decref(b->payload);
 	free(b);
 	return NULL;
 }
 
-/* The queue is full: say so through response_url, off the loop, bounded. */
-static void tell_busy(struct serve *s, json_t *payload)
+/* Refused (the queue is full, the inbox cannot be written): say so through
+ * response_url, off the loop, bounded. */
+static void tell_busy(struct serve *s, json_t *payload, const char *text)
 {
 	struct busy_note *b;
 	pthread_t t;
@@ -273,6 +289,7 @@ static void tell_busy(struct serve *s, json_t *payload)
 	b = xcalloc(1, sizeof(*b));
 	b->s = s;
 	b->payload = json_incref(payload);
+	b->text = text;
 	if (thread_create_normal(&t, true, busy_main, b) != 0) {
 		atomic_fetch_sub(&s->busy_notifiers, 1);
 		json_decref(b->payload);
@@ -308,7 +325,28 @@ static void apply_loop_priority(const char *want)
 
 static void on_message_full(struct serve *s, struct sm_conn *c, const char *text, size_t len, int64_t t0);
 
-static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, int64_t t0)
+/* The loop's clock for the inbox: wall-clock seconds. */
+static int64_t loop_now(struct serve *s)
+{
+	return s->env->clock->now(s->env->clock);
+}
+
+/* A view_submission refused before it ran: the modal says why. */
+static void refuse_view(struct serve *s, const char *title, const char *text)
+{
+	pthread_mutex_lock(&s->mu);
+	s->view_acks[s->nview_acks - 1].done = true;
+	s->view_acks[s->nview_acks - 1].payload = json_pack(
+		"{s:s, s:{s:s, s:{s:s, s:s}, s:[{s:s, s:{s:s, s:s}}]}}",
+		"response_action", "update", "view", "type", "modal", "title",
+		"type", "plain_text", "text", title, "blocks", "type", "section",
+		"text", "type", "mrkdwn", "text", text);
+	pthread_mutex_unlock(&s->mu);
+	lws_cancel_service(s->lws);
+}
+
+static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const char *text, size_t len,
+			int64_t t0)
 {
 	const char *id = json_string_value(json_object_get(msg, "envelope_id"));
 	const char *type = json_string_value(json_object_get(msg, "type"));
@@ -339,6 +377,30 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, int64_t
 		log_warn("envelope id too long; acked, not run", "bytes=%zu type=%s", strlen(id), type);
 		return;
 	}
+	/* the durable inbox: recorded before the ack, or not run at all */
+	rc = s->inbox ? inbox_add(s->inbox, id, type, text, len, loop_now(s)) : VIVA_OK;
+	if (rc == VIVA_EDUP) {
+		sm_ack(c, id, NULL, t0);
+		metrics_duplicate();
+		log_info("envelope delivered again; acked, not run", "type=%s envelope_id=%s", type, id);
+		return;
+	}
+	if (rc != VIVA_OK) {
+		json_t *note = NULL;
+
+		metrics_job_done("rejected");
+		log_error("envelope not recorded in the inbox; refused", "type=%s envelope_id=%s err=\"%s\"", type,
+			  id, viva_strerror(rc));
+		if (strcmp(type, "slash_commands") == 0)
+			note = json_pack("{s:s}", "text", MSG_NOT_RECORDED);
+		else if (strcmp(type, "interactive") == 0 && !view_ack)
+			tell_busy(s, payload, MSG_NOT_RECORDED);
+		sm_ack(c, id, view_ack ? json_pack("{s:s, s:{s:s, s:s}}", "response_action", "errors",
+						     "errors", "name", "viva could not record this; please try again")
+				       : note, t0);
+		json_decref(note);
+		return;
+	}
 	j = job_alloc(s, 0);
 	snprintf(j->envelope_id, sizeof(j->envelope_id), "%s", id);
 	snprintf(j->type, sizeof(j->type), "%s", type);
@@ -361,21 +423,16 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, int64_t
 		json_t *busy = NULL;
 		metrics_job_done("rejected");
 		log_warn("queue full; envelope refused", "type=%s envelope_id=%s", type, id);
+		/* refused, never run: nothing for a restart to pick up */
+		if (s->inbox)
+			inbox_forget(s->inbox, id);
 		if (strcmp(type, "slash_commands") == 0)
 			busy = json_pack("{s:s}", "text", ":hourglass: viva is busy right now; "
 					 "please try again in a minute.");
 		else if (strcmp(type, "interactive") == 0)
-			tell_busy(s, payload);
+			tell_busy(s, payload, MSG_BUSY);
 		if (view_ack) {
-			pthread_mutex_lock(&s->mu);
-			s->view_acks[s->nview_acks - 1].done = true;
-			s->view_acks[s->nview_acks - 1].payload = json_pack(
-				"{s:s, s:{s:s, s:{s:s, s:s}, s:[{s:s, s:{s:s, s:s}}]}}",
-				"response_action", "update", "view", "type", "modal", "title",
-				"type", "plain_text", "text", "viva is busy", "blocks", "type", "section",
-				"text", "type", "mrkdwn", "text", "viva is busy right now; please submit again in a minute.");
-			pthread_mutex_unlock(&s->mu);
-			lws_cancel_service(s->lws);
+			refuse_view(s, "viva is busy", "viva is busy right now; please submit again in a minute.");
 		} else {
 			sm_ack(c, id, busy, t0);
 		}
@@ -400,6 +457,7 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 {
 	struct env_job *j;
 	bool spawn = false;
+	int rc;
 
 	if (h->uncertain || !h->envelope_id[0] || !h->has_payload ||
 	    (strcmp(h->type, "slash_commands") && strcmp(h->type, "events_api") &&
@@ -407,6 +465,18 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 	    (strcmp(h->type, "interactive") == 0 &&
 	     (!h->payload_type[0] || strcmp(h->payload_type, "view_submission") == 0)))
 		return false;
+	/* the durable inbox: recorded before the ack */
+	rc = s->inbox ? inbox_add(s->inbox, h->envelope_id, h->type, text, len, loop_now(s)) : VIVA_OK;
+	if (rc == VIVA_EDUP) {
+		sm_ack_id(c, h->envelope_id, t0);
+		metrics_envelope(h->type);
+		metrics_duplicate();
+		log_info("envelope delivered again; acked, not run", "type=%s envelope_id=%s", h->type,
+			 h->envelope_id);
+		return true;
+	}
+	if (rc != VIVA_OK)
+		return false;   /* the full path tries again and tells the user */
 	j = job_alloc(s, len);
 	memcpy(j->envelope_id, h->envelope_id, sizeof(j->envelope_id));
 	memcpy(j->type, h->type, sizeof(j->type));
@@ -417,6 +487,8 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 	j->job.arg = j;
 	if (queue_push_later(s->q, &j->job, &spawn) != VIVA_OK) {
 		env_job_drop(j);
+		if (s->inbox)
+			inbox_forget(s->inbox, h->envelope_id);
 		return false;   /* the full path tells the user viva is busy */
 	}
 	metrics_envelope(h->type);
@@ -451,7 +523,7 @@ static void on_message_full(struct serve *s, struct sm_conn *c, const char *text
 		return;
 	}
 	if (json_is_string(json_object_get(msg, "envelope_id")))
-		on_envelope(s, c, msg, t0);
+		on_envelope(s, c, msg, text, len, t0);
 	else
 		sm_control(c, msg);   /* hello, disconnect */
 	json_decref(msg);
@@ -583,6 +655,93 @@ static void tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	lws_sul_schedule(s->lws, 0, &s->sul_tick, tick, TICK_US);
+}
+
+/*
+ * The durable inbox at start-up, before Slack is connected. Envelopes a
+ * viva acked and then died before running run now, once, if their
+ * response_url still lives (30 minutes); older ones are closed unrun. One a
+ * crash cut short is not run again (its handler may have acted half-way):
+ * its user is told, and audit rows left "running" say they were
+ * interrupted.
+ */
+#define INBOX_REPLAY_S  1800
+#define MSG_INTERRUPTED ":warning: viva restarted while it was working on this request, so it may have been " \
+	"done only in part. Check `/viva audit` before you ask again."
+
+struct note_job {
+	struct job job;
+	struct serve *s;
+	char *envelope_id;
+	json_t *payload;
+};
+
+static void note_job_drop(void *arg)
+{
+	struct note_job *n = arg;
+
+	json_decref(n->payload);
+	free(n->envelope_id);
+	free(n);
+}
+
+static void note_job_run(void *arg)
+{
+	struct note_job *n = arg;
+
+	runtime_tell(n->s->env, n->payload, MSG_INTERRUPTED);
+	store_inbox_finished(n->s->env->store, n->envelope_id, n->s->env->clock->now(n->s->env->clock));
+	note_job_drop(n);
+}
+
+static void recover_inbox(struct serve *s)
+{
+	struct store_inbox_entry *v = NULL;
+	int64_t now = loop_now(s);
+	size_t n = 0, replayed = 0, told = 0;
+	int expired = 0, cut = 0;
+
+	store_inbox_expire(s->env->store, now - INBOX_REPLAY_S, &expired);
+	store_audit_interrupted(s->env->store, "interrupted: viva stopped before this finished", &cut);
+	if (store_inbox_unfinished(s->env->store, now - INBOX_REPLAY_S, s->env->cfg->queue_size, &v, &n) != VIVA_OK)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].state == 0 && strlen(v[i].envelope_id) < sizeof(((struct env_job *)0)->envelope_id) &&
+		    strlen(v[i].type) < sizeof(((struct env_job *)0)->type)) {
+			struct env_job *j = job_alloc(s, v[i].len);
+
+			snprintf(j->envelope_id, sizeof(j->envelope_id), "%s", v[i].envelope_id);
+			snprintf(j->type, sizeof(j->type), "%s", v[i].type);
+			memcpy(j->text, v[i].frame, v[i].len);
+			j->text[v[i].len] = '\0';
+			j->job.run = env_job_run;
+			j->job.drop = env_job_drop;
+			j->job.arg = j;
+			if (queue_push(s->q, &j->job) == VIVA_OK)
+				replayed++;
+			else
+				env_job_drop(j);   /* still queued in the inbox: the next start */
+		} else {
+			struct note_job *nj = xcalloc(1, sizeof(*nj));
+			json_t *frame = json_loadb(v[i].frame, v[i].len, JSON_ALLOW_NUL, NULL);
+
+			nj->s = s;
+			nj->envelope_id = xstrdup(v[i].envelope_id);
+			nj->payload = json_incref(json_object_get(frame, "payload"));
+			json_decref(frame);
+			nj->job.run = note_job_run;
+			nj->job.drop = note_job_drop;
+			nj->job.arg = nj;
+			if (queue_push(s->q, &nj->job) == VIVA_OK)
+				told++;
+			else
+				note_job_drop(nj);
+		}
+	}
+	if (n || expired || cut)
+		log_info("inbox recovered", "replayed=%zu interrupted=%zu expired=%d audit_interrupted=%d", replayed,
+			 told, expired, cut);
+	store_inbox_free(v, n);
 }
 
 /* libwebsockets' own log lines, into ours. */
@@ -718,6 +877,16 @@ int serve_run(struct viva_env *env)
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
+	/* the durable inbox: its own connection for the loop, then what a
+	 * previous process acked and did not finish */
+	if (strcmp(cfg->db_path, ":memory:") == 0) {
+		log_warn("VIVA_DB is :memory:: acked requests do not survive a restart", "db=:memory:");
+	} else if (inbox_open(cfg->db_path, &s->inbox) != VIVA_OK) {
+		fprintf(stderr, "viva: cannot open the inbox in VIVA_DB=%s (see the log line above)\n", cfg->db_path);
+		goto out;
+	}
+	if (s->inbox)
+		recover_inbox(s);
 	if (sched_thread_start(env, s->q, &sched) != VIVA_OK)
 		goto out;
 
@@ -770,6 +939,7 @@ out:
 	if (atomic_load(&s->busy_notifiers) > 0)
 		_exit(1);
 	sm_shutdown(s->sm);
+	inbox_close(s->inbox);
 	http_server_free(s->http);
 	signal_ctx = NULL;
 	if (s->lws)

@@ -83,6 +83,29 @@ out:
 	return rc;
 }
 
+int store_audit_interrupted(struct store *st, const char *result, int *n)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (n)
+		*n = 0;
+	if (!st || !result)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "audit_interrupted", "UPDATE audit_log SET result = ?1 WHERE result = 'running'", &stmt);
+	if (rc)
+		goto out;
+	sqlite3_bind_text(stmt, 1, result, -1, SQLITE_STATIC);
+	rc = step_done(st->db, "audit_interrupted", stmt);
+	if (rc == VIVA_OK && n)
+		*n = sqlite3_changes(st->db);
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 int store_audit_list(struct store *st, const char *target, int limit,
 		     struct store_audit_entry **out, size_t *n)
 {

@@ -86,6 +86,18 @@ static const char *const migrations[] = {
 	"ALTER TABLE services ADD COLUMN image TEXT;"
 	"UPDATE services SET image = json_extract(spec_json, '$.image');"
 	"CREATE INDEX services_image ON services(image);",
+
+	/* 4 -> 5: the durable inbox: every envelope, recorded before its ack
+	 * (state 0 queued, 1 started, 2 finished). */
+	"CREATE TABLE inbox ("
+	"  envelope_id TEXT PRIMARY KEY,"
+	"  type TEXT NOT NULL,"
+	"  frame BLOB NOT NULL,"
+	"  received INTEGER NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0,"
+	"  finished INTEGER"
+	");"
+	"CREATE INDEX inbox_state ON inbox(state, received);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

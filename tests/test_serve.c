@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <string.h>
@@ -84,6 +85,15 @@ static json_t *calls(struct fx *f, const char *method)
 	return c ? c : json_array();
 }
 
+static size_t calls_n(struct fx *f, const char *method)
+{
+	json_t *c = calls(f, method);
+	size_t n = json_array_size(c);
+
+	json_decref(c);
+	return n;
+}
+
 static size_t wait_calls(struct fx *f, const char *method, size_t want, long timeout_ms)
 {
 	int64_t end = now_ms_mono() + timeout_ms;
@@ -128,7 +138,7 @@ static void start_viva(struct fx *f, const char *extra_env, const char *extra_ya
 	char *argv[] = { viva_bin, "serve", NULL };
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
-	assert_int_equal(mkdir(run, 0755), 0);
+	assert_true(mkdir(run, 0755) == 0 || errno == EEXIST);   /* a restart: the same directory */
 	if (!f->bare) {
 		/* extra_yaml may set its own pool size */
 		bool sized = extra_yaml && strstr(extra_yaml, "workers:");
@@ -632,6 +642,59 @@ static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
 	free(s);
 }
 
+/* One worker, slow jobs: a queue to kill viva under. */
+static int setup_one_slow_worker(void **state)
+{
+	return setup_common_yaml(state, "VIVA_DEBUG_JOB_DELAY_MS=1500", "workers: 1\nqueue_size: 64\n", true);
+}
+
+/*
+ * Acked work survives a crash. Six commands acked, viva killed (-9) while
+ * the first runs and five wait: the restarted viva answers the five, once,
+ * and tells the user of the interrupted one that it may be half done (not
+ * run blindly a second time). Before: 6 acked, 0 answered.
+ */
+static void serve__kill_9_with_acked_jobs__answered_once_after_restart(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+	size_t helps = 0, notes = 0;
+
+	for (int i = 0; i < 6; i++)
+		json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 6, 5000));
+	sleep_ms(300);   /* the first one has started: it sleeps its 1.5 s */
+	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
+	proc_release(&f->viva);
+	assert_int_equal(calls_n(f, "response_url"), 0);
+	start_viva(f, "VIVA_DEBUG_JOB_DELAY_MS=10", "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"inbox recovered\" replayed=5 interrupted=1", 5000));
+	assert_int_equal(wait_calls(f, "response_url", 6, 15000), 6);
+	sleep_ms(500);
+	c = calls(f, "response_url");
+	assert_int_equal(json_array_size(c), 6);   /* exactly once each */
+	for (size_t i = 0; i < json_array_size(c); i++) {
+		char *s = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
+		if (strstr(s, "/viva help [COMMAND]"))
+			helps++;
+		else if (strstr(s, "viva restarted while it was working on this request"))
+			notes++;
+		free(s);
+	}
+	json_decref(c);
+	assert_int_equal(helps, 5);
+	assert_int_equal(notes, 1);
+	/* and a third start replays nothing */
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
+	proc_release(&f->viva);
+	start_viva(f, NULL, "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(wait_link(f), 0);
+	sleep_ms(500);
+	assert_false(proc_wait_log(&f->viva, "inbox recovered", 100));
+	assert_int_equal(calls_n(f, "response_url"), 6);
+}
+
 static int setup_bad_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
@@ -993,6 +1056,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(serve__sighup__reloads_templates_and_specs_as_a_job, setup_overrides,
 						teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_with_acked_jobs__answered_once_after_restart,
+						setup_one_slow_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
