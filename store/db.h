@@ -19,6 +19,7 @@ struct store {
 	pthread_mutex_t mu;
 	/* Statements on the hot path (every envelope), prepared once. */
 	sqlite3_stmt *claim_stmt;
+	sqlite3_stmt *inbox_state_stmt;
 };
 
 /* Log an sqlite failure with the operation name; map it to a viva code. */

@@ -134,7 +134,9 @@ static int set_state(struct store *st, const char *envelope_id, int state, int64
 	if (!st || !envelope_id)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
-	rc = prepare(st->db, "inbox_state", "UPDATE inbox SET state = ?2, finished = ?3 WHERE envelope_id = ?1", &stmt);
+	/* twice per envelope: prepared once */
+	rc = prepare_cached(st->db, "inbox_state", "UPDATE inbox SET state = ?2, finished = ?3 WHERE envelope_id = ?1",
+			    &st->inbox_state_stmt, &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(stmt, 1, envelope_id, -1, SQLITE_STATIC);
@@ -144,8 +146,9 @@ static int set_state(struct store *st, const char *envelope_id, int state, int64
 	rc = step_done(st->db, "inbox_state", stmt);
 	if (rc == VIVA_OK && sqlite3_changes(st->db) == 0)
 		rc = VIVA_ENOENT;
+	if (stmt)
+		sqlite3_reset(stmt);
 out:
-	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
