@@ -5,6 +5,7 @@
 #include "bot/lib/alloc.h"
 
 #include <libwebsockets.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,9 @@ struct http_server {
 	char *iface;
 	bool connected;
 	char reason[128];
+	int conns;          /* open connections (the loop thread only) */
+	int max_conns;
+	uint64_t refused;   /* connections hung up on at the cap */
 };
 
 /* One response, written from HTTP_WRITEABLE. */
@@ -54,6 +58,25 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	(void)len;
 
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		/* A flood must not take the descriptors the Slack link and the
+		 * outside calls need: past the cap, hang up at once. */
+		if (h && h->conns >= h->max_conns) {
+			if (h->refused++ % 1000 == 0)
+				log_warn("http connection refused: too many open", "open=%d max=%d refused=%llu",
+					 h->conns, h->max_conns, (unsigned long long)h->refused);
+			metrics_http_refused();
+			return 1;
+		}
+		break;
+	case LWS_CALLBACK_WSI_CREATE:
+		if (h)
+			h->conns++;
+		break;
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (h && h->conns > 0)
+			h->conns--;
+		break;
 	case LWS_CALLBACK_HTTP: {
 		const char *uri = in;
 		if (!h || !pss)
@@ -104,7 +127,7 @@ static const struct lws_protocols http_protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-int http_server_start(struct lws_context *lws, struct viva_env *env, const char *listen,
+int http_server_start(struct lws_context *lws, struct viva_env *env, const char *listen, int max_conns,
 		      struct http_server **out, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
@@ -126,6 +149,7 @@ int http_server_start(struct lws_context *lws, struct viva_env *env, const char 
 	h = xcalloc(1, sizeof(*h));
 	h->env = env;
 	h->iface = xstrndup(listen, (size_t)(colon - listen));
+	h->max_conns = max_conns > 0 ? max_conns : HTTP_MAX_CONNS_DEFAULT;
 	snprintf(h->reason, sizeof(h->reason), "starting");
 	memset(&info, 0, sizeof(info));
 	info.port = (int)port;
@@ -134,6 +158,11 @@ int http_server_start(struct lws_context *lws, struct viva_env *env, const char 
 	info.vhost_name = "http";
 	info.user = h;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* idle connections go: a request must come within 5 s, and a kept-alive
+	 * connection is closed after 5 s without one */
+	info.keepalive_timeout = 5;
+	info.timeout_secs = 10;
+	info.timeout_secs_ah_idle = 5;
 	h->vh = lws_create_vhost(lws, &info);
 	if (!h->vh) {
 		snprintf(err, errlen, "cannot listen (address in use or not local?)");

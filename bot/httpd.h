@@ -17,8 +17,14 @@
 struct lws_context;
 struct http_server;
 
-/* listen is "HOST:PORT". On failure err says why (one line). */
-int http_server_start(struct lws_context *lws, struct viva_env *env, const char *listen,
+/*
+ * listen is "HOST:PORT"; at most max_conns connections are open at once
+ * (<= 0: HTTP_MAX_CONNS_DEFAULT), more are hung up on as they come, and
+ * idle ones are closed after 5 s, so a flood of connections cannot take the
+ * descriptors the Slack link needs. On failure err says why (one line).
+ */
+#define HTTP_MAX_CONNS_DEFAULT 256
+int http_server_start(struct lws_context *lws, struct viva_env *env, const char *listen, int max_conns,
 		      struct http_server **out, char *err, size_t errlen);
 /* Called by the loop when the Slack link goes up or down. reason is copied. */
 void http_server_set_health(struct http_server *h, bool connected, const char *reason);

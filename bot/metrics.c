@@ -249,6 +249,7 @@ static void family_render(struct family *f, struct strbuf *sb)
 static atomic_uint_fast64_t c_duplicates;
 static atomic_uint_fast64_t c_acks;
 static atomic_uint_fast64_t c_reconnects;
+static atomic_uint_fast64_t c_http_refused;
 static atomic_int_fast64_t g_jobs_queued;
 static atomic_int_fast64_t g_jobs_running;
 static atomic_int g_connected;
@@ -277,6 +278,7 @@ void metrics_reply(const char *kind, int delivered)
 	family_inc(&fam_replies, kind, delivered ? "delivered" : "undelivered");
 }
 void metrics_action(const char *outcome) { family_inc(&fam_actions, outcome, NULL); }
+void metrics_http_refused(void) { atomic_fetch_add(&c_http_refused, 1); }
 void metrics_reconnect(void) { atomic_fetch_add(&c_reconnects, 1); }
 void metrics_connected(int up) { atomic_store(&g_connected, up ? 1 : 0); }
 
@@ -362,6 +364,9 @@ char *metrics_render(void)
 	family_render(&fam_api, &sb);
 	family_render(&fam_replies, &sb);
 	family_render(&fam_actions, &sb);
+	render_counter(&sb, "viva_http_connections_refused_total",
+		       "Connections to the HTTP endpoint hung up on because too many were open.",
+		       atomic_load(&c_http_refused));
 	render_counter(&sb, "viva_reconnects_total", "Socket Mode reconnects.",
 		       atomic_load(&c_reconnects));
 	render_gauge(&sb, "viva_connected", "1 while a Socket Mode connection is up.",
@@ -379,6 +384,7 @@ void metrics_reset(void)
 	atomic_store(&c_duplicates, 0);
 	atomic_store(&c_acks, 0);
 	atomic_store(&c_reconnects, 0);
+	atomic_store(&c_http_refused, 0);
 	atomic_store(&g_jobs_queued, 0);
 	atomic_store(&g_jobs_running, 0);
 	atomic_store(&g_connected, 0);

@@ -19,6 +19,7 @@
  *                                              result = delivered|undelivered
  *   viva_actions_total{outcome}                commands and clicks run: ok, failed, denied,
  *                                              invalid (bad request), duplicate
+ *   viva_http_connections_refused_total        endpoint connections hung up on at the cap
  *   viva_reconnects_total
  *   viva_connected                             1 while a Socket Mode link is up
  */
@@ -32,6 +33,7 @@ void metrics_api_call(const char *method, int http_status);   /* 0 = transport e
 void metrics_reply(const char *kind, int delivered);
 void metrics_action(const char *outcome);
 void metrics_reconnect(void);
+void metrics_http_refused(void);
 void metrics_connected(int up);
 
 /* The whole exposition (caller frees). */

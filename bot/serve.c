@@ -775,6 +775,29 @@ static void workers_idle(void *arg)
 }
 
 /*
+ * Descriptors: the soft limit goes up to the hard one (systemd and
+ * containers often start at 1024), so that outside calls and the HTTP
+ * endpoint never starve the Slack link; lws itself is held to FD_LIMIT_LWS.
+ */
+#define FD_LIMIT_LWS 4096
+
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+			log_info("descriptor limit raised", "from=%llu to=%llu", (unsigned long long)was,
+				 (unsigned long long)rl.rlim_max);
+	}
+}
+
+/*
  * A wrong bot token would only show when the first answer fails: check it
  * once at start. Slack being unreachable is not fatal (we retry later).
  */
@@ -846,7 +869,10 @@ int serve_run(struct viva_env *env)
 		goto out;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	raise_fd_limit();
 	memset(&info, 0, sizeof(info));
+	/* lws sizes its tables by this; the process limit may be huge */
+	info.fd_limit_per_thread = FD_LIMIT_LWS;
 	/* DO_SSL_GLOBAL_INIT here only initialises OpenSSL and lws's ex_data
 	 * indexes, which a TLS vhost added later relies on; it loads no
 	 * certificate. */
@@ -864,7 +890,8 @@ int serve_run(struct viva_env *env)
 	}
 	if (cfg->http_listen) {
 		char err[256];
-		if (http_server_start(s->lws, env, cfg->http_listen, &s->http, err, sizeof(err)) != VIVA_OK) {
+		if (http_server_start(s->lws, env, cfg->http_listen, HTTP_MAX_CONNS_DEFAULT, &s->http, err,
+				      sizeof(err)) != VIVA_OK) {
 			fprintf(stderr, "viva: VIVA_HTTP_LISTEN=%s: %s\n", cfg->http_listen, err);
 			goto out;
 		}
@@ -940,11 +967,11 @@ out:
 		_exit(1);
 	sm_shutdown(s->sm);
 	inbox_close(s->inbox);
-	http_server_free(s->http);
 	signal_ctx = NULL;
 	if (s->lws)
 		lws_context_destroy(s->lws);
 	sm_free(s->sm);   /* after the vhost that borrowed its TLS context */
+	http_server_free(s->http);   /* lws calls it back until its context is gone */
 	for (size_t i = 0; i < s->nview_acks; i++) {
 		json_decref(s->view_acks[i].payload);
 		free(s->view_acks[i].envelope_id);

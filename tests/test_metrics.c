@@ -220,7 +220,7 @@ static void render__every_sample__follows_its_help_and_type(void **state)
 			    line[strlen(family)] == '_');
 		samples++;
 	}
-	assert_int_equal(families, 12);
+	assert_int_equal(families, 13);
 	assert_true(samples >= 20);
 	free(copy);
 	free(out);

@@ -13,6 +13,10 @@
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +40,7 @@ struct fx {
 	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
 	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
 	bool bare;            /* viva gets the Slack settings and nothing else */
+	long fd_hard;         /* the descriptor hard limit viva was started with */
 };
 
 static char viva_bin[PATH_MAX], fake_bin[PATH_MAX];
@@ -695,6 +700,76 @@ static void serve__kill_9_with_acked_jobs__answered_once_after_restart(void **st
 	assert_int_equal(calls_n(f, "response_url"), 6);
 }
 
+/* viva started with the soft descriptor limit systemd gives (1024). */
+static int setup_low_fd_limit(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct rlimit old, low;
+
+	f->dir = test_tmpdir();
+	start_fake(f);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = old.rlim_max > 1024 ? 1024 : old.rlim_max;
+	f->fd_hard = (long)old.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);   /* inherited by viva only */
+	start_viva(f, NULL, NULL);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	*state = f;
+	return wait_link(f);
+}
+
+/*
+ * 1,100 idle connections to the HTTP endpoint used to stop viva answering
+ * Slack (accept: errno 24 at 1,024 descriptors). Now the limit is raised,
+ * the endpoint holds at most 256 connections and closes idle ones, and the
+ * Slack side keeps acking and answering during the flood.
+ */
+static void serve__http_connection_flood__slack_keeps_being_answered(void **state)
+{
+	struct fx *f = *state;
+	enum { FLOOD = 1100 };
+	int *fds = xcalloc(FLOOD, sizeof(int));
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)f->http_port) };
+	int opened = 0;
+	long st = 0;
+	char *url, *body;
+
+	if (f->fd_hard > 1024)   /* room above systemd's 1024: viva takes it */
+		assert_true(proc_wait_log(&f->viva, "msg=\"descriptor limit raised\" from=1024", 1000));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (int i = 0; i < FLOOD; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&a, sizeof(a)) == 0)
+			opened++;
+	}
+	assert_true(opened > 1000);
+	/* during the flood: Slack envelopes acked and answered */
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_state(f, "acks", 1, 5000));
+	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	/* the idle ones are closed within seconds; then the endpoint answers */
+	url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
+	for (int i = 0; i < 100 && st != 200; i++) {
+		sleep_ms(200);
+		body = http_get(url, &st);
+		if (st == 200) {
+			assert_non_null(strstr(body, "viva_http_connections_refused_total "));
+			assert_null(strstr(body, "viva_http_connections_refused_total 0\n"));
+		}
+		free(body);
+	}
+	assert_int_equal(st, 200);
+	free(url);
+	for (int i = 0; i < FLOOD; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	free(fds);
+	json_decref(send_slash(f, "help", NULL));
+	assert_int_equal(wait_calls(f, "response_url", 2, 10000), 2);
+	assert_false(proc_wait_log(&f->viva, "errno 24", 100));
+}
+
 static int setup_bad_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
@@ -1058,6 +1133,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(serve__kill_9_with_acked_jobs__answered_once_after_restart,
 						setup_one_slow_worker, teardown),
+		cmocka_unit_test_setup_teardown(serve__http_connection_flood__slack_keeps_being_answered,
+						setup_low_fd_limit, teardown),
 		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
