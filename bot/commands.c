@@ -5,6 +5,7 @@
 #include "handlers/audit.h"
 #include "handlers/help.h"
 #include "handlers/housekeeping.h"
+#include "handlers/ops.h"
 #include "handlers/pipeline.h"
 #include "handlers/tags.h"
 
@@ -45,6 +46,9 @@ const struct cmd cmd_table[] = {
 	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY | CMD_IMAGE, SAFE,
 	  "promote SVC TAG [TARGET]", "retag TAG as TARGET (default latest) in the registry",
 	  "promote service-a 2182-develop-b05419e" },
+	{ "ops", cmd_ops, 0, 1, 0, SAFE,
+	  "ops [TARGET]", "durable operations (deploys, promotions, drains): state, step, who, outcome",
+	  "ops service-a" },
 	{ "audit", cmd_audit, 0, 1, CMD_SVC, SAFE,
 	  "audit [SVC]", "the audit log: who did what, when, with what result", "audit service-a" },
 };
@@ -61,6 +65,13 @@ const struct act act_table[] = {
 	{ "tags_more", act_tags_more, 0, SAFE, "older image tags" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
+
+/* Durable operation kinds (bot/ops.h), by name as the store records them. */
+const struct op_kind *const op_kinds[] = {
+	&op_toy,
+	&op_toy_unsafe,
+	NULL,
+};
 
 /* Scheduled tasks (bot/sched_thread.c runs them). */
 const struct sched_task sched_table[] = {

@@ -17,6 +17,7 @@ struct slack_api;
 struct registry;
 struct cmd;
 struct act;
+struct ops;
 
 /* Wall clock, injectable (scheduler and audit tests). */
 struct viva_clock {
@@ -32,6 +33,7 @@ struct viva_env {
 	struct tmpl_set *tmpl;
 	struct slack_api *slack;        /* NULL in the local console */
 	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
+	struct ops *ops;                /* the operation pool of `serve`; NULL: operations run inline */
 	struct viva_clock *clock;
 };
 
@@ -63,6 +65,9 @@ struct viva_ctx {
 	/* Why the action failed, in a sentence (set by reply_error(); owned by
 	 * ctx, freed by dispatch): the audit log keeps it with the outcome. */
 	char *outcome_detail;
+	/* The audit row of the change being run (set by dispatch), so that a
+	 * durable operation it starts can finish the row after a restart. */
+	int64_t audit_id;
 };
 
 #endif

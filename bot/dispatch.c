@@ -102,6 +102,7 @@ static int run_handler(struct viva_ctx *ctx, const char *what, bool write, int (
 		}
 	}
 	answered = ctx->reply ? ctx->reply->answered : 0;
+	ctx->audit_id = id;
 	rc = fn(ctx);
 	/* A handler that failed without a word still gets the user told. */
 	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)

@@ -15,6 +15,7 @@
 #include "bot/httpd.h"
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
+#include "bot/ops.h"
 #include "bot/queue.h"
 #include "bot/reload.h"
 #include "bot/runtime.h"
@@ -744,6 +745,27 @@ static void recover_inbox(struct serve *s)
 	store_inbox_free(v, n);
 }
 
+/* Tests only: VIVA_DEBUG_OPS_TOY=KIND:TARGET:DIR:SLEEP_MS starts a toy operation. */
+static void debug_toy(struct serve *s)
+{
+	const char *v = getenv("VIVA_DEBUG_OPS_TOY");
+	char kind[32], target[64], dir[512];
+	long ms = 0;
+	char why[512];
+	json_t *data;
+	struct op_request rq = { .user = "viva-debug" };
+
+	if (!v || sscanf(v, "%31[^:]:%63[^:]:%511[^:]:%ld", kind, target, dir, &ms) != 4 ||
+	    !(rq.kind = op_kind_lookup(kind)))
+		return;
+	data = json_pack("{s:s, s:I}", "dir", dir, "sleep_ms", (json_int_t)ms);
+	rq.target = target;
+	rq.data = data;
+	if (ops_submit(s->env, &rq, NULL, why, sizeof(why)) != VIVA_OK)
+		log_warn("debug toy operation not started", "why=\"%s\"", why);
+	json_decref(data);
+}
+
 /* libwebsockets' own log lines, into ours. */
 static void lws_log(int level, const char *line)
 {
@@ -914,6 +936,13 @@ int serve_run(struct viva_env *env)
 	}
 	if (s->inbox)
 		recover_inbox(s);
+	/* durable operations: their own pool; what a gone process held goes on */
+	if (ops_new(env, OPS_WORKERS_DEFAULT, &env->ops) != VIVA_OK) {
+		fprintf(stderr, "viva: cannot start the operation pool\n");
+		goto out;
+	}
+	ops_resume(env->ops);
+	debug_toy(s);
 	if (sched_thread_start(env, s->q, &sched) != VIVA_OK)
 		goto out;
 
@@ -953,6 +982,8 @@ out:
 		}
 		queue_free(s->q);
 	}
+	ops_free(env->ops);   /* its jobs use the Web API client: before it goes */
+	env->ops = NULL;
 	if (job_pool)
 		for (int i = 0; i < JOB_SLOTS; i++)
 			SLOT_UNPOISON(job_pool + (size_t)i * JOB_SLOT_SIZE);

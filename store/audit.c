@@ -93,7 +93,10 @@ int store_audit_interrupted(struct store *st, const char *result, int *n)
 	if (!st || !result)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
-	rc = prepare(st->db, "audit_interrupted", "UPDATE audit_log SET result = ?1 WHERE result = 'running'", &stmt);
+	/* not the ones a durable operation answers for: its resumption finishes them */
+	rc = prepare(st->db, "audit_interrupted", "UPDATE audit_log SET result = ?1 WHERE result = 'running'"
+		     " AND id NOT IN (SELECT audit_id FROM operations WHERE state = 'running'"
+		     " AND audit_id IS NOT NULL)", &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(stmt, 1, result, -1, SQLITE_STATIC);

@@ -98,6 +98,29 @@ static const char *const migrations[] = {
 	"  finished INTEGER"
 	");"
 	"CREATE INDEX inbox_state ON inbox(state, received);",
+
+	/* 5 -> 6: durable operations: steps recorded as they complete, one
+	 * running operation per target (the deploy lock), a holder and its
+	 * heartbeat so that a restart can resume or abandon it. */
+	"CREATE TABLE operations ("
+	"  id INTEGER PRIMARY KEY,"
+	"  kind TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  step INTEGER NOT NULL DEFAULT 0,"
+	"  data TEXT NOT NULL DEFAULT '{}',"
+	"  started_by TEXT NOT NULL,"
+	"  channel TEXT,"
+	"  message_ts TEXT,"
+	"  audit_id INTEGER,"
+	"  holder TEXT,"
+	"  heartbeat INTEGER,"
+	"  started INTEGER NOT NULL,"
+	"  finished INTEGER,"
+	"  outcome TEXT"
+	");"
+	"CREATE UNIQUE INDEX operations_one_per_target ON operations(target) WHERE state = 'running';"
+	"CREATE INDEX operations_state ON operations(state, heartbeat);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

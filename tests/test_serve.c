@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
+#include "bot/lib/fileio.h"
 #include "bot/lib/times.h"
 #include "tests/helpers.h"
 #include "tests/proc.h"
@@ -770,6 +772,69 @@ static void serve__http_connection_flood__slack_keeps_being_answered(void **stat
 	assert_false(proc_wait_log(&f->viva, "errno 24", 100));
 }
 
+static char *read_journal(struct fx *f)
+{
+	char *p = xasprintf("%s/toy/journal", f->dir), *s = NULL;
+
+	if (read_file(p, &s, NULL) != VIVA_OK)
+		s = xstrdup("");
+	free(p);
+	return s;
+}
+
+/* kill -9 in the middle of an operation, restart: `kind` runs each step once
+ * (a safe step is resumed) or is abandoned (one not safe to run twice). */
+static void kill_mid_operation(struct fx *f, const char *kind, const char *want_journal, const char *want_log)
+{
+	char *env = xasprintf("VIVA_DEBUG_OPS_TOY=%s:svc-a:%s/toy:1500", kind, f->dir), *j = NULL, *p;
+	int64_t end;
+
+	p = xasprintf("%s/toy/.keep", f->dir);
+	test_write_file(p, "");
+	free(p);
+	proc_stop(&f->viva, SIGTERM, 10000);
+	proc_release(&f->viva);
+	start_viva(f, env, NULL);
+	free(env);
+	/* step one done, step two sleeping: the moment to die */
+	for (end = now_ms_mono() + 10000; now_ms_mono() < end; sleep_ms(50)) {
+		free(j);
+		j = read_journal(f);
+		if (strcmp(j, "one\n") == 0)
+			break;
+	}
+	assert_string_equal(j, "one\n");
+	free(j);
+	sleep_ms(300);
+	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
+	proc_release(&f->viva);
+	start_viva(f, NULL, NULL);
+	assert_int_equal(wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, want_log, 10000));
+	for (end = now_ms_mono() + 10000, j = NULL; now_ms_mono() < end; sleep_ms(50)) {
+		free(j);
+		j = read_journal(f);
+		if (strcmp(j, want_journal) == 0)
+			break;
+	}
+	sleep_ms(300);
+	free(j);
+	j = read_journal(f);
+	assert_string_equal(j, want_journal);
+	free(j);
+}
+
+static void serve__kill_9_mid_operation__resumed_each_step_once(void **state)
+{
+	kill_mid_operation(*state, "toy", "one\ntwo\nthree\n", "msg=\"operation finished\"");
+	assert_true(proc_wait_log(&((struct fx *)*state)->viva, "state=done", 5000));
+}
+
+static void serve__kill_9_mid_unsafe_step__abandoned_cleanly(void **state)
+{
+	kill_mid_operation(*state, "toy-unsafe", "one\n", "state=abandoned");
+}
+
 static int setup_bad_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
@@ -1135,6 +1200,8 @@ int main(void)
 						setup_one_slow_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__http_connection_flood__slack_keeps_being_answered,
 						setup_low_fd_limit, teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_mid_operation__resumed_each_step_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_mid_unsafe_step__abandoned_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),

@@ -1,0 +1,102 @@
+#ifndef VIVA_BOT_OPS_H
+#define VIVA_BOT_OPS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bot/ctx.h"
+
+/*
+ * Durable operations: anything that takes longer than a reply, or must not
+ * be left half done by a crash (a promote, a deploy, a deletion, a drain, a
+ * rolling upgrade) is a row in the store (store/operations.h) run as a list
+ * of steps:
+ *
+ *   - each step is a function that can run again: the step's completion
+ *     (and the operation's data, a JSON object the steps share) is recorded
+ *     before the next step begins;
+ *   - one running operation per target: that is the lock, and a second
+ *     request is told who holds it and since when;
+ *   - the process running it (its holder, "host:pid") beats every 10 s; at
+ *     start-up, operations whose holder is gone (no beat for 30 s, or a
+ *     dead process on this host) are resumed from their last recorded step
+ *     when that step is safe to run again, or abandoned cleanly, and their
+ *     channel is told which;
+ *   - long ones run on a pool of their own (operation_workers), so a rollout
+ *     that waits minutes never holds a worker that answers commands.
+ *
+ * A step returns VIVA_OK, or a failure: op_fail() has said why in a
+ * sentence, which becomes the operation's outcome.
+ */
+struct op;
+
+struct op_step {
+	const char *name;              /* "put target", for logs and messages */
+	int (*run)(struct op *op);
+	bool resume_safe;              /* may run again after a crash cut it short */
+};
+
+struct op_kind {
+	const char *name;              /* "promote" */
+	const struct op_step *steps;
+	size_t nsteps;
+};
+
+/* The operation kinds (bot/commands.c, beside the command table). */
+extern const struct op_kind *const op_kinds[];
+const struct op_kind *op_kind_lookup(const char *name);
+
+/* What a step sees. */
+struct viva_env *op_env(struct op *op);
+int64_t op_id(const struct op *op);
+const char *op_target(const struct op *op);
+const char *op_started_by(const struct op *op);
+json_t *op_data(struct op *op);               /* mutable; saved when the step completes */
+bool op_resumed(const struct op *op);         /* running again after a restart */
+/* Why the step failed, in one sentence (the outcome); returns rc. */
+int op_fail(struct op *op, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The outcome of a successful operation ("promoted, digest ...": one line). */
+void op_set_outcome(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Say how far it is, in its Slack message (updated in place) and the log. */
+void op_progress(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The runner of a serving process: a pool and a heartbeat. */
+struct ops;
+#define OPS_WORKERS_DEFAULT 8
+#define OPS_STALE_S 30
+int ops_new(struct viva_env *env, int workers, struct ops **out);
+/* Stop beating, finish what runs (bounded by the pool's drain). */
+void ops_free(struct ops *ops);
+/* At start-up: resume or abandon what a gone process held. */
+int ops_resume(struct ops *ops);
+/* This process as a holder: "host:pid". */
+const char *ops_holder(void);
+
+struct op_request {
+	const struct op_kind *kind;
+	const char *target;            /* what it locks: a service, a node */
+	json_t *data;                  /* borrowed: the starting data */
+	const char *user;              /* who started it */
+	const char *channel;           /* where it reports; may be NULL */
+	const char *message_ts;        /* the message to update in place; may be NULL */
+	int64_t audit_id;              /* the audit row it answers for; 0 if none */
+};
+
+/*
+ * Run an operation to its end on this thread (a short one: a promote).
+ * VIVA_EBUSY with why ("service-a is held by promote #12, started by
+ * <@U1> ...") when the target is locked; otherwise the outcome: VIVA_OK or
+ * the failing step's code, with why its sentence. *result (may be NULL;
+ * caller decrefs) gets the final data, *id (may be NULL) the operation.
+ */
+int ops_run(struct viva_env *env, const struct op_request *rq, json_t **result, int64_t *id, char *why,
+	    size_t whylen);
+/*
+ * Start an operation on the pool and return (env->ops; without a runner, as
+ * in the console, it runs here like ops_run). VIVA_OK once it is recorded.
+ */
+int ops_submit(struct viva_env *env, const struct op_request *rq, int64_t *id, char *why, size_t whylen);
+
+#endif
