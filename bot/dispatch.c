@@ -371,7 +371,16 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		ctx->value = v;
 		svc = json_string_value(json_object_get(v, "svc"));
 		if (!svc || !is_dns1123_label(svc)) {
+			/* a forged click is an attempt: on the record, with what came */
+			const char *raw = json_string_value(json_object_get(ctx->action, "value"));
+			char *shown = utf8_sanitize(raw ? raw : "", raw ? strnlen(raw, 200) : 0);
+
 			rc = reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
+			if (a->flags & ACT_WRITE) {
+				dispatch_audit(ctx, NULL, json_pack("{s:s}", "value", shown));
+				audit_outcome(ctx, a->action_id, rc);
+			}
+			free(shown);
 			goto out;
 		}
 		ctx_set_audit(ctx, svc, NULL);

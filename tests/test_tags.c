@@ -439,6 +439,38 @@ static void promote__store_cannot_write__action_not_run(void **state)
 	json_decref(payload);
 }
 
+/* Forged clicks are refused and on the record, never audited as ok. */
+static void promote__forged_values__refused_and_audited(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	json_t *p = json_pack("{s:s, s:{s:s}, s:{s:s, s:s}, s:[{s:s, s:s}]}", "type", "block_actions",
+			      "user", "id", "U0DM", "container", "message_ts", "1700000000.000777", "channel_id", "C0T",
+			      "actions", "action_id", "tag_promote", "value", "{\"svc\":\"../etc\"}");
+
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_EINVAL);
+	assert_int_equal(store_audit_list(f->t.env.store, NULL, 5, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].action, "tag_promote");
+	assert_non_null(strstr(e[0].result, "invalid argument: That button carries a value viva did not write"));
+	assert_non_null(strstr(e[0].params_json, "../etc"));
+	store_audit_free(e, n);
+	/* a real service but no tag: refused by the handler, audited as invalid */
+	json_object_set_new(json_array_get(json_object_get(p, "actions"), 0), "value",
+			    json_string("{\"svc\":\"service-a\"}"));
+	test_ctx(&f->t, &ctx, "U0DM");
+	assert_int_equal(dispatch_interaction(&ctx, p), VIVA_EINVAL);
+	assert_int_equal(store_audit_list(f->t.env.store, NULL, 5, &e, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(e[0].result, "invalid argument"));
+	store_audit_free(e, n);
+	assert_int_equal(f->reg->calls_put, 0);
+	json_decref(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -453,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__legacy_duplicate_image__authorized_by_owning_pipeline, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(promote__store_cannot_write__action_not_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__forged_values__refused_and_audited, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
