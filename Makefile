@@ -41,6 +41,7 @@ LIB_SRCS += bot/lib/fileio.c
 LIB_SRCS += bot/lib/thread.c
 LIB_SRCS += bot/lib/tz.c
 LIB_SRCS += bot/lib/cron.c
+LIB_SRCS += bot/lib/yamltree.c
 
 CORE_SRCS += $(LIB_SRCS)
 CORE_SRCS += bot/slack/mrkdwn.c
@@ -92,6 +93,7 @@ TESTS += tests/test_metrics
 TESTS += tests/test_slack_api
 TESTS += tests/test_fake_slack
 TESTS += tests/test_serve
+TESTS += tests/test_yamltree
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -175,6 +177,7 @@ bench: deps
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20
 FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch fuzz_envscan
+FUZZERS      += fuzz_yamltree
 FBUILD       := build/fuzz
 FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o)
 FUZZ_COMPILE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -O1 -g
