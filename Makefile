@@ -42,6 +42,7 @@ LIB_SRCS += bot/lib/thread.c
 LIB_SRCS += bot/lib/tz.c
 LIB_SRCS += bot/lib/cron.c
 LIB_SRCS += bot/lib/yamltree.c
+LIB_SRCS += bot/lib/quantity.c
 
 CORE_SRCS += $(LIB_SRCS)
 CORE_SRCS += bot/slack/mrkdwn.c
@@ -94,6 +95,7 @@ TESTS += tests/test_slack_api
 TESTS += tests/test_fake_slack
 TESTS += tests/test_serve
 TESTS += tests/test_yamltree
+TESTS += tests/test_quantity
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

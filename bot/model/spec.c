@@ -2,6 +2,7 @@
 #include "bot/lib/cron.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
+#include "bot/lib/quantity.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
@@ -62,8 +63,6 @@
 #define DEF_DIRECTORY    "."
 #define DEF_JAVA_VERSION "1.8"
 #define DEF_DOCKERFILE   "Dockerfile"
-
-__extension__ typedef __int128 i128;
 
 static const char *const type_names[] = { "service", "batch", "frontend", NULL };
 static const char *const iface_names[] = { "http", "kafka", "grpc", "none", NULL };
@@ -607,230 +606,23 @@ static bool is_env_name(const char *s)
 	return true;
 }
 
-/* ---- quantities ------------------------------------------------------------- */
-
-enum qres { Q_OK, Q_SYNTAX, Q_FRACTION, Q_NOT_POSITIVE, Q_LARGE };
-
-struct decimal {
-	const char *ip;   /* integer digits, leading zeros dropped */
-	size_t ni;
-	const char *fp;   /* fraction digits, trailing zeros dropped */
-	size_t nf;
-};
-
-/*
- * "I" or "I.F" at the start of s, digits on both sides of the point (no
- * ".5", "5.", signs or exponents: plain decimals only). The length read, 0
- * when there is none.
- */
-static size_t scan_decimal(const char *s, struct decimal *d)
+static void verr_quantity(struct vctx *v, const char *path, const char *val,
+			  enum quantity_fault f, bool cpu)
 {
-	size_t i = 0;
-
-	memset(d, 0, sizeof(*d));
-	while (is_digit(s[i]))
-		i++;
-	if (i == 0)
-		return 0;
-	d->ip = s;
-	d->ni = i;
-	d->fp = s + i;
-	if (s[i] == '.') {
-		size_t j = i + 1;
-
-		while (is_digit(s[j]))
-			j++;
-		if (j == i + 1)
-			return 0;
-		d->fp = s + i + 1;
-		d->nf = j - i - 1;
-		i = j;
-	}
-	while (d->ni > 1 && d->ip[0] == '0') {
-		d->ip++;
-		d->ni--;
-	}
-	while (d->nf > 0 && d->fp[d->nf - 1] == '0')
-		d->nf--;
-	return i;
-}
-
-/* n <= 36 digits: fits. */
-static i128 digits_value(const char *p, size_t n)
-{
-	i128 v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (p[i] - '0');
-	return v;
-}
-
-static i128 pow10_128(size_t n)
-{
-	i128 v = 1;
-
-	while (n--)
-		v *= 10;
-	return v;
-}
-
-static enum qres cpu_quantity(const char *s, int64_t *out)
-{
-	struct decimal d;
-	size_t n;
-	bool neg = false, milli = false;
-	i128 val;
-
-	*out = 0;
-	if (!s)
-		return Q_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
-	if (n == 0)
-		return Q_SYNTAX;
-	if (s[n] == 'm') {
-		milli = true;
-		n++;
-	}
-	if (s[n])
-		return Q_SYNTAX;
-	if (neg)
-		return Q_NOT_POSITIVE;
-	if (d.ni > 19)
-		return Q_LARGE;
-	val = digits_value(d.ip, d.ni);
-	if (milli) {
-		if (d.nf)
-			return Q_FRACTION;
-	} else {
-		if (d.nf > 3)
-			return Q_FRACTION;
-		val = val * 1000 + digits_value(d.fp, d.nf) * pow10_128(3 - d.nf);
-	}
-	if (val > INT64_MAX)
-		return Q_LARGE;
-	if (val == 0)
-		return Q_NOT_POSITIVE;
-	*out = (int64_t)val;
-	return Q_OK;
-}
-
-static const struct {
-	const char *suffix;
-	int64_t mult;
-} mem_suffixes[] = {
-	{ "", 1 },
-	{ "k", INT64_C(1000) },
-	{ "M", INT64_C(1000000) },
-	{ "G", INT64_C(1000000000) },
-	{ "T", INT64_C(1000000000000) },
-	{ "P", INT64_C(1000000000000000) },
-	{ "E", INT64_C(1000000000000000000) },
-	{ "Ki", INT64_C(1) << 10 },
-	{ "Mi", INT64_C(1) << 20 },
-	{ "Gi", INT64_C(1) << 30 },
-	{ "Ti", INT64_C(1) << 40 },
-	{ "Pi", INT64_C(1) << 50 },
-	{ "Ei", INT64_C(1) << 60 },
-	/* What platform teams write, meaning the binary units. */
-	{ "KB", INT64_C(1) << 10 },
-	{ "MB", INT64_C(1) << 20 },
-	{ "GB", INT64_C(1) << 30 },
-	{ "TB", INT64_C(1) << 40 },
-};
-
-static enum qres memory_quantity(const char *s, int64_t *out)
-{
-	struct decimal d;
-	size_t n;
-	bool neg = false;
-	int64_t mult = 0;
-	i128 val, frac;
-
-	*out = 0;
-	if (!s)
-		return Q_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
-	if (n == 0)
-		return Q_SYNTAX;
-	for (size_t i = 0; i < sizeof(mem_suffixes) / sizeof(mem_suffixes[0]); i++)
-		if (!strcmp(s + n, mem_suffixes[i].suffix))
-			mult = mem_suffixes[i].mult;
-	if (!mult)
-		return Q_SYNTAX;
-	if (neg)
-		return Q_NOT_POSITIVE;
-	if (d.ni > 19)
-		return Q_LARGE;
-	if (d.nf > 18)
-		return Q_FRACTION;
-	/* < 10^19 * 2^60 and < 10^18 * 10^18: both fit in 127 bits. */
-	frac = digits_value(d.fp, d.nf) * mult;
-	if (frac % pow10_128(d.nf))
-		return Q_FRACTION;
-	val = digits_value(d.ip, d.ni) * mult + frac / pow10_128(d.nf);
-	if (val > INT64_MAX)
-		return Q_LARGE;
-	if (val == 0)
-		return Q_NOT_POSITIVE;
-	*out = (int64_t)val;
-	return Q_OK;
-}
-
-static int qres_err(enum qres r)
-{
-	switch (r) {
-	case Q_OK: return VIVA_OK;
-	case Q_NOT_POSITIVE:
-	case Q_LARGE: return VIVA_ERANGE;
-	default: return VIVA_EINVAL;
-	}
-}
-
-int quantity_cpu_parse(const char *s, int64_t *millicores)
-{
-	int64_t m;
-	int err = qres_err(cpu_quantity(s, &m));
-
-	if (millicores)
-		*millicores = m;
-	return err;
-}
-
-int quantity_memory_parse(const char *s, int64_t *bytes)
-{
-	int64_t b;
-	int err = qres_err(memory_quantity(s, &b));
-
-	if (bytes)
-		*bytes = b;
-	return err;
-}
-
-static void verr_quantity(struct vctx *v, const char *path, const char *val, enum qres r,
-			  bool cpu)
-{
-	switch (r) {
-	case Q_OK:
+	switch (f) {
+	case QUANTITY_OK:
 		break;
-	case Q_SYNTAX:
+	case QUANTITY_SYNTAX:
 		verr_val(v, path, val, cpu ? "is not a CPU quantity" : "is not a memory quantity");
 		break;
-	case Q_FRACTION:
+	case QUANTITY_FRACTION:
 		verr_val(v, path, val, cpu ? "is not a whole number of millicores (1m is the smallest step)"
 					   : "is not a whole number of bytes");
 		break;
-	case Q_NOT_POSITIVE:
+	case QUANTITY_NOT_POSITIVE:
 		verr_val(v, path, val, "must be greater than 0");
 		break;
-	case Q_LARGE:
+	case QUANTITY_TOO_LARGE:
 		verr_val(v, path, val, "is too large");
 		break;
 	}
@@ -1168,7 +960,7 @@ static void check_resources(struct vctx *v, json_t *root, struct spec *s)
 		struct spec_resource *r = &s->resources[s->nresources];
 		char *p = pkey("resources", env), *pi;
 		int64_t q;
-		enum qres qr;
+		enum quantity_fault qf;
 
 		if (!is_dns1123_label(env))
 			verr_val(v, p, env,
@@ -1193,16 +985,16 @@ static void check_resources(struct vctx *v, json_t *root, struct spec *s)
 		if (opt_text(v, val, p, "cpu", true, &r->cpu)) {
 			char *pc = pkey(p, "cpu");
 
-			qr = cpu_quantity(r->cpu, &q);
-			verr_quantity(v, pc, r->cpu, qr, true);
+			qf = quantity_cpu_check(r->cpu, &q);
+			verr_quantity(v, pc, r->cpu, qf, true);
 			r->cpu_milli = q;
 			free(pc);
 		}
 		if (opt_text(v, val, p, "memory", true, &r->memory)) {
 			char *pm = pkey(p, "memory");
 
-			qr = memory_quantity(r->memory, &q);
-			verr_quantity(v, pm, r->memory, qr, false);
+			qf = quantity_memory_check(r->memory, &q);
+			verr_quantity(v, pm, r->memory, qf, false);
 			r->memory_bytes = q;
 			free(pm);
 		}
