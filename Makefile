@@ -47,6 +47,7 @@ LIB_SRCS += bot/lib/quantity.c
 CORE_SRCS += $(LIB_SRCS)
 CORE_SRCS += bot/slack/mrkdwn.c
 CORE_SRCS += bot/slack/envscan.c
+CORE_SRCS += bot/model/dotenv.c
 CORE_SRCS += bot/model/config.c
 CORE_SRCS += bot/auth.c
 CORE_SRCS += bot/model/catalog.c
@@ -96,6 +97,7 @@ TESTS += tests/test_fake_slack
 TESTS += tests/test_serve
 TESTS += tests/test_yamltree
 TESTS += tests/test_quantity
+TESTS += tests/test_dotenv
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

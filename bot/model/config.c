@@ -1,4 +1,6 @@
 #include "bot/model/config.h"
+#include "bot/model/dotenv.h"
+#include "bot/lib/fileio.h"
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
@@ -144,274 +146,6 @@ static bool has_control(const char *s)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return true;
 	return false;
-}
-
-/*
- * Read a whole file of at most CONFIG_MAX_FILE bytes. Returns VIVA_OK,
- * VIVA_ENOENT, VIVA_EIO (errno in *errnum) or VIVA_ERANGE (too big).
- */
-static int slurp(const char *path, char **out, size_t *len, int *errnum)
-{
-	FILE *f = NULL;
-	struct strbuf sb;
-	char chunk[8192];
-	size_t n;
-	int err = VIVA_OK;
-
-	*out = NULL;
-	*len = 0;
-	*errnum = 0;
-	sb_init(&sb);
-	f = fopen(path, "rb");
-	if (!f) {
-		*errnum = errno;
-		err = errno == ENOENT ? VIVA_ENOENT : VIVA_EIO;
-		goto out;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (sb.len + n > CONFIG_MAX_FILE) {
-			err = VIVA_ERANGE;
-			goto out;
-		}
-		sb_add(&sb, chunk, n);
-	}
-	if (ferror(f)) {
-		*errnum = errno ? errno : EIO;
-		err = VIVA_EIO;
-		goto out;
-	}
-	*len = sb.len;
-	*out = sb_detach(&sb);
-out:
-	if (f)
-		fclose(f);
-	sb_release(&sb);
-	return err;
-}
-
-/* ---- .env ----------------------------------------------------------------- */
-
-struct dotenv {
-	char **keys;
-	char **vals;
-	size_t n, cap;
-};
-
-static void dotenv_release(struct dotenv *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		free(d->keys[i]);
-		free(d->vals[i]);
-	}
-	free(d->keys);
-	free(d->vals);
-	memset(d, 0, sizeof(*d));
-}
-
-static const char *dotenv_get(const struct dotenv *d, const char *key)
-{
-	/* Last assignment wins, as in a shell. */
-	for (size_t i = d->n; i > 0; i--)
-		if (strcmp(d->keys[i - 1], key) == 0)
-			return d->vals[i - 1];
-	return NULL;
-}
-
-/* Takes ownership of val. */
-static void dotenv_add(struct dotenv *d, const char *key, size_t klen, char *val)
-{
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 16;
-		d->keys = xrealloc(d->keys, d->cap * sizeof(*d->keys));
-		d->vals = xrealloc(d->vals, d->cap * sizeof(*d->vals));
-	}
-	d->keys[d->n] = xstrndup(key, klen);
-	d->vals[d->n] = val;
-	d->n++;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool is_key_start(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static bool is_key_char(char c)
-{
-	return is_key_start(c) || (c >= '0' && c <= '9');
-}
-
-/* A loop, not memchr: GCC cannot prove end >= p and warns about the bound. */
-static bool has_byte(const char *p, const char *end, char c)
-{
-	for (; p < end; p++)
-		if (*p == c)
-			return true;
-	return false;
-}
-
-/*
- * One .env line (without its newline). On error returns VIVA_EINVAL and sets
- * *why to a static message; the line itself is never quoted because it may
- * hold a secret.
- */
-static int dotenv_line(struct dotenv *d, const char *p, const char *end, const char **why)
-{
-	struct strbuf v;
-	const char *key;
-	size_t klen;
-	int err = VIVA_OK;
-
-	sb_init(&v);
-	if (has_byte(p, end, '\0')) {
-		*why = "contains a NUL byte";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_blank(*p))
-		p++;
-	if (p == end || *p == '#')
-		goto out;
-	/* Most likely a pasted value on a line of its own. */
-	if (!has_byte(p, end, '=')) {
-		*why = "expected KEY=VALUE";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	if (end - p > 7 && memcmp(p, "export", 6) == 0 && is_blank(p[6])) {
-		p += 6;
-		while (p < end && is_blank(*p))
-			p++;
-	}
-	key = p;
-	if (p == end || !is_key_start(*p)) {
-		*why = "invalid variable name (letters, digits and '_', not starting with a digit)";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_key_char(*p))
-		p++;
-	klen = (size_t)(p - key);
-	if (p < end && !is_blank(*p) && *p != '=') {
-		*why = "invalid variable name (letters, digits and '_', not starting with a digit)";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_blank(*p))
-		p++;
-	if (p == end || *p != '=') {
-		*why = "expected KEY=VALUE";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	p++;
-	while (p < end && is_blank(*p))
-		p++;
-
-	if (p < end && (*p == '"' || *p == '\'')) {
-		char q = *p++;
-		bool closed = false;
-
-		while (p < end) {
-			if (q == '"' && *p == '\\' && p + 1 < end) {
-				switch (p[1]) {
-				case 'n': sb_addc(&v, '\n'); break;
-				case '"': sb_addc(&v, '"'); break;
-				case '\\': sb_addc(&v, '\\'); break;
-				default: /* unknown escapes stay as written */
-					sb_addc(&v, '\\');
-					sb_addc(&v, p[1]);
-				}
-				p += 2;
-				continue;
-			}
-			if (*p == q) {
-				closed = true;
-				p++;
-				break;
-			}
-			sb_addc(&v, *p++);
-		}
-		if (!closed) {
-			*why = q == '"' ? "unterminated double quote" : "unterminated single quote";
-			err = VIVA_EINVAL;
-			goto out;
-		}
-		while (p < end && is_blank(*p))
-			p++;
-		if (p < end && *p != '#') {
-			*why = "unexpected text after the closing quote";
-			err = VIVA_EINVAL;
-			goto out;
-		}
-	} else {
-		const char *s = p, *e = end;
-
-		/* An unquoted value ends at " #", like in a shell. */
-		for (const char *c = s; c < end; c++)
-			if (*c == '#' && c > s && is_blank(c[-1])) {
-				e = c;
-				break;
-			}
-		while (e > s && is_blank(e[-1]))
-			e--;
-		sb_add(&v, s, (size_t)(e - s));
-	}
-	dotenv_add(d, key, klen, sb_detach(&v));
-out:
-	sb_release(&v);
-	return err;
-}
-
-static int dotenv_load(struct dotenv *d, const char *path, char *errbuf, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int errnum = 0, err;
-	const char *p, *end;
-	size_t lineno = 0;
-
-	err = slurp(path, &buf, &len, &errnum);
-	if (err == VIVA_ENOENT) {
-		err = VIVA_OK; /* .env is optional */
-		goto out;
-	}
-	if (err == VIVA_ERANGE) {
-		set_err(errbuf, errlen, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	if (err) {
-		set_err(errbuf, errlen, "%s: cannot read: %s", path, strerror(errnum));
-		err = VIVA_EIO;
-		goto out;
-	}
-	p = buf;
-	end = buf + len;
-	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		const char *why = NULL;
-
-		lineno++;
-		if (le > p && le[-1] == '\r')
-			le--;
-		err = dotenv_line(d, p, le, &why);
-		if (err) {
-			set_err(errbuf, errlen, "%s:%zu: %s", path, lineno, why);
-			goto out;
-		}
-		p = nl ? nl + 1 : end;
-	}
-out:
-	free(buf);
-	return err;
 }
 
 /* ---- loader state ----------------------------------------------------------- */
@@ -739,11 +473,13 @@ static const char *check_cron(const char *v)
 
 static const char *check_label(const char *v)
 {
-	if (!is_key_start(v[0]))
-		return "expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)";
-	for (const char *p = v; *p; p++)
-		if (!is_key_char(*p))
+	for (const char *p = v; *p; p++) {
+		char c = *p;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      (p > v && c >= '0' && c <= '9')))
 			return "expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)";
+	}
 	return NULL;
 }
 
@@ -1200,7 +936,8 @@ static int load_yaml(struct ld *ld, bool explicit)
 	int errnum = 0, err;
 	yaml_node_t *root;
 
-	err = slurp(ld->yaml_path, &buf, &len, &errnum);
+	err = read_file_max(ld->yaml_path, CONFIG_MAX_FILE, &buf, &len);
+	errnum = errno;
 	if (err == VIVA_ENOENT && !explicit) {
 		err = VIVA_OK; /* no viva.yaml: every key keeps its default */
 		goto out;
@@ -1423,6 +1160,7 @@ int config_load(struct viva_config *cfg, const char *env_file, char *err, size_t
 	ld.errlen = errlen;
 	ld.env_file = env_file ? env_file : DEF_ENV_FILE;
 
+	dotenv_init(&ld.dotenv);
 	rc = dotenv_load(&ld.dotenv, ld.env_file, err, errlen);
 	if (rc)
 		goto out;
