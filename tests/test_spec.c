@@ -577,7 +577,7 @@ static void spec__unknown_keys__at_every_depth(void **state)
 		   "    timeout: 5\n",                         /* 19 */
 		   VIVA_EINVAL, &e);
 	expect_err(&e, "foo", 5, "unknown key");
-	expect_err(&e, "repository", 6, "duplicate key");
+	expect_err(&e, "repository", 6, "duplicate key (first at line 3)");
 	expect_err(&e, "pipeline.kind", 7, "unknown key");
 	expect_err(&e, "build.cache", 9, "unknown key");
 	expect_err(&e, "build.gradle.jdk", 11, "unknown key");
@@ -926,7 +926,7 @@ static void spec__duplicate_yaml_key__refused(void **state)
 		  "  alpha: { instance: 1, cpu: 1, memory: 1Gi }\n"
 		  "  alpha: { instance: 2, cpu: x, memory: 1Gi }\n",
 		  &e);
-	expect_err(&e, "resources.alpha", 7, "duplicate key");
+	expect_err(&e, "resources.alpha", 7, "duplicate key (first at line 6)");
 	/* The second value is dropped, so its bad cpu is not reported. */
 	assert_int_equal(e.n, 1);
 	spec_errors_release(&e);
@@ -1078,7 +1078,7 @@ static void spec__document_shape__eparse(void **state)
 		{ "~\n", "empty spec", 0 },
 		{ "- a\n- b\n", "the spec must be a mapping (key: value lines), not a list", 1 },
 		{ "\n\njust text\n", "the spec must be a mapping (key: value lines), not a string", 3 },
-		{ "name: a\n---\nname: b\n", "more than one YAML document (one spec per file)", 2 },
+		{ "name: a\n---\nname: b\n", "more than one YAML document (one per file)", 2 },
 		{ "? [a]\n: b\n", "keys must be plain text, not lists or mappings", 1 },
 	};
 
