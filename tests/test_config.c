@@ -652,8 +652,8 @@ static void config__wrong_type__error_with_line(void **state)
 			 "viva.yaml:1: top level must be a mapping");
 	expect_yaml_fail(fx, "slash_command: \"\"\n", VIVA_EINVAL,
 			 "viva.yaml:1: slash_command: must not be empty");
-	expect_yaml_fail(fx, "[a]: 1\n", VIVA_EINVAL,
-			 "viva.yaml:1: top level: keys must be strings");
+	expect_yaml_fail(fx, "[a]: 1\n", VIVA_EPARSE,
+			 "viva.yaml:1:1: keys must be plain text, not lists or mappings");
 }
 
 static void config__out_of_range__error(void **state)
@@ -726,7 +726,7 @@ static void config__malformed_yaml__eparse_with_line_col(void **state)
 	expect_yaml_fail(fx, "a: 1\n b: 2\n", VIVA_EPARSE, "viva.yaml:2:3:");
 	expect_yaml_fail(fx, "workers: *nope\n", VIVA_EPARSE, "viva.yaml:1:10:");
 	expect_yaml_fail(fx, "workers: 4\n---\nworkers: 5\n", VIVA_EPARSE,
-			 "viva.yaml:2:1: more than one yaml document");
+			 "viva.yaml:2:1: more than one YAML document");
 	expect_yaml_fail(fx, "workers: 4\nslash_command: \"/v\xff\"\n", VIVA_EPARSE, "viva.yaml:2:");
 }
 
@@ -842,6 +842,70 @@ static void config__many_aliases__bounded(void **state)
 	expect_fail(fx, VIVA_EINVAL, "viva.yaml:1: unknown key 'a'");
 }
 
+/* viva.yaml goes through bot/lib/yamltree: its refusals come with line:col. */
+static void config__yaml_refusals__line_col_no_values(void **state)
+{
+	struct fixture *fx = *state;
+	struct strbuf sb;
+
+	expect_yaml_fail(fx, "workers: !!int 4\n", VIVA_EPARSE,
+			 "viva.yaml:1:10: tag !!int is not supported");
+	expect_yaml_fail(fx, "workers: 4\nadmins:\n\tusers: [U01]\n", VIVA_EPARSE,
+			 "viva.yaml:3:1: ");
+	assert_non_null(strstr(fx->err, "(YAML indents with spaces, not tabs)"));
+	expect_yaml_fail(fx, "clusters:\n  dev: { context: dev }\n  dev: { context: x }\n",
+			 VIVA_EINVAL, "viva.yaml:3: clusters: duplicate key \"dev\" (first at line 2)");
+	expect_yaml_fail(fx, "registry:\n  url: http://robot:hunter2-pw@registry\n"
+			 "  url: http://robot:hunter2-pw@registry\n", VIVA_EINVAL,
+			 "viva.yaml:3: registry: duplicate key \"url\" (first at line 2)");
+	assert_null(strstr(fx->err, "hunter2"));
+	expect_yaml_fail(fx, "registry:\n  url: http://robot:hunter2-pw@registry\n  x: [1\n",
+			 VIVA_EPARSE, "viva.yaml:4:1: ");
+	assert_null(strstr(fx->err, "hunter2"));
+	expect_yaml_fail(fx, "\"work\\0ers\": 4\n", VIVA_EPARSE,
+			 "viva.yaml:1:1: a key contains a NUL character");
+
+	/* aliases are allowed in viva.yaml, but bounded: nine levels of nine */
+	sb_init(&sb);
+	sb_adds(&sb, "a: &a [x, x, x, x, x, x, x, x, x]\n");
+	for (char c = 'b'; c <= 'i'; c++)
+		sb_addf(&sb, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c,
+			c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+	write_file("viva.yaml", sb.buf);
+	expect_fail(fx, VIVA_EPARSE, "viva.yaml:6:8: more than 100000 YAML nodes");
+	sb_release(&sb);
+}
+
+/* Plain true/false are booleans in the tree; where text is expected they read as written. */
+static void config__scalars__typed_by_yamltree(void **state)
+{
+	struct fixture *fx = *state;
+
+	write_file("viva.yaml",
+		   "clusters:\n"
+		   "  dev: { context: true, kubeconfig: \"~\" }\n"
+		   "thresholds: { lag_days: '12', unused_days: ~ }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(fx->cfg.clusters[0].context, "true");
+	assert_string_equal(fx->cfg.clusters[0].kubeconfig, "/home/tester");
+	assert_int_equal(fx->cfg.lag_days, 12);
+	assert_int_equal(fx->cfg.unused_days, 7);
+	config_release(&fx->cfg);
+
+	expect_yaml_fail(fx, "workers: yes\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"yes\"");
+	expect_yaml_fail(fx, "workers: 0x1F\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"0x1F\"");
+	expect_yaml_fail(fx, "workers: 1e3\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"1e3\"");
+	expect_yaml_fail(fx, "workers: true\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"true\"");
+	expect_yaml_fail(fx, "admins:\n  users:\n    -\n", VIVA_EINVAL,
+			 "viva.yaml:3: admins.users[0]: expected a Slack user id such as U012AB3CD, got \"\"");
+	expect_yaml_fail(fx, "slash_command: \"/v\\0x\"\n", VIVA_EINVAL,
+			 "viva.yaml:1: slash_command: contains a NUL character");
+}
+
 /* The shipped examples must load: they document every key and variable. */
 static void config__example_files__load_cleanly(void **state)
 {
@@ -910,6 +974,8 @@ int main(void)
 		T(config__deep_nesting__error_not_crash),
 		T(config__huge_file__refused),
 		T(config__many_aliases__bounded),
+		T(config__yaml_refusals__line_col_no_values),
+		T(config__scalars__typed_by_yamltree),
 		T(config__example_files__load_cleanly),
 #undef T
 	};

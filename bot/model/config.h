@@ -8,9 +8,9 @@
  *
  * Sources, highest precedence first:
  *   1. the process environment,
- *   2. the `.env` file (KEY=VALUE lines; `#` comments; optional `export `;
- *      values may be 'single' or "double" quoted),
- *   3. `viva.yaml` (VIVA_CONFIG, default ./viva.yaml) for structure.
+ *   2. the `.env` file (bot/model/dotenv.h),
+ *   3. `viva.yaml` (VIVA_CONFIG, default ./viva.yaml) for structure, read
+ *      with bot/lib/yamltree (its scalar rules; aliases allowed, bounded).
  * viva.yaml is optional: every key has a default. Where a value exists both
  * as a variable and a yaml key (REGISTRY_URL / registry.url,
  * PROMETHEUS_URL / prometheus.url) the variable wins.
