@@ -29,7 +29,7 @@ static const char *const config_vars[] = {
 	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_BASE", "VIVA_DB", "VIVA_CONFIG",
 	"KUBECONFIG", "KUBE_API_URL", "KUBE_TOKEN", "KUBE_CA_FILE", "REGISTRY_URL",
 	"REGISTRY_USER", "REGISTRY_PASSWORD", "PROMETHEUS_URL", "VIVA_HTTP_LISTEN",
-	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES",
+	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES", "REGISTRY_CA_FILE",
 };
 
 struct fixture {
@@ -139,11 +139,13 @@ static void assert_defaults(const struct viva_config *c)
 	assert_null(c->registry_url);
 	assert_null(c->registry_user);
 	assert_null(c->registry_password);
+	assert_null(c->registry_ca_file);
+	assert_false(c->registry_insecure);
 	assert_null(c->prometheus_url);
 	assert_null(c->http_listen);
 	assert_null(c->node_token);
 	assert_string_equal(c->log_level, "info");
-	assert_string_equal(c->templates_dir, "./templates");
+	assert_null(c->templates_dir);   /* the built-in templates */
 	assert_string_equal(c->slash_command, "/viva");
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
@@ -610,6 +612,119 @@ static void config__bad_env_values__name_the_variable(void **state)
 	}
 }
 
+/* ---- templates and registry TLS ---------------------------------------------- */
+
+static void config__templates_dir__env_beats_yaml_none_means_built_in(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	/* neither: NULL, the templates built into viva */
+	write_file("viva.yaml", "templates_dir: ~\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_null(c->templates_dir);
+	config_release(c);
+
+	write_file("viva.yaml", "workers: 2\ntemplates_dir: ~/viva/templates\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/home/tester/viva/templates");
+	config_release(c);
+
+	write_file(".env", "VIVA_TEMPLATES=/from/dotenv\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/from/dotenv");
+	config_release(c);
+
+	setenv("VIVA_TEMPLATES", "/from/env", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/from/env");
+	config_release(c);
+
+	/* set but empty: "not set", so the yaml value stands */
+	setenv("VIVA_TEMPLATES", "", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/home/tester/viva/templates");
+	config_release(c);
+	unsetenv("VIVA_TEMPLATES");
+	unlink(".env");
+
+	expect_yaml_fail(fx, "workers: 2\ntemplates_dir: \"a\\nb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: templates_dir: must not contain control characters");
+	expect_yaml_fail(fx, "templates_dir: [a]\n", VIVA_EINVAL,
+			 "viva.yaml:1: templates_dir: expected a string, got a list");
+	expect_yaml_fail(fx, "templates_dir: \"\"\n", VIVA_EINVAL,
+			 "viva.yaml:1: templates_dir: must not be empty");
+	expect_yaml_fail(fx, "template_dir: ./t\n", VIVA_EINVAL,
+			 "viva.yaml:1: unknown key 'template_dir' (known: ");
+	assert_non_null(strstr(fx->err, "templates_dir"));
+}
+
+static void config__registry_tls__ca_file_and_insecure(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	write_file("viva.yaml",
+		   "registry:\n"
+		   "  url: https://registry.example:5000\n"
+		   "  ca_file: ~/certs/registry-ca.pem\n"
+		   "  insecure: true\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_url, "https://registry.example:5000");
+	assert_string_equal(c->registry_ca_file, "/home/tester/certs/registry-ca.pem");
+	assert_true(c->registry_insecure);
+	config_release(c);
+
+	/* REGISTRY_CA_FILE overrides registry.ca_file, from .env or the environment */
+	write_file(".env", "REGISTRY_CA_FILE=/etc/ssl/from-dotenv.pem\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_ca_file, "/etc/ssl/from-dotenv.pem");
+	config_release(c);
+	setenv("REGISTRY_CA_FILE", "~/env-ca.pem", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_ca_file, "/home/tester/env-ca.pem");
+	assert_true(c->registry_insecure);   /* no variable for this one */
+	config_release(c);
+	unsetenv("REGISTRY_CA_FILE");
+	unlink(".env");
+
+	write_file("viva.yaml", "registry: { insecure: false }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_false(c->registry_insecure);
+	assert_null(c->registry_ca_file);
+	config_release(c);
+	write_file("viva.yaml", "registry: { insecure: \"true\" }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_true(c->registry_insecure);
+	config_release(c);
+	write_file("viva.yaml", "registry: { insecure: ~ }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_false(c->registry_insecure);
+	config_release(c);
+
+	/* YAML 1.1 booleans are not guessed */
+	expect_yaml_fail(fx, "registry:\n  insecure: yes\n", VIVA_EINVAL,
+			 "viva.yaml:2: registry.insecure: expected true or false, got \"yes\"");
+	expect_yaml_fail(fx, "registry: { insecure: 1 }\n", VIVA_EINVAL,
+			 "viva.yaml:1: registry.insecure: expected true or false, got \"1\"");
+	expect_yaml_fail(fx, "registry: { insecure: True }\n", VIVA_EINVAL,
+			 "registry.insecure: expected true or false, got \"True\"");
+	expect_yaml_fail(fx, "registry: { insecure: [true] }\n", VIVA_EINVAL,
+			 "registry.insecure: expected true or false, got a list");
+	expect_yaml_fail(fx, "registry:\n  ca_file: \"a\\tb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: registry.ca_file: must not contain control characters");
+	expect_yaml_fail(fx, "registry:\n  cafile: /x\n", VIVA_EINVAL,
+			 "viva.yaml:2: unknown key 'registry.cafile' (known: url, ca_file, insecure)");
+	write_file("viva.yaml", "workers: 2\n");
+	setenv("REGISTRY_CA_FILE", "/etc/ca\n.pem", 1);
+	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE (from the environment): must not contain "
+		    "control characters");
+	unsetenv("REGISTRY_CA_FILE");
+	unsetenv("HOME");
+	setenv("REGISTRY_CA_FILE", "~/ca.pem", 1);
+	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE: uses ~ but HOME is not set");
+}
+
 /* ---- yaml errors -------------------------------------------------------------- */
 
 static void config__unknown_key__error_with_line(void **state)
@@ -937,6 +1052,10 @@ static void config__example_files__load_cleanly(void **state)
 	assert_string_equal(fx->cfg.traffic_api_label, d.traffic_api_label);
 	assert_int_equal(fx->cfg.queue_size, d.queue_size);
 	assert_string_equal(fx->cfg.loop_priority, d.loop_priority);
+	/* templates built in; registry TLS keys shown but left at their defaults */
+	assert_null(fx->cfg.templates_dir);
+	assert_null(fx->cfg.registry_ca_file);
+	assert_false(fx->cfg.registry_insecure);
 	config_release(&d);
 	free(yaml);
 	free(env);
@@ -961,6 +1080,8 @@ int main(void)
 		T(config__dotenv_bad_line__error_with_line_no_value),
 		T(config__bad_token_prefix__names_variable_not_value),
 		T(config__bad_env_values__name_the_variable),
+		T(config__templates_dir__env_beats_yaml_none_means_built_in),
+		T(config__registry_tls__ca_file_and_insecure),
 		T(config__unknown_key__error_with_line),
 		T(config__wrong_type__error_with_line),
 		T(config__out_of_range__error),

@@ -34,7 +34,6 @@
 #define DEF_CONFIG_PATH    "./viva.yaml"
 #define DEF_ENV_FILE       "./.env"
 #define DEF_LOG_LEVEL      "info"
-#define DEF_TEMPLATES      "./templates"
 #define DEF_SLASH_COMMAND  "/viva"
 #define DEF_TIMEZONE       "UTC"
 #define DEF_WORKERS        4
@@ -399,12 +398,12 @@ static const char *check_oneline(const char *v)
 struct field;
 typedef int (*field_fn)(struct ld *ld, const json_t *v, const char *path);
 
-enum fkind { F_STR, F_INT, F_MAP, F_FUNC };
+enum fkind { F_STR, F_INT, F_BOOL, F_MAP, F_FUNC };
 
 struct field {
 	const char *key;
 	enum fkind kind;
-	size_t off;               /* F_STR, F_INT: offset in the base struct */
+	size_t off;               /* F_STR, F_INT, F_BOOL: offset in the base struct */
 	int min, max;             /* F_INT */
 	check_fn check;           /* F_STR */
 	bool quiet;               /* F_STR: do not quote the value in errors */
@@ -440,6 +439,8 @@ static const struct field pipelines_fields[] = {
 /* URLs may carry user:password@, so they are never quoted back. */
 static const struct field registry_fields[] = {
 	{ .key = "url", .kind = F_STR, .off = CFG(registry_url), .check = check_url, .quiet = true },
+	{ .key = "ca_file", .kind = F_STR, .off = CFG(registry_ca_file), .check = check_oneline, .home = true },
+	{ .key = "insecure", .kind = F_BOOL, .off = CFG(registry_insecure) },
 	{ .key = NULL }
 };
 
@@ -498,6 +499,7 @@ static const struct field top_fields[] = {
 	{ .key = "cluster_configs", .kind = F_STR, .off = CFG(cluster_configs), .check = check_oneline, .home = true },
 	{ .key = "promql", .kind = F_MAP, .sub = promql_fields },
 	{ .key = "traffic", .kind = F_MAP, .sub = traffic_fields },
+	{ .key = "templates_dir", .kind = F_STR, .off = CFG(templates_dir), .check = check_oneline, .home = true },
 	{ .key = NULL }
 };
 
@@ -537,6 +539,25 @@ static int set_int(struct ld *ld, const struct field *f, const json_t *v, const 
 		return yaml_fail(ld, path, "%s: must be between %d and %d, got %ld", path, f->min,
 				 f->max, n);
 	*(int *)(void *)((char *)base + f->off) = (int)n;
+	return VIVA_OK;
+}
+
+/* true or false; quoted "true" / "false" too. yes/no/on/off are refused, not guessed. */
+static int set_bool(struct ld *ld, const struct field *f, const json_t *v, const char *path,
+		    void *base)
+{
+	char qbuf[SHOW_MAX * 2 + 8];
+	size_t len;
+	const char *s = scalar_text(v, &len);
+
+	if (json_is_null(v))
+		return VIVA_OK;
+	if (!s)
+		return yaml_fail(ld, path, "%s: expected true or false, got %s", path, node_kind(v));
+	if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+		return yaml_fail(ld, path, "%s: expected true or false, got %s", path,
+				 show(qbuf, sizeof(qbuf), s, len));
+	*(bool *)(void *)((char *)base + f->off) = s[0] == 't';
 	return VIVA_OK;
 }
 
@@ -581,6 +602,8 @@ static int set_field(struct ld *ld, const struct field *f, const json_t *v, cons
 		return f->fn(ld, v, path);
 	case F_INT:
 		return set_int(ld, f, v, path, base);
+	case F_BOOL:
+		return set_bool(ld, f, v, path, base);
 	case F_STR:
 		return set_str(ld, f, v, path, base);
 	}
@@ -914,6 +937,7 @@ static const struct {
 	{ "KUBE_TOKEN", CFG(kube_token), V_SECRET, NULL, NULL },
 	{ "KUBE_CA_FILE", CFG(kube_ca_file), V_HOME, NULL, NULL },
 	{ "REGISTRY_URL", CFG(registry_url), V_URL, NULL, NULL },
+	{ "REGISTRY_CA_FILE", CFG(registry_ca_file), V_HOME, NULL, NULL },
 	{ "REGISTRY_USER", CFG(registry_user), 0, NULL, NULL },
 	{ "REGISTRY_PASSWORD", CFG(registry_password), 0, NULL, NULL },
 	{ "PROMETHEUS_URL", CFG(prometheus_url), V_URL, NULL, NULL },
@@ -994,7 +1018,6 @@ void config_defaults(struct viva_config *cfg)
 	cfg->db_path = xstrdup(DEF_DB_PATH);
 	cfg->config_path = xstrdup(DEF_CONFIG_PATH);
 	cfg->log_level = xstrdup(DEF_LOG_LEVEL);
-	cfg->templates_dir = xstrdup(DEF_TEMPLATES);
 	cfg->slash_command = xstrdup(DEF_SLASH_COMMAND);
 	cfg->loop_priority = xstrdup("normal");
 	cfg->timezone = xstrdup(DEF_TIMEZONE);
@@ -1057,7 +1080,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->slack_app_token, &cfg->slack_bot_token, &cfg->slack_api_base,
 		&cfg->db_path, &cfg->config_path, &cfg->kubeconfig, &cfg->kube_api_url,
 		&cfg->kube_token, &cfg->kube_ca_file, &cfg->registry_url,
-		&cfg->registry_user, &cfg->registry_password, &cfg->prometheus_url,
+		&cfg->registry_user, &cfg->registry_password, &cfg->registry_ca_file, &cfg->prometheus_url,
 		&cfg->http_listen, &cfg->node_token, &cfg->log_level, &cfg->templates_dir,
 		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup, &cfg->loop_priority,
 		&cfg->channel_deploy, &cfg->channel_audit, &cfg->channel_nodes,
