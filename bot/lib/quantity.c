@@ -57,6 +57,36 @@ static size_t scan_decimal(const char *s, struct decimal *d)
 	return i;
 }
 
+/*
+ * A '-' (read, to be refused as "not positive" rather than as syntax), then
+ * a plain decimal; *s moves past the '-'. The decimal's length, 0 when there
+ * is none (or s is NULL).
+ */
+static size_t scan_signed(const char **s, bool *neg, struct decimal *d)
+{
+	*neg = false;
+	memset(d, 0, sizeof(*d));
+	if (!*s)
+		return 0;
+	if (**s == '-') {
+		*neg = true;
+		(*s)++;
+	}
+	return scan_decimal(*s, d);
+}
+
+/* val > 0 and in range: into *out. */
+static enum quantity_fault positive(i128 val, int64_t *out)
+{
+	if (val > INT64_MAX)
+		return QUANTITY_TOO_LARGE;
+	if (val == 0)
+		return QUANTITY_NOT_POSITIVE;
+	if (out)
+		*out = (int64_t)val;
+	return QUANTITY_OK;
+}
+
 /* n <= 36 digits: fits. */
 static i128 digits_value(const char *p, size_t n)
 {
@@ -80,18 +110,12 @@ enum quantity_fault quantity_cpu_check(const char *s, int64_t *millicores)
 {
 	struct decimal d;
 	size_t n;
-	bool neg = false, milli = false;
+	bool neg, milli = false;
 	i128 val;
 
 	if (millicores)
 		*millicores = 0;
-	if (!s)
-		return QUANTITY_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
+	n = scan_signed(&s, &neg, &d);
 	if (n == 0)
 		return QUANTITY_SYNTAX;
 	if (s[n] == 'm') {
@@ -113,13 +137,7 @@ enum quantity_fault quantity_cpu_check(const char *s, int64_t *millicores)
 			return QUANTITY_FRACTION;
 		val = val * 1000 + digits_value(d.fp, d.nf) * pow10_128(3 - d.nf);
 	}
-	if (val > INT64_MAX)
-		return QUANTITY_TOO_LARGE;
-	if (val == 0)
-		return QUANTITY_NOT_POSITIVE;
-	if (millicores)
-		*millicores = (int64_t)val;
-	return QUANTITY_OK;
+	return positive(val, millicores);
 }
 
 static const struct {
@@ -150,19 +168,13 @@ enum quantity_fault quantity_memory_check(const char *s, int64_t *bytes)
 {
 	struct decimal d;
 	size_t n;
-	bool neg = false;
+	bool neg;
 	int64_t mult = 0;
 	i128 val, frac;
 
 	if (bytes)
 		*bytes = 0;
-	if (!s)
-		return QUANTITY_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
+	n = scan_signed(&s, &neg, &d);
 	if (n == 0)
 		return QUANTITY_SYNTAX;
 	for (size_t i = 0; i < sizeof(mem_suffixes) / sizeof(mem_suffixes[0]); i++)
@@ -181,13 +193,7 @@ enum quantity_fault quantity_memory_check(const char *s, int64_t *bytes)
 	if (frac % pow10_128(d.nf))
 		return QUANTITY_FRACTION;
 	val = digits_value(d.ip, d.ni) * mult + frac / pow10_128(d.nf);
-	if (val > INT64_MAX)
-		return QUANTITY_TOO_LARGE;
-	if (val == 0)
-		return QUANTITY_NOT_POSITIVE;
-	if (bytes)
-		*bytes = (int64_t)val;
-	return QUANTITY_OK;
+	return positive(val, bytes);
 }
 
 static int fault_err(enum quantity_fault f)

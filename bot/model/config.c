@@ -56,24 +56,6 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* The caller prints err as one line: flatten anything that would break it. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 /*
  * Quote a (non-secret) value for an error line: at most SHOW_MAX bytes,
  * quotes and backslashes escaped, control bytes as '?'.
@@ -188,7 +170,7 @@ static int yaml_fail(struct ld *ld, const char *path, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(ld->err, ld->errlen, "%s:%d: %s", ld->yaml_path, line > 0 ? line : 1, msg);
+	viva_errf(ld->err, ld->errlen, "%s:%d: %s", ld->yaml_path, line > 0 ? line : 1, msg);
 	return VIVA_EINVAL;
 }
 
@@ -222,17 +204,29 @@ static const char *scalar_text(const json_t *v, size_t *len)
 	return s;
 }
 
+/*
+ * v's text into *s and *len; *s is NULL for a yaml null (the key keeps its
+ * default). A list or a mapping is an error: "path: expected <what>, got a list".
+ */
+static int scalar_of(struct ld *ld, const json_t *v, const char *path, const char *what,
+		     const char **s, size_t *len)
+{
+	*s = scalar_text(v, len);
+	if (*s || json_is_null(v))
+		return VIVA_OK;
+	return yaml_fail(ld, path, "%s: expected %s, got %s", path, what, node_kind(v));
+}
+
 /* A scalar as a new string; *out is NULL for a yaml null (the key keeps its default). */
 static int get_str(struct ld *ld, const json_t *v, const char *path, char **out)
 {
 	size_t n;
-	const char *s = scalar_text(v, &n);
+	const char *s;
+	int err = scalar_of(ld, v, path, "a string", &s, &n);
 
 	*out = NULL;
-	if (json_is_null(v))
-		return VIVA_OK;
-	if (!s)
-		return yaml_fail(ld, path, "%s: expected a string, got %s", path, node_kind(v));
+	if (err || !s)
+		return err;
 	if (strlen(s) != n)
 		return yaml_fail(ld, path, "%s: contains a NUL character", path);
 	if (n == 0)
@@ -525,13 +519,12 @@ static int set_int(struct ld *ld, const struct field *f, const json_t *v, const 
 {
 	char qbuf[SHOW_MAX * 2 + 8];
 	size_t len;
-	const char *s = scalar_text(v, &len);
+	const char *s;
 	long n;
+	int err = scalar_of(ld, v, path, "a whole number", &s, &len);
 
-	if (json_is_null(v))
-		return VIVA_OK;
-	if (!s)
-		return yaml_fail(ld, path, "%s: expected a whole number, got %s", path, node_kind(v));
+	if (err || !s)
+		return err;
 	if (!parse_whole(s, &n) || strlen(s) != len)
 		return yaml_fail(ld, path, "%s: expected a whole number, got %s", path,
 				 show(qbuf, sizeof(qbuf), s, len));
@@ -548,12 +541,11 @@ static int set_bool(struct ld *ld, const struct field *f, const json_t *v, const
 {
 	char qbuf[SHOW_MAX * 2 + 8];
 	size_t len;
-	const char *s = scalar_text(v, &len);
+	const char *s;
+	int err = scalar_of(ld, v, path, "true or false", &s, &len);
 
-	if (json_is_null(v))
-		return VIVA_OK;
-	if (!s)
-		return yaml_fail(ld, path, "%s: expected true or false, got %s", path, node_kind(v));
+	if (err || !s)
+		return err;
 	if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
 		return yaml_fail(ld, path, "%s: expected true or false, got %s", path,
 				 show(qbuf, sizeof(qbuf), s, len));
@@ -813,9 +805,9 @@ static int check_env_clusters(struct ld *ld)
 static int yaml_refused(struct ld *ld, const struct yamltree_error *e)
 {
 	if (e->line > 0)
-		set_err(ld->err, ld->errlen, "%s:%d:%d: %s", ld->yaml_path, e->line, e->col, e->msg);
+		viva_errf(ld->err, ld->errlen, "%s:%d:%d: %s", ld->yaml_path, e->line, e->col, e->msg);
 	else
-		set_err(ld->err, ld->errlen, "%s: %s", ld->yaml_path, e->msg);
+		viva_errf(ld->err, ld->errlen, "%s: %s", ld->yaml_path, e->msg);
 	return VIVA_EPARSE;
 }
 
@@ -827,10 +819,10 @@ static int yaml_dup(struct ld *ld, const struct yamltree_dup *d)
 	if (d->first_line > 0)
 		snprintf(first, sizeof(first), " (first at line %d)", d->first_line);
 	if (d->parent)
-		set_err(ld->err, ld->errlen, "%s:%d: %s: duplicate key %s%s", ld->yaml_path, d->line,
+		viva_errf(ld->err, ld->errlen, "%s:%d: %s: duplicate key %s%s", ld->yaml_path, d->line,
 			*d->parent ? d->parent : "top level", qbuf, first);
 	else
-		set_err(ld->err, ld->errlen, "%s:%d: duplicate key %s%s", ld->yaml_path, d->line, qbuf,
+		viva_errf(ld->err, ld->errlen, "%s:%d: duplicate key %s%s", ld->yaml_path, d->line, qbuf,
 			first);
 	return VIVA_EINVAL;
 }
@@ -854,17 +846,17 @@ static int load_yaml(struct ld *ld, bool explicit)
 		goto out;
 	}
 	if (err == VIVA_ENOENT) {
-		set_err(ld->err, ld->errlen, "VIVA_CONFIG: %s: no such file", ld->yaml_path);
+		viva_errf(ld->err, ld->errlen, "VIVA_CONFIG: %s: no such file", ld->yaml_path);
 		err = VIVA_EIO;
 		goto out;
 	}
 	if (err == VIVA_ERANGE) {
-		set_err(ld->err, ld->errlen, "%s: larger than %d bytes", ld->yaml_path, CONFIG_MAX_FILE);
+		viva_errf(ld->err, ld->errlen, "%s: larger than %d bytes", ld->yaml_path, CONFIG_MAX_FILE);
 		err = VIVA_EINVAL;
 		goto out;
 	}
 	if (err) {
-		set_err(ld->err, ld->errlen, "%s: cannot read: %s", ld->yaml_path, strerror(errno));
+		viva_errf(ld->err, ld->errlen, "%s: cannot read: %s", ld->yaml_path, strerror(errno));
 		err = VIVA_EIO;
 		goto out;
 	}
@@ -962,29 +954,29 @@ static int apply_env(struct ld *ld)
 			continue;
 		/* Checks come first and never print v: some of these are secrets. */
 		if (has_control(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): must not contain control characters",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): must not contain control characters",
 				name, from);
 			return VIVA_EINVAL;
 		}
 		if ((flags & V_SECRET) && !is_token_text(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): must not contain spaces or "
+			viva_errf(ld->err, ld->errlen, "%s (from %s): must not contain spaces or "
 				"non-ASCII characters", name, from);
 			return VIVA_EINVAL;
 		}
 		if (env_vars[i].prefix && !has_prefix(v, env_vars[i].prefix)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): expected %s starting with %s",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): expected %s starting with %s",
 				name, from, env_vars[i].prefix_what, env_vars[i].prefix);
 			return VIVA_EINVAL;
 		}
 		if ((flags & V_URL) && !is_http_url(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): expected an http:// or https:// URL",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): expected an http:// or https:// URL",
 				name, from);
 			return VIVA_EINVAL;
 		}
 		s = xstrdup(v);
 		if ((flags & V_HOME) && !expand_home(&s)) {
 			free(s);
-			set_err(ld->err, ld->errlen, "%s: uses ~ but HOME is not set", name);
+			viva_errf(ld->err, ld->errlen, "%s: uses ~ but HOME is not set", name);
 			return VIVA_EINVAL;
 		}
 		replace_str((char **)(void *)((char *)c + env_vars[i].off), s);
@@ -995,14 +987,14 @@ static int apply_env(struct ld *ld)
 		replace_str(&c->slack_api_base, xasprintf("%s/", c->slack_api_base));
 
 	if (c->http_listen && check_listen(c->http_listen) != VIVA_OK) {
-		set_err(ld->err, ld->errlen, "VIVA_HTTP_LISTEN: expected HOST:PORT with a port "
+		viva_errf(ld->err, ld->errlen, "VIVA_HTTP_LISTEN: expected HOST:PORT with a port "
 			"1..65535, e.g. 127.0.0.1:8080");
 		return VIVA_EINVAL;
 	}
 	if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
 	    strcmp(c->log_level, "warn") && strcmp(c->log_level, "error")) {
 		char qbuf[SHOW_MAX * 2 + 8];
-		set_err(ld->err, ld->errlen, "VIVA_LOG_LEVEL: expected debug, info, warn or error, got %s",
+		viva_errf(ld->err, ld->errlen, "VIVA_LOG_LEVEL: expected debug, info, warn or error, got %s",
 			show(qbuf, sizeof(qbuf), c->log_level, strlen(c->log_level)));
 		return VIVA_EINVAL;
 	}

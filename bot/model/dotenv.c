@@ -12,23 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The caller prints err as one line: a file name must not break it. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
-
 void dotenv_init(struct dotenv *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -221,7 +204,7 @@ int dotenv_parse(struct dotenv *d, const char *text, size_t len, const char *nam
 		if (le > p && le[-1] == '\r')
 			le--;
 		if (dotenv_line(d, p, le, &why)) {
-			set_err(err, errlen, "%s:%zu: %s", name, lineno, why);
+			viva_errf(err, errlen, "%s:%zu: %s", name, lineno, why);
 			return VIVA_EINVAL;
 		}
 		p = nl ? nl + 1 : end;
@@ -241,12 +224,12 @@ int dotenv_load(struct dotenv *d, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	if (rc == VIVA_ERANGE) {
-		set_err(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
+		viva_errf(err, errlen, "%s: larger than %d bytes", path, DOTENV_MAX_BYTES);
 		rc = VIVA_EINVAL;
 		goto out;
 	}
 	if (rc) {
-		set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		viva_errf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
 		rc = VIVA_EIO;
 		goto out;
 	}
