@@ -46,10 +46,13 @@ LIB_SRCS += bot/lib/fileio.c
 LIB_SRCS += bot/lib/thread.c
 LIB_SRCS += bot/lib/tz.c
 LIB_SRCS += bot/lib/cron.c
+LIB_SRCS += bot/lib/yamltree.c
+LIB_SRCS += bot/lib/quantity.c
 
 CORE_SRCS += $(LIB_SRCS)
 CORE_SRCS += bot/slack/mrkdwn.c
 CORE_SRCS += bot/slack/envscan.c
+CORE_SRCS += bot/model/dotenv.c
 CORE_SRCS += bot/model/config.c
 CORE_SRCS += bot/auth.c
 CORE_SRCS += bot/model/catalog.c
@@ -118,6 +121,9 @@ TESTS += tests/test_metrics
 TESTS += tests/test_slack_api
 TESTS += tests/test_fake_slack
 TESTS += tests/test_serve
+TESTS += tests/test_yamltree
+TESTS += tests/test_quantity
+TESTS += tests/test_dotenv
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -222,6 +228,7 @@ bench: deps
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20
 FUZZERS      := fuzz_spec fuzz_tmpl fuzz_dispatch fuzz_envscan
+FUZZERS      += fuzz_yamltree
 FBUILD       := build/fuzz
 FCORE_OBJS   := $(CORE_SRCS:%.c=$(FBUILD)/%.o) $(GEN_SRCS:%.c=$(FBUILD)/%.o)
 FUZZ_COMPILE := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -O1 -g

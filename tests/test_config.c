@@ -29,7 +29,7 @@ static const char *const config_vars[] = {
 	"SLACK_APP_TOKEN", "SLACK_BOT_TOKEN", "SLACK_API_BASE", "VIVA_DB", "VIVA_CONFIG",
 	"KUBECONFIG", "KUBE_API_URL", "KUBE_TOKEN", "KUBE_CA_FILE", "REGISTRY_URL",
 	"REGISTRY_USER", "REGISTRY_PASSWORD", "PROMETHEUS_URL", "VIVA_HTTP_LISTEN",
-	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES",
+	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES", "REGISTRY_CA_FILE",
 };
 
 struct fixture {
@@ -139,11 +139,13 @@ static void assert_defaults(const struct viva_config *c)
 	assert_null(c->registry_url);
 	assert_null(c->registry_user);
 	assert_null(c->registry_password);
+	assert_null(c->registry_ca_file);
+	assert_false(c->registry_insecure);
 	assert_null(c->prometheus_url);
 	assert_null(c->http_listen);
 	assert_null(c->node_token);
 	assert_string_equal(c->log_level, "info");
-	assert_null(c->templates_dir);   /* the built-in templates, no directory */
+	assert_null(c->templates_dir);   /* the built-in templates */
 	assert_string_equal(c->slash_command, "/viva");
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
@@ -360,6 +362,26 @@ static void config__aliases__resolved(void **state)
 		"  prod: { kubeconfig: *kc, context: prod }\n");
 	assert_int_equal(load(fx), VIVA_OK);
 	assert_string_equal(fx->cfg.clusters[1].kubeconfig, "/etc/kube/config");
+}
+
+/* A hostile viva.yaml (a FIFO, /dev/zero behind a link) stops start-up with
+ * one line at once: it never hangs it or fills memory. A link to a regular
+ * file (a ConfigMap volume) is read. */
+static void config__yaml_not_a_regular_file__refused_at_once(void **state)
+{
+	struct fixture *fx = *state;
+
+	assert_int_equal(mkfifo("viva.yaml", 0600), 0);
+	expect_fail(fx, VIVA_EIO, "viva.yaml: not read: not a regular file");
+	unlink("viva.yaml");
+	assert_int_equal(symlink("/dev/zero", "viva.yaml"), 0);
+	expect_fail(fx, VIVA_EIO, "viva.yaml: not read: not a regular file");
+	unlink("viva.yaml");
+	write_file("real.yaml", "workers: 3\n");
+	assert_int_equal(symlink("real.yaml", "viva.yaml"), 0);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_int_equal(fx->cfg.workers, 3);
+	unlink("real.yaml");
 }
 
 static void config__empty_yaml__ok(void **state)
@@ -610,6 +632,119 @@ static void config__bad_env_values__name_the_variable(void **state)
 	}
 }
 
+/* ---- templates and registry TLS ---------------------------------------------- */
+
+static void config__templates_dir__env_beats_yaml_none_means_built_in(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	/* neither: NULL, the templates built into viva */
+	write_file("viva.yaml", "templates_dir: ~\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_null(c->templates_dir);
+	config_release(c);
+
+	write_file("viva.yaml", "workers: 2\ntemplates_dir: ~/viva/templates\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/home/tester/viva/templates");
+	config_release(c);
+
+	write_file(".env", "VIVA_TEMPLATES=/from/dotenv\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/from/dotenv");
+	config_release(c);
+
+	setenv("VIVA_TEMPLATES", "/from/env", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/from/env");
+	config_release(c);
+
+	/* set but empty: "not set", so the yaml value stands */
+	setenv("VIVA_TEMPLATES", "", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->templates_dir, "/home/tester/viva/templates");
+	config_release(c);
+	unsetenv("VIVA_TEMPLATES");
+	unlink(".env");
+
+	expect_yaml_fail(fx, "workers: 2\ntemplates_dir: \"a\\nb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: templates_dir: must not contain control characters");
+	expect_yaml_fail(fx, "templates_dir: [a]\n", VIVA_EINVAL,
+			 "viva.yaml:1: templates_dir: expected a string, got a list");
+	expect_yaml_fail(fx, "templates_dir: \"\"\n", VIVA_EINVAL,
+			 "viva.yaml:1: templates_dir: must not be empty");
+	expect_yaml_fail(fx, "template_dir: ./t\n", VIVA_EINVAL,
+			 "viva.yaml:1: unknown key 'template_dir' (known: ");
+	assert_non_null(strstr(fx->err, "templates_dir"));
+}
+
+static void config__registry_tls__ca_file_and_insecure(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	write_file("viva.yaml",
+		   "registry:\n"
+		   "  url: https://registry.example:5000\n"
+		   "  ca_file: ~/certs/registry-ca.pem\n"
+		   "  insecure: true\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_url, "https://registry.example:5000");
+	assert_string_equal(c->registry_ca_file, "/home/tester/certs/registry-ca.pem");
+	assert_true(c->registry_insecure);
+	config_release(c);
+
+	/* REGISTRY_CA_FILE overrides registry.ca_file, from .env or the environment */
+	write_file(".env", "REGISTRY_CA_FILE=/etc/ssl/from-dotenv.pem\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_ca_file, "/etc/ssl/from-dotenv.pem");
+	config_release(c);
+	setenv("REGISTRY_CA_FILE", "~/env-ca.pem", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->registry_ca_file, "/home/tester/env-ca.pem");
+	assert_true(c->registry_insecure);   /* no variable for this one */
+	config_release(c);
+	unsetenv("REGISTRY_CA_FILE");
+	unlink(".env");
+
+	write_file("viva.yaml", "registry: { insecure: false }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_false(c->registry_insecure);
+	assert_null(c->registry_ca_file);
+	config_release(c);
+	write_file("viva.yaml", "registry: { insecure: \"true\" }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_true(c->registry_insecure);
+	config_release(c);
+	write_file("viva.yaml", "registry: { insecure: ~ }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_false(c->registry_insecure);
+	config_release(c);
+
+	/* YAML 1.1 booleans are not guessed */
+	expect_yaml_fail(fx, "registry:\n  insecure: yes\n", VIVA_EINVAL,
+			 "viva.yaml:2: registry.insecure: expected true or false, got \"yes\"");
+	expect_yaml_fail(fx, "registry: { insecure: 1 }\n", VIVA_EINVAL,
+			 "viva.yaml:1: registry.insecure: expected true or false, got \"1\"");
+	expect_yaml_fail(fx, "registry: { insecure: True }\n", VIVA_EINVAL,
+			 "registry.insecure: expected true or false, got \"True\"");
+	expect_yaml_fail(fx, "registry: { insecure: [true] }\n", VIVA_EINVAL,
+			 "registry.insecure: expected true or false, got a list");
+	expect_yaml_fail(fx, "registry:\n  ca_file: \"a\\tb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: registry.ca_file: must not contain control characters");
+	expect_yaml_fail(fx, "registry:\n  cafile: /x\n", VIVA_EINVAL,
+			 "viva.yaml:2: unknown key 'registry.cafile' (known: url, ca_file, insecure)");
+	write_file("viva.yaml", "workers: 2\n");
+	setenv("REGISTRY_CA_FILE", "/etc/ca\n.pem", 1);
+	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE (from the environment): must not contain "
+		    "control characters");
+	unsetenv("REGISTRY_CA_FILE");
+	unsetenv("HOME");
+	setenv("REGISTRY_CA_FILE", "~/ca.pem", 1);
+	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE: uses ~ but HOME is not set");
+}
+
 /* ---- yaml errors -------------------------------------------------------------- */
 
 static void config__unknown_key__error_with_line(void **state)
@@ -652,8 +787,8 @@ static void config__wrong_type__error_with_line(void **state)
 			 "viva.yaml:1: top level must be a mapping");
 	expect_yaml_fail(fx, "slash_command: \"\"\n", VIVA_EINVAL,
 			 "viva.yaml:1: slash_command: must not be empty");
-	expect_yaml_fail(fx, "[a]: 1\n", VIVA_EINVAL,
-			 "viva.yaml:1: top level: keys must be strings");
+	expect_yaml_fail(fx, "[a]: 1\n", VIVA_EPARSE,
+			 "viva.yaml:1:1: keys must be plain text, not lists or mappings");
 }
 
 static void config__out_of_range__error(void **state)
@@ -726,7 +861,7 @@ static void config__malformed_yaml__eparse_with_line_col(void **state)
 	expect_yaml_fail(fx, "a: 1\n b: 2\n", VIVA_EPARSE, "viva.yaml:2:3:");
 	expect_yaml_fail(fx, "workers: *nope\n", VIVA_EPARSE, "viva.yaml:1:10:");
 	expect_yaml_fail(fx, "workers: 4\n---\nworkers: 5\n", VIVA_EPARSE,
-			 "viva.yaml:2:1: more than one yaml document");
+			 "viva.yaml:2:1: more than one YAML document");
 	expect_yaml_fail(fx, "workers: 4\nslash_command: \"/v\xff\"\n", VIVA_EPARSE, "viva.yaml:2:");
 }
 
@@ -842,6 +977,70 @@ static void config__many_aliases__bounded(void **state)
 	expect_fail(fx, VIVA_EINVAL, "viva.yaml:1: unknown key 'a'");
 }
 
+/* viva.yaml goes through bot/lib/yamltree: its refusals come with line:col. */
+static void config__yaml_refusals__line_col_no_values(void **state)
+{
+	struct fixture *fx = *state;
+	struct strbuf sb;
+
+	expect_yaml_fail(fx, "workers: !!int 4\n", VIVA_EPARSE,
+			 "viva.yaml:1:10: tag !!int is not supported");
+	expect_yaml_fail(fx, "workers: 4\nadmins:\n\tusers: [U01]\n", VIVA_EPARSE,
+			 "viva.yaml:3:1: ");
+	assert_non_null(strstr(fx->err, "(YAML indents with spaces, not tabs)"));
+	expect_yaml_fail(fx, "clusters:\n  dev: { context: dev }\n  dev: { context: x }\n",
+			 VIVA_EINVAL, "viva.yaml:3: clusters: duplicate key \"dev\" (first at line 2)");
+	expect_yaml_fail(fx, "registry:\n  url: http://robot:hunter2-pw@registry\n"
+			 "  url: http://robot:hunter2-pw@registry\n", VIVA_EINVAL,
+			 "viva.yaml:3: registry: duplicate key \"url\" (first at line 2)");
+	assert_null(strstr(fx->err, "hunter2"));
+	expect_yaml_fail(fx, "registry:\n  url: http://robot:hunter2-pw@registry\n  x: [1\n",
+			 VIVA_EPARSE, "viva.yaml:4:1: ");
+	assert_null(strstr(fx->err, "hunter2"));
+	expect_yaml_fail(fx, "\"work\\0ers\": 4\n", VIVA_EPARSE,
+			 "viva.yaml:1:1: a key contains a NUL character");
+
+	/* aliases are allowed in viva.yaml, but bounded: nine levels of nine */
+	sb_init(&sb);
+	sb_adds(&sb, "a: &a [x, x, x, x, x, x, x, x, x]\n");
+	for (char c = 'b'; c <= 'i'; c++)
+		sb_addf(&sb, "%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c,
+			c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1, c - 1);
+	write_file("viva.yaml", sb.buf);
+	expect_fail(fx, VIVA_EPARSE, "viva.yaml:6:8: more than 100000 YAML nodes");
+	sb_release(&sb);
+}
+
+/* Plain true/false are booleans in the tree; where text is expected they read as written. */
+static void config__scalars__typed_by_yamltree(void **state)
+{
+	struct fixture *fx = *state;
+
+	write_file("viva.yaml",
+		   "clusters:\n"
+		   "  dev: { context: true, kubeconfig: \"~\" }\n"
+		   "thresholds: { lag_days: '12', unused_days: ~ }\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(fx->cfg.clusters[0].context, "true");
+	assert_string_equal(fx->cfg.clusters[0].kubeconfig, "/home/tester");
+	assert_int_equal(fx->cfg.lag_days, 12);
+	assert_int_equal(fx->cfg.unused_days, 7);
+	config_release(&fx->cfg);
+
+	expect_yaml_fail(fx, "workers: yes\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"yes\"");
+	expect_yaml_fail(fx, "workers: 0x1F\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"0x1F\"");
+	expect_yaml_fail(fx, "workers: 1e3\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"1e3\"");
+	expect_yaml_fail(fx, "workers: true\n", VIVA_EINVAL,
+			 "viva.yaml:1: workers: expected a whole number, got \"true\"");
+	expect_yaml_fail(fx, "admins:\n  users:\n    -\n", VIVA_EINVAL,
+			 "viva.yaml:3: admins.users[0]: expected a Slack user id such as U012AB3CD, got \"\"");
+	expect_yaml_fail(fx, "slash_command: \"/v\\0x\"\n", VIVA_EINVAL,
+			 "viva.yaml:1: slash_command: contains a NUL character");
+}
+
 /* The shipped examples must load: they document every key and variable. */
 static void config__example_files__load_cleanly(void **state)
 {
@@ -873,6 +1072,10 @@ static void config__example_files__load_cleanly(void **state)
 	assert_string_equal(fx->cfg.traffic_api_label, d.traffic_api_label);
 	assert_int_equal(fx->cfg.queue_size, d.queue_size);
 	assert_string_equal(fx->cfg.loop_priority, d.loop_priority);
+	/* templates built in; registry TLS keys shown but left at their defaults */
+	assert_null(fx->cfg.templates_dir);
+	assert_null(fx->cfg.registry_ca_file);
+	assert_false(fx->cfg.registry_insecure);
 	config_release(&d);
 	free(yaml);
 	free(env);
@@ -887,6 +1090,7 @@ int main(void)
 		T(config__spec_example__every_field_parsed),
 		T(config__nondefault_values__override_defaults),
 		T(config__aliases__resolved),
+		T(config__yaml_not_a_regular_file__refused_at_once),
 		T(config__empty_yaml__ok),
 		T(config__timezone__real_zone_accepted),
 		T(config__precedence__env_beats_dotenv_beats_yaml),
@@ -897,6 +1101,8 @@ int main(void)
 		T(config__dotenv_bad_line__error_with_line_no_value),
 		T(config__bad_token_prefix__names_variable_not_value),
 		T(config__bad_env_values__name_the_variable),
+		T(config__templates_dir__env_beats_yaml_none_means_built_in),
+		T(config__registry_tls__ca_file_and_insecure),
 		T(config__unknown_key__error_with_line),
 		T(config__wrong_type__error_with_line),
 		T(config__out_of_range__error),
@@ -910,6 +1116,8 @@ int main(void)
 		T(config__deep_nesting__error_not_crash),
 		T(config__huge_file__refused),
 		T(config__many_aliases__bounded),
+		T(config__yaml_refusals__line_col_no_values),
+		T(config__scalars__typed_by_yamltree),
 		T(config__example_files__load_cleanly),
 #undef T
 	};

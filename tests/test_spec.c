@@ -1,8 +1,9 @@
 /*
  * Tests for bot/spec.c: pipeline specs (SPEC section 5). The SPEC example,
  * every kind of validation error with its path (and file line for YAML),
- * hostile input (huge, deep, alias bombs, garbage), the quantity parsers,
- * the YAML/JSON round trips and the form's JSON path.
+ * hostile input (huge, deep, alias bombs, garbage), quantity messages (the
+ * parsers themselves: test_quantity.c), the YAML/JSON round trips and the
+ * form's JSON path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -576,7 +577,7 @@ static void spec__unknown_keys__at_every_depth(void **state)
 		   "    timeout: 5\n",                         /* 19 */
 		   VIVA_EINVAL, &e);
 	expect_err(&e, "foo", 5, "unknown key");
-	expect_err(&e, "repository", 6, "duplicate key");
+	expect_err(&e, "repository", 6, "duplicate key (first at line 3)");
 	expect_err(&e, "pipeline.kind", 7, "unknown key");
 	expect_err(&e, "build.cache", 9, "unknown key");
 	expect_err(&e, "build.gradle.jdk", 11, "unknown key");
@@ -925,7 +926,7 @@ static void spec__duplicate_yaml_key__refused(void **state)
 		  "  alpha: { instance: 1, cpu: 1, memory: 1Gi }\n"
 		  "  alpha: { instance: 2, cpu: x, memory: 1Gi }\n",
 		  &e);
-	expect_err(&e, "resources.alpha", 7, "duplicate key");
+	expect_err(&e, "resources.alpha", 7, "duplicate key (first at line 6)");
 	/* The second value is dropped, so its bad cpu is not reported. */
 	assert_int_equal(e.n, 1);
 	spec_errors_release(&e);
@@ -1077,7 +1078,7 @@ static void spec__document_shape__eparse(void **state)
 		{ "~\n", "empty spec", 0 },
 		{ "- a\n- b\n", "the spec must be a mapping (key: value lines), not a list", 1 },
 		{ "\n\njust text\n", "the spec must be a mapping (key: value lines), not a string", 3 },
-		{ "name: a\n---\nname: b\n", "more than one YAML document (one spec per file)", 2 },
+		{ "name: a\n---\nname: b\n", "more than one YAML document (one per file)", 2 },
 		{ "? [a]\n: b\n", "keys must be plain text, not lists or mappings", 1 },
 	};
 
@@ -1271,124 +1272,6 @@ static void spec__long_key_over_big_list__bounded(void **state)
 	assert_string_equal(x->path + 256, "...");
 	spec_errors_release(&e);
 	sb_release(&sb);
-}
-
-/* ---- quantities ----------------------------------------------------------- */
-
-static void quantity__cpu__table(void **state)
-{
-	static const struct {
-		const char *s;
-		int rc;
-		int64_t milli;
-	} cases[] = {
-		{ "50m", VIVA_OK, 50 },
-		{ "0.05", VIVA_OK, 50 },
-		{ "2", VIVA_OK, 2000 },
-		{ "0.5", VIVA_OK, 500 },
-		{ "1.250", VIVA_OK, 1250 },
-		{ "0.0500000", VIVA_OK, 50 },
-		{ "007", VIVA_OK, 7000 },
-		{ "1m", VIVA_OK, 1 },
-		{ "9223372036854775807m", VIVA_OK, INT64_MAX },
-		{ "9223372036854775.807", VIVA_OK, INT64_MAX },
-		{ "0.0005", VIVA_EINVAL, 0 },  /* not a whole millicore */
-		{ "1.5m", VIVA_EINVAL, 0 },
-		{ "-1", VIVA_ERANGE, 0 },
-		{ "0", VIVA_ERANGE, 0 },
-		{ "0m", VIVA_ERANGE, 0 },
-		{ "0.000", VIVA_ERANGE, 0 },
-		{ "9223372036854775808m", VIVA_ERANGE, 0 },
-		{ "9223372036854775.808", VIVA_ERANGE, 0 },
-		{ "99999999999999999999", VIVA_ERANGE, 0 },
-		{ "", VIVA_EINVAL, 0 },
-		{ "abc", VIVA_EINVAL, 0 },
-		{ "1e3", VIVA_EINVAL, 0 },     /* exponents: plain decimals only */
-		{ "1E3", VIVA_EINVAL, 0 },
-		{ ".5", VIVA_EINVAL, 0 },
-		{ "5.", VIVA_EINVAL, 0 },
-		{ "+1", VIVA_EINVAL, 0 },
-		{ " 1", VIVA_EINVAL, 0 },
-		{ "1 ", VIVA_EINVAL, 0 },
-		{ "1k", VIVA_EINVAL, 0 },
-		{ "1Gi", VIVA_EINVAL, 0 },
-		{ "1mm", VIVA_EINVAL, 0 },
-		{ "--1", VIVA_EINVAL, 0 },
-		{ "1.2.3", VIVA_EINVAL, 0 },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t m = -7;
-		int rc = quantity_cpu_parse(cases[i].s, &m);
-
-		if (rc != cases[i].rc || (rc == VIVA_OK && m != cases[i].milli))
-			fail_msg("cpu \"%s\": rc %d m %lld, expected rc %d m %lld", cases[i].s, rc,
-				 (long long)m, cases[i].rc, (long long)cases[i].milli);
-		if (rc != VIVA_OK)
-			assert_int_equal(m, 0);
-	}
-	assert_int_equal(quantity_cpu_parse(NULL, NULL), VIVA_EINVAL);
-}
-
-static void quantity__memory__table(void **state)
-{
-	static const struct {
-		const char *s;
-		int rc;
-		int64_t bytes;
-	} cases[] = {
-		{ "1024MB", VIVA_OK, INT64_C(1) << 30 },
-		{ "1Gi", VIVA_OK, INT64_C(1) << 30 },
-		{ "512Mi", VIVA_OK, INT64_C(512) << 20 },
-		{ "1.5Gi", VIVA_OK, INT64_C(1610612736) },
-		{ "1G", VIVA_OK, INT64_C(1000000000) },
-		{ "1k", VIVA_OK, 1000 },
-		{ "0.5k", VIVA_OK, 500 },
-		{ "1Ki", VIVA_OK, 1024 },
-		{ "1KB", VIVA_OK, 1024 },
-		{ "1GB", VIVA_OK, INT64_C(1) << 30 },
-		{ "2TB", VIVA_OK, INT64_C(2) << 40 },
-		{ "1Pi", VIVA_OK, INT64_C(1) << 50 },
-		{ "7Ei", VIVA_OK, INT64_C(7) << 60 },
-		{ "9E", VIVA_OK, INT64_C(9000000000000000000) },
-		{ "128974848", VIVA_OK, INT64_C(128974848) },
-		{ "0.25Ki", VIVA_OK, 256 },
-		{ "9223372036854775807", VIVA_OK, INT64_MAX },
-		{ "2", VIVA_OK, 2 },
-		{ "0.5", VIVA_EINVAL, 0 },     /* half a byte */
-		{ "0.3Ki", VIVA_EINVAL, 0 },   /* 307.2 bytes */
-		{ "1e3", VIVA_EINVAL, 0 },
-		{ "129e6", VIVA_EINVAL, 0 },
-		{ "1K", VIVA_EINVAL, 0 },
-		{ "1mi", VIVA_EINVAL, 0 },
-		{ "1m", VIVA_EINVAL, 0 },
-		{ "1PB", VIVA_EINVAL, 0 },
-		{ "1Gb", VIVA_EINVAL, 0 },
-		{ "1 Gi", VIVA_EINVAL, 0 },
-		{ "", VIVA_EINVAL, 0 },
-		{ "abc", VIVA_EINVAL, 0 },
-		{ "Gi", VIVA_EINVAL, 0 },
-		{ "-1", VIVA_ERANGE, 0 },
-		{ "-1Gi", VIVA_ERANGE, 0 },
-		{ "0", VIVA_ERANGE, 0 },
-		{ "0Mi", VIVA_ERANGE, 0 },
-		{ "8Ei", VIVA_ERANGE, 0 },
-		{ "10E", VIVA_ERANGE, 0 },
-		{ "9223372036854775808", VIVA_ERANGE, 0 },
-		{ "99999999999999999999999Ei", VIVA_ERANGE, 0 },
-	};
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int64_t b = -7;
-		int rc = quantity_memory_parse(cases[i].s, &b);
-
-		if (rc != cases[i].rc || (rc == VIVA_OK && b != cases[i].bytes))
-			fail_msg("memory \"%s\": rc %d b %lld, expected rc %d b %lld", cases[i].s, rc,
-				 (long long)b, cases[i].rc, (long long)cases[i].bytes);
-	}
-	assert_int_equal(quantity_memory_parse(NULL, NULL), VIVA_EINVAL);
 }
 
 /* ---- round trips and output ---------------------------------------------- */
@@ -1790,8 +1673,6 @@ int main(void)
 		cmocka_unit_test(spec__alias_bomb__refused),
 		cmocka_unit_test(spec__mutated_example__never_crashes),
 		cmocka_unit_test(spec__long_key_over_big_list__bounded),
-		cmocka_unit_test(quantity__cpu__table),
-		cmocka_unit_test(quantity__memory__table),
 		cmocka_unit_test(spec__example__round_trips),
 		cmocka_unit_test(spec__tricky_strings__round_trip),
 		cmocka_unit_test(spec__to_yaml__canonical_text),

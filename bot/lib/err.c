@@ -1,5 +1,8 @@
 #include "bot/lib/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *viva_strerror(int err)
 {
 	switch (err) {
@@ -19,4 +22,18 @@ const char *viva_strerror(int err)
 	case VIVA_EUNAVAIL:  return "unavailable";
 	}
 	return "unknown error";
+}
+
+void viva_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
 }

@@ -1,6 +1,8 @@
 #ifndef VIVA_BOT_LIB_ERR_H
 #define VIVA_BOT_LIB_ERR_H
 
+#include <stddef.h>
+
 /*
  * One error space for all of viva: functions return 0 on success or one of
  * these negative codes. bool is kept for predicates only.
@@ -24,5 +26,13 @@ enum viva_err {
 
 /* A short, lower-case description; never NULL. */
 const char *viva_strerror(int err);
+
+/*
+ * Format a one-line error message into err (errlen bytes, cut to fit; err
+ * may be NULL). Control characters become spaces, so a file name or a
+ * quoted value cannot break the one-line contract of the caller's message.
+ */
+void viva_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #endif

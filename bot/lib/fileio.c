@@ -136,3 +136,8 @@ int read_file(const char *path, char **out, size_t *len)
 {
 	return read_regular_file(AT_FDCWD, path, 0, READ_FILE_MAX, out, len, NULL);
 }
+
+int read_file_max(const char *path, size_t max, char **out, size_t *len)
+{
+	return read_regular_file(AT_FDCWD, path, 0, max, out, len, NULL);
+}

@@ -37,4 +37,7 @@ int read_regular_file(int dirfd, const char *path, unsigned flags, size_t max, c
  * relative to the working directory. VIVA_ENOENT / VIVA_EINVAL / ... */
 int read_file(const char *path, char **out, size_t *len);
 
+/* The same for a file of at most max bytes (VIVA_ERANGE past it). */
+int read_file_max(const char *path, size_t max, char **out, size_t *len);
+
 #endif

@@ -1,11 +1,15 @@
 #include "bot/model/config.h"
+#include "bot/model/dotenv.h"
+#include "bot/lib/fileio.h"
 #include "bot/lib/err.h"
+#include "bot/lib/yamltree.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
 #include "bot/slack/mrkdwn.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,17 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
 
 /*
  * Both files are small hand-written text; anything bigger is a mistake (or
  * /dev/zero) and must not make start-up read forever.
  */
 #define CONFIG_MAX_FILE    (1024 * 1024)
-/* viva.yaml is at most four levels deep; 32 leaves room for aliases & co. */
+/* viva.yaml is at most four levels deep; 32 is generous. */
 #define YAML_MAX_DEPTH     32
-/* Entries per mapping or list: keeps the duplicate-key check quadratic-safe. */
-#define YAML_MAX_ENTRIES   4096
 /* How much of a bad value an error line may quote. */
 #define SHOW_MAX           48
 
@@ -55,24 +56,6 @@
 #define DEF_API_LABEL      "request_operation"
 
 /* ---- small helpers -------------------------------------------------------- */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* The caller prints err as one line: flatten anything that would break it. */
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	for (char *p = err; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = ' ';
-}
 
 /*
  * Quote a (non-secret) value for an error line: at most SHOW_MAX bytes,
@@ -145,285 +128,14 @@ static bool has_control(const char *s)
 	return false;
 }
 
-/*
- * Read a whole file of at most CONFIG_MAX_FILE bytes. Returns VIVA_OK,
- * VIVA_ENOENT, VIVA_EIO (errno in *errnum) or VIVA_ERANGE (too big).
- */
-static int slurp(const char *path, char **out, size_t *len, int *errnum)
-{
-	FILE *f = NULL;
-	struct strbuf sb;
-	char chunk[8192];
-	size_t n;
-	int err = VIVA_OK;
-
-	*out = NULL;
-	*len = 0;
-	*errnum = 0;
-	sb_init(&sb);
-	f = fopen(path, "rb");
-	if (!f) {
-		*errnum = errno;
-		err = errno == ENOENT ? VIVA_ENOENT : VIVA_EIO;
-		goto out;
-	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (sb.len + n > CONFIG_MAX_FILE) {
-			err = VIVA_ERANGE;
-			goto out;
-		}
-		sb_add(&sb, chunk, n);
-	}
-	if (ferror(f)) {
-		*errnum = errno ? errno : EIO;
-		err = VIVA_EIO;
-		goto out;
-	}
-	*len = sb.len;
-	*out = sb_detach(&sb);
-out:
-	if (f)
-		fclose(f);
-	sb_release(&sb);
-	return err;
-}
-
-/* ---- .env ----------------------------------------------------------------- */
-
-struct dotenv {
-	char **keys;
-	char **vals;
-	size_t n, cap;
-};
-
-static void dotenv_release(struct dotenv *d)
-{
-	for (size_t i = 0; i < d->n; i++) {
-		free(d->keys[i]);
-		free(d->vals[i]);
-	}
-	free(d->keys);
-	free(d->vals);
-	memset(d, 0, sizeof(*d));
-}
-
-static const char *dotenv_get(const struct dotenv *d, const char *key)
-{
-	/* Last assignment wins, as in a shell. */
-	for (size_t i = d->n; i > 0; i--)
-		if (strcmp(d->keys[i - 1], key) == 0)
-			return d->vals[i - 1];
-	return NULL;
-}
-
-/* Takes ownership of val. */
-static void dotenv_add(struct dotenv *d, const char *key, size_t klen, char *val)
-{
-	if (d->n == d->cap) {
-		d->cap = d->cap ? d->cap * 2 : 16;
-		d->keys = xrealloc(d->keys, d->cap * sizeof(*d->keys));
-		d->vals = xrealloc(d->vals, d->cap * sizeof(*d->vals));
-	}
-	d->keys[d->n] = xstrndup(key, klen);
-	d->vals[d->n] = val;
-	d->n++;
-}
-
-static bool is_blank(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static bool is_key_start(char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
-}
-
-static bool is_key_char(char c)
-{
-	return is_key_start(c) || (c >= '0' && c <= '9');
-}
-
-/* A loop, not memchr: GCC cannot prove end >= p and warns about the bound. */
-static bool has_byte(const char *p, const char *end, char c)
-{
-	for (; p < end; p++)
-		if (*p == c)
-			return true;
-	return false;
-}
-
-/*
- * One .env line (without its newline). On error returns VIVA_EINVAL and sets
- * *why to a static message; the line itself is never quoted because it may
- * hold a secret.
- */
-static int dotenv_line(struct dotenv *d, const char *p, const char *end, const char **why)
-{
-	struct strbuf v;
-	const char *key;
-	size_t klen;
-	int err = VIVA_OK;
-
-	sb_init(&v);
-	if (has_byte(p, end, '\0')) {
-		*why = "contains a NUL byte";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_blank(*p))
-		p++;
-	if (p == end || *p == '#')
-		goto out;
-	/* Most likely a pasted value on a line of its own. */
-	if (!has_byte(p, end, '=')) {
-		*why = "expected KEY=VALUE";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	if (end - p > 7 && memcmp(p, "export", 6) == 0 && is_blank(p[6])) {
-		p += 6;
-		while (p < end && is_blank(*p))
-			p++;
-	}
-	key = p;
-	if (p == end || !is_key_start(*p)) {
-		*why = "invalid variable name (letters, digits and '_', not starting with a digit)";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_key_char(*p))
-		p++;
-	klen = (size_t)(p - key);
-	if (p < end && !is_blank(*p) && *p != '=') {
-		*why = "invalid variable name (letters, digits and '_', not starting with a digit)";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	while (p < end && is_blank(*p))
-		p++;
-	if (p == end || *p != '=') {
-		*why = "expected KEY=VALUE";
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	p++;
-	while (p < end && is_blank(*p))
-		p++;
-
-	if (p < end && (*p == '"' || *p == '\'')) {
-		char q = *p++;
-		bool closed = false;
-
-		while (p < end) {
-			if (q == '"' && *p == '\\' && p + 1 < end) {
-				switch (p[1]) {
-				case 'n': sb_addc(&v, '\n'); break;
-				case '"': sb_addc(&v, '"'); break;
-				case '\\': sb_addc(&v, '\\'); break;
-				default: /* unknown escapes stay as written */
-					sb_addc(&v, '\\');
-					sb_addc(&v, p[1]);
-				}
-				p += 2;
-				continue;
-			}
-			if (*p == q) {
-				closed = true;
-				p++;
-				break;
-			}
-			sb_addc(&v, *p++);
-		}
-		if (!closed) {
-			*why = q == '"' ? "unterminated double quote" : "unterminated single quote";
-			err = VIVA_EINVAL;
-			goto out;
-		}
-		while (p < end && is_blank(*p))
-			p++;
-		if (p < end && *p != '#') {
-			*why = "unexpected text after the closing quote";
-			err = VIVA_EINVAL;
-			goto out;
-		}
-	} else {
-		const char *s = p, *e = end;
-
-		/* An unquoted value ends at " #", like in a shell. */
-		for (const char *c = s; c < end; c++)
-			if (*c == '#' && c > s && is_blank(c[-1])) {
-				e = c;
-				break;
-			}
-		while (e > s && is_blank(e[-1]))
-			e--;
-		sb_add(&v, s, (size_t)(e - s));
-	}
-	dotenv_add(d, key, klen, sb_detach(&v));
-out:
-	sb_release(&v);
-	return err;
-}
-
-static int dotenv_load(struct dotenv *d, const char *path, char *errbuf, size_t errlen)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	int errnum = 0, err;
-	const char *p, *end;
-	size_t lineno = 0;
-
-	err = slurp(path, &buf, &len, &errnum);
-	if (err == VIVA_ENOENT) {
-		err = VIVA_OK; /* .env is optional */
-		goto out;
-	}
-	if (err == VIVA_ERANGE) {
-		set_err(errbuf, errlen, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
-		err = VIVA_EINVAL;
-		goto out;
-	}
-	if (err) {
-		set_err(errbuf, errlen, "%s: cannot read: %s", path, strerror(errnum));
-		err = VIVA_EIO;
-		goto out;
-	}
-	p = buf;
-	end = buf + len;
-	if (len >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
-		p += 3;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *le = nl ? nl : end;
-		const char *why = NULL;
-
-		lineno++;
-		if (le > p && le[-1] == '\r')
-			le--;
-		err = dotenv_line(d, p, le, &why);
-		if (err) {
-			set_err(errbuf, errlen, "%s:%zu: %s", path, lineno, why);
-			goto out;
-		}
-		p = nl ? nl + 1 : end;
-	}
-out:
-	free(buf);
-	return err;
-}
-
 /* ---- loader state ----------------------------------------------------------- */
 
 struct ld {
 	struct viva_config *cfg;
 	struct dotenv dotenv;
 	const char *env_file;
-	const char *yaml_path;      /* as shown in messages */
-	const unsigned char *ybuf;  /* the yaml text, for reader-error positions */
-	size_t ylen;
-	yaml_document_t *doc;
-	size_t *env_lines;          /* line of each environments entry */
+	const char *yaml_path;         /* as shown in messages */
+	const struct yamltree *tree;   /* viva.yaml while it is walked */
 	char *err;
 	size_t errlen;
 };
@@ -447,158 +159,80 @@ static const char *lookup(const struct ld *ld, const char *name, const char **fr
 
 /* ---- yaml ------------------------------------------------------------------ */
 
-static int yaml_fail(struct ld *ld, const yaml_node_t *node, const char *fmt, ...)
+/* "viva.yaml:LINE: message", LINE being where path (or its nearest ancestor) is. */
+static int yaml_fail(struct ld *ld, const char *path, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-
-static int yaml_fail(struct ld *ld, const yaml_node_t *node, const char *fmt, ...)
+static int yaml_fail(struct ld *ld, const char *path, const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
+	int line = yamltree_line(ld->tree, path);
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(ld->err, ld->errlen, "%s:%zu: %s", ld->yaml_path,
-		node ? node->start_mark.line + 1 : 1, msg);
+	viva_errf(ld->err, ld->errlen, "%s:%d: %s", ld->yaml_path, line > 0 ? line : 1, msg);
 	return VIVA_EINVAL;
 }
 
-static void offset_to_pos(const unsigned char *buf, size_t len, size_t off,
-			  size_t *line, size_t *col)
+static const char *node_kind(const json_t *v)
 {
-	size_t l = 1, c = 1;
-
-	for (size_t i = 0; i < off && i < len; i++) {
-		if (buf[i] == '\n') {
-			l++;
-			c = 1;
-		} else {
-			c++;
-		}
-	}
-	*line = l;
-	*col = c;
-}
-
-static int yaml_parse_error(struct ld *ld, const yaml_parser_t *p)
-{
-	size_t line, col;
-	const char *problem = p->problem ? p->problem : "syntax error";
-
-	if (p->error == YAML_MEMORY_ERROR) {
-		set_err(ld->err, ld->errlen, "%s: out of memory while parsing", ld->yaml_path);
-		return VIVA_EIO;
-	}
-	if (p->error == YAML_READER_ERROR) {
-		offset_to_pos(ld->ybuf, ld->ylen, p->problem_offset, &line, &col);
-	} else {
-		line = p->problem_mark.line + 1;
-		col = p->problem_mark.column + 1;
-	}
-	if (p->context)
-		set_err(ld->err, ld->errlen, "%s:%zu:%zu: %s (%s at line %zu)", ld->yaml_path,
-			line, col, problem, p->context, p->context_mark.line + 1);
-	else
-		set_err(ld->err, ld->errlen, "%s:%zu:%zu: %s", ld->yaml_path, line, col, problem);
-	return VIVA_EPARSE;
+	if (json_is_object(v))
+		return "a mapping";
+	if (json_is_array(v))
+		return "a list";
+	return "a scalar";
 }
 
 /*
- * A first pass over the events: reports syntax errors with line:col, and
- * refuses documents nested too deep or more than one document, before the
- * document loader builds anything.
+ * A scalar's text. yamltree makes booleans of plain true/false only, so
+ * they read back as written; NULL for null, lists and mappings. *len is the
+ * text's length (a string may hold a NUL).
  */
-static int yaml_precheck(struct ld *ld)
+static const char *scalar_text(const json_t *v, size_t *len)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	int depth = 0, docs = 0, err = VIVA_OK;
-	bool done = false;
-	/* Every event consumes input or closes something opened before. */
-	size_t max_events = 4 * ld->ylen + 16;
+	const char *s = NULL;
 
-	if (!yaml_parser_initialize(&p)) {
-		set_err(ld->err, ld->errlen, "%s: cannot initialise the yaml parser", ld->yaml_path);
-		return VIVA_EIO;
+	if (json_is_string(v)) {
+		*len = json_string_length(v);
+		return json_string_value(v);
 	}
-	yaml_parser_set_input_string(&p, ld->ybuf, ld->ylen);
-	for (size_t n = 0; !done && !err; n++) {
-		if (n > max_events) {
-			set_err(ld->err, ld->errlen, "%s: too many yaml events", ld->yaml_path);
-			err = VIVA_EPARSE;
-			break;
-		}
-		if (!yaml_parser_parse(&p, &ev)) {
-			err = yaml_parse_error(ld, &p);
-			break;
-		}
-		switch (ev.type) {
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1) {
-				set_err(ld->err, ld->errlen, "%s:%zu:%zu: more than one yaml document",
-					ld->yaml_path, ev.start_mark.line + 1, ev.start_mark.column + 1);
-				err = VIVA_EPARSE;
-			}
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			if (++depth > YAML_MAX_DEPTH) {
-				set_err(ld->err, ld->errlen, "%s:%zu:%zu: nested deeper than %d levels",
-					ld->yaml_path, ev.start_mark.line + 1, ev.start_mark.column + 1,
-					YAML_MAX_DEPTH);
-				err = VIVA_EPARSE;
-			}
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			depth--;
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
-	}
-	yaml_parser_delete(&p);
-	return err;
+	if (json_is_true(v))
+		s = "true";
+	else if (json_is_false(v))
+		s = "false";
+	*len = s ? strlen(s) : 0;
+	return s;
 }
 
-static bool node_is_null(const yaml_node_t *n)
+/*
+ * v's text into *s and *len; *s is NULL for a yaml null (the key keeps its
+ * default). A list or a mapping is an error: "path: expected <what>, got a list".
+ */
+static int scalar_of(struct ld *ld, const json_t *v, const char *path, const char *what,
+		     const char **s, size_t *len)
 {
-	const char *v;
-
-	if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-		return false;
-	v = (const char *)n->data.scalar.value;
-	return !*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") ||
-	       !strcmp(v, "NULL");
-}
-
-static const char *node_kind(const yaml_node_t *n)
-{
-	switch (n->type) {
-	case YAML_MAPPING_NODE: return "a mapping";
-	case YAML_SEQUENCE_NODE: return "a list";
-	case YAML_SCALAR_NODE: return "a scalar";
-	default: return "nothing";
-	}
+	*s = scalar_text(v, len);
+	if (*s || json_is_null(v))
+		return VIVA_OK;
+	return yaml_fail(ld, path, "%s: expected %s, got %s", path, what, node_kind(v));
 }
 
 /* A scalar as a new string; *out is NULL for a yaml null (the key keeps its default). */
-static int get_str(struct ld *ld, const yaml_node_t *v, const char *path, char **out)
+static int get_str(struct ld *ld, const json_t *v, const char *path, char **out)
 {
+	size_t n;
+	const char *s;
+	int err = scalar_of(ld, v, path, "a string", &s, &n);
+
 	*out = NULL;
-	if (v->type != YAML_SCALAR_NODE)
-		return yaml_fail(ld, v, "%s: expected a string, got %s", path, node_kind(v));
-	if (node_is_null(v))
-		return VIVA_OK;
-	if (memchr(v->data.scalar.value, '\0', v->data.scalar.length))
-		return yaml_fail(ld, v, "%s: contains a NUL character", path);
-	if (v->data.scalar.length == 0)
-		return yaml_fail(ld, v, "%s: must not be empty", path);
-	*out = xstrndup((const char *)v->data.scalar.value, v->data.scalar.length);
+	if (err || !s)
+		return err;
+	if (strlen(s) != n)
+		return yaml_fail(ld, path, "%s: contains a NUL character", path);
+	if (n == 0)
+		return yaml_fail(ld, path, "%s: must not be empty", path);
+	*out = xstrdup(s);
 	return VIVA_OK;
 }
 
@@ -625,28 +259,23 @@ static bool parse_whole(const char *s, long *out)
 	return true;
 }
 
-/* "~/x" -> "$HOME/x". */
-static int expand_home(struct ld *ld, const yaml_node_t *node, const char *path, char **s)
+/* "~/x" -> "$HOME/x". false when s needs HOME and there is none. */
+static bool expand_home(char **s)
 {
 	const char *home;
 	size_t hl;
 
 	if (!(*s)[0] || (*s)[0] != '~' || ((*s)[1] && (*s)[1] != '/'))
-		return VIVA_OK;
+		return true;
 	home = getenv("HOME");
-	if (!home || !*home) {
-		if (node)
-			return yaml_fail(ld, node, "%s: uses ~ but HOME is not set", path);
-		set_err(ld->err, ld->errlen, "%s: uses ~ but HOME is not set", path);
-		return VIVA_EINVAL;
-	}
+	if (!home || !*home)
+		return false;
 	hl = strlen(home);
 	while (hl > 1 && home[hl - 1] == '/')
 		hl--;
 	replace_str(s, xasprintf("%.*s%s", (int)hl, home, *s + 1));
-	return VIVA_OK;
+	return true;
 }
-
 /* ---- value checks: NULL when fine, else what is wrong ----------------------- */
 
 typedef const char *(*check_fn)(const char *v);
@@ -738,11 +367,13 @@ static const char *check_cron(const char *v)
 
 static const char *check_label(const char *v)
 {
-	if (!is_key_start(v[0]))
-		return "expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)";
-	for (const char *p = v; *p; p++)
-		if (!is_key_char(*p))
+	for (const char *p = v; *p; p++) {
+		char c = *p;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      (p > v && c >= '0' && c <= '9')))
 			return "expected a Prometheus label name ([a-zA-Z_][a-zA-Z0-9_]*)";
+	}
 	return NULL;
 }
 
@@ -760,14 +391,14 @@ static const char *check_oneline(const char *v)
 /* ---- the schema ------------------------------------------------------------- */
 
 struct field;
-typedef int (*field_fn)(struct ld *ld, const yaml_node_t *v, const char *path);
+typedef int (*field_fn)(struct ld *ld, const json_t *v, const char *path);
 
-enum fkind { F_STR, F_INT, F_MAP, F_FUNC };
+enum fkind { F_STR, F_INT, F_BOOL, F_MAP, F_FUNC };
 
 struct field {
 	const char *key;
 	enum fkind kind;
-	size_t off;               /* F_STR, F_INT: offset in the base struct */
+	size_t off;               /* F_STR, F_INT, F_BOOL: offset in the base struct */
 	int min, max;             /* F_INT */
 	check_fn check;           /* F_STR */
 	bool quiet;               /* F_STR: do not quote the value in errors */
@@ -778,9 +409,9 @@ struct field {
 
 #define CFG(m) offsetof(struct viva_config, m)
 
-static int parse_admin_users(struct ld *ld, const yaml_node_t *v, const char *path);
-static int parse_clusters(struct ld *ld, const yaml_node_t *v, const char *path);
-static int parse_environments(struct ld *ld, const yaml_node_t *v, const char *path);
+static int parse_admin_users(struct ld *ld, const json_t *v, const char *path);
+static int parse_clusters(struct ld *ld, const json_t *v, const char *path);
+static int parse_environments(struct ld *ld, const json_t *v, const char *path);
 
 static const struct field admins_fields[] = {
 	{ .key = "users", .kind = F_FUNC, .fn = parse_admin_users },
@@ -803,6 +434,8 @@ static const struct field pipelines_fields[] = {
 /* URLs may carry user:password@, so they are never quoted back. */
 static const struct field registry_fields[] = {
 	{ .key = "url", .kind = F_STR, .off = CFG(registry_url), .check = check_url, .quiet = true },
+	{ .key = "ca_file", .kind = F_STR, .off = CFG(registry_ca_file), .check = check_oneline, .home = true },
+	{ .key = "insecure", .kind = F_BOOL, .off = CFG(registry_insecure) },
 	{ .key = NULL }
 };
 
@@ -861,6 +494,7 @@ static const struct field top_fields[] = {
 	{ .key = "cluster_configs", .kind = F_STR, .off = CFG(cluster_configs), .check = check_oneline, .home = true },
 	{ .key = "promql", .kind = F_MAP, .sub = promql_fields },
 	{ .key = "traffic", .kind = F_MAP, .sub = traffic_fields },
+	{ .key = "templates_dir", .kind = F_STR, .off = CFG(templates_dir), .check = check_oneline, .home = true },
 	{ .key = NULL }
 };
 
@@ -878,75 +512,95 @@ static const struct field env_fields[] = {
 	{ .key = NULL }
 };
 
-static void join_path(char *buf, size_t len, const char *prefix, const char *key)
-{
-	snprintf(buf, len, "%s%s%s", prefix, *prefix ? "." : "", key);
-}
-
-static int walk_map(struct ld *ld, const yaml_node_t *node, const char *prefix,
+static int walk_map(struct ld *ld, const json_t *node, const char *prefix,
 		    const struct field *fields, void *base);
 
-static int set_field(struct ld *ld, const struct field *f, const yaml_node_t *v,
-		     const char *path, void *base)
+static int set_int(struct ld *ld, const struct field *f, const json_t *v, const char *path,
+		   void *base)
+{
+	char qbuf[SHOW_MAX * 2 + 8];
+	size_t len;
+	const char *s;
+	long n;
+	int err = scalar_of(ld, v, path, "a whole number", &s, &len);
+
+	if (err || !s)
+		return err;
+	if (!parse_whole(s, &n) || strlen(s) != len)
+		return yaml_fail(ld, path, "%s: expected a whole number, got %s", path,
+				 show(qbuf, sizeof(qbuf), s, len));
+	if (n < f->min || n > f->max)
+		return yaml_fail(ld, path, "%s: must be between %d and %d, got %ld", path, f->min,
+				 f->max, n);
+	*(int *)(void *)((char *)base + f->off) = (int)n;
+	return VIVA_OK;
+}
+
+/* true or false; quoted "true" / "false" too. yes/no/on/off are refused, not guessed. */
+static int set_bool(struct ld *ld, const struct field *f, const json_t *v, const char *path,
+		    void *base)
+{
+	char qbuf[SHOW_MAX * 2 + 8];
+	size_t len;
+	const char *s;
+	int err = scalar_of(ld, v, path, "true or false", &s, &len);
+
+	if (err || !s)
+		return err;
+	if (strcmp(s, "true") != 0 && strcmp(s, "false") != 0)
+		return yaml_fail(ld, path, "%s: expected true or false, got %s", path,
+				 show(qbuf, sizeof(qbuf), s, len));
+	*(bool *)(void *)((char *)base + f->off) = s[0] == 't';
+	return VIVA_OK;
+}
+
+static int set_str(struct ld *ld, const struct field *f, const json_t *v, const char *path,
+		   void *base)
 {
 	char qbuf[SHOW_MAX * 2 + 8];
 	char *s = NULL;
 	const char *why;
-	long n;
-	int err = VIVA_OK;
+	int err;
 
-	switch (f->kind) {
-	case F_MAP:
-		err = walk_map(ld, v, path, f->sub, base);
-		break;
-	case F_FUNC:
-		err = f->fn(ld, v, path);
-		break;
-	case F_INT:
-		if (v->type != YAML_SCALAR_NODE) {
-			err = yaml_fail(ld, v, "%s: expected a whole number, got %s", path, node_kind(v));
-			break;
-		}
-		if (node_is_null(v))
-			break;
-		if (!parse_whole((const char *)v->data.scalar.value, &n) ||
-		    strlen((const char *)v->data.scalar.value) != v->data.scalar.length) {
-			err = yaml_fail(ld, v, "%s: expected a whole number, got %s", path,
-					show(qbuf, sizeof(qbuf), (const char *)v->data.scalar.value,
-					     v->data.scalar.length));
-			break;
-		}
-		if (n < f->min || n > f->max) {
-			err = yaml_fail(ld, v, "%s: must be between %d and %d, got %ld", path,
-					f->min, f->max, n);
-			break;
-		}
-		*(int *)(void *)((char *)base + f->off) = (int)n;
-		break;
-	case F_STR:
-		err = get_str(ld, v, path, &s);
-		if (err || !s)
-			break;
-		if (f->home) {
-			err = expand_home(ld, v, path, &s);
-			if (err)
-				break;
-		}
-		why = f->check ? f->check(s) : NULL;
-		if (why) {
-			if (f->quiet)
-				err = yaml_fail(ld, v, "%s: %s", path, why);
-			else
-				err = yaml_fail(ld, v, "%s: %s, got %s", path, why,
-						show(qbuf, sizeof(qbuf), s, strlen(s)));
-			break;
-		}
-		replace_str((char **)(void *)((char *)base + f->off), s);
-		s = NULL;
-		break;
+	err = get_str(ld, v, path, &s);
+	if (err || !s)
+		goto out;
+	if (f->home && !expand_home(&s)) {
+		err = yaml_fail(ld, path, "%s: uses ~ but HOME is not set", path);
+		goto out;
 	}
+	why = f->check ? f->check(s) : NULL;
+	if (why) {
+		if (f->quiet)
+			err = yaml_fail(ld, path, "%s: %s", path, why);
+		else
+			err = yaml_fail(ld, path, "%s: %s, got %s", path, why,
+					show(qbuf, sizeof(qbuf), s, strlen(s)));
+		goto out;
+	}
+	replace_str((char **)(void *)((char *)base + f->off), s);
+	s = NULL;
+out:
 	free(s);
 	return err;
+}
+
+static int set_field(struct ld *ld, const struct field *f, const json_t *v, const char *path,
+		     void *base)
+{
+	switch (f->kind) {
+	case F_MAP:
+		return walk_map(ld, v, path, f->sub, base);
+	case F_FUNC:
+		return f->fn(ld, v, path);
+	case F_INT:
+		return set_int(ld, f, v, path, base);
+	case F_BOOL:
+		return set_bool(ld, f, v, path, base);
+	case F_STR:
+		return set_str(ld, f, v, path, base);
+	}
+	return VIVA_OK;
 }
 
 static void known_keys(char *buf, size_t len, const struct field *fields)
@@ -962,84 +616,54 @@ static void known_keys(char *buf, size_t len, const struct field *fields)
 	}
 }
 
-/*
- * Checks that node is a mapping whose keys are distinct scalars; a yaml
- * null counts as an empty mapping. On success pairs and n describe it.
- */
-static int as_mapping(struct ld *ld, const yaml_node_t *node, const char *what,
-		      yaml_node_pair_t **pairs, size_t *n)
+/* node must be a mapping; a yaml null counts as an empty one. */
+static int as_mapping(struct ld *ld, const json_t *node, const char *path)
 {
-	*pairs = NULL;
-	*n = 0;
-	if (node_is_null(node))
+	if (json_is_null(node) || json_is_object(node))
 		return VIVA_OK;
-	if (node->type != YAML_MAPPING_NODE)
-		return yaml_fail(ld, node, "%s: expected a mapping, got %s", what, node_kind(node));
-	*pairs = node->data.mapping.pairs.start;
-	*n = (size_t)(node->data.mapping.pairs.top - node->data.mapping.pairs.start);
-	if (*n > YAML_MAX_ENTRIES)
-		return yaml_fail(ld, node, "%s: more than %d entries", what, YAML_MAX_ENTRIES);
-	for (size_t i = 0; i < *n; i++) {
-		yaml_node_t *k = yaml_document_get_node(ld->doc, (*pairs)[i].key);
-		char qbuf[SHOW_MAX * 2 + 8];
-
-		if (!k || k->type != YAML_SCALAR_NODE)
-			return yaml_fail(ld, k ? k : node, "%s: keys must be strings, got %s", what,
-					 k ? node_kind(k) : "nothing");
-		for (size_t j = 0; j < i; j++) {
-			yaml_node_t *o = yaml_document_get_node(ld->doc, (*pairs)[j].key);
-			if (o->data.scalar.length == k->data.scalar.length &&
-			    memcmp(o->data.scalar.value, k->data.scalar.value, k->data.scalar.length) == 0)
-				return yaml_fail(ld, k, "%s: duplicate key %s (first at line %zu)", what,
-						 show(qbuf, sizeof(qbuf), (const char *)k->data.scalar.value,
-						      k->data.scalar.length),
-						 o->start_mark.line + 1);
-		}
-	}
-	return VIVA_OK;
+	return yaml_fail(ld, path, "%s: expected a mapping, got %s", *path ? path : "top level",
+			 node_kind(node));
 }
 
-static int walk_map(struct ld *ld, const yaml_node_t *node, const char *prefix,
+static int walk_map(struct ld *ld, const json_t *node, const char *prefix,
 		    const struct field *fields, void *base)
 {
-	yaml_node_pair_t *pairs;
-	size_t n;
+	const char *key;
+	json_t *v;
 	int err;
 
-	err = as_mapping(ld, node, *prefix ? prefix : "top level", &pairs, &n);
-	for (size_t i = 0; !err && i < n; i++) {
-		yaml_node_t *k = yaml_document_get_node(ld->doc, pairs[i].key);
-		yaml_node_t *v = yaml_document_get_node(ld->doc, pairs[i].value);
-		const char *key = (const char *)k->data.scalar.value;
+	err = as_mapping(ld, node, prefix);
+	if (err || json_is_null(node))
+		return err;
+	json_object_foreach((json_t *)node, key, v) {
 		const struct field *f = NULL;
-		char path[256];
+		char *path = yamltree_path_key(prefix, key);
 
 		for (const struct field *c = fields; c->key; c++)
-			if (strlen(c->key) == k->data.scalar.length && strcmp(c->key, key) == 0) {
+			if (strcmp(c->key, key) == 0) {
 				f = c;
 				break;
 			}
-		if (!f) {
+		if (f) {
+			err = set_field(ld, f, v, path, base);
+		} else {
 			char known[512], qbuf[SHOW_MAX * 2 + 8];
+
 			known_keys(known, sizeof(known), fields);
-			show(qbuf, sizeof(qbuf), key, k->data.scalar.length);
+			show(qbuf, sizeof(qbuf), key, strlen(key));
 			/* qbuf is "..." quoted; the message wants 'prefix.key'. */
 			qbuf[strlen(qbuf) - 1] = '\0';
-			err = yaml_fail(ld, k, "unknown key '%s%s%s' (known: %s)", prefix,
+			err = yaml_fail(ld, path, "unknown key '%s%s%s' (known: %s)", prefix,
 					*prefix ? "." : "", qbuf + 1, known);
-			break;
 		}
-		if (!v) {
-			err = yaml_fail(ld, k, "%s: missing value", f->key);
+		free(path);
+		if (err)
 			break;
-		}
-		join_path(path, sizeof(path), prefix, f->key);
-		err = set_field(ld, f, v, path, base);
 	}
 	return err;
 }
 
-static int parse_admin_users(struct ld *ld, const yaml_node_t *v, const char *path)
+static int parse_admin_users(struct ld *ld, const json_t *v, const char *path)
 {
 	struct viva_config *c = ld->cfg;
 	char qbuf[SHOW_MAX * 2 + 8];
@@ -1047,43 +671,34 @@ static int parse_admin_users(struct ld *ld, const yaml_node_t *v, const char *pa
 	size_t n, k = 0;
 	int err = VIVA_OK;
 
-	if (node_is_null(v))
+	if (json_is_null(v))
 		goto out;
-	if (v->type != YAML_SEQUENCE_NODE) {
-		err = yaml_fail(ld, v, "%s: expected a list of Slack user ids, got %s", path,
+	if (!json_is_array(v)) {
+		err = yaml_fail(ld, path, "%s: expected a list of Slack user ids, got %s", path,
 				node_kind(v));
 		goto out;
 	}
-	n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (n > YAML_MAX_ENTRIES) {
-		err = yaml_fail(ld, v, "%s: more than %d entries", path, YAML_MAX_ENTRIES);
-		goto out;
-	}
+	n = json_array_size(v);
 	users = xcalloc(n + 1, sizeof(*users));
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *it = yaml_document_get_node(ld->doc, v->data.sequence.items.start[i]);
-		char ipath[300];
+	for (size_t i = 0; i < n && !err; i++) {
+		const json_t *it = json_array_get(v, i);
+		char *ipath = yamltree_path_index(path, i);
+		size_t len = 0;
+		/* An empty item ("- ") is null: shown as "". */
+		const char *id = json_is_null(it) ? "" : scalar_text(it, &len);
 
-		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		if (!it) {
-			err = yaml_fail(ld, v, "%s: missing", ipath);
-			goto out;
-		}
-		if (it->type != YAML_SCALAR_NODE) {
-			err = yaml_fail(ld, it, "%s: expected a Slack user id, got %s", ipath,
+		if (!id)
+			err = yaml_fail(ld, ipath, "%s: expected a Slack user id, got %s", ipath,
 					node_kind(it));
-			goto out;
-		}
-		if (!is_slack_user_id((const char *)it->data.scalar.value) ||
-		    strlen((const char *)it->data.scalar.value) != it->data.scalar.length) {
-			err = yaml_fail(ld, it, "%s: expected a Slack user id such as U012AB3CD, got %s",
-					ipath, show(qbuf, sizeof(qbuf),
-						    (const char *)it->data.scalar.value,
-						    it->data.scalar.length));
-			goto out;
-		}
-		users[k++] = xstrndup((const char *)it->data.scalar.value, it->data.scalar.length);
+		else if (!is_slack_user_id(id) || strlen(id) != len)
+			err = yaml_fail(ld, ipath, "%s: expected a Slack user id such as U012AB3CD, got %s",
+					ipath, show(qbuf, sizeof(qbuf), id, len));
+		else
+			users[k++] = xstrdup(id);
+		free(ipath);
 	}
+	if (err)
+		goto out;
 	argv_free(c->admin_users);
 	c->admin_users = users;
 	users = NULL;
@@ -1092,82 +707,77 @@ out:
 	return err;
 }
 
-static int parse_clusters(struct ld *ld, const yaml_node_t *v, const char *path)
+/*
+ * A mapping of DNS-1123 names (clusters, environments): checks the shape and
+ * each name; the caller fills its entries. what is "cluster" or "environment".
+ */
+static int check_names(struct ld *ld, const json_t *v, const char *path, const char *what)
 {
-	struct viva_config *c = ld->cfg;
-	yaml_node_pair_t *pairs;
-	size_t n;
-	int err;
+	char qbuf[SHOW_MAX * 2 + 8];
+	const char *name;
+	json_t *val;
+	int err = as_mapping(ld, v, path);
 
-	err = as_mapping(ld, v, path, &pairs, &n);
-	if (err || n == 0)
-		return err;
-	c->clusters = xcalloc(n, sizeof(*c->clusters));
-	for (size_t i = 0; !err && i < n; i++) {
-		yaml_node_t *k = yaml_document_get_node(ld->doc, pairs[i].key);
-		yaml_node_t *val = yaml_document_get_node(ld->doc, pairs[i].value);
-		struct config_cluster *cl = &c->clusters[c->n_clusters];
-		const char *name = (const char *)k->data.scalar.value;
-		char qbuf[SHOW_MAX * 2 + 8], sub[300];
+	json_object_foreach((json_t *)v, name, val) {
+		char *sub;
 
-		if (!is_dns1123_label(name) || strlen(name) != k->data.scalar.length) {
-			err = yaml_fail(ld, k, "%s: cluster name %s: expected a DNS-1123 label "
-					"(lower-case letters, digits and '-')", path,
-					show(qbuf, sizeof(qbuf), name, k->data.scalar.length));
-			break;
-		}
-		cl->name = xstrdup(name);
-		c->n_clusters++;
-		snprintf(sub, sizeof(sub), "%s.%s", path, name);
-		if (!val) {
-			err = yaml_fail(ld, k, "%s: missing value", sub);
-			break;
-		}
-		err = walk_map(ld, val, sub, cluster_fields, cl);
+		if (err || is_dns1123_label(name))
+			continue;
+		sub = yamltree_path_key(path, name);
+		err = yaml_fail(ld, sub, "%s: %s name %s: expected a DNS-1123 label "
+				"(lower-case letters, digits and '-')", path, what,
+				show(qbuf, sizeof(qbuf), name, strlen(name)));
+		free(sub);
 	}
 	return err;
 }
 
-static int parse_environments(struct ld *ld, const yaml_node_t *v, const char *path)
+static int parse_clusters(struct ld *ld, const json_t *v, const char *path)
 {
 	struct viva_config *c = ld->cfg;
-	yaml_node_pair_t *pairs;
-	size_t n;
-	int err;
+	const char *name;
+	json_t *val;
+	int err = check_names(ld, v, path, "cluster");
 
-	err = as_mapping(ld, v, path, &pairs, &n);
-	if (err || n == 0)
+	if (err || !json_object_size(v))
 		return err;
-	c->environments = xcalloc(n, sizeof(*c->environments));
-	ld->env_lines = xcalloc(n, sizeof(*ld->env_lines));
-	for (size_t i = 0; !err && i < n; i++) {
-		yaml_node_t *k = yaml_document_get_node(ld->doc, pairs[i].key);
-		yaml_node_t *val = yaml_document_get_node(ld->doc, pairs[i].value);
-		struct config_env *e = &c->environments[c->n_environments];
-		const char *name = (const char *)k->data.scalar.value;
-		char qbuf[SHOW_MAX * 2 + 8], sub[300];
+	c->clusters = xcalloc(json_object_size(v), sizeof(*c->clusters));
+	json_object_foreach((json_t *)v, name, val) {
+		struct config_cluster *cl = &c->clusters[c->n_clusters++];
+		char *sub = yamltree_path_key(path, name);
 
-		if (!is_dns1123_label(name) || strlen(name) != k->data.scalar.length) {
-			err = yaml_fail(ld, k, "%s: environment name %s: expected a DNS-1123 label "
-					"(lower-case letters, digits and '-')", path,
-					show(qbuf, sizeof(qbuf), name, k->data.scalar.length));
-			break;
-		}
-		e->name = xstrdup(name);
-		ld->env_lines[c->n_environments] = k->start_mark.line + 1;
-		c->n_environments++;
-		snprintf(sub, sizeof(sub), "%s.%s", path, name);
-		if (!val) {
-			err = yaml_fail(ld, k, "%s: missing value", sub);
-			break;
-		}
-		err = walk_map(ld, val, sub, env_fields, e);
+		cl->name = xstrdup(name);
+		err = walk_map(ld, val, sub, cluster_fields, cl);
+		free(sub);
 		if (err)
 			break;
-		if (!e->cluster)
-			err = yaml_fail(ld, val, "%s.cluster: required (a name under clusters)", sub);
-		else if (!e->namespace_)
-			err = yaml_fail(ld, val, "%s.namespace: required (a Kubernetes namespace)", sub);
+	}
+	return err;
+}
+
+static int parse_environments(struct ld *ld, const json_t *v, const char *path)
+{
+	struct viva_config *c = ld->cfg;
+	const char *name;
+	json_t *val;
+	int err = check_names(ld, v, path, "environment");
+
+	if (err || !json_object_size(v))
+		return err;
+	c->environments = xcalloc(json_object_size(v), sizeof(*c->environments));
+	json_object_foreach((json_t *)v, name, val) {
+		struct config_env *e = &c->environments[c->n_environments++];
+		char *sub = yamltree_path_key(path, name);
+
+		e->name = xstrdup(name);
+		err = walk_map(ld, val, sub, env_fields, e);
+		if (!err && !e->cluster)
+			err = yaml_fail(ld, sub, "%s.cluster: required (a name under clusters)", sub);
+		else if (!err && !e->namespace_)
+			err = yaml_fail(ld, sub, "%s.namespace: required (a Kubernetes namespace)", sub);
+		free(sub);
+		if (err)
+			break;
 	}
 	return err;
 }
@@ -1176,73 +786,98 @@ static int parse_environments(struct ld *ld, const yaml_node_t *v, const char *p
 static int check_env_clusters(struct ld *ld)
 {
 	const struct viva_config *c = ld->cfg;
+	int err = VIVA_OK;
 
-	for (size_t i = 0; i < c->n_environments; i++) {
+	for (size_t i = 0; i < c->n_environments && !err; i++) {
 		const struct config_env *e = &c->environments[i];
+		char *path;
+
 		if (config_cluster_find(c, e->cluster))
 			continue;
-		set_err(ld->err, ld->errlen,
-			"%s:%zu: environments.%s.cluster: unknown cluster '%s' (define it under clusters)",
-			ld->yaml_path, ld->env_lines ? ld->env_lines[i] : 0, e->name, e->cluster);
-		return VIVA_EINVAL;
+		path = yamltree_path_key("environments", e->name);
+		err = yaml_fail(ld, path, "%s.cluster: unknown cluster '%s' (define it under clusters)",
+				path, e->cluster);
+		free(path);
 	}
-	return VIVA_OK;
+	return err;
+}
+
+/* The loader's own refusals (syntax, limits, shapes) and repeated keys. */
+static int yaml_refused(struct ld *ld, const struct yamltree_error *e)
+{
+	if (e->line > 0)
+		viva_errf(ld->err, ld->errlen, "%s:%d:%d: %s", ld->yaml_path, e->line, e->col, e->msg);
+	else
+		viva_errf(ld->err, ld->errlen, "%s: %s", ld->yaml_path, e->msg);
+	return VIVA_EPARSE;
+}
+
+static int yaml_dup(struct ld *ld, const struct yamltree_dup *d)
+{
+	char qbuf[SHOW_MAX * 2 + 8], first[32] = "";
+
+	show(qbuf, sizeof(qbuf), d->key, strlen(d->key));
+	if (d->first_line > 0)
+		snprintf(first, sizeof(first), " (first at line %d)", d->first_line);
+	if (d->parent)
+		viva_errf(ld->err, ld->errlen, "%s:%d: %s: duplicate key %s%s", ld->yaml_path, d->line,
+			*d->parent ? d->parent : "top level", qbuf, first);
+	else
+		viva_errf(ld->err, ld->errlen, "%s:%d: duplicate key %s%s", ld->yaml_path, d->line, qbuf,
+			first);
+	return VIVA_EINVAL;
 }
 
 static int load_yaml(struct ld *ld, bool explicit)
 {
-	yaml_parser_t parser;
-	yaml_document_t doc;
-	bool have_parser = false, have_doc = false;
+	/* Aliases are allowed (a kubeconfig shared by clusters), bounded by yamltree. */
+	static const struct yamltree_limits lim = {
+		.max_bytes = CONFIG_MAX_FILE, .max_depth = YAML_MAX_DEPTH, .aliases = true,
+	};
+	struct yamltree *tree = NULL;
+	struct yamltree_error ye;
 	char *buf = NULL;
+	const char *why = NULL;
 	size_t len = 0;
-	int errnum = 0, err;
-	yaml_node_t *root;
+	int err;
+	json_t *root;
 
-	err = slurp(ld->yaml_path, &buf, &len, &errnum);
+	/* a regular file only (a FIFO or /dev/zero must not hang or fill
+	 * start-up); a symlink is fine: ConfigMap volumes are made of them */
+	err = read_regular_file(AT_FDCWD, ld->yaml_path, 0, CONFIG_MAX_FILE, &buf, &len, &why);
 	if (err == VIVA_ENOENT && !explicit) {
 		err = VIVA_OK; /* no viva.yaml: every key keeps its default */
 		goto out;
 	}
 	if (err == VIVA_ENOENT) {
-		set_err(ld->err, ld->errlen, "VIVA_CONFIG: %s: no such file", ld->yaml_path);
+		viva_errf(ld->err, ld->errlen, "VIVA_CONFIG: %s: no such file", ld->yaml_path);
 		err = VIVA_EIO;
 		goto out;
 	}
 	if (err == VIVA_ERANGE) {
-		set_err(ld->err, ld->errlen, "%s: larger than %d bytes", ld->yaml_path, CONFIG_MAX_FILE);
+		viva_errf(ld->err, ld->errlen, "%s: larger than %d bytes", ld->yaml_path, CONFIG_MAX_FILE);
 		err = VIVA_EINVAL;
 		goto out;
 	}
 	if (err) {
-		set_err(ld->err, ld->errlen, "%s: cannot read: %s", ld->yaml_path, strerror(errnum));
+		viva_errf(ld->err, ld->errlen, "%s: not read: %s", ld->yaml_path, why ? why : "cannot be read");
 		err = VIVA_EIO;
 		goto out;
 	}
-	ld->ybuf = (const unsigned char *)buf;
-	ld->ylen = len;
-	err = yaml_precheck(ld);
-	if (err)
-		goto out;
-
-	if (!yaml_parser_initialize(&parser)) {
-		set_err(ld->err, ld->errlen, "%s: cannot initialise the yaml parser", ld->yaml_path);
-		err = VIVA_EIO;
+	if (yamltree_parse(buf, len, &lim, &tree, &ye)) {
+		err = yaml_refused(ld, &ye);
 		goto out;
 	}
-	have_parser = true;
-	yaml_parser_set_input_string(&parser, ld->ybuf, ld->ylen);
-	if (!yaml_parser_load(&parser, &doc)) {
-		err = yaml_parse_error(ld, &parser);
+	if (yamltree_ndups(tree)) {
+		err = yaml_dup(ld, yamltree_dup(tree, 0));
 		goto out;
 	}
-	have_doc = true;
-	ld->doc = &doc;
-	root = yaml_document_get_root_node(&doc);
-	if (!root || node_is_null(root))
+	ld->tree = tree;
+	root = yamltree_root(tree);
+	if (json_is_null(root))
 		goto out; /* empty file, or only comments */
-	if (root->type != YAML_MAPPING_NODE) {
-		err = yaml_fail(ld, root, "top level must be a mapping of keys, got %s "
+	if (!json_is_object(root)) {
+		err = yaml_fail(ld, "", "top level must be a mapping of keys, got %s "
 				"(see viva.example.yaml)", node_kind(root));
 		goto out;
 	}
@@ -1251,13 +886,8 @@ static int load_yaml(struct ld *ld, bool explicit)
 		goto out;
 	err = check_env_clusters(ld);
 out:
-	ld->doc = NULL;
-	ld->ybuf = NULL;
-	ld->ylen = 0;
-	if (have_doc)
-		yaml_document_delete(&doc);
-	if (have_parser)
-		yaml_parser_delete(&parser);
+	ld->tree = NULL;
+	yamltree_free(tree);
 	free(buf);
 	return err;
 }
@@ -1303,6 +933,7 @@ static const struct {
 	{ "KUBE_TOKEN", CFG(kube_token), V_SECRET, NULL, NULL },
 	{ "KUBE_CA_FILE", CFG(kube_ca_file), V_HOME, NULL, NULL },
 	{ "REGISTRY_URL", CFG(registry_url), V_URL, NULL, NULL },
+	{ "REGISTRY_CA_FILE", CFG(registry_ca_file), V_HOME, NULL, NULL },
 	{ "REGISTRY_USER", CFG(registry_user), 0, NULL, NULL },
 	{ "REGISTRY_PASSWORD", CFG(registry_password), 0, NULL, NULL },
 	{ "PROMETHEUS_URL", CFG(prometheus_url), V_URL, NULL, NULL },
@@ -1315,7 +946,6 @@ static const struct {
 static int apply_env(struct ld *ld)
 {
 	struct viva_config *c = ld->cfg;
-	int err = VIVA_OK;
 
 	for (size_t i = 0; i < sizeof(env_vars) / sizeof(env_vars[0]); i++) {
 		const char *name = env_vars[i].name;
@@ -1328,32 +958,30 @@ static int apply_env(struct ld *ld)
 			continue;
 		/* Checks come first and never print v: some of these are secrets. */
 		if (has_control(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): must not contain control characters",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): must not contain control characters",
 				name, from);
 			return VIVA_EINVAL;
 		}
 		if ((flags & V_SECRET) && !is_token_text(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): must not contain spaces or "
+			viva_errf(ld->err, ld->errlen, "%s (from %s): must not contain spaces or "
 				"non-ASCII characters", name, from);
 			return VIVA_EINVAL;
 		}
 		if (env_vars[i].prefix && !has_prefix(v, env_vars[i].prefix)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): expected %s starting with %s",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): expected %s starting with %s",
 				name, from, env_vars[i].prefix_what, env_vars[i].prefix);
 			return VIVA_EINVAL;
 		}
 		if ((flags & V_URL) && !is_http_url(v)) {
-			set_err(ld->err, ld->errlen, "%s (from %s): expected an http:// or https:// URL",
+			viva_errf(ld->err, ld->errlen, "%s (from %s): expected an http:// or https:// URL",
 				name, from);
 			return VIVA_EINVAL;
 		}
 		s = xstrdup(v);
-		if (flags & V_HOME) {
-			err = expand_home(ld, NULL, name, &s);
-			if (err) {
-				free(s);
-				return err;
-			}
+		if ((flags & V_HOME) && !expand_home(&s)) {
+			free(s);
+			viva_errf(ld->err, ld->errlen, "%s: uses ~ but HOME is not set", name);
+			return VIVA_EINVAL;
 		}
 		replace_str((char **)(void *)((char *)c + env_vars[i].off), s);
 	}
@@ -1363,14 +991,14 @@ static int apply_env(struct ld *ld)
 		replace_str(&c->slack_api_base, xasprintf("%s/", c->slack_api_base));
 
 	if (c->http_listen && check_listen(c->http_listen) != VIVA_OK) {
-		set_err(ld->err, ld->errlen, "VIVA_HTTP_LISTEN: expected HOST:PORT with a port "
+		viva_errf(ld->err, ld->errlen, "VIVA_HTTP_LISTEN: expected HOST:PORT with a port "
 			"1..65535, e.g. 127.0.0.1:8080");
 		return VIVA_EINVAL;
 	}
 	if (strcmp(c->log_level, "debug") && strcmp(c->log_level, "info") &&
 	    strcmp(c->log_level, "warn") && strcmp(c->log_level, "error")) {
 		char qbuf[SHOW_MAX * 2 + 8];
-		set_err(ld->err, ld->errlen, "VIVA_LOG_LEVEL: expected debug, info, warn or error, got %s",
+		viva_errf(ld->err, ld->errlen, "VIVA_LOG_LEVEL: expected debug, info, warn or error, got %s",
 			show(qbuf, sizeof(qbuf), c->log_level, strlen(c->log_level)));
 		return VIVA_EINVAL;
 	}
@@ -1386,7 +1014,6 @@ void config_defaults(struct viva_config *cfg)
 	cfg->db_path = xstrdup(DEF_DB_PATH);
 	cfg->config_path = xstrdup(DEF_CONFIG_PATH);
 	cfg->log_level = xstrdup(DEF_LOG_LEVEL);
-	cfg->templates_dir = NULL;   /* built-in templates only */
 	cfg->slash_command = xstrdup(DEF_SLASH_COMMAND);
 	cfg->loop_priority = xstrdup("normal");
 	cfg->timezone = xstrdup(DEF_TIMEZONE);
@@ -1422,6 +1049,7 @@ int config_load(struct viva_config *cfg, const char *env_file, char *err, size_t
 	ld.errlen = errlen;
 	ld.env_file = env_file ? env_file : DEF_ENV_FILE;
 
+	dotenv_init(&ld.dotenv);
 	rc = dotenv_load(&ld.dotenv, ld.env_file, err, errlen);
 	if (rc)
 		goto out;
@@ -1437,7 +1065,6 @@ int config_load(struct viva_config *cfg, const char *env_file, char *err, size_t
 	rc = apply_env(&ld);
 out:
 	dotenv_release(&ld.dotenv);
-	free(ld.env_lines);
 	if (rc)
 		config_release(cfg);
 	return rc;
@@ -1449,7 +1076,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->slack_app_token, &cfg->slack_bot_token, &cfg->slack_api_base,
 		&cfg->db_path, &cfg->config_path, &cfg->kubeconfig, &cfg->kube_api_url,
 		&cfg->kube_token, &cfg->kube_ca_file, &cfg->registry_url,
-		&cfg->registry_user, &cfg->registry_password, &cfg->prometheus_url,
+		&cfg->registry_user, &cfg->registry_password, &cfg->registry_ca_file, &cfg->prometheus_url,
 		&cfg->http_listen, &cfg->node_token, &cfg->log_level, &cfg->templates_dir,
 		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup, &cfg->loop_priority,
 		&cfg->channel_deploy, &cfg->channel_audit, &cfg->channel_nodes,
@@ -1495,3 +1122,4 @@ const struct config_cluster *config_cluster_find(const struct viva_config *cfg, 
 			return &cfg->clusters[i];
 	return NULL;
 }
+

@@ -1,6 +1,7 @@
 #ifndef VIVA_BOT_MODEL_CONFIG_H
 #define VIVA_BOT_MODEL_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /*
@@ -8,12 +9,13 @@
  *
  * Sources, highest precedence first:
  *   1. the process environment,
- *   2. the `.env` file (KEY=VALUE lines; `#` comments; optional `export `;
- *      values may be 'single' or "double" quoted),
- *   3. `viva.yaml` (VIVA_CONFIG, default ./viva.yaml) for structure.
+ *   2. the `.env` file (bot/model/dotenv.h),
+ *   3. `viva.yaml` (VIVA_CONFIG, default ./viva.yaml) for structure, read
+ *      with bot/lib/yamltree (its scalar rules; aliases allowed, bounded).
  * viva.yaml is optional: every key has a default. Where a value exists both
  * as a variable and a yaml key (REGISTRY_URL / registry.url,
- * PROMETHEUS_URL / prometheus.url) the variable wins.
+ * REGISTRY_CA_FILE / registry.ca_file, PROMETHEUS_URL / prometheus.url,
+ * VIVA_TEMPLATES / templates_dir) the variable wins.
  *
  * Every error names the key and, for yaml, file:line, e.g.
  *   "viva.yaml:7: thresholds.lag_days: expected a whole number, got \"x\"".
@@ -47,11 +49,13 @@ struct viva_config {
 	char *registry_url;       /* REGISTRY_URL, else registry.url */
 	char *registry_user;      /* REGISTRY_USER */
 	char *registry_password;  /* REGISTRY_PASSWORD (secret) */
+	char *registry_ca_file;   /* REGISTRY_CA_FILE, else registry.ca_file: CA bundle for https */
 	char *prometheus_url;     /* PROMETHEUS_URL, else prometheus.url */
 	char *http_listen;        /* VIVA_HTTP_LISTEN, e.g. 127.0.0.1:8080; NULL = no endpoint */
 	char *node_token;         /* VIVA_NODE_TOKEN (secret) */
 	char *log_level;          /* VIVA_LOG_LEVEL, default info */
-	char *templates_dir;      /* VIVA_TEMPLATES, default ./templates */
+	char *templates_dir;      /* VIVA_TEMPLATES, else templates_dir; NULL: the built-in
+	                           * templates (a directory only overrides them file by file) */
 
 	/* viva.yaml */
 	char *slash_command;      /* slash_command, default /viva */
@@ -78,6 +82,8 @@ struct viva_config {
 	char *promql_unused_kafka;  /* promql.unused_kafka */
 	char *promql_unused_batch;  /* promql.unused_batch */
 	char *traffic_api_label;    /* traffic.api_label, default request_operation */
+	bool registry_insecure;     /* registry.insecure, default false: do not verify the
+	                             * registry's TLS certificate (a lab registry, never prod) */
 };
 
 /*

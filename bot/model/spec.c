@@ -1,28 +1,27 @@
 #include "bot/model/spec.h"
 #include "bot/lib/cron.h"
 #include "bot/lib/err.h"
-#include "bot/lib/log.h"
+#include "bot/lib/quantity.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
+#include "bot/lib/yamltree.h"
 #include "bot/slack/mrkdwn.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
 /*
- * How it works: spec_parse() turns the YAML into a jansson tree while it
- * records, for every node, the line it came from in a side table keyed by
- * the node's path ("resources.alpha.cpu" -> 14). validate() then walks the
- * tree, the same code for YAML and for the Slack form's tree
- * (spec_from_json, no line table, so lines are 0), collecting every error
- * instead of stopping at the first: a developer fixing a spec wants the whole
- * list in one round trip.
+ * How it works: spec_parse() loads the YAML with bot/lib/yamltree, which
+ * gives a jansson tree and the line every path came from
+ * ("resources.alpha.cpu" -> 14). validate() then walks the tree, the same
+ * code for YAML and for the Slack form's tree (spec_from_json, no positions,
+ * so lines are 0), collecting every error instead of stopping at the first:
+ * a developer fixing a spec wants the whole list in one round trip.
  *
- * YAML scalars become JSON strings as written ("0.05", "21", "1.8" stay
+ * yamltree keeps scalars as strings as written ("0.05", "21", "1.8" stay
  * exact), except plain null/~/empty (null) and plain true/false (booleans).
  * Validation accepts numbers where text is expected, so the form may send
  * either.
@@ -30,7 +29,7 @@
 
 /* A spec is one small hand-written file; anything bigger is a mistake. */
 #define SPEC_MAX_BYTES   (256 * 1024)
-/* The spec is four levels deep; 32 is generous and bounds the builder stack. */
+/* The spec is four levels deep; 32 is generous. */
 #define SPEC_MAX_DEPTH   32
 /* Past this, more errors only bury the first ones (and a Slack message). */
 #define SPEC_MAX_ERRORS  100
@@ -38,14 +37,6 @@
 #define SPEC_MAX_ENTRIES 256
 /* How much of a bad value an error message quotes. */
 #define SHOW_MAX         128
-/*
- * Line tracking is bounded so that hostile input (a 100 KiB key above a list
- * of 50 000 items) cannot make the path table quadratic: paths longer than
- * this, and nodes past the budget, are not recorded and their errors take
- * the line of the nearest recorded ancestor. Real specs stay far below.
- */
-#define TRACK_PATH_MAX   512
-#define TRACK_NODES_MAX  20000
 /* Paths in error messages are cut here (a key may be very long). */
 #define ERR_PATH_MAX     256
 /* Kubernetes CronJob names are at most 52 characters (the Job adds 11). */
@@ -62,8 +53,6 @@
 #define DEF_DIRECTORY    "."
 #define DEF_JAVA_VERSION "1.8"
 #define DEF_DOCKERFILE   "Dockerfile"
-
-__extension__ typedef __int128 i128;
 
 static const char *const type_names[] = { "service", "batch", "frontend", NULL };
 static const char *const iface_names[] = { "http", "kafka", "grpc", "none", NULL };
@@ -111,11 +100,10 @@ char *spec_errors_format(const struct spec_errors *e)
 	return sb_detach(&sb);
 }
 
-/* Validation state, shared by the YAML builder and the tree walk. */
+/* Validation state, shared by the YAML loading and the tree walk. */
 struct vctx {
 	struct spec_errors *errs;
-	json_t *lines;        /* path -> line; NULL for form input */
-	int root_line;
+	const struct yamltree *tree;  /* where paths came from; NULL for form input */
 	size_t base;          /* errs->n when this call started */
 	size_t count;         /* errors added by this call */
 	bool truncated;
@@ -154,34 +142,11 @@ static void add_err(struct vctx *v, const char *path, int line, char *msg)
 
 /*
  * The line of path, else of its nearest recorded ancestor (a missing key is
- * reported on its parent's line), else of the document.
+ * reported on its parent's line), else of the document; 0 for form input.
  */
 static int line_for(const struct vctx *v, const char *path)
 {
-	char *p;
-	int line = v->root_line;
-
-	if (!v->lines)
-		return 0;
-	p = xstrdup(path);
-	/* Every round shortens p. */
-	while (*p) {
-		json_t *j = json_object_get(v->lines, p);
-		char *dot, *br, *cut;
-
-		if (j) {
-			line = (int)json_integer_value(j);
-			break;
-		}
-		dot = strrchr(p, '.');
-		br = strrchr(p, '[');
-		cut = dot > br ? dot : br;
-		if (!cut)
-			break;
-		*cut = '\0';
-	}
-	free(p);
-	return line;
+	return v->tree ? yamltree_line(v->tree, path) : 0;
 }
 
 static char *vfmt(const char *fmt, va_list ap)
@@ -303,16 +268,6 @@ static void verr_val(struct vctx *v, const char *path, const char *val, const ch
 
 /* ---- paths and json helpers -------------------------------------------------- */
 
-static char *pkey(const char *base, const char *key)
-{
-	return *base ? xasprintf("%s.%s", base, key) : xstrdup(key);
-}
-
-static char *pidx(const char *base, size_t i)
-{
-	return xasprintf("%s[%zu]", base, i);
-}
-
 static const char *kind(const json_t *j)
 {
 	switch (json_typeof(j)) {
@@ -350,7 +305,7 @@ static void check_keys(struct vctx *v, json_t *obj, const char *base, const char
 
 	json_object_foreach(obj, key, val) {
 		if (!in_list(known, key)) {
-			char *p = pkey(base, key);
+			char *p = yamltree_path_key(base, key);
 
 			verr(v, p, "unknown key");
 			free(p);
@@ -403,7 +358,7 @@ static bool opt_text(struct vctx *v, json_t *obj, const char *base, const char *
 		     bool required, char **out)
 {
 	json_t *j = member(obj, key);
-	char *p = pkey(base, key);
+	char *p = yamltree_path_key(base, key);
 	bool ok = true;
 
 	*out = NULL;
@@ -428,7 +383,7 @@ static json_t *opt_map(struct vctx *v, json_t *obj, const char *base, const char
 		       bool required)
 {
 	json_t *j = member(obj, key);
-	char *p = pkey(base, key);
+	char *p = yamltree_path_key(base, key);
 
 	if (!j && required)
 		verr(v, p, "required");
@@ -444,7 +399,7 @@ static json_t *opt_list(struct vctx *v, json_t *obj, const char *base, const cha
 			bool required)
 {
 	json_t *j = member(obj, key);
-	char *p = pkey(base, key);
+	char *p = yamltree_path_key(base, key);
 
 	if (!j && required)
 		verr(v, p, "required");
@@ -607,230 +562,23 @@ static bool is_env_name(const char *s)
 	return true;
 }
 
-/* ---- quantities ------------------------------------------------------------- */
-
-enum qres { Q_OK, Q_SYNTAX, Q_FRACTION, Q_NOT_POSITIVE, Q_LARGE };
-
-struct decimal {
-	const char *ip;   /* integer digits, leading zeros dropped */
-	size_t ni;
-	const char *fp;   /* fraction digits, trailing zeros dropped */
-	size_t nf;
-};
-
-/*
- * "I" or "I.F" at the start of s, digits on both sides of the point (no
- * ".5", "5.", signs or exponents: plain decimals only). The length read, 0
- * when there is none.
- */
-static size_t scan_decimal(const char *s, struct decimal *d)
+static void verr_quantity(struct vctx *v, const char *path, const char *val,
+			  enum quantity_fault f, bool cpu)
 {
-	size_t i = 0;
-
-	memset(d, 0, sizeof(*d));
-	while (is_digit(s[i]))
-		i++;
-	if (i == 0)
-		return 0;
-	d->ip = s;
-	d->ni = i;
-	d->fp = s + i;
-	if (s[i] == '.') {
-		size_t j = i + 1;
-
-		while (is_digit(s[j]))
-			j++;
-		if (j == i + 1)
-			return 0;
-		d->fp = s + i + 1;
-		d->nf = j - i - 1;
-		i = j;
-	}
-	while (d->ni > 1 && d->ip[0] == '0') {
-		d->ip++;
-		d->ni--;
-	}
-	while (d->nf > 0 && d->fp[d->nf - 1] == '0')
-		d->nf--;
-	return i;
-}
-
-/* n <= 36 digits: fits. */
-static i128 digits_value(const char *p, size_t n)
-{
-	i128 v = 0;
-
-	for (size_t i = 0; i < n; i++)
-		v = v * 10 + (p[i] - '0');
-	return v;
-}
-
-static i128 pow10_128(size_t n)
-{
-	i128 v = 1;
-
-	while (n--)
-		v *= 10;
-	return v;
-}
-
-static enum qres cpu_quantity(const char *s, int64_t *out)
-{
-	struct decimal d;
-	size_t n;
-	bool neg = false, milli = false;
-	i128 val;
-
-	*out = 0;
-	if (!s)
-		return Q_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
-	if (n == 0)
-		return Q_SYNTAX;
-	if (s[n] == 'm') {
-		milli = true;
-		n++;
-	}
-	if (s[n])
-		return Q_SYNTAX;
-	if (neg)
-		return Q_NOT_POSITIVE;
-	if (d.ni > 19)
-		return Q_LARGE;
-	val = digits_value(d.ip, d.ni);
-	if (milli) {
-		if (d.nf)
-			return Q_FRACTION;
-	} else {
-		if (d.nf > 3)
-			return Q_FRACTION;
-		val = val * 1000 + digits_value(d.fp, d.nf) * pow10_128(3 - d.nf);
-	}
-	if (val > INT64_MAX)
-		return Q_LARGE;
-	if (val == 0)
-		return Q_NOT_POSITIVE;
-	*out = (int64_t)val;
-	return Q_OK;
-}
-
-static const struct {
-	const char *suffix;
-	int64_t mult;
-} mem_suffixes[] = {
-	{ "", 1 },
-	{ "k", INT64_C(1000) },
-	{ "M", INT64_C(1000000) },
-	{ "G", INT64_C(1000000000) },
-	{ "T", INT64_C(1000000000000) },
-	{ "P", INT64_C(1000000000000000) },
-	{ "E", INT64_C(1000000000000000000) },
-	{ "Ki", INT64_C(1) << 10 },
-	{ "Mi", INT64_C(1) << 20 },
-	{ "Gi", INT64_C(1) << 30 },
-	{ "Ti", INT64_C(1) << 40 },
-	{ "Pi", INT64_C(1) << 50 },
-	{ "Ei", INT64_C(1) << 60 },
-	/* What platform teams write, meaning the binary units. */
-	{ "KB", INT64_C(1) << 10 },
-	{ "MB", INT64_C(1) << 20 },
-	{ "GB", INT64_C(1) << 30 },
-	{ "TB", INT64_C(1) << 40 },
-};
-
-static enum qres memory_quantity(const char *s, int64_t *out)
-{
-	struct decimal d;
-	size_t n;
-	bool neg = false;
-	int64_t mult = 0;
-	i128 val, frac;
-
-	*out = 0;
-	if (!s)
-		return Q_SYNTAX;
-	if (*s == '-') {
-		neg = true;
-		s++;
-	}
-	n = scan_decimal(s, &d);
-	if (n == 0)
-		return Q_SYNTAX;
-	for (size_t i = 0; i < sizeof(mem_suffixes) / sizeof(mem_suffixes[0]); i++)
-		if (!strcmp(s + n, mem_suffixes[i].suffix))
-			mult = mem_suffixes[i].mult;
-	if (!mult)
-		return Q_SYNTAX;
-	if (neg)
-		return Q_NOT_POSITIVE;
-	if (d.ni > 19)
-		return Q_LARGE;
-	if (d.nf > 18)
-		return Q_FRACTION;
-	/* < 10^19 * 2^60 and < 10^18 * 10^18: both fit in 127 bits. */
-	frac = digits_value(d.fp, d.nf) * mult;
-	if (frac % pow10_128(d.nf))
-		return Q_FRACTION;
-	val = digits_value(d.ip, d.ni) * mult + frac / pow10_128(d.nf);
-	if (val > INT64_MAX)
-		return Q_LARGE;
-	if (val == 0)
-		return Q_NOT_POSITIVE;
-	*out = (int64_t)val;
-	return Q_OK;
-}
-
-static int qres_err(enum qres r)
-{
-	switch (r) {
-	case Q_OK: return VIVA_OK;
-	case Q_NOT_POSITIVE:
-	case Q_LARGE: return VIVA_ERANGE;
-	default: return VIVA_EINVAL;
-	}
-}
-
-int quantity_cpu_parse(const char *s, int64_t *millicores)
-{
-	int64_t m;
-	int err = qres_err(cpu_quantity(s, &m));
-
-	if (millicores)
-		*millicores = m;
-	return err;
-}
-
-int quantity_memory_parse(const char *s, int64_t *bytes)
-{
-	int64_t b;
-	int err = qres_err(memory_quantity(s, &b));
-
-	if (bytes)
-		*bytes = b;
-	return err;
-}
-
-static void verr_quantity(struct vctx *v, const char *path, const char *val, enum qres r,
-			  bool cpu)
-{
-	switch (r) {
-	case Q_OK:
+	switch (f) {
+	case QUANTITY_OK:
 		break;
-	case Q_SYNTAX:
+	case QUANTITY_SYNTAX:
 		verr_val(v, path, val, cpu ? "is not a CPU quantity" : "is not a memory quantity");
 		break;
-	case Q_FRACTION:
+	case QUANTITY_FRACTION:
 		verr_val(v, path, val, cpu ? "is not a whole number of millicores (1m is the smallest step)"
 					   : "is not a whole number of bytes");
 		break;
-	case Q_NOT_POSITIVE:
+	case QUANTITY_NOT_POSITIVE:
 		verr_val(v, path, val, "must be greater than 0");
 		break;
-	case Q_LARGE:
+	case QUANTITY_TOO_LARGE:
 		verr_val(v, path, val, "is too large");
 		break;
 	}
@@ -935,7 +683,7 @@ static void check_users(struct vctx *v, json_t *root, const char *key, bool requ
 	if (list && required && json_array_size(list) == 0)
 		verr(v, key, "at least one Slack user id is required");
 	for (size_t i = 0; list && i < json_array_size(list); i++) {
-		char *p = pidx(key, i);
+		char *p = yamltree_path_index(key, i);
 		char *id = get_text(v, json_array_get(list, i), p);
 
 		if (id && !is_slack_user_id(id)) {
@@ -1014,7 +762,7 @@ static void check_kv_map(struct vctx *v, json_t *obj, const char *base, const ch
 			 const char *what, struct spec_kv **out, size_t *nout)
 {
 	json_t *map = opt_map(v, obj, base, key, false);
-	char *mpath = pkey(base, key);
+	char *mpath = yamltree_path_key(base, key);
 	const char *k;
 	json_t *val;
 	size_t n = 0;
@@ -1032,7 +780,7 @@ static void check_kv_map(struct vctx *v, json_t *obj, const char *base, const ch
 	}
 	*out = xcalloc(json_object_size(map) + 1, sizeof(**out));
 	json_object_foreach(map, k, val) {
-		char *p = pkey(mpath, k);
+		char *p = yamltree_path_key(mpath, k);
 		/* A key with no value (KEY:) is an empty value. */
 		char *text = json_is_null(val) ? xstrdup("") : get_text(v, val, p);
 
@@ -1166,9 +914,9 @@ static void check_resources(struct vctx *v, json_t *root, struct spec *s)
 	s->resources = xcalloc(json_object_size(res) + 1, sizeof(*s->resources));
 	json_object_foreach(res, env, val) {
 		struct spec_resource *r = &s->resources[s->nresources];
-		char *p = pkey("resources", env), *pi;
+		char *p = yamltree_path_key("resources", env), *pi;
 		int64_t q;
-		enum qres qr;
+		enum quantity_fault qf;
 
 		if (!is_dns1123_label(env))
 			verr_val(v, p, env,
@@ -1184,25 +932,25 @@ static void check_resources(struct vctx *v, json_t *root, struct spec *s)
 		check_keys(v, val, p, (const char *const[]){ "instance", "cpu", "memory", NULL });
 		r->env = xstrdup(env);
 		s->nresources++;
-		pi = pkey(p, "instance");
+		pi = yamltree_path_key(p, "instance");
 		if (!member(val, "instance"))
 			verr(v, pi, "required");
 		else
 			check_int(v, member(val, "instance"), pi, 0, 1000, &r->instance);
 		free(pi);
 		if (opt_text(v, val, p, "cpu", true, &r->cpu)) {
-			char *pc = pkey(p, "cpu");
+			char *pc = yamltree_path_key(p, "cpu");
 
-			qr = cpu_quantity(r->cpu, &q);
-			verr_quantity(v, pc, r->cpu, qr, true);
+			qf = quantity_cpu_check(r->cpu, &q);
+			verr_quantity(v, pc, r->cpu, qf, true);
 			r->cpu_milli = q;
 			free(pc);
 		}
 		if (opt_text(v, val, p, "memory", true, &r->memory)) {
-			char *pm = pkey(p, "memory");
+			char *pm = yamltree_path_key(p, "memory");
 
-			qr = memory_quantity(r->memory, &q);
-			verr_quantity(v, pm, r->memory, qr, false);
+			qf = quantity_memory_check(r->memory, &q);
+			verr_quantity(v, pm, r->memory, qf, false);
 			r->memory_bytes = q;
 			free(pm);
 		}
@@ -1267,7 +1015,7 @@ static void check_batches(struct vctx *v, json_t *root, struct spec *s)
 	for (size_t i = 0; i < n; i++) {
 		json_t *b = json_array_get(list, i), *cmd;
 		struct spec_batch *sb;
-		char *p = pidx("batches", i), *pn, *pc;
+		char *p = yamltree_path_index("batches", i), *pn, *pc;
 
 		if (!json_is_object(b)) {
 			verr(v, p, "expected a mapping with name, schedule and command, got %s", kind(b));
@@ -1276,7 +1024,7 @@ static void check_batches(struct vctx *v, json_t *root, struct spec *s)
 		}
 		sb = &s->batches[s->nbatches++];
 		check_keys(v, b, p, (const char *const[]){ "name", "schedule", "command", NULL });
-		pn = pkey(p, "name");
+		pn = yamltree_path_key(p, "name");
 		if (opt_text(v, b, p, "name", true, &sb->name)) {
 			bool dup = false;
 
@@ -1294,18 +1042,18 @@ static void check_batches(struct vctx *v, json_t *root, struct spec *s)
 		}
 		free(pn);
 		if (opt_text(v, b, p, "schedule", true, &sb->schedule)) {
-			char *ps = pkey(p, "schedule");
+			char *ps = yamltree_path_key(p, "schedule");
 
 			check_schedule(v, ps, sb->schedule);
 			free(ps);
 		}
-		pc = pkey(p, "command");
+		pc = yamltree_path_key(p, "command");
 		cmd = opt_list(v, b, p, "command", true);
 		if (cmd && json_array_size(cmd) == 0)
 			verr(v, pc, "at least one word is required, e.g. [java, -jar, app.jar]");
 		sb->command = xcalloc(json_array_size(cmd) + 1, sizeof(char *));
 		for (size_t k = 0; cmd && k < json_array_size(cmd); k++) {
-			char *pk = pidx(pc, k);
+			char *pk = yamltree_path_index(pc, k);
 			char *w = get_text(v, json_array_get(cmd, k), pk);
 
 			if (w)
@@ -1359,257 +1107,43 @@ static void validate(struct vctx *v, json_t *root, struct spec **out)
 		*out = s;
 }
 
-/* ---- YAML -> JSON tree with lines --------------------------------------------- */
-
-struct frame {
-	json_t *node;     /* our reference */
-	char *path;       /* NULL when not tracked (see TRACK_PATH_MAX) */
-	char *key;        /* mapping: the key waiting for its value */
-	int key_line;
-	size_t index;     /* sequence: the next item's index */
-	bool dropped;     /* under a duplicate key: built, never attached */
-};
-
-struct builder {
-	struct vctx *v;
-	struct frame st[SPEC_MAX_DEPTH];
-	int depth;
-	json_t *root;
-	size_t tracked;   /* entries in v->lines */
-};
-
-static void frame_release(struct frame *f)
-{
-	json_decref(f->node);
-	free(f->path);
-	free(f->key);
-	memset(f, 0, sizeof(*f));
-}
-
-static bool plain_is(const yaml_event_t *ev, const char *s)
-{
-	return ev->data.scalar.length == strlen(s) &&
-	       !memcmp(ev->data.scalar.value, s, ev->data.scalar.length);
-}
-
-static json_t *scalar_json(const yaml_event_t *ev)
-{
-	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev->data.scalar.plain_implicit) {
-		if (plain_is(ev, "") || plain_is(ev, "~") || plain_is(ev, "null") ||
-		    plain_is(ev, "Null") || plain_is(ev, "NULL"))
-			return json_null();
-		if (plain_is(ev, "true"))
-			return json_true();
-		if (plain_is(ev, "false"))
-			return json_false();
-	}
-	return json_stringn((const char *)ev->data.scalar.value, ev->data.scalar.length);
-}
-
-/* The path of top's next child, NULL when not tracked. */
-static char *child_path(const struct builder *b, const struct frame *top)
-{
-	size_t n;
-
-	if (!top->path || b->tracked >= TRACK_NODES_MAX)
-		return NULL;
-	n = strlen(top->path);
-	if (json_is_object(top->node))
-		return n + strlen(top->key) + 2 <= TRACK_PATH_MAX ? pkey(top->path, top->key) : NULL;
-	return n + 24 <= TRACK_PATH_MAX ? pidx(top->path, top->index) : NULL;
-}
-
-/*
- * Put node under the innermost open container; *path is its path (caller
- * frees; NULL when not tracked) and *dropped tells whether it went nowhere
- * (a duplicate key).
- */
-static void attach(struct builder *b, json_t *node, int line, char **path, bool *dropped)
-{
-	struct frame *top;
-	int rec_line = line;
-
-	*dropped = false;
-	if (b->depth == 0) {
-		*path = xstrdup("");
-		if (!b->root) {
-			b->root = json_incref(node);
-			b->v->root_line = line;
-		}
-		return;
-	}
-	top = &b->st[b->depth - 1];
-	*dropped = top->dropped;
-	*path = child_path(b, top);
-	if (json_is_object(top->node)) {
-		rec_line = top->key_line;
-		if (json_object_get(top->node, top->key)) {
-			if (!top->dropped)
-				verr_at(b->v, *path ? *path : top->key, top->key_line, "duplicate key");
-			*dropped = true;
-		} else {
-			json_object_set(top->node, top->key, node);
-		}
-		free(top->key);
-		top->key = NULL;
-	} else {
-		top->index++;
-		json_array_append(top->node, node);
-	}
-	if (!*dropped && *path) {
-		json_object_set_new(b->v->lines, *path, json_integer(rec_line));
-		b->tracked++;
-	}
-}
-
-static int on_scalar(struct builder *b, const yaml_event_t *ev, int line)
-{
-	struct frame *top = b->depth ? &b->st[b->depth - 1] : NULL;
-	json_t *j;
-	char *path = NULL;
-	bool dropped;
-
-	if (top && json_is_object(top->node) && !top->key) {
-		if (memchr(ev->data.scalar.value, '\0', ev->data.scalar.length))
-			return perr(b->v, line, "a key contains a NUL character");
-		top->key = xstrndup((const char *)ev->data.scalar.value, ev->data.scalar.length);
-		top->key_line = line;
-		return VIVA_OK;
-	}
-	j = scalar_json(ev);
-	if (!j)
-		return perr(b->v, line, "a value is not valid UTF-8");
-	attach(b, j, line, &path, &dropped);
-	json_decref(j);
-	free(path);
-	return VIVA_OK;
-}
-
-static int on_open(struct builder *b, bool map, int line)
-{
-	struct frame *top = b->depth ? &b->st[b->depth - 1] : NULL;
-	struct frame *f;
-	json_t *node;
-
-	if (top && json_is_object(top->node) && !top->key)
-		return perr(b->v, line, "keys must be plain text, not lists or mappings");
-	if (b->depth >= SPEC_MAX_DEPTH)
-		return perr(b->v, line, "nested deeper than %d levels", SPEC_MAX_DEPTH);
-	node = map ? json_object() : json_array();
-	f = &b->st[b->depth];
-	memset(f, 0, sizeof(*f));
-	attach(b, node, line, &f->path, &f->dropped);
-	f->node = node;
-	b->depth++;
-	return VIVA_OK;
-}
-
-static size_t offset_line(const char *buf, size_t len, size_t off)
-{
-	size_t line = 1;
-
-	for (size_t i = 0; i < off && i < len; i++)
-		if (buf[i] == '\n')
-			line++;
-	return line;
-}
-
-static int syntax_error(struct vctx *v, const yaml_parser_t *p, const char *buf, size_t len)
-{
-	const char *problem = p->problem ? p->problem : "syntax error";
-	const char *hint = "";
-
-	if (p->error == YAML_MEMORY_ERROR) {
-		/* Out of memory aborts, as everywhere in viva. */
-		log_error("out of memory", "where=%s", "yaml parser");
-		abort();
-	}
-	if (p->error == YAML_READER_ERROR)
-		return perr(v, (int)offset_line(buf, len, p->problem_offset),
-			    "not a YAML text: %s", problem);
-	/* The classic mistake gets named: YAML refuses tabs for indentation. */
-	if (p->problem_mark.index < len && buf[p->problem_mark.index] == '\t')
-		hint = " (YAML indents with spaces, not tabs)";
-	if (p->context)
-		return perr(v, (int)p->problem_mark.line + 1,
-			    "YAML syntax error at column %zu: %s %s that started at line %zu%s",
-			    p->problem_mark.column + 1, problem, p->context,
-			    p->context_mark.line + 1, hint);
-	return perr(v, (int)p->problem_mark.line + 1, "YAML syntax error at column %zu: %s%s",
-		    p->problem_mark.column + 1, problem, hint);
-}
+/* ---- YAML -------------------------------------------------------------------- */
 
 /* The YAML as a tree of one mapping; VIVA_EPARSE (errors recorded) otherwise. */
-static int build_tree(struct vctx *v, const char *yaml, size_t len, json_t **out)
+static int load_tree(struct vctx *v, const char *yaml, size_t len, struct yamltree **out)
 {
-	yaml_parser_t p;
-	yaml_event_t ev;
-	struct builder b = { .v = v };
-	int docs = 0, err = VIVA_OK;
-	bool done = false;
-	/* Every event consumes input or closes something opened before. */
-	size_t max_events = 4 * len + 16;
+	/* Aliases are refused: a spec has no use for them and they are how
+	 * "billion laughs" explodes. */
+	static const struct yamltree_limits lim = {
+		.max_bytes = SPEC_MAX_BYTES, .max_depth = SPEC_MAX_DEPTH, .aliases = false,
+	};
+	struct yamltree_error e;
+	json_t *root;
 
-	*out = NULL;
-	if (!yaml_parser_initialize(&p)) {
-		log_error("out of memory", "where=%s", "yaml_parser_initialize");
-		abort();
+	if (yamltree_parse(yaml, len, &lim, out, &e)) {
+		if (e.syntax)
+			return perr(v, e.line, "YAML syntax error at column %d: %s", e.col, e.msg);
+		return perr(v, e.line, "%s", e.msg);
 	}
-	yaml_parser_set_input_string(&p, (const unsigned char *)yaml, len);
-	for (size_t n = 0; !done && !err; n++) {
-		int line;
+	v->tree = *out;
+	root = yamltree_root(*out);
+	if (json_is_null(root))
+		return perr(v, 0, "empty spec");  /* about the whole file: no line */
+	if (!json_is_object(root))
+		return perr(v, yamltree_line(*out, ""),
+			    "the spec must be a mapping (key: value lines), not %s", kind(root));
+	/* Only the first value of a repeated key is validated. */
+	for (size_t i = 0; i < yamltree_ndups(*out); i++) {
+		const struct yamltree_dup *d = yamltree_dup(*out, i);
+		char *p = d->parent ? yamltree_path_key(d->parent, d->key) : xstrdup(d->key);
 
-		if (n > max_events) {
-			err = perr(v, 0, "too many YAML events");
-			break;
-		}
-		if (!yaml_parser_parse(&p, &ev)) {
-			err = syntax_error(v, &p, yaml, len);
-			break;
-		}
-		line = (int)ev.start_mark.line + 1;
-		switch (ev.type) {
-		case YAML_DOCUMENT_START_EVENT:
-			if (++docs > 1)
-				err = perr(v, line, "more than one YAML document (one spec per file)");
-			break;
-		case YAML_ALIAS_EVENT:
-			/* Refused outright: aliases are how "billion laughs" explode. */
-			err = perr(v, line, "aliases are not allowed (write the value out)");
-			break;
-		case YAML_SCALAR_EVENT:
-			err = on_scalar(&b, &ev, line);
-			break;
-		case YAML_SEQUENCE_START_EVENT:
-		case YAML_MAPPING_START_EVENT:
-			err = on_open(&b, ev.type == YAML_MAPPING_START_EVENT, line);
-			break;
-		case YAML_SEQUENCE_END_EVENT:
-		case YAML_MAPPING_END_EVENT:
-			if (b.depth > 0)
-				frame_release(&b.st[--b.depth]);
-			break;
-		case YAML_STREAM_END_EVENT:
-			done = true;
-			break;
-		default:
-			break;
-		}
-		yaml_event_delete(&ev);
+		if (d->first_line > 0)
+			verr_at(v, p, d->line, "duplicate key (first at line %d)", d->first_line);
+		else
+			verr_at(v, p, d->line, "duplicate key");
+		free(p);
 	}
-	yaml_parser_delete(&p);
-	while (b.depth > 0)
-		frame_release(&b.st[--b.depth]);
-	if (!err && (!b.root || json_is_null(b.root)))
-		err = perr(v, 0, "empty spec");  /* about the whole file: no line */
-	else if (!err && !json_is_object(b.root))
-		err = perr(v, v->root_line, "the spec must be a mapping (key: value lines), not %s",
-			   kind(b.root));
-	if (err)
-		json_decref(b.root);
-	else
-		*out = b.root;
-	return err;
+	return VIVA_OK;
 }
 
 static int finish(struct vctx *v, struct spec **out, struct spec *s)
@@ -1630,7 +1164,7 @@ int spec_parse(const char *yaml, size_t len, const char *filename, struct spec *
 {
 	struct spec_errors local;
 	struct vctx v = { 0 };
-	json_t *root = NULL;
+	struct yamltree *tree = NULL;
 	struct spec *s = NULL;
 	int err;
 
@@ -1643,7 +1177,6 @@ int spec_parse(const char *yaml, size_t len, const char *filename, struct spec *
 		errs->file = xstrdup(filename);
 	v.errs = errs;
 	v.base = errs->n;
-	v.root_line = 1;
 	if (len > SPEC_MAX_BYTES) {
 		perr(&v, 0, "the spec is %zu bytes; at most %d KiB are allowed", len,
 		     SPEC_MAX_BYTES / 1024);
@@ -1653,14 +1186,12 @@ int spec_parse(const char *yaml, size_t len, const char *filename, struct spec *
 		perr(&v, 0, "empty spec");
 		goto out;
 	}
-	v.lines = json_object();
-	if (build_tree(&v, yaml, len, &root))
+	if (load_tree(&v, yaml, len, &tree))
 		goto out;
-	validate(&v, root, &s);
+	validate(&v, yamltree_root(tree), &s);
 out:
 	err = finish(&v, out, s);
-	json_decref(root);
-	json_decref(v.lines);
+	yamltree_free(tree);
 	if (errs == &local)
 		spec_errors_release(&local);
 	return err;

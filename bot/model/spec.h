@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* struct spec_resource holds quantity_cpu_parse() / quantity_memory_parse() results. */
+#include "bot/lib/quantity.h"
+
 /*
  * Pipeline specs (SPEC section 5): the YAML of one service, its model, and
  * validation that reports every error at once, each with its path and, when
@@ -99,16 +102,6 @@ char *spec_to_yaml(const struct spec *s);
 
 bool spec_is_owner(const struct spec *s, const char *user_id);
 bool spec_is_deploy_manager(const struct spec *s, const char *user_id);
-
-/*
- * Kubernetes quantities. CPU: "2", "0.05", "50m" -> millicores (must be a
- * whole number of millicores, > 0). Memory: plain bytes, decimal suffixes
- * k M G T P E, binary Ki Mi Gi Ti Pi Ei, and (as platform teams write them)
- * KB MB GB TB taken as the binary Ki Mi Gi Ti -> bytes (> 0).
- * VIVA_EINVAL when not a quantity, VIVA_ERANGE when out of range.
- */
-int quantity_cpu_parse(const char *s, int64_t *millicores);
-int quantity_memory_parse(const char *s, int64_t *bytes);
 
 const char *spec_type_name(enum spec_type t);
 const char *spec_iface_name(enum spec_iface i);
