@@ -826,7 +826,12 @@ static void config__bad_values__error_with_line(void **state)
 	expect_yaml_fail(fx, "channels:\n  deploy: \"#deploy\"\n", VIVA_EINVAL,
 			 "viva.yaml:2: channels.deploy: expected a Slack channel id");
 	expect_yaml_fail(fx, "schedules: { lag: \"0 10 * *\" }\n", VIVA_EINVAL,
-			 "schedules.lag: expected a cron expression with 5 fields");
+			 "schedules.lag: cron \"0 10 * *\": expected 5 fields");
+	/* five fields are not enough: what the scheduler could never run is refused */
+	expect_yaml_fail(fx, "schedules: { lag: \"60 99 * * *\" }\n", VIVA_EINVAL,
+			 "schedules.lag: cron \"60 99 * * *\": minute field: 60 is out of range 0-59");
+	expect_yaml_fail(fx, "schedules: { unused: \"*/0 * * * *\" }\n", VIVA_EINVAL,
+			 "schedules.unused: cron \"*/0 * * * *\": minute field: step 0 is not allowed");
 	expect_yaml_fail(fx, "traffic: { api_label: \"a-b\" }\n", VIVA_EINVAL,
 			 "traffic.api_label: expected a Prometheus label name");
 	expect_yaml_fail(fx, "environments:\n  alpha: { cluster: dev }\nclusters: { dev: {} }\n",

@@ -1,6 +1,7 @@
 #include "bot/model/config.h"
 #include "bot/model/dotenv.h"
 #include "bot/lib/fileio.h"
+#include "bot/lib/cron.h"
 #include "bot/lib/err.h"
 #include "bot/lib/yamltree.h"
 #include "bot/lib/alloc.h"
@@ -349,20 +350,16 @@ static const char *check_url(const char *v)
 }
 
 /* Full cron parsing is the scheduler's; catching a wrong field count here gives a line number. */
+/* The scheduler's own parser decides: "60 99 * * *" and "*\/0 * * * *" are refused here,
+ * not accepted and then never run. */
 static const char *check_cron(const char *v)
 {
-	int fields = 0;
-	bool in = false;
+	static _Thread_local char why[192];
+	struct cron_expr e;
 
-	for (const char *p = v; *p; p++) {
-		if (*p == ' ' || *p == '\t') {
-			in = false;
-		} else if (!in) {
-			in = true;
-			fields++;
-		}
-	}
-	return fields == 5 ? NULL : "expected a cron expression with 5 fields, e.g. \"0 10 * * *\"";
+	if (cron_parse(v, &e, why, sizeof(why)) != VIVA_OK)
+		return why;
+	return NULL;
 }
 
 static const char *check_label(const char *v)
