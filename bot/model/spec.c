@@ -207,7 +207,8 @@ static int perr(struct vctx *v, int line, const char *fmt, ...)
 /* Errors in document order (a stable sort: form errors keep walk order). */
 static void vctx_finish(struct vctx *v)
 {
-	struct spec_error *a = v->errs->v + v->base;
+	/* no error yet: v->errs->v is NULL, and NULL + 0 is undefined */
+	struct spec_error *a = v->errs->v ? v->errs->v + v->base : NULL;
 	size_t n = v->errs->n - v->base;
 
 	for (size_t i = 1; i < n; i++) {
