@@ -64,6 +64,7 @@ CORE_SRCS += bot/slack/api.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
 CORE_SRCS += bot/clients/tls.c
+CORE_SRCS += bot/clients/http.c
 CORE_SRCS += store/store.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c

@@ -63,6 +63,13 @@ static struct family fam_api = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
+static struct family fam_http = {
+	.name = "viva_http_requests_total",
+	.help = "HTTP exchanges with outside systems, by client (slack, registry, ...) and HTTP status (\"error\" when no answer).",
+	.labels = { "client", "status" }, .nlabels = 2,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
 static struct family fam_replies = {
 	.name = "viva_replies_total",
 	.help = "Answers to users, by kind (message, post, view) and result (delivered, undelivered).",
@@ -291,6 +298,17 @@ void metrics_api_call(const char *method, int http_status)
 	family_inc(&fam_api, method, status);
 }
 
+void metrics_http_request(const char *client, int http_status)
+{
+	char status[16];
+
+	if (http_status > 0 && http_status < 1000)
+		snprintf(status, sizeof(status), "%d", http_status);
+	else
+		strcpy(status, "error");
+	family_inc(&fam_http, client, status);
+}
+
 void metrics_ack(int64_t latency_us)
 {
 	size_t b = ACK_NBOUNDS;
@@ -360,6 +378,7 @@ char *metrics_render(void)
 		     (int64_t)atomic_load(&g_jobs_running));
 	family_render(&fam_jobs, &sb);
 	family_render(&fam_api, &sb);
+	family_render(&fam_http, &sb);
 	family_render(&fam_replies, &sb);
 	family_render(&fam_actions, &sb);
 	render_counter(&sb, "viva_reconnects_total", "Socket Mode reconnects.",
@@ -374,6 +393,7 @@ void metrics_reset(void)
 	family_reset(&fam_envelopes);
 	family_reset(&fam_jobs);
 	family_reset(&fam_api);
+	family_reset(&fam_http);
 	family_reset(&fam_replies);
 	family_reset(&fam_actions);
 	atomic_store(&c_duplicates, 0);

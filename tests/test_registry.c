@@ -1096,7 +1096,7 @@ static void registry__registry_stopped_midway__eunavail(void **state)
 	registry_tags_free(tags, n);
 	stop_server(&F.doomed);
 	assert_int_equal(registry_list_tags(r, REPO, &tags, &n), VIVA_EUNAVAIL);
-	msg = xasprintf("the registry at %s is not reachable", F.doomed.url);
+	msg = xasprintf("the registry at %s is not reachable (connection refused)", F.doomed.url);
 	assert_string_equal(registry_last_error(), msg);
 	free(msg);
 	assert_int_equal(registry_promote(r, REPO, T2182, "latest", NULL, NULL), VIVA_EUNAVAIL);

@@ -39,6 +39,20 @@ void registry_manifest_release(struct registry_manifest *m);
 
 struct registry;
 
+/*
+ * One reference of a batch (registry_head_manifests, registry_images_created):
+ * ref is the caller's; the outputs are set by the call (whatever they held
+ * before is overwritten, not freed) and released with registry_items_release().
+ */
+struct registry_item {
+	const char *ref;         /* in: a tag or a digest (borrowed) */
+	int rc;                  /* out: 0 or a viva_err */
+	char *digest;            /* out: what ref resolves to */
+	int64_t created;         /* out (registry_images_created): unix seconds, 0 unknown */
+	char *error;             /* out: the message when rc < 0 */
+};
+void registry_items_release(struct registry_item *items, size_t n);
+
 struct registry_ops {
 	/* Every tag of repo, following Link pagination. *tags (caller frees
 	 * with registry_tags_free) holds *n strings. */
@@ -57,6 +71,18 @@ struct registry_ops {
 	int (*get_blob)(struct registry *r, const char *repo, const char *digest,
 			char **data, size_t *len, size_t max);
 	void (*free)(struct registry *r);
+	/*
+	 * Optional batches: the single operation for every item, at once.
+	 * NULL (a fake): the wrappers call the single operation for each item
+	 * in turn. Each sets items[i].rc and .error; head_manifests sets
+	 * .digest, get_manifests fills out[i] (caller releases), get_blobs
+	 * (items[i].ref is a digest) data[i] (caller frees) and lens[i].
+	 */
+	void (*head_manifests)(struct registry *r, const char *repo, struct registry_item *items, size_t n);
+	void (*get_manifests)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			      struct registry_manifest *out);
+	void (*get_blobs)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			  size_t max, char **data, size_t *lens);
 };
 
 struct registry {
@@ -74,6 +100,30 @@ struct registry {
  */
 struct registry *registry_new(const char *base_url, const char *user, const char *password);
 void registry_free(struct registry *r);
+
+/*
+ * registry_new() with TLS settings (strings are copied; NULL/"" for none):
+ * with neither ca_file nor ca_pem the system's CAs are trusted (the hashed
+ * directory of bot/clients/tls.h); a client certificate and key, as files
+ * or PEM text, for a registry that requires one; insecure turns certificate
+ * checks off (a lab registry; logged as a warning). NULL also when a TLS
+ * file is not readable (logged). max_parallel bounds the requests a batch
+ * sends at once (0: 8).
+ */
+struct registry_opts {
+	const char *url;
+	const char *user;
+	const char *password;
+	const char *ca_file;
+	const char *ca_pem;
+	const char *cert_file;
+	const char *cert_pem;
+	const char *key_file;
+	const char *key_pem;
+	bool insecure;
+	int max_parallel;
+};
+struct registry *registry_new_ex(const struct registry_opts *o);
 
 /* Limits of the real client (tests shorten them). A field <= 0 keeps its
  * default. Ignored for a fake. */
@@ -97,6 +147,18 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
 int registry_get_blob(struct registry *r, const char *repo, const char *digest,
 		      char **data, size_t *len, size_t max);
 void registry_tags_free(char **tags, size_t n);
+
+/*
+ * Batches: what registry_head_manifest() (digests) and
+ * registry_image_created() (build times and digests) give, for n refs of one
+ * repository, with the requests sent concurrently by the real client (a fake
+ * without the batch operations is called once per item, in order). Every
+ * item gets its own rc and message. Returns VIVA_OK when every item
+ * succeeded, else the first failed item's code, with its message in
+ * registry_last_error(). Duplicate config blobs are read once.
+ */
+int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n);
+int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n);
 
 /*
  * Promote: GET the manifest of tag (OCI index and manifest, Docker manifest

@@ -81,10 +81,12 @@ struct slack_api_limits {
 void slack_api_set_limits(struct slack_api *api, const struct slack_api_limits *lim);
 
 /*
- * Keep-alive: the real client keeps a small pool of curl handles (and their
- * open connections) that calls borrow and give back. This frees the idle
- * ones; slack_api_free() calls it. No call may be running when the last
- * slack_api_free() runs (it releases libcurl's global state).
+ * Keep-alive: the real client (an HTTP client of bot/clients/http.h named
+ * "slack") keeps a small pool of sessions (curl handles and their open
+ * connections) that calls borrow and give back. This closes the idle ones
+ * of every HTTP client of the process (http_trim_all()); slack_api_free()
+ * closes its own. No call may be running when the last slack_api_free()
+ * runs (it releases libcurl's global state).
  */
 void slack_api_thread_cleanup(void);
 
