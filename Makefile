@@ -27,6 +27,8 @@ DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-de
              libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
 DEB_RUN   := ca-certificates tzdata
+# What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
+DEB_BENCH := skopeo
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
@@ -169,6 +171,7 @@ $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(BUILD)/store/store.o $(LIB_SRCS:%
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 bench: deps
+	@sh tests/deps.sh $(DEB_BENCH)
 	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags

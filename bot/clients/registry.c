@@ -1514,13 +1514,14 @@ void registry_items_release(struct registry_item *items, size_t n)
 	}
 }
 
-enum call_kind { C_HEAD, C_MANIFEST, C_BLOB };
+enum call_kind { C_MANIFEST, C_BLOB };
 
 /*
  * The real client's batches: one request per item, all sent together
  * (send_authed_batch), each answer read as the single operation reads it.
- * Out: items[i].rc/error, and per kind items[i].digest (C_HEAD), mout[i]
- * (C_MANIFEST) or data[i]/lens[i] (C_BLOB; items[i].ref is the digest).
+ * Out: items[i].rc/error, and per kind: C_MANIFEST items[i].digest and
+ * mout[i] (a HEAD for digest_only items: the digest alone), C_BLOB
+ * data[i]/lens[i] (items[i].ref is the digest).
  */
 static void real_many(struct registry *reg, const char *repo, enum call_kind k, struct registry_item *items,
 		      size_t n, struct registry_manifest *mout, size_t max, char **data, size_t *lens)
@@ -1552,7 +1553,7 @@ static void real_many(struct registry *reg, const char *repo, enum call_kind k, 
 		if (k == C_BLOB)
 			blob_call(r, repo, ref, max, &calls[m]);
 		else
-			manifest_call(r, repo, ref, k == C_HEAD, &calls[m]);
+			manifest_call(r, repo, ref, items[i].digest_only, &calls[m]);
 		idx[m++] = i;
 	}
 	send_authed_batch(r, repo, calls, m);
@@ -1561,23 +1562,21 @@ static void real_many(struct registry *reg, const char *repo, enum call_kind k, 
 		int rc;
 
 		clear_error();
-		if (k == C_HEAD)
-			rc = head_result(r, repo, it->ref, &calls[j], &it->digest);
-		else if (k == C_MANIFEST)
-			rc = manifest_result(r, repo, it->ref, &calls[j], &mout[idx[j]]);
-		else
+		if (k == C_BLOB) {
 			rc = blob_finish(r, repo, it->ref, &calls[j], &data[idx[j]], &lens[idx[j]]);
+		} else if (it->digest_only) {
+			rc = head_result(r, repo, it->ref, &calls[j], &it->digest);
+		} else {
+			rc = manifest_result(r, repo, it->ref, &calls[j], &mout[idx[j]]);
+			if (rc == VIVA_OK)
+				it->digest = xstrdup(mout[idx[j]].digest);
+		}
 		if (rc < 0)
 			item_fail(it, rc);
 		call_release(&calls[j]);
 	}
 	free(calls);
 	free(idx);
-}
-
-static void real_head_manifests(struct registry *reg, const char *repo, struct registry_item *items, size_t n)
-{
-	real_many(reg, repo, C_HEAD, items, n, NULL, 0, NULL, NULL);
 }
 
 static void real_get_manifests(struct registry *reg, const char *repo, struct registry_item *items, size_t n,
@@ -1607,10 +1606,10 @@ static int real_get_manifest(struct registry *reg, const char *repo, const char 
 
 static int real_head_manifest(struct registry *reg, const char *repo, const char *ref, char **digest_out)
 {
-	struct registry_item it = { .ref = ref };
+	struct registry_item it = { .ref = ref, .digest_only = true };
 	int rc;
 
-	real_head_manifests(reg, repo, &it, 1);
+	real_get_manifests(reg, repo, &it, 1, NULL);
 	rc = item_rc(&it);
 	*digest_out = it.digest;
 	it.digest = NULL;
@@ -1708,7 +1707,6 @@ static const struct registry_ops real_ops = {
 	.head_manifest = real_head_manifest,
 	.get_blob = real_get_blob,
 	.free = real_free,
-	.head_manifests = real_head_manifests,
 	.get_manifests = real_get_manifests,
 	.get_blobs = real_get_blobs,
 };
@@ -1982,29 +1980,11 @@ static bool items_begin(struct registry *r, const char *repo, struct registry_it
 	return false;
 }
 
-static bool has_head(const struct registry_ops *o) { return o->head_manifest || o->head_manifests; }
 static bool has_get(const struct registry_ops *o) { return o->get_manifest || o->get_manifests; }
 static bool has_blob(const struct registry_ops *o) { return o->get_blob || o->get_blobs; }
 
-int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n)
-{
-	if (!items && n)
-		return registry_fail(VIVA_EINVAL, "registry_head_manifests: no items");
-	if (items_begin(r, repo, items, n, has_head)) {
-		if (r->ops->head_manifests) {
-			r->ops->head_manifests(r, repo, items, n);
-		} else {
-			for (size_t i = 0; i < n; i++) {
-				items[i].rc = registry_head_manifest(r, repo, items[i].ref, &items[i].digest);
-				if (items[i].rc < 0)
-					item_fail(&items[i], items[i].rc);
-			}
-		}
-	}
-	return items_outcome(items, n);
-}
-
-/* get_manifests with the fallback; out[i] is the caller's to release. */
+/* get_manifests with the fallback (out[i] is the caller's to release): a
+ * manifest and its digest per item, or the digest alone (digest_only). */
 static void many_get_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n,
 			       struct registry_manifest *out)
 {
@@ -2016,10 +1996,30 @@ static void many_get_manifests(struct registry *r, const char *repo, struct regi
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		items[i].rc = registry_get_manifest(r, repo, items[i].ref, &out[i]);
+		if (items[i].digest_only) {
+			items[i].rc = registry_head_manifest(r, repo, items[i].ref, &items[i].digest);
+		} else {
+			items[i].rc = registry_get_manifest(r, repo, items[i].ref, &out[i]);
+			if (items[i].rc == VIVA_OK)
+				items[i].digest = xstrdup(out[i].digest);
+		}
 		if (items[i].rc < 0)
 			item_fail(&items[i], items[i].rc);
 	}
+}
+
+int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n)
+{
+	struct registry_manifest *none;
+
+	if (!items && n)
+		return registry_fail(VIVA_EINVAL, "registry_head_manifests: no items");
+	none = xcalloc(n ? n : 1, sizeof(*none));
+	for (size_t i = 0; i < n; i++)
+		items[i].digest_only = true;
+	many_get_manifests(r, repo, items, n, none);
+	free(none);
+	return items_outcome(items, n);
 }
 
 static void many_get_blobs(struct registry *r, const char *repo, struct registry_item *items, size_t n,
@@ -2169,7 +2169,8 @@ out:
  * manifests that indexes among them point at; the config blobs (each
  * distinct one once). An item fails at the first step that fails for it.
  */
-int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n)
+int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			    const struct registry_created_cache *cache)
 {
 	struct registry_manifest *top = NULL, *child = NULL;
 	struct registry_item *sub = NULL;
@@ -2177,6 +2178,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	const char **cfg = NULL;
 	char **disp = NULL, **blobs = NULL;
 	size_t *lens = NULL, *at = NULL, m = 0;
+	bool *done = NULL;
 
 	if (!items && n)
 		return registry_fail(VIVA_EINVAL, "registry_images_created: no items");
@@ -2191,33 +2193,65 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	blobs = xcalloc(n, sizeof(*blobs));
 	lens = xcalloc(n, sizeof(*lens));
 	at = xcalloc(n, sizeof(*at));
+	done = xcalloc(n, sizeof(*done));
 
 	for (size_t i = 0; i < n; i++) {
 		item_start(&items[i]);
 		if (!valid_ref(items[i].ref))
 			item_fail(&items[i], bad_ref(items[i].ref));   /* alone: the others still go */
 	}
-	/* 1: the manifests (of the valid refs), into child[] for now */
+	/*
+	 * 0 (with a cache): what every ref points at, by HEAD, which a
+	 * registry does not count as a pull (Docker Hub's rate limit, Harbor's
+	 * "last pulled"); an image the cache knows is done then.
+	 */
+	if (cache && cache->get) {
+		for (size_t i = 0; i < n; i++)
+			if (items[i].rc == VIVA_OK) {
+				sub[m] = (struct registry_item){ .ref = items[i].ref, .digest_only = true };
+				at[m++] = i;
+			}
+		many_get_manifests(r, repo, sub, m, child);
+		for (size_t k = 0; k < m; k++) {
+			size_t i = at[k];
+
+			items[i].rc = sub[k].rc;
+			items[i].error = sub[k].error;
+			items[i].digest = sub[k].digest;
+			sub[k].error = sub[k].digest = NULL;
+			if (items[i].rc == VIVA_OK &&
+			    (items[i].digest_only || cache->get(cache->ud, items[i].digest, &items[i].created)))
+				done[i] = true;
+		}
+		registry_items_release(sub, m);
+		m = 0;
+	}
+	/* 1: the manifests still wanted (by digest when it is known), into child[] for now */
 	for (size_t i = 0; i < n; i++)
-		if (items[i].rc == VIVA_OK) {
-			sub[m] = (struct registry_item){ .ref = items[i].ref };
+		if (items[i].rc == VIVA_OK && !done[i]) {
+			sub[m] = (struct registry_item){ .ref = items[i].digest ? items[i].digest : items[i].ref,
+							 .digest_only = items[i].digest_only };
 			at[m++] = i;
 		}
 	many_get_manifests(r, repo, sub, m, child);
 	for (size_t k = 0; k < m; k++) {
 		size_t i = at[k];
 
-		if (sub[k].rc < 0) {
-			items[i].rc = sub[k].rc;
-			items[i].error = sub[k].error;
-			sub[k].error = NULL;
+		items[i].rc = sub[k].rc;
+		items[i].error = sub[k].error;
+		if (!items[i].digest) {
+			items[i].digest = sub[k].digest;
+			sub[k].digest = NULL;
 		}
+		sub[k].error = NULL;
 		top[i] = child[k];
 		memset(&child[k], 0, sizeof(child[k]));
+		if (items[i].rc == VIVA_OK && items[i].digest_only)
+			done[i] = true;   /* only the digest was wanted */
 	}
 	registry_items_release(sub, m);
 	for (size_t i = 0; i < n; i++) {
-		if (items[i].rc < 0)
+		if (items[i].rc < 0 || done[i])
 			continue;
 		disp[i] = ref_display(repo, items[i].ref);
 		js[i] = json_loadb((const char *)top[i].data, top[i].len, 0, NULL);
@@ -2230,7 +2264,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	for (size_t i = 0; i < n; i++) {
 		const char *d;
 
-		if (items[i].rc < 0 || !is_index(&top[i], js[i]))
+		if (items[i].rc < 0 || done[i] || !is_index(&top[i], js[i]))
 			continue;
 		d = pick_entry(js[i]);
 		if (!d) {
@@ -2272,7 +2306,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
 
-		if (items[i].rc < 0)
+		if (items[i].rc < 0 || done[i])
 			continue;
 		clear_error();
 		if (config_digest_of(js[i], disp[i], &cfg[i]) != VIVA_OK) {
@@ -2289,7 +2323,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
 
-		if (items[i].rc < 0)
+		if (items[i].rc < 0 || done[i])
 			continue;
 		for (k = 0; k < m && strcmp(sub[k].ref, cfg[i]) != 0; k++)
 			;
@@ -2305,8 +2339,15 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			item_fail(&items[i], VIVA_EREMOTE);
 			continue;
 		}
-		items[i].digest = xstrdup(top[i].digest);
+		if (cache && cache->put)
+			cache->put(cache->ud, items[i].digest, items[i].created);
 	}
+	/* a failed item has no digest either */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].rc < 0) {
+			free(items[i].digest);
+			items[i].digest = NULL;
+		}
 	registry_items_release(sub, m);
 	for (size_t i = 0; i < n; i++) {
 		registry_manifest_release(&top[i]);
@@ -2324,6 +2365,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	free(blobs);
 	free(lens);
 	free(at);
+	free(done);
 	return items_outcome(items, n);
 }
 
@@ -2342,7 +2384,7 @@ int registry_image_created(struct registry *r, const char *repo, const char *tag
 		return bad_repo(repo);
 	if (!valid_ref(tag_or_digest))
 		return bad_ref(tag_or_digest);
-	rc = registry_images_created(r, repo, &it, 1);
+	rc = registry_images_created(r, repo, &it, 1, NULL);
 	if (rc == VIVA_OK) {
 		if (created_unix)
 			*created_unix = it.created;

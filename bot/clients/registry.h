@@ -46,6 +46,7 @@ struct registry;
  */
 struct registry_item {
 	const char *ref;         /* in: a tag or a digest (borrowed) */
+	bool digest_only;        /* in: only the digest is wanted (a HEAD, no build time) */
 	int rc;                  /* out: 0 or a viva_err */
 	char *digest;            /* out: what ref resolves to */
 	int64_t created;         /* out (registry_images_created): unix seconds, 0 unknown */
@@ -74,11 +75,12 @@ struct registry_ops {
 	/*
 	 * Optional batches: the single operation for every item, at once.
 	 * NULL (a fake): the wrappers call the single operation for each item
-	 * in turn. Each sets items[i].rc and .error; head_manifests sets
-	 * .digest, get_manifests fills out[i] (caller releases), get_blobs
-	 * (items[i].ref is a digest) data[i] (caller frees) and lens[i].
+	 * in turn. Each sets items[i].rc and .error. get_manifests: the
+	 * manifest of each item into out[i] (caller releases) and its digest
+	 * into items[i].digest; for an item marked digest_only a HEAD, which
+	 * sets the digest alone. get_blobs (items[i].ref is a digest): data[i]
+	 * (caller frees) and lens[i].
 	 */
-	void (*head_manifests)(struct registry *r, const char *repo, struct registry_item *items, size_t n);
 	void (*get_manifests)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
 			      struct registry_manifest *out);
 	void (*get_blobs)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
@@ -150,15 +152,33 @@ void registry_tags_free(char **tags, size_t n);
 
 /*
  * Batches: what registry_head_manifest() (digests) and
- * registry_image_created() (build times and digests) give, for n refs of one
- * repository, with the requests sent concurrently by the real client (a fake
- * without the batch operations is called once per item, in order). Every
- * item gets its own rc and message. Returns VIVA_OK when every item
- * succeeded, else the first failed item's code, with its message in
- * registry_last_error(). Duplicate config blobs are read once.
+ * registry_image_created() (digests and build times) give, for n refs of one
+ * repository, with the requests of each round sent concurrently by the real
+ * client (a fake without the batch operations is called once per item, in
+ * order). Every item gets its own rc and message. Returns VIVA_OK when every
+ * item succeeded, else the first failed item's code, with its message in
+ * registry_last_error().
+ *
+ * registry_images_created() runs its requests in rounds: with a cache, a
+ * HEAD of every ref first (a HEAD is no "pull" for a registry's rate limit
+ * or retention), after which an item marked digest_only, or an image whose
+ * build time the cache knows (digests are immutable), is done; then the
+ * manifests still wanted (by digest; without a cache by ref, and a HEAD
+ * for digest_only items); the image manifests that indexes point at; the
+ * config blobs, each distinct one once. Every build time read from a blob
+ * is handed to the cache. registry_head_manifests() marks every item
+ * digest_only.
  */
+struct registry_created_cache {
+	/* true and *created when the image's build time is known */
+	bool (*get)(void *ud, const char *digest, int64_t *created);
+	/* a build time just read from the registry (may be NULL) */
+	void (*put)(void *ud, const char *digest, int64_t created);
+	void *ud;
+};
 int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n);
-int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n);
+int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			    const struct registry_created_cache *cache);
 
 /*
  * Promote: GET the manifest of tag (OCI index and manifest, Docker manifest
