@@ -95,6 +95,7 @@ TESTS += tests/test_metrics
 TESTS += tests/test_slack_api
 TESTS += tests/test_fake_slack
 TESTS += tests/test_serve
+TESTS += tests/test_http
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

@@ -309,6 +309,7 @@ struct xfer {
 	enum xstate state;
 	bool idempotent;
 	bool too_big;
+	bool tls_dropped;            /* a new TLS connection ended by the server at once */
 	int attempt;                 /* attempts started */
 	int64_t t0;                  /* request start */
 	int64_t deadline;
@@ -635,11 +636,16 @@ static bool errbuf_has(const struct xfer *x, const char *needle)
 	return strcasestr(x->errbuf, needle) != NULL;
 }
 
-/* A TLS alert from the server (it refused us: no or a wrong client
- * certificate, no common protocol); retrying the same cannot help. */
+/*
+ * The server refused us in TLS (no or a wrong client certificate, no common
+ * protocol): an alert, or a new TLS connection it closed as soon as the
+ * handshake was done (TLS 1.3 refuses a client certificate after the
+ * client's side of the handshake). Repeating the same cannot help; a
+ * reused connection that broke (the usual stale keep-alive) can.
+ */
 static bool tls_alert(const struct xfer *x)
 {
-	return errbuf_has(x, "alert") || errbuf_has(x, "SSL routines");
+	return x->tls_dropped || errbuf_has(x, "alert") || errbuf_has(x, "SSL routines");
 }
 
 /* A failure that repeating the same request may cure. */
@@ -728,8 +734,8 @@ static int transport_error(struct xfer *x, CURLcode cc)
 		if (errbuf_has(x, "certificate required"))
 			set_error(x, "%s is not reachable: it requires a client certificate viva does not have", peer);
 		else if (tls_alert(x))
-			set_error(x, "%s is not reachable: it ended the TLS session (a client certificate it does not accept?)",
-				  peer);
+			set_error(x, "%s is not reachable: it closed the TLS connection at once "
+				  "(does it require a client certificate, or refuse viva's?)", peer);
 		else
 			set_error(x, "%s is not reachable (connection lost)", peer);
 		return VIVA_EUNAVAIL;
@@ -799,6 +805,12 @@ static void attempt_done(struct xfer *x, CURLcode cc, const struct http_limits *
 		}
 		finish(x, VIVA_OK);
 		return;
+	}
+	{
+		long fresh = 0;
+		curl_easy_getinfo(x->h, CURLINFO_NUM_CONNECTS, &fresh);
+		x->tls_dropped = fresh > 0 && strncasecmp(x->url, "https://", 8) == 0 &&
+				 (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR);
 	}
 	rc = transport_error(x, cc);
 	if (retryable(x, cc)) {
