@@ -13,7 +13,12 @@
  *   skopeo  skopeo list-tags --tls-verify=false docker://127.0.0.1:PORT/REPO
  *           (Debian's skopeo: the tag list alone)
  *   paged   warm, through a proxy serving tags/list 100 per page (50 pages)
- * The three of a round run back to back, so that a slow moment of the
+ *   floor-cold, floor-warm  the registry's part alone: the very requests of
+ *           a cold (warm) listing, in the same rounds, made here with
+ *           libcurl's multi interface, 8 at once, on new connections, with
+ *           no process start, no parsing and no store: what any client
+ *           making these requests waits for
+ * The runs of a round go back to back, so that a slow moment of the
  * machine hits all of them. Prints the medians (with min and max), the
  * ratios against the goal (cold <= 1.5 x skopeo, warm <= 1.0 x skopeo), and
  * writes bench/out/tags.json. Exit 1 when a run failed, or with
@@ -32,6 +37,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+#include <jansson.h>
+
 #include "bot/lib/alloc.h"
 #include "bot/lib/fileio.h"
 #include "tests/registry_proxy.h"
@@ -47,14 +55,28 @@
 #define GOAL_COLD 1.5
 #define GOAL_WARM 1.0
 
-enum { COLD, WARM, SKOPEO, PAGED, NKINDS };
+#define RAW_PARALLEL 8
+#define RAW_TIMEOUT_MS 10000L
+#define ACCEPT_V2 "Accept: " REGPUSH_DOCKER_V2
 
-static const char *const kind_name[NKINDS] = { "cold", "warm", "skopeo", "paged" };
+enum { COLD, WARM, SKOPEO, PAGED, FLOOR_COLD, FLOOR_WARM, NKINDS };
+
+static const char *const kind_name[NKINDS] = { "cold", "warm", "skopeo", "paged", "floor-cold", "floor-warm" };
 static const char *const kind_note[NKINDS] = {
-	"viva, empty store: 21 HEADs, 20 manifests, 20 config blobs",
-	"viva, build times from the store: 21 HEADs",
+	"viva, empty store: the list, 20 HEADs, 20 manifests, 20 config blobs",
+	"viva, build times from the store: the list, 20 HEADs",
 	"skopeo list-tags: the tag list alone",
 	"viva warm, tags/list 100 per page via a proxy",
+	"cold's requests alone (libcurl multi, 8 at once, no process)",
+	"warm's requests alone (libcurl multi, 8 at once, no process)",
+};
+
+/* The URLs of the requests a listing makes. */
+struct raw_urls {
+	char *tags[1];
+	char *heads[NDISTINCT];          /* the page's tags */
+	char *manifests[NDISTINCT];      /* by digest */
+	char *blobs[NDISTINCT];          /* config blobs */
 };
 
 struct series {
@@ -178,6 +200,120 @@ static double max_of(const double *v, int n)
 	return m;
 }
 
+static size_t sink(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* n requests (HEAD or GET) on m, at most RAW_PARALLEL at once; false when one
+ * did not answer 200. Bounded: every transfer has a timeout. */
+static bool raw_round(CURLM *m, struct curl_slist *hdrs, char *const *urls, int n, bool head)
+{
+	int next = 0, running = 0, done = 0;
+	bool ok = true;
+	double end = now_ms() + 2 * RAW_TIMEOUT_MS;
+
+	while (done < n && now_ms() < end) {
+		CURLMsg *msg;
+		int still = 0, q = 0;
+
+		while (running < RAW_PARALLEL && next < n) {
+			CURL *e = curl_easy_init();
+			if (!e)
+				return false;
+			curl_easy_setopt(e, CURLOPT_URL, urls[next++]);
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+			curl_easy_setopt(e, CURLOPT_NOBODY, head ? 1L : 0L);
+			curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink);
+			curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, RAW_TIMEOUT_MS);
+			curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+			curl_multi_add_handle(m, e);
+			running++;
+		}
+		curl_multi_perform(m, &still);
+		while ((msg = curl_multi_info_read(m, &q))) {
+			long st = 0;
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &st);
+			if (msg->data.result != CURLE_OK || st != 200)
+				ok = false;
+			curl_multi_remove_handle(m, msg->easy_handle);
+			curl_easy_cleanup(msg->easy_handle);
+			running--;
+			done++;
+		}
+		if (done < n)
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	return ok && done == n;
+}
+
+/* A cold (blobs: true) or warm listing's requests, timed, into s. */
+static bool measure_floor(struct series *s, const struct raw_urls *u, bool cold)
+{
+	struct curl_slist *hdrs = curl_slist_append(NULL, ACCEPT_V2);
+	CURLM *m = curl_multi_init();
+	double t0 = now_ms();
+	bool ok = m && hdrs && raw_round(m, hdrs, u->tags, 1, false) &&
+		  raw_round(m, hdrs, u->heads, NDISTINCT, true) &&
+		  (!cold || (raw_round(m, hdrs, u->manifests, NDISTINCT, false) &&
+			     raw_round(m, hdrs, u->blobs, NDISTINCT, false)));
+
+	if (ok) {
+		s->ms[s->n] = now_ms() - t0;
+		s->rss_kb[s->n] = 0;
+		s->n++;
+	} else {
+		s->failed++;
+		fprintf(stderr, "floor run failed\n");
+	}
+	if (m)
+		curl_multi_cleanup(m);
+	curl_slist_free_all(hdrs);
+	return ok;
+}
+
+/* The page's 20 tags, their manifests' digests and their config blobs. */
+static int raw_urls_init(struct raw_urls *u, const char *base)
+{
+	u->tags[0] = xasprintf("%s/v2/" REPO "/tags/list?n=100", base);
+	for (int i = 0; i < NDISTINCT; i++) {
+		char *body = NULL, *digest = NULL;
+		json_t *j;
+		const char *cfg;
+		long st;
+
+		u->heads[i] = xasprintf("%s/v2/" REPO "/manifests/%d-develop-%07x", base, NTAGS - i,
+					(NTAGS - i) * 4099);
+		st = regpush_http("GET", u->heads[i], NULL, REGPUSH_DOCKER_V2, NULL, NULL, 0, &body, &digest, NULL);
+		j = body ? json_loads(body, 0, NULL) : NULL;
+		cfg = json_string_value(json_object_get(json_object_get(j, "config"), "digest"));
+		if (st == 200 && digest && cfg) {
+			u->manifests[i] = xasprintf("%s/v2/" REPO "/manifests/%s", base, digest);
+			u->blobs[i] = xasprintf("%s/v2/" REPO "/blobs/%s", base, cfg);
+		}
+		json_decref(j);
+		free(body);
+		free(digest);
+		if (!u->manifests[i])
+			return -1;
+	}
+	return 0;
+}
+
+static void raw_urls_release(struct raw_urls *u)
+{
+	free(u->tags[0]);
+	for (int i = 0; i < NDISTINCT; i++) {
+		free(u->heads[i]);
+		free(u->manifests[i]);
+		free(u->blobs[i]);
+	}
+}
+
 static void remove_store(const char *dir)
 {
 	static const char *const files[] = { "viva.db", "viva.db-wal", "viva.db-shm" };
@@ -229,6 +365,7 @@ int main(void)
 	struct regproxy *proxy = NULL;
 	struct regproxy_opts po = { 0 };
 	struct regproxy_stats stats = { 0 };
+	struct raw_urls raw = { 0 };
 	static struct series ser[NKINDS];
 	char viva[PATH_MAX], templates[PATH_MAX], dir[] = "/tmp/viva-bench-tags-XXXXXX";
 	char *path, proxy_base[64], *skopeo_ref = NULL, *env_reg = NULL, *env_proxy = NULL, *env_tmpl = NULL;
@@ -255,7 +392,8 @@ int main(void)
 		fprintf(stderr, "bench_tags: cannot start docker-registry\n");
 		return 1;
 	}
-	if (push_images(&reg, &push_ms) != 0)
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (push_images(&reg, &push_ms) != 0 || raw_urls_init(&raw, reg.base) != 0)
 		goto out;
 	path = xasprintf("%s/pipelines", dir);
 	mkdir(path, 0755);
@@ -291,7 +429,8 @@ int main(void)
 			if (!measure(&ser[COLD], "cold", viva_argv, viva_env, dir, want_viva) ||
 			    !measure(&ser[WARM], "warm", viva_argv, viva_env, dir, want_viva) ||
 			    !measure(&ser[SKOPEO], "skopeo", skopeo_argv, skopeo_env, dir, "\"5000-develop-") ||
-			    !measure(&ser[PAGED], "paged", viva_argv, paged_env, dir, want_viva)) {
+			    !measure(&ser[PAGED], "paged", viva_argv, paged_env, dir, want_viva) ||
+			    !measure_floor(&ser[FLOOR_COLD], &raw, true) || !measure_floor(&ser[FLOOR_WARM], &raw, false)) {
 				failed = true;
 				break;
 			}
@@ -307,14 +446,18 @@ int main(void)
 	}
 	printf("\n/viva tags on %d tags (%d distinct newest images) next to skopeo list-tags, same registry,\n"
 	       "release build, medians of %d rounds (%.1f s to push)\n", NTAGS, NDISTINCT, ser[COLD].n, push_ms / 1000);
-	printf("%-7s %10s %9s %9s %12s  %s\n", "run", "median_ms", "min_ms", "max_ms", "peak_rss_kb", "what");
+	printf("%-10s %10s %9s %9s %12s  %s\n", "run", "median_ms", "min_ms", "max_ms", "peak_rss_kb", "what");
 	for (int k = 0; k < NKINDS; k++)
-		printf("%-7s %10.1f %9.1f %9.1f %12ld  %s\n", kind_name[k], med[k], min_of(ser[k].ms, ser[k].n),
+		printf("%-10s %10.1f %9.1f %9.1f %12ld  %s\n", kind_name[k], med[k], min_of(ser[k].ms, ser[k].n),
 		       max_of(ser[k].ms, ser[k].n), median_long(ser[k].rss_kb, ser[k].n), kind_note[k]);
 	printf("cold / skopeo  %.2f  (goal <= %.1f)  %s\n", r_cold, GOAL_COLD, r_cold <= GOAL_COLD ? "pass" : "MISS");
 	printf("warm / skopeo  %.2f  (goal <= %.1f)  %s\n", r_warm, GOAL_WARM, r_warm <= GOAL_WARM ? "pass" : "MISS");
 	printf("paged runs: %d tags/list pages served by the proxy (%d per run)\n", stats.tags_pages,
 	       ser[PAGED].n ? stats.tags_pages / ser[PAGED].n : 0);
+	printf("viva above the floor: cold %+.1f ms, warm %+.1f ms (process start, parsing, sorting, store, reply)\n",
+	       med[COLD] - med[FLOOR_COLD], med[WARM] - med[FLOOR_WARM]);
+	printf("the floor against skopeo: cold %.2f, warm %.2f (what these requests cost on this registry)\n",
+	       med[SKOPEO] > 0 ? med[FLOOR_COLD] / med[SKOPEO] : 0, med[SKOPEO] > 0 ? med[FLOOR_WARM] / med[SKOPEO] : 0);
 	mkdir("bench/out", 0755);
 	json = fopen("bench/out/tags.json", "w");
 	if (json) {
@@ -341,6 +484,8 @@ out:
 	free(env_reg);
 	free(env_proxy);
 	free(env_tmpl);
+	raw_urls_release(&raw);
+	curl_global_cleanup();
 	{
 		char *cmd = xasprintf("rm -rf '%s'", dir);
 		if (system(cmd) != 0)

@@ -287,14 +287,20 @@ void metrics_action(const char *outcome) { family_inc(&fam_actions, outcome, NUL
 void metrics_reconnect(void) { atomic_fetch_add(&c_reconnects, 1); }
 void metrics_connected(int up) { atomic_store(&g_connected, up ? 1 : 0); }
 
+/* An HTTP status as a label value: "200", or "error" when no answer came. */
+static void status_label(int http_status, char out[16])
+{
+	if (http_status > 0 && http_status < 1000)
+		snprintf(out, 16, "%d", http_status);
+	else
+		strcpy(out, "error");
+}
+
 void metrics_api_call(const char *method, int http_status)
 {
 	char status[16];
 
-	if (http_status > 0 && http_status < 1000)
-		snprintf(status, sizeof(status), "%d", http_status);
-	else
-		strcpy(status, "error");
+	status_label(http_status, status);
 	family_inc(&fam_api, method, status);
 }
 
@@ -302,10 +308,7 @@ void metrics_http_request(const char *client, int http_status)
 {
 	char status[16];
 
-	if (http_status > 0 && http_status < 1000)
-		snprintf(status, sizeof(status), "%d", http_status);
-	else
-		strcpy(status, "error");
+	status_label(http_status, status);
 	family_inc(&fam_http, client, status);
 }
 

@@ -1499,6 +1499,20 @@ static void item_fail(struct registry_item *it, int rc)
 	it->error = xstrdup(last_err[0] ? last_err : viva_strerror(rc));
 }
 
+/* A sub-request's outcome becomes the item's (its message, and its digest
+ * when the item has none yet); src keeps nothing of it. */
+static void item_take(struct registry_item *dst, struct registry_item *src)
+{
+	dst->rc = src->rc;
+	free(dst->error);
+	dst->error = src->error;
+	src->error = NULL;
+	if (!dst->digest) {
+		dst->digest = src->digest;
+		src->digest = NULL;
+	}
+}
+
 /* An item's outcome as a call's result (its message in registry_last_error()). */
 static int item_rc(const struct registry_item *it)
 {
@@ -2215,10 +2229,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 		for (size_t k = 0; k < m; k++) {
 			size_t i = at[k];
 
-			items[i].rc = sub[k].rc;
-			items[i].error = sub[k].error;
-			items[i].digest = sub[k].digest;
-			sub[k].error = sub[k].digest = NULL;
+			item_take(&items[i], &sub[k]);
 			if (items[i].rc == VIVA_OK &&
 			    (items[i].digest_only || cache->get(cache->ud, items[i].digest, &items[i].created)))
 				done[i] = true;
@@ -2237,13 +2248,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	for (size_t k = 0; k < m; k++) {
 		size_t i = at[k];
 
-		items[i].rc = sub[k].rc;
-		items[i].error = sub[k].error;
-		if (!items[i].digest) {
-			items[i].digest = sub[k].digest;
-			sub[k].digest = NULL;
-		}
-		sub[k].error = NULL;
+		item_take(&items[i], &sub[k]);
 		top[i] = child[k];
 		memset(&child[k], 0, sizeof(child[k]));
 		if (items[i].rc == VIVA_OK && items[i].digest_only)
@@ -2282,9 +2287,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			json_t *cj;
 
 			if (sub[k].rc < 0) {
-				items[i].rc = sub[k].rc;
-				items[i].error = sub[k].error;
-				sub[k].error = NULL;
+				item_take(&items[i], &sub[k]);
 				continue;
 			}
 			cj = json_loadb((const char *)child[k].data, child[k].len, 0, NULL);

@@ -36,10 +36,12 @@ struct slack_api {
 	const struct slack_api_ops *ops;
 };
 
-/* The real client over libcurl. base ends in '/' (one is added if not;
- * NULL = https://slack.com/api/). Tokens are copied; either may be NULL, and
- * a call that needs a missing one returns VIVA_EINVAL. NULL only if libcurl
- * cannot initialise. Safe to use from many threads at once. */
+/* The real client, an HTTP client of bot/clients/http.h named "slack".
+ * base ends in '/' (one is added if not; NULL = https://slack.com/api/).
+ * Tokens are copied; either may be NULL, and a call that needs a missing
+ * one returns VIVA_EINVAL. NULL if base is not an http(s) URL without a
+ * query, or if libcurl cannot initialise (logged). Safe to use from many
+ * threads at once. */
 struct slack_api *slack_api_new(const char *base, const char *bot_token, const char *app_token);
 void slack_api_free(struct slack_api *api);
 
