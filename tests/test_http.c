@@ -168,6 +168,29 @@ static bool serve_one(struct srv *s, struct conn *c, const char *method, const c
 				break;
 		}
 		keep = false;
+	} else if (strcmp(path, "/hostile/garbage") == 0) {
+		static const char g[] = "HELLO THERE\r\n\r\n";
+		send_all(c->fd, g, sizeof(g) - 1);
+		keep = false;
+	} else if (strcmp(path, "/hostile/short") == 0) {
+		static const char cut[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nten bytes!";
+		send_all(c->fd, cut, sizeof(cut) - 1);
+		keep = false;
+	} else if (strncmp(path, "/hostile/headers/", 17) == 0) {
+		int nbig = atoi(path + 17);
+		struct strbuf h;
+		char *big = xmalloc(9001);
+		memset(big, 'v', 9000);
+		big[9000] = '\0';
+		sb_init(&h);
+		for (int i = 0; i < nbig; i++)
+			sb_addf(&h, "X-Test: %s\r\n", big);
+		for (int i = 0; i < 100; i++)
+			sb_addf(&h, "X-Test: v%d\r\n", i);
+		sb_adds(&h, "Retry-After: 99999999999999999999999\r\n");
+		respond(c->fd, 429, h.buf, "", 0);
+		sb_release(&h);
+		free(big);
 	} else if (strncmp(path, "/close", 6) == 0) {
 		pthread_mutex_lock(&s->mu);
 		s->closed_unanswered++;
@@ -746,6 +769,41 @@ static void connection_refused__one_clear_sentence(void **state)
 	http_client_free(c);
 }
 
+static void hostile_answers__bounded_and_refused_cleanly(void **state)
+{
+	struct fx *f = *state;
+	struct http_client *c = client(f->srv->base, &test_limits);
+	struct http_request rq = get("/hostile/garbage");
+	struct http_response rs;
+
+	http_response_init(&rs);
+	/* not HTTP at all */
+	assert_int_equal(http_do(c, &rq, &rs), VIVA_EUNAVAIL);
+	assert_contains(rs.error, "is not reachable");
+	/* a body cut short: a GET is tried again, then given up */
+	rq = get("/hostile/short");
+	assert_int_equal(http_do(c, &rq, &rs), VIVA_EUNAVAIL);
+	assert_int_equal(rs.attempts, 3);
+	/* 450 KB of headers: libcurl refuses past 100 KB */
+	rq = get("/hostile/headers/50");
+	rq.no_retry_429 = true;
+	assert_int_equal(http_do(c, &rq, &rs), VIVA_EUNAVAIL);
+	/* 108 header lines, 8 of 9,000 bytes, an absurd Retry-After */
+	rq = get("/hostile/headers/8");
+	rq.no_retry_429 = true;
+	assert_int_equal(http_do(c, &rq, &rs), VIVA_OK);
+	assert_int_equal(rs.status, 429);
+	assert_true(rs.nheaders <= 64);
+	for (size_t i = 0; i < rs.nheaders; i++)
+		assert_true(strlen(rs.headers[i].value) <= 8192);
+	/* the server's own X-Test first; the 9,000-byte ones were not kept */
+	assert_string_equal(http_header_get(&rs, "x-test"), "kept");
+	assert_string_equal(http_header_next(&rs, "x-test", http_header_get(&rs, "x-test")), "v0");
+	assert_int_equal(rs.retry_after_s, 86400);
+	http_response_release(&rs);
+	http_client_free(c);
+}
+
 /* ---- batches ---------------------------------------------------------------------------------- */
 
 static void batch__bounded_concurrent_and_connections_reused(void **state)
@@ -1198,6 +1256,7 @@ int main(void)
 		T(server_never_answers__etimeout_not_retried),
 		T(oversize_reply__erange),
 		cmocka_unit_test(connection_refused__one_clear_sentence),
+		T(hostile_answers__bounded_and_refused_cleanly),
 		T(batch__bounded_concurrent_and_connections_reused),
 		T(batch__each_request_its_own_outcome),
 		T(batch__429_waits_without_holding_a_slot),

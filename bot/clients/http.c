@@ -742,7 +742,10 @@ static int transport_error(struct xfer *x, CURLcode cc)
 	case CURLE_GOT_NOTHING:
 		set_error(x, "%s is not reachable (it closed the connection without an answer)", peer);
 		return VIVA_EUNAVAIL;
-	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_UNSUPPORTED_PROTOCOL:   /* (the URL was checked: an HTTP/0.9 answer) */
+	case CURLE_WEIRD_SERVER_REPLY:
+		set_error(x, "%s is not reachable (it answered with something that is not HTTP)", peer);
+		return VIVA_EUNAVAIL;
 	case CURLE_URL_MALFORMAT:
 		set_error(x, "viva could not send a request to %s (bad URL)", peer);
 		return VIVA_EINVAL;
