@@ -32,6 +32,8 @@ DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-de
              libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
 DEB_RUN   := ca-certificates tzdata
+# What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
+DEB_BENCH := skopeo
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
@@ -86,6 +88,7 @@ STORE_SRCS += store/images.c
 STORE_SRCS += store/inbox.c
 STORE_SRCS += store/operations.c
 CORE_SRCS += $(STORE_SRCS)
+CORE_SRCS += bot/clients/http.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
@@ -124,6 +127,7 @@ TESTS += tests/test_serve
 TESTS += tests/test_yamltree
 TESTS += tests/test_quantity
 TESTS += tests/test_dotenv
+TESTS += tests/test_http
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -221,6 +225,7 @@ $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LI
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 bench: deps
+	@sh tests/deps.sh $(DEB_BENCH)
 	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags

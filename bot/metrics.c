@@ -63,6 +63,13 @@ static struct family fam_api = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
+static struct family fam_http = {
+	.name = "viva_http_requests_total",
+	.help = "HTTP exchanges with outside systems, by client (slack, registry, ...) and HTTP status (\"error\" when no answer).",
+	.labels = { "client", "status" }, .nlabels = 2,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
 static struct family fam_replies = {
 	.name = "viva_replies_total",
 	.help = "Answers to users, by kind (message, post, view) and result (delivered, undelivered).",
@@ -282,15 +289,29 @@ void metrics_http_refused(void) { atomic_fetch_add(&c_http_refused, 1); }
 void metrics_reconnect(void) { atomic_fetch_add(&c_reconnects, 1); }
 void metrics_connected(int up) { atomic_store(&g_connected, up ? 1 : 0); }
 
+/* An HTTP status as a label value: "200", or "error" when no answer came. */
+static void status_label(int http_status, char out[16])
+{
+	if (http_status > 0 && http_status < 1000)
+		snprintf(out, 16, "%d", http_status);
+	else
+		strcpy(out, "error");
+}
+
 void metrics_api_call(const char *method, int http_status)
 {
 	char status[16];
 
-	if (http_status > 0 && http_status < 1000)
-		snprintf(status, sizeof(status), "%d", http_status);
-	else
-		strcpy(status, "error");
+	status_label(http_status, status);
 	family_inc(&fam_api, method, status);
+}
+
+void metrics_http_request(const char *client, int http_status)
+{
+	char status[16];
+
+	status_label(http_status, status);
+	family_inc(&fam_http, client, status);
 }
 
 void metrics_ack(int64_t latency_us)
@@ -362,6 +383,7 @@ char *metrics_render(void)
 		     (int64_t)atomic_load(&g_jobs_running));
 	family_render(&fam_jobs, &sb);
 	family_render(&fam_api, &sb);
+	family_render(&fam_http, &sb);
 	family_render(&fam_replies, &sb);
 	family_render(&fam_actions, &sb);
 	render_counter(&sb, "viva_http_connections_refused_total",
@@ -379,6 +401,7 @@ void metrics_reset(void)
 	family_reset(&fam_envelopes);
 	family_reset(&fam_jobs);
 	family_reset(&fam_api);
+	family_reset(&fam_http);
 	family_reset(&fam_replies);
 	family_reset(&fam_actions);
 	atomic_store(&c_duplicates, 0);

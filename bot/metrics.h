@@ -15,6 +15,8 @@
  *   viva_jobs_queued / viva_jobs_running       gauges
  *   viva_jobs_total{result="ok|failed|rejected"}
  *   viva_slack_api_calls_total{method,status}  status = HTTP status or "error"
+ *   viva_http_requests_total{client,status}    every outside HTTP exchange (bot/clients/http.c):
+ *                                              client = slack, registry, ...
  *   viva_replies_total{kind,result}            answers to users: kind = message|post|view,
  *                                              result = delivered|undelivered
  *   viva_actions_total{outcome}                commands and clicks run: ok, failed, denied,
@@ -30,6 +32,7 @@ void metrics_jobs_queued(int delta);
 void metrics_jobs_running(int delta);
 void metrics_job_done(const char *result);
 void metrics_api_call(const char *method, int http_status);   /* 0 = transport error */
+void metrics_http_request(const char *client, int http_status); /* 0 = no answer */
 void metrics_reply(const char *kind, int delivered);
 void metrics_action(const char *outcome);
 void metrics_reconnect(void);

@@ -61,31 +61,28 @@ static char *date_of(int64_t t)
 	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)t, buf);
 }
 
-/*
- * Build time of an image: cached by digest (immutable), else read from its
- * config blob once. A failure only costs the date, never the listing.
- */
-static int64_t created_of(struct viva_ctx *ctx, const char *image, const char *tag, const char *digest)
+/* Build times by image digest (immutable), kept in the store. */
+static bool created_cached(void *ud, const char *digest, int64_t *created)
 {
-	int64_t created = 0;
-	char *d = NULL;
+	struct viva_ctx *ctx = ud;
 
-	if (digest && store_image_created_get(ctx->env->store, digest, &created) == VIVA_OK)
-		return created;
-	if (registry_image_created(ctx->env->registry, image, digest ? digest : tag, &created, &d) != VIVA_OK) {
-		log_warn("image build time unknown", "image=%s tag=%s err=\"%s\"", image, tag, registry_last_error());
-		free(d);
-		return 0;
-	}
-	store_image_created_put(ctx->env->store, d ? d : digest, created);
-	free(d);
-	return created;
+	return store_image_created_get(ctx->env->store, digest, created) == VIVA_OK;
+}
+
+static void created_keep(void *ud, const char *digest, int64_t created)
+{
+	struct viva_ctx *ctx = ud;
+
+	store_image_created_put(ctx->env->store, digest, created);
 }
 
 static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned flags)
 {
 	char *image = NULL, *latest = NULL, **tags = NULL;
-	size_t n = 0;
+	size_t n = 0, np = 0, page[PAGE];
+	struct registry_item items[PAGE + 1] = { { 0 } }, *latest_item = NULL, *row = items;
+	const struct registry_created_cache cache = { created_cached, created_keep, ctx };
+	bool has_latest_tag = false;
 	json_t *rows = json_array(), *data = NULL;
 	int rc;
 
@@ -97,24 +94,43 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 		rc = reply_error(ctx, rc, NULL, "Could not list the tags of `%s`: %s.", image, registry_last_error());
 		goto out;
 	}
-	if (registry_head_manifest(ctx->env->registry, image, "latest", &latest) != VIVA_OK) {
-		free(latest);
-		latest = NULL;   /* no latest yet: nothing is marked */
-	}
-	for (size_t i = (size_t)offset; i < n && json_array_size(rows) < PAGE; i++) {
-		char *digest = NULL, *sd, *when, *value, *confirm;
-		json_t *v;
-		int64_t created;
-
+	/* the page's tags ("latest" is marked, not listed) */
+	for (size_t i = 0; i < n; i++)
 		if (strcmp(tags[i], "latest") == 0)
-			continue;
-		if (registry_head_manifest(ctx->env->registry, image, tags[i], &digest) != VIVA_OK) {
-			free(digest);
-			digest = NULL;
-		}
-		created = created_of(ctx, image, tags[i], digest);
+			has_latest_tag = true;
+	for (size_t i = (size_t)offset; i < n && np < PAGE; i++)
+		if (strcmp(tags[i], "latest") != 0)
+			page[np++] = i;
+	/*
+	 * What latest (only its digest: a HEAD, when the tag exists) and each
+	 * tag point at, with the build times the store does not know yet, each
+	 * round of requests sent at once. A tag that fails only loses its
+	 * digest and date, never the listing.
+	 */
+	if (has_latest_tag) {
+		latest_item = &items[0];
+		*latest_item = (struct registry_item){ .ref = "latest", .digest_only = true };
+		row = &items[1];
+	}
+	for (size_t k = 0; k < np; k++)
+		row[k] = (struct registry_item){ .ref = tags[page[k]] };
+	registry_images_created(ctx->env->registry, image, items, np + (latest_item ? 1 : 0), &cache);
+	if (latest_item && latest_item->rc == VIVA_OK) {
+		latest = latest_item->digest;
+		latest_item->digest = NULL;
+	}
+	for (size_t k = 0; k < np; k++)
+		if (row[k].rc != VIVA_OK)
+			log_warn("image build time unknown", "image=%s tag=%s err=\"%s\"", image, row[k].ref,
+				 row[k].error ? row[k].error : "");
+	for (size_t k = 0; k < np; k++) {
+		size_t i = page[k];
+		const char *digest = row[k].rc == VIVA_OK ? row[k].digest : NULL;
+		char *sd, *when, *value, *confirm;
+		json_t *v;
+
 		sd = short_digest(digest);
-		when = date_of(created);
+		when = date_of(row[k].rc == VIVA_OK ? row[k].created : 0);
 		v = json_pack("{s:s, s:s, s:s}", "svc", svc, "tag", tags[i], "target", "latest");
 		value = json_dumps(v, JSON_COMPACT);
 		json_decref(v);
@@ -125,7 +141,6 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 			"tag", tags[i], "digest", sd, "built", when,
 			"mark", latest && digest && strcmp(latest, digest) == 0 ? "  :star: latest" : "",
 			"value", value, "confirm", confirm));
-		free(digest);
 		free(sd);
 		free(when);
 		free(value);
@@ -155,6 +170,7 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 	}
 	rc = reply_template(ctx, "slack/tags_list", data, flags);
 out:
+	registry_items_release(items, PAGE + 1);
 	json_decref(rows);
 	json_decref(data);
 	registry_tags_free(tags, n);

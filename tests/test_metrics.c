@@ -159,6 +159,9 @@ static void labels__quotes_backslashes_newlines__escaped(void **state)
 	metrics_api_call("chat.postMessage", 200);
 	metrics_api_call("chat.postMessage", 429);
 	metrics_api_call("response_url", 0);
+	metrics_http_request("registry", 200);
+	metrics_http_request("registry", 0);
+	metrics_http_request("kube:prod", 503);
 
 	out = metrics_render();
 	assert_line(out, "viva_envelopes_total{type=\"slash_commands\"} 2");
@@ -171,6 +174,9 @@ static void labels__quotes_backslashes_newlines__escaped(void **state)
 	assert_line(out, "viva_slack_api_calls_total{method=\"chat.postMessage\",status=\"200\"} 2");
 	assert_line(out, "viva_slack_api_calls_total{method=\"chat.postMessage\",status=\"429\"} 1");
 	assert_line(out, "viva_slack_api_calls_total{method=\"response_url\",status=\"error\"} 1");
+	assert_line(out, "viva_http_requests_total{client=\"registry\",status=\"200\"} 1");
+	assert_line(out, "viva_http_requests_total{client=\"registry\",status=\"error\"} 1");
+	assert_line(out, "viva_http_requests_total{client=\"kube:prod\",status=\"503\"} 1");
 	free(out);
 }
 
@@ -220,7 +226,8 @@ static void render__every_sample__follows_its_help_and_type(void **state)
 			    line[strlen(family)] == '_');
 		samples++;
 	}
-	assert_int_equal(families, 13);
+	/* viva_http_requests_total and viva_http_connections_refused_total too */
+	assert_int_equal(families, 14);
 	assert_true(samples >= 20);
 	free(copy);
 	free(out);

@@ -20,6 +20,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/fileio.h"
 #include "bot/lib/times.h"
+#include "tests/fake_registry.h"
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 
@@ -1096,7 +1097,7 @@ static void registry__registry_stopped_midway__eunavail(void **state)
 	registry_tags_free(tags, n);
 	stop_server(&F.doomed);
 	assert_int_equal(registry_list_tags(r, REPO, &tags, &n), VIVA_EUNAVAIL);
-	msg = xasprintf("the registry at %s is not reachable", F.doomed.url);
+	msg = xasprintf("the registry at %s is not reachable (connection refused)", F.doomed.url);
 	assert_string_equal(registry_last_error(), msg);
 	free(msg);
 	assert_int_equal(registry_promote(r, REPO, T2182, "latest", NULL, NULL), VIVA_EUNAVAIL);
@@ -1190,6 +1191,174 @@ static void registry__threads__share_one_client(void **state)
 	assert_int_equal(s1.token_requests, s0.token_requests);
 	registry_free(plain);
 	registry_free(bearer);
+}
+
+/* ---- batches ------------------------------------------------------------------------------ */
+
+static void registry__batch__head_manifests_each_item_its_outcome(void **state)
+{
+	struct registry *r = client(F.plain.url, NULL, NULL);
+	struct registry_item it[5] = { { .ref = T2181 }, { .ref = "nope" }, { .ref = T2183 },
+				       { .ref = "bad tag" }, { .ref = TMULTI } };
+
+	(void)state;
+	assert_int_equal(registry_head_manifests(r, REPO, it, 5), VIVA_ENOENT);
+	/* the first failure is the call's message */
+	assert_string_equal(registry_last_error(), "tag nope not found in team/service-a");
+	assert_int_equal(it[0].rc, 0);
+	assert_string_equal(it[0].digest, F.d2181);
+	assert_int_equal(it[1].rc, VIVA_ENOENT);
+	assert_null(it[1].digest);
+	assert_string_equal(it[1].error, "tag nope not found in team/service-a");
+	assert_string_equal(it[2].digest, F.d2183);
+	assert_int_equal(it[3].rc, VIVA_EINVAL);
+	assert_non_null(strstr(it[3].error, "invalid tag or digest"));
+	assert_string_equal(it[4].digest, F.d_multi);
+	registry_items_release(it, 5);
+	/* every item of a bad repository fails, nothing is sent */
+	assert_int_equal(registry_head_manifests(r, "Bad/Repo", it, 2), VIVA_EINVAL);
+	assert_int_equal(it[0].rc, VIVA_EINVAL);
+	assert_int_equal(it[1].rc, VIVA_EINVAL);
+	registry_items_release(it, 2);
+	assert_int_equal(registry_head_manifests(r, REPO, NULL, 0), VIVA_OK);
+	registry_free(r);
+}
+
+struct cache_log {
+	const char *known;          /* a digest the cache knows */
+	int gets, puts;
+	char put_digests[8][72];
+};
+
+static bool cache_get(void *ud, const char *digest, int64_t *created)
+{
+	struct cache_log *c = ud;
+
+	c->gets++;
+	if (c->known && strcmp(digest, c->known) == 0) {
+		*created = 42;
+		return true;
+	}
+	return false;
+}
+
+static void cache_put(void *ud, const char *digest, int64_t created)
+{
+	struct cache_log *c = ud;
+
+	(void)created;
+	if (c->puts < 8)
+		snprintf(c->put_digests[c->puts], sizeof(c->put_digests[0]), "%s", digest);
+	c->puts++;
+}
+
+/* T2182, the index TMULTI, T2183, T2182 by digest, a missing tag. */
+static void check_created_items(struct registry_item *it)
+{
+	assert_int_equal(it[0].rc, 0);
+	assert_int_equal(it[0].created, CREATED_2182);
+	assert_string_equal(it[0].digest, F.d2182);
+	assert_int_equal(it[1].rc, 0);
+	assert_int_equal(it[1].created, CREATED_AMD);   /* linux/amd64, not the first entry */
+	assert_string_equal(it[1].digest, F.d_multi);
+	assert_int_equal(it[2].created, CREATED_2183);
+	assert_int_equal(it[3].created, CREATED_2182);
+	assert_string_equal(it[3].digest, F.d2182);
+	assert_int_equal(it[4].rc, VIVA_ENOENT);
+	assert_null(it[4].digest);
+	assert_int_equal(it[4].created, 0);
+}
+
+static void registry__batch__images_created_rounds_cache_and_index(void **state)
+{
+	struct registry *r = client(F.plain.url, NULL, NULL);
+	struct registry_item it[5];
+	struct cache_log log = { 0 };
+	const struct registry_created_cache cache = { cache_get, cache_put, &log };
+
+	(void)state;
+#define ITEMS() do { \
+	it[0] = (struct registry_item){ .ref = T2182 }; \
+	it[1] = (struct registry_item){ .ref = TMULTI }; \
+	it[2] = (struct registry_item){ .ref = T2183 }; \
+	it[3] = (struct registry_item){ .ref = F.d2182 }; \
+	it[4] = (struct registry_item){ .ref = "missing" }; \
+} while (0)
+	ITEMS();
+	assert_int_equal(registry_images_created(r, REPO, it, 5, NULL), VIVA_ENOENT);
+	check_created_items(it);
+	registry_items_release(it, 5);
+	/* with a cache: asked for every image, told every build time read */
+	ITEMS();
+	assert_int_equal(registry_images_created(r, REPO, it, 5, &cache), VIVA_ENOENT);
+	check_created_items(it);
+	assert_int_equal(log.gets, 4);
+	assert_int_equal(log.puts, 4);
+	assert_string_equal(log.put_digests[1], F.d_multi);
+	registry_items_release(it, 5);
+	/* an image the cache knows takes its time from there */
+	log = (struct cache_log){ .known = F.d2182 };
+	ITEMS();
+	registry_images_created(r, REPO, it, 5, &cache);
+	assert_int_equal(it[0].created, 42);
+	assert_int_equal(it[3].created, 42);
+	assert_int_equal(it[1].created, CREATED_AMD);
+	assert_int_equal(log.puts, 2);
+	registry_items_release(it, 5);
+	registry_free(r);
+}
+
+static void registry__batch__fake_without_batch_ops_one_by_one(void **state)
+{
+	struct fake_registry *fr = fake_registry_new();
+	struct registry_item it[3] = { { .ref = "a" }, { .ref = "b" }, { .ref = "c" } };
+	struct cache_log log = { 0 };
+	const struct registry_created_cache cache = { cache_get, cache_put, &log };
+
+	(void)state;
+	fake_registry_push(fr, REPO, "a", 1700000000);
+	fake_registry_push(fr, REPO, "b", 1700000600);
+	assert_int_equal(registry_images_created(&fr->base, REPO, it, 3, &cache), VIVA_ENOENT);
+	assert_int_equal(it[0].created, 1700000000);
+	assert_int_equal(it[1].created, 1700000600);
+	assert_string_equal(it[1].digest, fake_registry_digest(fr, REPO, "b"));
+	assert_int_equal(it[2].rc, VIVA_ENOENT);
+	/* HEADs first, then a GET and a blob per unknown image */
+	assert_int_equal(fr->calls_head, 3);
+	assert_int_equal(fr->calls_get, 2);
+	assert_int_equal(fr->calls_blob, 2);
+	assert_int_equal(log.puts, 2);
+	registry_items_release(it, 3);
+	fake_registry_free(fr);
+}
+
+static void registry__batch__bearer_token_once_then_together_401_redone(void **state)
+{
+	struct registry *r = client(F.bearer_url, "ci", "s3cret");
+	struct registry_item it[4] = { { .ref = T2181 }, { .ref = T2182 }, { .ref = T2183 }, { .ref = TMULTI } };
+	struct regproxy_stats s0, s1, s2;
+
+	(void)state;
+	regproxy_set_token_reply(F.bearer, 60, false);
+	regproxy_stats(F.bearer, &s0);
+	/* first contact in a batch: one request meets the challenge, alone */
+	assert_int_equal(registry_images_created(r, REPO, it, 4, NULL), VIVA_OK);
+	assert_int_equal(it[0].created, CREATED_2181);
+	assert_int_equal(it[3].created, CREATED_AMD);
+	registry_items_release(it, 4);
+	regproxy_stats(F.bearer, &s1);
+	assert_int_equal(s1.token_requests - s0.token_requests, 1);
+	assert_int_equal(s1.unauthorized - s0.unauthorized, 1);
+	/* the token revoked meanwhile: the 401s are redone, one token fetched */
+	regproxy_revoke_tokens(F.bearer);
+	assert_int_equal(registry_head_manifests(r, REPO, it, 4), VIVA_OK);
+	assert_string_equal(it[1].digest, F.d2182);
+	assert_string_equal(it[3].digest, F.d_multi);
+	registry_items_release(it, 4);
+	regproxy_stats(F.bearer, &s2);
+	assert_int_equal(s2.token_requests - s1.token_requests, 1);
+	assert_int_equal(s2.token_refused, s0.token_refused);
+	registry_free(r);
 }
 
 /* ---- construction and fakes ---------------------------------------------------------------- */
@@ -1306,6 +1475,10 @@ int main(void)
 		cmocka_unit_test(registry__bearer__wrong_password_eauth),
 		cmocka_unit_test(registry__get_blob__redirect_followed_without_credentials),
 		cmocka_unit_test(registry__threads__share_one_client),
+		cmocka_unit_test(registry__batch__head_manifests_each_item_its_outcome),
+		cmocka_unit_test(registry__batch__images_created_rounds_cache_and_index),
+		cmocka_unit_test(registry__batch__fake_without_batch_ops_one_by_one),
+		cmocka_unit_test(registry__batch__bearer_token_once_then_together_401_redone),
 		cmocka_unit_test(registry__silent_server__etimeout),
 		cmocka_unit_test(registry__registry_stopped_midway__eunavail),
 	};

@@ -881,12 +881,14 @@ static void log__every_path__never_writes_a_token_or_ticket(void **state)
 	/* the paths did log ... */
 	assert_non_null(strstr(logged, "msg=\"slack api error\" method=chat.postMessage error=channel_not_found"));
 	assert_non_null(strstr(logged, "warning=missing_charset"));
-	assert_non_null(strstr(logged, "msg=\"slack api rate limited\""));
+	/* the HTTP layer's lines (bot/clients/http.c), under the client's name */
+	assert_non_null(strstr(logged, "msg=\"http retry\" client=slack op=chat.postMessage method=POST reason=http_429"));
 	assert_non_null(strstr(logged, "status=500"));
 	assert_non_null(strstr(logged, "url=wss://h.example/link/?ticket=REDACTED&app_id=A1"));
 	assert_non_null(strstr(logged, "error=invalid_auth"));
 	assert_non_null(strstr(logged, "msg=\"response_url expired\" status=404 error=expired_url"));
-	assert_non_null(strstr(logged, "msg=\"slack api transport error\""));
+	assert_non_null(strstr(logged, "msg=\"http request failed\" client=slack op=apps.connections.open"));
+	assert_non_null(strstr(logged, "msg=\"http request\" client=slack op=response_url method=POST status=404"));
 	/* ... and no secret got out */
 	if (strstr(logged, "SECRET") || strstr(logged, "xoxb-") || strstr(logged, "xapp-") ||
 	    strstr(logged, "secret-free"))

@@ -354,8 +354,7 @@ static void *conn_main(void *arg)
 	SSL_set_fd(ssl, a->fd);
 	if (SSL_accept(ssl) != 1) {
 		ERR_clear_error();
-		if (a->link)
-			count(t, &t->st.link_refused);
+		count(t, a->link ? &t->st.link_refused : &t->st.api_refused);
 		goto out;
 	}
 	if (a->link) {
@@ -422,6 +421,17 @@ struct tls_front *tls_front_start(const struct tls_front_opts *o)
 	t->link_ctx = server_ctx(o->link_cert, o->link_key);
 	if (!t->api_ctx || !t->link_ctx)
 		goto fail;
+	if (o->api_client_ca) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->api_client_ca);
+
+		if (!names || SSL_CTX_load_verify_locations(t->api_ctx, o->api_client_ca, NULL) != 1) {
+			fprintf(stderr, "tls_front: cannot use client CA %s\n", o->api_client_ca);
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(t->api_ctx, names);
+		SSL_CTX_set_verify(t->api_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	}
 	t->api_fd = listen_local(&t->api_port);
 	t->link_fd = listen_local(&t->link_port);
 	if (t->api_fd < 0 || t->link_fd < 0)

@@ -20,12 +20,16 @@ struct tls_front_opts {
 	const char *api_key;
 	const char *link_cert;
 	const char *link_key;
+	/* PEM CA file: the API port then requires a client certificate signed
+	 * by it (mutual TLS); NULL: no client certificate asked for */
+	const char *api_client_ca;
 };
 
 struct tls_front_stats {
 	int api_requests;            /* answered */
 	int links;                   /* TLS handshakes completed on the link port */
 	int link_refused;            /* handshakes on the link port that failed */
+	int api_refused;             /* handshakes on the API port that failed */
 };
 
 struct tls_front;

@@ -1,18 +1,26 @@
 /*
  * The OCI distribution (Docker Registry HTTP API v2) client (see registry.h
- * for the contract).
+ * for the contract): the protocol only. Every request goes through one HTTP
+ * client of bot/clients/http.h named "registry" (kept-alive connections,
+ * timeouts, TLS, Retry-After, retries, logs without secrets, the sentence
+ * for a failed exchange).
  *
  * Worker threads call this concurrently. The shared object is read-only
- * after registry_new() except for the limits, the token cache and the
- * "registry uses bearer tokens" flag, all behind one mutex that is never held
- * across a network call. Each request uses its own curl easy handle: a
- * handler makes a few registry calls, so connection reuse is not worth the
- * thread-local state.
+ * after registry_new() except for the limits, the token cache and what the
+ * registry has shown about credentials, all behind one mutex that is never
+ * held across a network call.
  *
- * Secrets: the password goes to libcurl for HTTP Basic only (to the registry
- * until it asks for bearer tokens, then only to the token realm); tokens only
- * into an Authorization header built per request and wiped after it. Logs
- * carry the operation, repository, reference and HTTP status, never a header.
+ * Batches (registry_head_manifests, registry_images_created) run their
+ * requests at once through the layer. Credentials first: with no token
+ * cached and no answer yet that came without a challenge, the first request
+ * goes alone (it meets the challenge and gets the token, once), then the
+ * rest go together with that token; a 401 inside a batch (a token revoked
+ * meanwhile) is redone alone, through the challenge.
+ *
+ * Secrets: the password goes to the layer for HTTP Basic only (to the
+ * registry until it asks for bearer tokens, then only to the token realm);
+ * tokens only as a bearer credential. Logs carry the operation, repository,
+ * reference and HTTP status, never a header.
  *
  * Registry behaviour this relies on (docker distribution 2.8.2, observed):
  * a GET of a manifest must carry Accept with every manifest type we can take
@@ -21,15 +29,15 @@
  * header names come in Go's canonical case (Www-Authenticate).
  */
 #include "bot/clients/registry.h"
+#include "bot/clients/http.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
-#include "bot/clients/tls.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/times.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +49,9 @@
 #define DEF_TIMEOUT_MS          30000L
 #define DEF_MAX_PAGES           1000
 #define DEF_MAX_TAGS            1000000L
+/* A Retry-After longer than this is not waited for: the user is waiting. */
+#define MAX_RETRY_AFTER_MS      10000L
+#define DEF_MAX_PARALLEL        8
 #define PAGE_SIZE               100
 #define MAX_MANIFEST_BYTES      ((size_t)4 << 20)
 #define MAX_BLOB_BYTES          ((size_t)4 << 20)
@@ -48,7 +59,6 @@
 #define MAX_TAGS_PAGE_BYTES     ((size_t)32 << 20)
 #define MAX_TOKEN_REPLY_BYTES   ((size_t)1 << 20)
 #define MAX_ERROR_BODY_BYTES    ((size_t)64 << 10)
-#define MAX_HEADER_VALUE        8192
 #define MAX_LINK_BYTES          65536
 #define MAX_TOKEN_LEN           65536
 #define MAX_TOKENS              64
@@ -63,6 +73,13 @@
 	"application/vnd.docker.distribution.manifest.v2+json"
 
 #define MSG_CREDENTIALS "the registry refused viva's credentials (REGISTRY_USER/REGISTRY_PASSWORD)"
+
+/* The answer headers the protocol reads. */
+static const char *const keep_headers[] = {
+	"content-type", "docker-content-digest", "location", "www-authenticate", "link", NULL,
+};
+static const char *const accept_json[] = { "Accept: application/json", NULL };
+static const char *const accept_manifests[] = { "Accept: " ACCEPT_MANIFESTS, NULL };
 
 /* One cached bearer token: which requests used it (key = repo + pull/push)
  * and the challenge it answers (scope_key = realm, service, scope). */
@@ -79,37 +96,25 @@ struct registry_real {
 	char *origin;                /* scheme://authority */
 	char *user;                  /* NULL: no credentials */
 	char *password;
-	pthread_mutex_t mu;          /* guards lim, bearer_seen, toks */
-	struct registry_limits lim;
+	struct http_client *http;
+	pthread_mutex_t mu;          /* guards the fields below */
+	int max_pages;
+	long max_tags;
 	bool bearer_seen;            /* the registry asked for a bearer token once */
+	bool plain_ok;               /* it answered a request without a token, no challenge */
 	struct tok toks[MAX_TOKENS];
 	size_t ntoks;
 };
 
-struct req {
-	const char *op;              /* for logs: "tags", "manifest", ... */
-	const char *method;          /* GET, HEAD, PUT */
-	const char *url;
-	const char *accept;
-	const char *content_type;
-	const void *body;
-	size_t body_len;
-	size_t max;                  /* cap on the reply body */
-	const char *bearer;          /* token, or NULL */
-	bool basic;                  /* send the credentials as HTTP Basic */
-};
-
-struct resp {
-	long status;                 /* 0: no HTTP answer */
-	struct strbuf body;
-	size_t max;
-	bool too_big;
-	char *content_type;
-	char *digest;                /* Docker-Content-Digest */
-	char *location;
-	char *challenge;             /* a Bearer WWW-Authenticate if any, else the first */
-	bool challenge_bearer;
-	struct strbuf link;          /* every Link value, joined with ", " */
+/* One request and its answer, as the operations describe and read them. */
+struct call {
+	struct http_request rq;
+	struct http_response rs;
+	int rc;                      /* the exchange: VIVA_OK when an answer is in rs */
+	char *err;                   /* the message when rc < 0 */
+	char *url;
+	char *ctype;                 /* "Content-Type: ..." line of a PUT */
+	const char *hdrs[2];
 };
 
 struct challenge {
@@ -171,87 +176,24 @@ static const char *shown(const char *s, char *buf, size_t bufsz, size_t max)
 	return buf;
 }
 
-/* ---- SHA-256 (FIPS 180-4), for digests ------------------------------------ */
-
-struct sha256 {
-	uint32_t h[8];
-	uint64_t bits;
-};
-
-static const uint32_t sha_k[64] = {
-	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-};
-
-static uint32_t ror(uint32_t x, int n)
-{
-	return (x >> n) | (x << (32 - n));
-}
-
-static void sha_block(struct sha256 *s, const unsigned char *p)
-{
-	uint32_t w[64], a, b, c, d, e, f, g, h;
-
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-	for (int i = 16; i < 64; i++) {
-		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >> 3);
-		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
-		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-	}
-	a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3];
-	e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
-	for (int i = 0; i < 64; i++) {
-		uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + sha_k[i] + w[i];
-		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-		h = g; g = f; f = e; e = d + t1;
-		d = c; c = b; b = a; a = t1 + t2;
-	}
-	s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d;
-	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
-}
+/* ---- digests ---------------------------------------------------------------- */
 
 void registry_digest_of(const void *data, size_t len, char out[72])
 {
-	static const uint32_t h0[8] = {
-		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
-	};
 	static const char hex[] = "0123456789abcdef";
-	struct sha256 s;
-	const unsigned char *p = data;
-	unsigned char last[128];
-	size_t padlen;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
 
-	memcpy(s.h, h0, sizeof(h0));
-	s.bits = (uint64_t)len * 8;
-	for (; len >= 64; p += 64, len -= 64)
-		sha_block(&s, p);
-	/* the tail, 0x80, zeros, then the bit length: one block or two */
-	padlen = len < 56 ? 64 : 128;
-	memset(last, 0, sizeof(last));
-	if (len)
-		memcpy(last, p, len);
-	last[len] = 0x80;
-	for (int i = 0; i < 8; i++)
-		last[padlen - 1 - i] = (unsigned char)(s.bits >> (8 * i));
-	sha_block(&s, last);
-	if (padlen == 128)
-		sha_block(&s, last + 64);
+	if (!EVP_Digest(len ? data : "", len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
+		/* only a broken libcrypto fails here: as out of memory */
+		log_error("sha256 failed", "where=EVP_Digest");
+		abort();
+	}
 	memcpy(out, "sha256:", 7);
-	for (int i = 0; i < 8; i++)
-		for (int j = 0; j < 4; j++) {
-			unsigned char byte = (unsigned char)(s.h[i] >> (24 - 8 * j));
-			out[7 + 8 * i + 2 * j] = hex[byte >> 4];
-			out[7 + 8 * i + 2 * j + 1] = hex[byte & 15];
-		}
+	for (unsigned int i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[7 + 2 * i + 1] = hex[md[i] & 15];
+	}
 	out[71] = '\0';
 }
 
@@ -505,18 +447,6 @@ void registry_manifest_release(struct registry_manifest *m)
 
 /* ---- time ------------------------------------------------------------------ */
 
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-	int64_t era, yoe, doy, doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
 /* n digits at *p into *v; advances *p. */
 static bool digits(const char **p, int n, int *v)
 {
@@ -535,10 +465,8 @@ static bool digits(const char **p, int n, int *v)
 
 int registry_parse_time(const char *s, int64_t *out)
 {
-	static const int mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 	const char *p = s;
 	int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
-	bool leap;
 
 	if (!s || !out)
 		return VIVA_EINVAL;
@@ -574,262 +502,86 @@ int registry_parse_time(const char *s, int64_t *out)
 	}
 	if (*p)
 		return VIVA_EPARSE;
-	leap = (Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0;
-	if (M < 1 || M > 12 || D < 1 || D > mdays[M - 1] || (M == 2 && D == 29 && !leap) ||
+	if (M < 1 || M > 12 || D < 1 || (unsigned)D > civil_month_len(Y, (unsigned)M) ||
 	    h > 23 || m > 59 || sec > 60 || oh > 23 || om > 59)
 		return VIVA_EPARSE;
-	*out = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec -
+	*out = civil_days_from(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + sec -
 	       sign * (oh * 3600 + om * 60);
 	return VIVA_OK;
 }
 
-/* ---- HTTP exchange ---------------------------------------------------------- */
+/* ---- HTTP, through the layer ------------------------------------------------------ */
 
-static void resp_clear_headers(struct resp *rs)
+static void call_init(struct call *c)
 {
-	free(rs->content_type);
-	free(rs->digest);
-	free(rs->location);
-	free(rs->challenge);
-	rs->content_type = rs->digest = rs->location = rs->challenge = NULL;
-	rs->challenge_bearer = false;
-	rs->link.len = 0;
-	rs->link.buf[0] = '\0';
+	memset(c, 0, sizeof(*c));
+	http_response_init(&c->rs);
+	c->rq.keep = keep_headers;
+	c->rc = VIVA_OK;
 }
 
-static void resp_init(struct resp *rs)
+static void call_release(struct call *c)
 {
-	memset(rs, 0, sizeof(*rs));
-	sb_init(&rs->body);
-	sb_init(&rs->link);
+	http_response_release(&c->rs);
+	free(c->err);
+	free(c->url);
+	free(c->ctype);
+	memset(c, 0, sizeof(*c));
 }
 
-static void resp_reset(struct resp *rs)
+/* The exchange failed: keep its message (the layer's sentence, or ours). */
+static void call_failed(struct call *c, int rc, const char *msg)
 {
-	resp_clear_headers(rs);
-	rs->status = 0;
-	rs->body.len = 0;
-	rs->body.buf[0] = '\0';
-	rs->too_big = false;
+	c->rc = rc;
+	free(c->err);
+	c->err = xstrdup(msg && *msg ? msg : viva_strerror(rc));
 }
 
-static void resp_release(struct resp *rs)
+/* The call's exchange as the operation's result: its message if it failed. */
+static int call_rc(const struct call *c)
 {
-	resp_clear_headers(rs);
-	sb_release(&rs->body);
-	sb_release(&rs->link);
+	return c->rc < 0 ? registry_fail(c->rc, "%s", c->err ? c->err : viva_strerror(c->rc)) : VIVA_OK;
 }
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+/* The first Bearer challenge of the answer, else the first challenge. */
+static const char *challenge_of(const struct http_response *rs, bool *bearer)
 {
-	struct resp *rs = ud;
-	size_t n = size * nmemb;
+	const char *first = http_header_get(rs, "www-authenticate");
 
-	if (rs->body.len + n > rs->max) {
-		rs->too_big = true;
-		return 0;   /* aborts the transfer with CURLE_WRITE_ERROR */
-	}
-	sb_add(&rs->body, ptr, n);
-	return n;
-}
-
-static bool header_is(const char *p, size_t nlen, const char *name)
-{
-	return strlen(name) == nlen && strncasecmp(p, name, nlen) == 0;
-}
-
-static bool is_bearer(const char *v)
-{
-	return strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t' || v[6] == '\0');
-}
-
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
-{
-	struct resp *rs = ud;
-	size_t n = size * nmemb, nlen, vlen;
-	const char *colon, *v, *end = ptr + n;
-	char *val;
-
-	/* A new status line (after 100 Continue) starts a new header set. */
-	if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
-		resp_clear_headers(rs);
-		return n;
-	}
-	colon = memchr(ptr, ':', n);
-	if (!colon)
-		return n;
-	nlen = (size_t)(colon - ptr);
-	v = colon + 1;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	vlen = (size_t)(end - v);
-	if (vlen > MAX_HEADER_VALUE)
-		return n;
-	if (header_is(ptr, nlen, "link")) {
-		if (rs->link.len + vlen + 2 <= MAX_LINK_BYTES) {
-			if (rs->link.len)
-				sb_adds(&rs->link, ", ");
-			sb_add(&rs->link, v, vlen);
+	for (const char *v = first; v; v = http_header_next(rs, "www-authenticate", v))
+		if (strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t' || v[6] == '\0')) {
+			*bearer = true;
+			return v;
 		}
-		return n;
-	}
-	val = xstrndup(v, vlen);
-	if (header_is(ptr, nlen, "content-type")) {
-		free(rs->content_type);
-		rs->content_type = val;
-	} else if (header_is(ptr, nlen, "docker-content-digest")) {
-		free(rs->digest);
-		rs->digest = val;
-	} else if (header_is(ptr, nlen, "location")) {
-		free(rs->location);
-		rs->location = val;
-	} else if (header_is(ptr, nlen, "www-authenticate") &&
-		   (!rs->challenge || (!rs->challenge_bearer && is_bearer(val)))) {
-		free(rs->challenge);
-		rs->challenge = val;
-		rs->challenge_bearer = is_bearer(val);
-	} else {
-		free(val);
-	}
-	return n;
+	*bearer = false;
+	return first;
 }
 
-/* curl copies the line; NULL means out of memory, which aborts (as xmalloc). */
-static struct curl_slist *header_add(struct curl_slist *l, const char *line)
+/* Every Link value, joined with ", " (caller frees). */
+static char *links_of(const struct http_response *rs)
 {
-	struct curl_slist *nl = curl_slist_append(l, line);
+	struct strbuf sb;
 
-	if (!nl) {
-		log_error("out of memory", "where=curl_slist_append");
-		abort();
+	sb_init(&sb);
+	for (const char *v = http_header_get(rs, "link"); v; v = http_header_next(rs, "link", v)) {
+		if (sb.len + strlen(v) + 2 > MAX_LINK_BYTES)
+			break;
+		if (sb.len)
+			sb_adds(&sb, ", ");
+		sb_adds(&sb, v);
 	}
-	return nl;
+	return sb_detach(&sb);
 }
 
-static struct registry_limits get_limits(struct registry_real *r)
+/* Send c once through the layer (with its retries). VIVA_OK when an HTTP
+ * answer is in c->rs, any status; otherwise the layer's sentence is the
+ * message. */
+static int exchange(struct registry_real *r, struct call *c)
 {
-	struct registry_limits lim;
-
-	pthread_mutex_lock(&r->mu);
-	lim = r->lim;
-	pthread_mutex_unlock(&r->mu);
-	return lim;
-}
-
-static void format_duration(long ms, char *buf, size_t n)
-{
-	if (ms % 1000 == 0)
-		snprintf(buf, n, "%ld s", ms / 1000);
-	else
-		snprintf(buf, n, "%ld ms", ms);
-}
-
-/*
- * Send rq once. VIVA_OK when an HTTP answer came back (rs->status set, any
- * status); otherwise an error with its message set. peer names the server in
- * messages ("the registry at http://...").
- */
-static int exchange(struct registry_real *r, const struct req *rq, struct resp *rs, const char *peer)
-{
-	struct registry_limits lim = get_limits(r);
-	struct curl_slist *hdrs = NULL;
-	char *auth = NULL, *accept = NULL, *ctype = NULL;
-	char dur[32];
-	CURL *h;
-	CURLcode cc;
-	int rc = VIVA_EUNAVAIL;
-
-	resp_reset(rs);
-	rs->max = rq->max;
-	h = curl_easy_init();
-	if (!h) {
-		log_error("curl_easy_init failed", "op=%s", rq->op);
-		rc = registry_fail(VIVA_EUNAVAIL, "%s is not reachable (libcurl failed to start)", peer);
-		goto out;
-	}
-	if (rq->accept) {
-		accept = xasprintf("Accept: %s", rq->accept);
-		hdrs = header_add(hdrs, accept);
-	}
-	if (rq->content_type) {
-		ctype = xasprintf("Content-Type: %s", rq->content_type);
-		hdrs = header_add(hdrs, ctype);
-	}
-	hdrs = header_add(hdrs, "Expect:");
-	if (rq->bearer) {
-		auth = xasprintf("Authorization: Bearer %s", rq->bearer);
-		hdrs = header_add(hdrs, auth);
-	} else if (rq->basic && r->user) {
-		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(h, CURLOPT_USERNAME, r->user);
-		curl_easy_setopt(h, CURLOPT_PASSWORD, r->password);
-	}
-
-	curl_easy_setopt(h, CURLOPT_URL, rq->url);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	tls_curl_ca(h);   /* CAs on demand, not the whole bundle per connection */
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#endif
-	/* Redirects are followed by hand (get_blob), never with credentials. */
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-	if (strcmp(rq->method, "HEAD") == 0) {
-		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(rq->method, "PUT") == 0) {
-		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, rq->body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
-	} else {
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	}
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "viva/1");
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
-			 lim.connect_timeout_ms < lim.timeout_ms ? lim.connect_timeout_ms : lim.timeout_ms);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, lim.timeout_ms);
-	/* (not for HEAD: its Content-Length is the size of a body never sent) */
-	if (strcmp(rq->method, "HEAD") != 0)
-		curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)rq->max);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, rs);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, rs);
-
-	cc = curl_easy_perform(h);
-	if (cc == CURLE_OK) {
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &rs->status);
-		log_debug("registry request", "op=%s method=%s status=%ld bytes=%zu", rq->op,
-			  rq->method, rs->status, rs->body.len);
-		rc = VIVA_OK;
-	} else if (cc == CURLE_OPERATION_TIMEDOUT) {
-		format_duration(lim.timeout_ms, dur, sizeof(dur));
-		log_warn("registry timeout", "op=%s method=%s timeout_ms=%ld", rq->op, rq->method,
-			 lim.timeout_ms);
-		rc = registry_fail(VIVA_ETIMEOUT, "%s did not answer within %s", peer, dur);
-	} else if (rs->too_big || cc == CURLE_FILESIZE_EXCEEDED) {
-		log_warn("registry answer too large", "op=%s method=%s max_bytes=%zu", rq->op,
-			 rq->method, rq->max);
-		rc = registry_fail(VIVA_ERANGE, "%s sent an answer larger than %zu bytes (%s)", peer,
-				   rq->max, rq->op);
-	} else {
-		/* curl_easy_strerror() is a fixed text: no URL, no header. */
-		log_warn("registry transport error", "op=%s method=%s error=\"%s\"", rq->op,
-			 rq->method, curl_easy_strerror(cc));
-		rc = registry_fail(VIVA_EUNAVAIL, "%s is not reachable", peer);
-	}
-out:
-	if (h)
-		curl_easy_cleanup(h);
-	/* curl's copy of the Authorization line holds the token too. */
-	for (struct curl_slist *l = hdrs; l; l = l->next)
-		explicit_bzero(l->data, strlen(l->data));
-	curl_slist_free_all(hdrs);
-	free_secret(auth);
-	free(accept);
-	free(ctype);
-	return rc;
+	c->rc = http_do(r->http, &c->rq, &c->rs);
+	if (c->rc < 0)
+		call_failed(c, c->rc, c->rs.error);
+	return call_rc(c);
 }
 
 /* ---- bearer tokens ---------------------------------------------------------- */
@@ -1034,10 +786,8 @@ static char *origin_of(const char *url)
 static int fetch_token(struct registry_real *r, const struct challenge *ch, char **token,
 		       int64_t *expires_ms)
 {
-	struct req rq = { .op = "token", .method = "GET", .accept = "application/json",
-			  .max = MAX_TOKEN_REPLY_BYTES, .basic = true };
 	struct strbuf url;
-	struct resp rs;
+	struct call c;
 	char *peer = NULL, *origin = NULL;
 	json_t *j = NULL;
 	const char *t;
@@ -1047,7 +797,7 @@ static int fetch_token(struct registry_real *r, const struct challenge *ch, char
 
 	*token = NULL;
 	sb_init(&url);
-	resp_init(&rs);
+	call_init(&c);
 	sb_adds(&url, ch->realm);
 	sb_addc(&url, strchr(ch->realm, '?') ? '&' : '?');
 	if (ch->service) {
@@ -1058,24 +808,26 @@ static int fetch_token(struct registry_real *r, const struct challenge *ch, char
 		sb_adds(&url, ch->service ? "&scope=" : "scope=");
 		add_query_escaped(&url, ch->scope);
 	}
-	rq.url = url.buf;
 	origin = origin_of(ch->realm);
 	peer = xasprintf("the registry's token service at %s", origin ? origin : "(unknown)");
-	rc = exchange(r, &rq, &rs, peer);
+	c.rq = (struct http_request){ .op = "token", .method = "GET", .url = url.buf, .headers = accept_json,
+				      .user = r->user, .password = r->password, .max_body = MAX_TOKEN_REPLY_BYTES,
+				      .keep = keep_headers, .peer = peer };
+	rc = exchange(r, &c);
 	if (rc != VIVA_OK)
 		goto out;
-	if (rs.status == 401 || rs.status == 403) {
-		log_warn("registry token refused", "status=%ld", rs.status);
+	if (c.rs.status == 401 || c.rs.status == 403) {
+		log_warn("registry token refused", "status=%ld", c.rs.status);
 		rc = r->user ? registry_fail(VIVA_EAUTH, MSG_CREDENTIALS " at its token service")
 			     : registry_fail(VIVA_EAUTH, "the registry requires credentials: set REGISTRY_USER and REGISTRY_PASSWORD");
 		goto out;
 	}
-	if (rs.status != 200) {
-		log_warn("registry token error", "status=%ld", rs.status);
-		rc = registry_fail(VIVA_EREMOTE, "%s answered HTTP %ld", peer, rs.status);
+	if (c.rs.status != 200) {
+		log_warn("registry token error", "status=%ld", c.rs.status);
+		rc = registry_fail(VIVA_EREMOTE, "%s answered HTTP %ld", peer, c.rs.status);
 		goto out;
 	}
-	j = json_loadb(rs.body.buf, rs.body.len, 0, NULL);
+	j = json_loadb(c.rs.body.buf, c.rs.body.len, 0, NULL);
 	t = json_string_value(json_object_get(j, "token"));
 	if (!t || !*t)
 		t = json_string_value(json_object_get(j, "access_token"));
@@ -1083,8 +835,8 @@ static int fetch_token(struct registry_real *r, const struct challenge *ch, char
 		rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
 		goto out;
 	}
-	for (const char *c = t; *c; c++)
-		if (*c <= 0x20 || *c >= 0x7f) {
+	for (const char *ch2 = t; *ch2; ch2++)
+		if (*ch2 <= 0x20 || *ch2 >= 0x7f) {
 			/* It goes into a header line: no spaces, no CR/LF. */
 			rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
 			goto out;
@@ -1103,41 +855,68 @@ static int fetch_token(struct registry_real *r, const struct challenge *ch, char
 out:
 	json_decref(j);
 	/* the reply held the token */
-	explicit_bzero(rs.body.buf, rs.body.len);
-	resp_release(&rs);
+	if (c.rs.body.buf)
+		explicit_bzero(c.rs.body.buf, c.rs.body.len);
+	call_release(&c);
 	sb_release(&url);
 	free(peer);
 	free(origin);
 	return rc;
 }
 
+static char *tok_key(const char *repo, bool push)
+{
+	return xasprintf("%s\n%s", repo, push ? "push" : "pull");
+}
+
+/* The credentials a request carries: token, else Basic (until the registry
+ * asked for tokens), else none. */
+static void set_credentials(struct registry_real *r, struct http_request *rq, const char *tok, bool bearer_seen)
+{
+	rq->bearer = tok;
+	rq->user = !tok && !bearer_seen ? r->user : NULL;
+	rq->password = rq->user ? r->password : NULL;
+}
+
+static void note_answer(struct registry_real *r, const struct call *c)
+{
+	if (c->rc == VIVA_OK && c->rs.status != 401 && !c->rq.bearer) {
+		pthread_mutex_lock(&r->mu);
+		r->plain_ok = true;
+		pthread_mutex_unlock(&r->mu);
+	}
+}
+
 /*
- * Send rq to the registry with credentials: a cached bearer token for this
+ * Send c to the registry with credentials: a cached bearer token for this
  * repository and access if there is one, else Basic (until the registry
  * has asked for tokens). A 401 with a Bearer challenge gets a token (cached,
- * or from the realm) and one retry. VIVA_OK when an HTTP answer is in rs.
+ * or from the realm) and one retry. VIVA_OK when an HTTP answer is in c->rs;
+ * otherwise c->err holds the message (also registry_last_error()).
  */
-static int send_authed(struct registry_real *r, const char *repo, bool push, struct req *rq,
-		       struct resp *rs)
+static int send_authed(struct registry_real *r, const char *repo, bool push, struct call *c)
 {
 	struct challenge ch = { 0 };
-	char *key = xasprintf("%s\n%s", repo, push ? "push" : "pull");
-	char *tok = tok_for_key(r, key), *fresh = NULL, *scope_key = NULL, *peer = NULL;
+	char *key = tok_key(repo, push);
+	char *tok = tok_for_key(r, key), *fresh = NULL, *scope_key = NULL;
+	const char *challenge;
 	int64_t expires_ms = 0;
-	bool bearer_seen;
+	bool bearer_seen, bearer = false;
 	int rc;
 
 	pthread_mutex_lock(&r->mu);
 	bearer_seen = r->bearer_seen;
 	pthread_mutex_unlock(&r->mu);
-	peer = xasprintf("the registry at %s", r->url);
-	rq->bearer = tok;
-	rq->basic = !tok && !bearer_seen;
-	rc = exchange(r, rq, rs, peer);
-	if (rc != VIVA_OK || rs->status != 401 || !rs->challenge || !rs->challenge_bearer)
+	set_credentials(r, &c->rq, tok, bearer_seen);
+	rc = exchange(r, c);
+	note_answer(r, c);
+	if (rc != VIVA_OK || c->rs.status != 401)
 		goto out;
-	if (parse_challenge(rs->challenge, &ch) != VIVA_OK) {
-		log_warn("registry bad challenge", "op=%s", rq->op);
+	challenge = challenge_of(&c->rs, &bearer);
+	if (!challenge || !bearer)
+		goto out;
+	if (parse_challenge(challenge, &ch) != VIVA_OK) {
+		log_warn("registry bad challenge", "op=%s", c->rq.op);
 		rc = registry_fail(VIVA_EREMOTE, "the registry at %s sent an unusable authentication challenge",
 				   r->url);
 		goto out;
@@ -1151,24 +930,88 @@ static int send_authed(struct registry_real *r, const char *repo, bool push, str
 			goto out;
 	}
 	tok_put(r, key, scope_key, fresh, expires_ms);
-	rq->bearer = fresh;
-	rq->basic = false;
-	rc = exchange(r, rq, rs, peer);
+	set_credentials(r, &c->rq, fresh, true);
+	rc = exchange(r, c);
 out:
+	if (rc < 0 && c->rc == VIVA_OK)
+		call_failed(c, rc, registry_last_error());   /* (a token or challenge failure) */
 	challenge_release(&ch);
 	free_secret(tok);
 	free_secret(fresh);
-	rq->bearer = NULL;
+	set_credentials(r, &c->rq, NULL, true);
 	free(scope_key);
 	free(key);
-	free(peer);
 	return rc;
+}
+
+/*
+ * Send n pull requests for repo at once. With no token cached and nothing
+ * yet answered without a challenge, the first goes alone through
+ * send_authed() (which meets the challenge and gets the token, once); the
+ * others then go together with the token (or Basic, or nothing, as the
+ * registry showed). A 401 among them is redone alone through send_authed().
+ * Each call's rc and err say how its exchange went.
+ */
+static void send_authed_batch(struct registry_real *r, const char *repo, struct call *calls, size_t n)
+{
+	struct http_request *rqs = NULL;
+	struct http_response *rss = NULL;
+	int *rcs = NULL;
+	char *key = tok_key(repo, false), *tok = tok_for_key(r, key);
+	bool bearer_seen, plain_ok;
+	size_t first = 0, m;
+
+	pthread_mutex_lock(&r->mu);
+	bearer_seen = r->bearer_seen;
+	plain_ok = r->plain_ok;
+	pthread_mutex_unlock(&r->mu);
+	if (n > 0 && !tok && !plain_ok) {
+		send_authed(r, repo, false, &calls[0]);
+		first = 1;
+		tok = tok_for_key(r, key);
+		pthread_mutex_lock(&r->mu);
+		bearer_seen = r->bearer_seen;
+		pthread_mutex_unlock(&r->mu);
+	}
+	m = n - first;
+	if (m > 0) {
+		/* the layer takes arrays of requests and answers */
+		rqs = xcalloc(m, sizeof(*rqs));
+		rss = xcalloc(m, sizeof(*rss));
+		rcs = xcalloc(m, sizeof(*rcs));
+		for (size_t i = 0; i < m; i++) {
+			set_credentials(r, &calls[first + i].rq, tok, bearer_seen);
+			rqs[i] = calls[first + i].rq;
+			rss[i] = calls[first + i].rs;
+		}
+		http_do_batch(r->http, rqs, rss, rcs, m);
+		for (size_t i = 0; i < m; i++) {
+			struct call *c = &calls[first + i];
+			c->rs = rss[i];
+			c->rc = rcs[i];
+			if (c->rc < 0) {
+				call_failed(c, c->rc, c->rs.error);
+				continue;
+			}
+			note_answer(r, c);
+			set_credentials(r, &c->rq, NULL, true);
+			if (c->rs.status == 401)
+				send_authed(r, repo, false, c);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		set_credentials(r, &calls[i].rq, NULL, true);
+	free(rqs);
+	free(rss);
+	free(rcs);
+	free_secret(tok);
+	free(key);
 }
 
 /* ---- registry errors ---------------------------------------------------------- */
 
 /* The first {"errors":[{"code":..,"message":..}]} entry of an error body. */
-static void error_code(const struct resp *rs, char *code, size_t codesz, char *msg, size_t msgsz)
+static void error_code(const struct http_response *rs, char *code, size_t codesz, char *msg, size_t msgsz)
 {
 	json_t *j = NULL, *e;
 
@@ -1185,7 +1028,7 @@ static void error_code(const struct resp *rs, char *code, size_t codesz, char *m
 }
 
 /* Map a non-success HTTP answer to a code and a message. */
-static int http_error(struct registry_real *r, const struct resp *rs, enum kind k,
+static int http_error(struct registry_real *r, const struct http_response *rs, enum kind k,
 		      const char *repo, const char *ref)
 {
 	char code[48], msg[208];
@@ -1356,43 +1199,48 @@ static char *link_next(const char *v)
 static int real_list_tags(struct registry *reg, const char *repo, char ***tags_out, size_t *n_out)
 {
 	struct registry_real *r = (struct registry_real *)reg;
-	struct registry_limits lim = get_limits(r);
-	struct req rq = { .op = "tags", .method = "GET", .accept = "application/json",
-			  .max = MAX_TAGS_PAGE_BYTES };
-	struct resp rs;
-	char **tags = NULL, *url = NULL, *target = NULL, *next = NULL;
+	struct call c;
+	char **tags = NULL, *url = NULL, *target = NULL, *next = NULL, *links = NULL;
 	size_t n = 0, cap = 0, skipped = 0;
 	json_t *j = NULL;
-	int pages = 0, rc = VIVA_OK;
+	int pages = 0, max_pages, rc = VIVA_OK;
+	long max_tags;
 
 	*tags_out = NULL;
 	*n_out = 0;
-	resp_init(&rs);
+	call_init(&c);
+	pthread_mutex_lock(&r->mu);
+	max_pages = r->max_pages;
+	max_tags = r->max_tags;
+	pthread_mutex_unlock(&r->mu);
 	if (!registry_valid_repo(repo)) {
 		rc = bad_repo(repo);
 		goto out;
 	}
 	url = xasprintf("%s/v2/%s/tags/list?n=%d", r->url, repo, PAGE_SIZE);
+	c.rq = (struct http_request){ .op = "tags", .method = "GET", .headers = accept_json,
+				      .max_body = MAX_TAGS_PAGE_BYTES, .keep = keep_headers };
 	for (;;) {
 		json_t *arr, *v;
 		size_t i;
 
-		if (pages >= lim.max_pages) {
+		if (pages >= max_pages) {
 			rc = registry_fail(VIVA_ERANGE, "%s has more than %d pages of tags; viva stopped reading",
-					   repo, lim.max_pages);
+					   repo, max_pages);
 			goto out;
 		}
 		pages++;
-		rq.url = url;
-		rc = send_authed(r, repo, false, &rq, &rs);
+		c.rq.url = url;
+		c.rc = VIVA_OK;
+		rc = send_authed(r, repo, false, &c);
 		if (rc != VIVA_OK)
 			goto out;
-		if (rs.status != 200) {
-			rc = http_error(r, &rs, K_TAGS, repo, NULL);
+		if (c.rs.status != 200) {
+			rc = http_error(r, &c.rs, K_TAGS, repo, NULL);
 			goto out;
 		}
 		json_decref(j);
-		j = json_loadb(rs.body.buf, rs.body.len, 0, NULL);
+		j = json_loadb(c.rs.body.buf, c.rs.body.len, 0, NULL);
 		arr = json_object_get(j, "tags");
 		if (!json_is_object(j) || !(json_is_array(arr) || json_is_null(arr) || !arr)) {
 			rc = registry_fail(VIVA_EREMOTE, "the registry sent a malformed tag list for %s", repo);
@@ -1405,9 +1253,9 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 				skipped++;
 				continue;
 			}
-			if ((long)n >= lim.max_tags) {
+			if ((long)n >= max_tags) {
 				rc = registry_fail(VIVA_ERANGE, "%s has more than %ld tags; viva stopped reading",
-						   repo, lim.max_tags);
+						   repo, max_tags);
 				goto out;
 			}
 			if (n == cap) {
@@ -1417,7 +1265,9 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 			tags[n++] = xstrdup(t);
 		}
 		free(target);
-		target = link_next(rs.link.buf);
+		free(links);
+		links = links_of(&c.rs);
+		target = link_next(links);
 		if (!target)
 			break;
 		free(next);
@@ -1447,10 +1297,11 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 out:
 	registry_tags_free(tags, n);
 	json_decref(j);
-	resp_release(&rs);
+	call_release(&c);
 	free(url);
 	free(next);
 	free(target);
+	free(links);
 	return rc;
 }
 
@@ -1465,57 +1316,54 @@ static char *bare_media_type(const char *ct)
 	return n ? xstrndup(ct, n) : NULL;
 }
 
-static int real_get_manifest(struct registry *reg, const char *repo, const char *ref,
-			     struct registry_manifest *out)
+/* GET (or HEAD) of a manifest, by tag or digest. */
+static void manifest_call(struct registry_real *r, const char *repo, const char *ref, bool head, struct call *c)
 {
-	struct registry_real *r = (struct registry_real *)reg;
-	struct req rq = { .op = "manifest", .method = "GET", .accept = ACCEPT_MANIFESTS,
-			  .max = MAX_MANIFEST_BYTES };
-	struct resp rs;
+	c->url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, ref);
+	c->rq.op = head ? "head_manifest" : "manifest";
+	c->rq.method = head ? "HEAD" : "GET";
+	c->rq.url = c->url;
+	c->rq.headers = accept_manifests;
+	c->rq.max_body = head ? MAX_ERROR_BODY_BYTES : MAX_MANIFEST_BYTES;
+}
+
+static int manifest_result(struct registry_real *r, const char *repo, const char *ref, struct call *c,
+			   struct registry_manifest *out)
+{
+	const struct http_response *rs = &c->rs;
+	const char *digest = http_header_get(rs, "docker-content-digest");
 	char computed[72];
-	char *url = NULL, *mt = NULL, *disp = NULL;
+	char *mt = NULL, *disp = ref_display(repo, ref);
 	json_t *j = NULL;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	resp_init(&rs);
-	if (!registry_valid_repo(repo)) {
-		rc = bad_repo(repo);
-		goto out;
-	}
-	if (!valid_ref(ref)) {
-		rc = bad_ref(ref);
-		goto out;
-	}
-	disp = ref_display(repo, ref);
-	url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, ref);
-	rq.url = url;
-	rc = send_authed(r, repo, false, &rq, &rs);
+	rc = call_rc(c);
 	if (rc != VIVA_OK)
 		goto out;
-	if (rs.status != 200) {
-		rc = http_error(r, &rs, K_MANIFEST, repo, ref);
+	if (rs->status != 200) {
+		rc = http_error(r, rs, K_MANIFEST, repo, ref);
 		goto out;
 	}
-	if (rs.body.len == 0) {
+	if (rs->body.len == 0) {
 		rc = registry_fail(VIVA_EREMOTE, "the registry sent an empty manifest for %s", disp);
 		goto out;
 	}
-	registry_digest_of(rs.body.buf, rs.body.len, computed);
-	if (rs.digest && !registry_valid_digest(rs.digest)) {
+	registry_digest_of(rs->body.buf, rs->body.len, computed);
+	if (digest && !registry_valid_digest(digest)) {
 		rc = registry_fail(VIVA_EREMOTE, "the registry sent a malformed digest for %s", disp);
 		goto out;
 	}
 	/* Content addressing: what we hold must be what the digest names. */
-	if ((rs.digest && strncmp(rs.digest, "sha256:", 7) == 0 && strcmp(rs.digest, computed) != 0) ||
+	if ((digest && strncmp(digest, "sha256:", 7) == 0 && strcmp(digest, computed) != 0) ||
 	    (strncmp(ref, "sha256:", 7) == 0 && strcmp(ref, computed) != 0)) {
 		rc = registry_fail(VIVA_EREMOTE, "the manifest of %s does not match its digest", disp);
 		goto out;
 	}
-	mt = bare_media_type(rs.content_type);
+	mt = bare_media_type(http_header_get(rs, "content-type"));
 	if (!mt || strcmp(mt, "application/json") == 0 || strcmp(mt, "text/plain") == 0) {
 		/* no useful Content-Type: the manifest names its own type */
-		j = json_loadb(rs.body.buf, rs.body.len, 0, NULL);
+		j = json_loadb(rs->body.buf, rs->body.len, 0, NULL);
 		if (json_is_string(json_object_get(j, "mediaType"))) {
 			free(mt);
 			mt = xstrdup(json_string_value(json_object_get(j, "mediaType")));
@@ -1527,15 +1375,271 @@ static int real_get_manifest(struct registry *reg, const char *repo, const char 
 	}
 	out->media_type = mt;
 	mt = NULL;
-	out->digest = xstrdup(rs.digest ? rs.digest : computed);
-	out->len = rs.body.len;
-	out->data = (unsigned char *)sb_detach(&rs.body);
+	out->digest = xstrdup(digest ? digest : computed);
+	out->len = c->rs.body.len;
+	out->data = (unsigned char *)sb_detach(&c->rs.body);
 out:
 	json_decref(j);
-	resp_release(&rs);
-	free(url);
 	free(mt);
 	free(disp);
+	return rc;
+}
+
+static int head_result(struct registry_real *r, const char *repo, const char *ref, struct call *c,
+		       char **digest_out)
+{
+	const char *digest = http_header_get(&c->rs, "docker-content-digest");
+	int rc = call_rc(c);
+
+	*digest_out = NULL;
+	if (rc != VIVA_OK)
+		return rc;
+	if (c->rs.status != 200)
+		return http_error(r, &c->rs, K_MANIFEST, repo, ref);
+	if (!digest || !registry_valid_digest(digest))
+		return registry_fail(VIVA_EREMOTE, "the registry sent no Docker-Content-Digest for %s:%s", repo, ref);
+	*digest_out = xstrdup(digest);
+	return VIVA_OK;
+}
+
+static void blob_call(struct registry_real *r, const char *repo, const char *digest, size_t max, struct call *c)
+{
+	c->url = xasprintf("%s/v2/%s/blobs/%s", r->url, repo, digest);
+	c->rq.op = "blob";
+	c->rq.method = "GET";
+	c->rq.url = c->url;
+	c->rq.max_body = max ? max : MAX_BLOB_BYTES;
+}
+
+static bool is_redirect(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+/*
+ * The blob from the first answer in c: registries on object storage
+ * redirect blobs to a signed URL, so follow a few hops, with credentials
+ * only while on the registry's own origin. Then check the digest.
+ */
+static int blob_finish(struct registry_real *r, const char *repo, const char *digest, struct call *c,
+		       char **data, size_t *len)
+{
+	char computed[72];
+	char *peer = NULL;
+	int rc = call_rc(c);
+
+	*data = NULL;
+	*len = 0;
+	for (int hop = 0; rc == VIVA_OK && is_redirect(c->rs.status); hop++) {
+		char *next;
+
+		if (hop >= MAX_REDIRECTS) {
+			rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s too often", digest, repo);
+			goto out;
+		}
+		next = resolve(r, http_header_get(&c->rs, "location"), false);
+		if (!next) {
+			rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s to an unusable URL",
+					   digest, repo);
+			goto out;
+		}
+		free(c->url);
+		c->url = next;
+		c->rq.url = next;
+		c->rc = VIVA_OK;
+		if (same_origin(r, next)) {
+			c->rq.peer = NULL;
+			rc = send_authed(r, repo, false, c);
+		} else {
+			char *o = origin_of(next);
+			free(peer);
+			peer = xasprintf("the registry's blob storage at %s", o ? o : "(unknown)");
+			free(o);
+			c->rq.peer = peer;
+			set_credentials(r, &c->rq, NULL, true);
+			rc = exchange(r, c);
+		}
+	}
+	if (rc != VIVA_OK)
+		goto out;
+	if (c->rs.status != 200) {
+		rc = http_error(r, &c->rs, K_BLOB, repo, digest);
+		goto out;
+	}
+	if (strncmp(digest, "sha256:", 7) == 0) {
+		registry_digest_of(c->rs.body.buf, c->rs.body.len, computed);
+		if (strcmp(computed, digest) != 0) {
+			rc = registry_fail(VIVA_EREMOTE, "blob %s of %s does not match its digest", digest, repo);
+			goto out;
+		}
+	}
+	*len = c->rs.body.len;
+	*data = sb_detach(&c->rs.body);
+out:
+	c->rq.peer = NULL;
+	free(peer);
+	return rc;
+}
+
+/* ---- items: one request each, sent together ------------------------------------------ */
+
+static void item_start(struct registry_item *it)
+{
+	it->rc = VIVA_OK;
+	it->digest = NULL;
+	it->created = 0;
+	it->error = NULL;
+}
+
+/* The item failed with rc; its message is the thread's last one. */
+static void item_fail(struct registry_item *it, int rc)
+{
+	it->rc = rc;
+	free(it->error);
+	it->error = xstrdup(last_err[0] ? last_err : viva_strerror(rc));
+}
+
+/* A sub-request's outcome becomes the item's (its message, and its digest
+ * when the item has none yet); src keeps nothing of it. */
+static void item_take(struct registry_item *dst, struct registry_item *src)
+{
+	dst->rc = src->rc;
+	free(dst->error);
+	dst->error = src->error;
+	src->error = NULL;
+	if (!dst->digest) {
+		dst->digest = src->digest;
+		src->digest = NULL;
+	}
+}
+
+/* An item's outcome as a call's result (its message in registry_last_error()). */
+static int item_rc(const struct registry_item *it)
+{
+	return it->rc < 0 ? registry_fail(it->rc, "%s", it->error ? it->error : viva_strerror(it->rc)) : VIVA_OK;
+}
+
+void registry_items_release(struct registry_item *items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++) {
+		free(items[i].digest);
+		free(items[i].error);
+		items[i].digest = items[i].error = NULL;
+	}
+}
+
+enum call_kind { C_MANIFEST, C_BLOB };
+
+/*
+ * The real client's batches: one request per item, all sent together
+ * (send_authed_batch), each answer read as the single operation reads it.
+ * Out: items[i].rc/error, and per kind: C_MANIFEST items[i].digest and
+ * mout[i] (a HEAD for digest_only items: the digest alone), C_BLOB
+ * data[i]/lens[i] (items[i].ref is the digest).
+ */
+static void real_many(struct registry *reg, const char *repo, enum call_kind k, struct registry_item *items,
+		      size_t n, struct registry_manifest *mout, size_t max, char **data, size_t *lens)
+{
+	struct registry_real *r = (struct registry_real *)reg;
+	struct call *calls = n ? xcalloc(n, sizeof(*calls)) : NULL;
+	size_t *idx = n ? xcalloc(n, sizeof(*idx)) : NULL, m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *ref = items[i].ref;
+		int rc = VIVA_OK;
+
+		item_start(&items[i]);
+		if (mout)
+			memset(&mout[i], 0, sizeof(mout[i]));
+		if (data) {
+			data[i] = NULL;
+			lens[i] = 0;
+		}
+		if (!registry_valid_repo(repo))
+			rc = bad_repo(repo);
+		else if (k == C_BLOB ? !registry_valid_digest(ref) : !valid_ref(ref))
+			rc = k == C_BLOB ? bad_digest(ref) : bad_ref(ref);
+		if (rc < 0) {
+			item_fail(&items[i], rc);
+			continue;
+		}
+		call_init(&calls[m]);
+		if (k == C_BLOB)
+			blob_call(r, repo, ref, max, &calls[m]);
+		else
+			manifest_call(r, repo, ref, items[i].digest_only, &calls[m]);
+		idx[m++] = i;
+	}
+	send_authed_batch(r, repo, calls, m);
+	for (size_t j = 0; j < m; j++) {
+		struct registry_item *it = &items[idx[j]];
+		int rc;
+
+		clear_error();
+		if (k == C_BLOB) {
+			rc = blob_finish(r, repo, it->ref, &calls[j], &data[idx[j]], &lens[idx[j]]);
+		} else if (it->digest_only) {
+			rc = head_result(r, repo, it->ref, &calls[j], &it->digest);
+		} else {
+			rc = manifest_result(r, repo, it->ref, &calls[j], &mout[idx[j]]);
+			if (rc == VIVA_OK)
+				it->digest = xstrdup(mout[idx[j]].digest);
+		}
+		if (rc < 0)
+			item_fail(it, rc);
+		call_release(&calls[j]);
+	}
+	free(calls);
+	free(idx);
+}
+
+static void real_get_manifests(struct registry *reg, const char *repo, struct registry_item *items, size_t n,
+			       struct registry_manifest *out)
+{
+	real_many(reg, repo, C_MANIFEST, items, n, out, 0, NULL, NULL);
+}
+
+static void real_get_blobs(struct registry *reg, const char *repo, struct registry_item *items, size_t n,
+			   size_t max, char **data, size_t *lens)
+{
+	real_many(reg, repo, C_BLOB, items, n, NULL, max, data, lens);
+}
+
+/* The single operations are batches of one. */
+static int real_get_manifest(struct registry *reg, const char *repo, const char *ref,
+			     struct registry_manifest *out)
+{
+	struct registry_item it = { .ref = ref };
+	int rc;
+
+	real_get_manifests(reg, repo, &it, 1, out);
+	rc = item_rc(&it);
+	registry_items_release(&it, 1);
+	return rc;
+}
+
+static int real_head_manifest(struct registry *reg, const char *repo, const char *ref, char **digest_out)
+{
+	struct registry_item it = { .ref = ref, .digest_only = true };
+	int rc;
+
+	real_get_manifests(reg, repo, &it, 1, NULL);
+	rc = item_rc(&it);
+	*digest_out = it.digest;
+	it.digest = NULL;
+	registry_items_release(&it, 1);
+	return rc;
+}
+
+static int real_get_blob(struct registry *reg, const char *repo, const char *digest,
+			 char **data, size_t *len, size_t max)
+{
+	struct registry_item it = { .ref = digest };
+	int rc;
+
+	real_get_blobs(reg, repo, &it, 1, max, data, len);
+	rc = item_rc(&it);
+	registry_items_release(&it, 1);
 	return rc;
 }
 
@@ -1543,15 +1647,14 @@ static int real_put_manifest(struct registry *reg, const char *repo, const char 
 			     const struct registry_manifest *m, char **digest_out)
 {
 	struct registry_real *r = (struct registry_real *)reg;
-	struct req rq = { .op = "put_manifest", .method = "PUT", .max = MAX_ERROR_BODY_BYTES };
-	struct resp rs;
+	struct call c;
 	char computed[72];
-	char *url = NULL;
+	const char *digest;
 	int rc;
 
 	if (digest_out)
 		*digest_out = NULL;
-	resp_init(&rs);
+	call_init(&c);
 	if (!registry_valid_repo(repo)) {
 		rc = bad_repo(repo);
 		goto out;
@@ -1565,150 +1668,34 @@ static int real_put_manifest(struct registry *reg, const char *repo, const char 
 		goto out;
 	}
 	registry_digest_of(m->data, m->len, computed);
-	url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, tag);
-	rq.url = url;
-	rq.content_type = m->media_type;
-	rq.body = m->data;
-	rq.body_len = m->len;
-	rc = send_authed(r, repo, true, &rq, &rs);
+	c.url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, tag);
+	c.ctype = xasprintf("Content-Type: %s", m->media_type);
+	c.hdrs[0] = c.ctype;
+	c.rq.op = "put_manifest";
+	c.rq.method = "PUT";
+	c.rq.url = c.url;
+	c.rq.headers = c.hdrs;
+	c.rq.body = m->data;
+	c.rq.body_len = m->len;
+	c.rq.max_body = MAX_ERROR_BODY_BYTES;
+	rc = send_authed(r, repo, true, &c);
 	if (rc != VIVA_OK)
 		goto out;
-	if (rs.status < 200 || rs.status > 299) {
-		rc = http_error(r, &rs, K_PUT, repo, tag);
+	if (c.rs.status < 200 || c.rs.status > 299) {
+		rc = http_error(r, &c.rs, K_PUT, repo, tag);
 		goto out;
 	}
-	if (rs.digest && (!registry_valid_digest(rs.digest) ||
-			  (strncmp(rs.digest, "sha256:", 7) == 0 && strcmp(rs.digest, computed) != 0))) {
+	digest = http_header_get(&c.rs, "docker-content-digest");
+	if (digest && (!registry_valid_digest(digest) ||
+		       (strncmp(digest, "sha256:", 7) == 0 && strcmp(digest, computed) != 0))) {
 		rc = registry_fail(VIVA_EREMOTE, "the registry stored %s:%s under an unexpected digest", repo, tag);
 		goto out;
 	}
-	log_info("registry manifest pushed", "repo=%s tag=%s digest=%s", repo, tag,
-		 rs.digest ? rs.digest : computed);
+	log_info("registry manifest pushed", "repo=%s tag=%s digest=%s", repo, tag, digest ? digest : computed);
 	if (digest_out)
-		*digest_out = xstrdup(rs.digest ? rs.digest : computed);
+		*digest_out = xstrdup(digest ? digest : computed);
 out:
-	resp_release(&rs);
-	free(url);
-	return rc;
-}
-
-static int real_head_manifest(struct registry *reg, const char *repo, const char *ref, char **digest_out)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct req rq = { .op = "head_manifest", .method = "HEAD", .accept = ACCEPT_MANIFESTS,
-			  .max = MAX_ERROR_BODY_BYTES };
-	struct resp rs;
-	char *url = NULL;
-	int rc;
-
-	*digest_out = NULL;
-	resp_init(&rs);
-	if (!registry_valid_repo(repo)) {
-		rc = bad_repo(repo);
-		goto out;
-	}
-	if (!valid_ref(ref)) {
-		rc = bad_ref(ref);
-		goto out;
-	}
-	url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, ref);
-	rq.url = url;
-	rc = send_authed(r, repo, false, &rq, &rs);
-	if (rc != VIVA_OK)
-		goto out;
-	if (rs.status != 200) {
-		rc = http_error(r, &rs, K_MANIFEST, repo, ref);
-		goto out;
-	}
-	if (!rs.digest || !registry_valid_digest(rs.digest)) {
-		rc = registry_fail(VIVA_EREMOTE, "the registry sent no Docker-Content-Digest for %s:%s", repo, ref);
-		goto out;
-	}
-	*digest_out = xstrdup(rs.digest);
-out:
-	resp_release(&rs);
-	free(url);
-	return rc;
-}
-
-static int real_get_blob(struct registry *reg, const char *repo, const char *digest,
-			 char **data, size_t *len, size_t max)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct req rq = { .op = "blob", .method = "GET" };
-	struct resp rs;
-	char computed[72];
-	char *url = NULL, *next = NULL, *peer = NULL;
-	int rc = VIVA_OK;
-
-	*data = NULL;
-	*len = 0;
-	resp_init(&rs);
-	if (!registry_valid_repo(repo)) {
-		rc = bad_repo(repo);
-		goto out;
-	}
-	if (!registry_valid_digest(digest)) {
-		rc = bad_digest(digest);
-		goto out;
-	}
-	rq.max = max ? max : MAX_BLOB_BYTES;
-	url = xasprintf("%s/v2/%s/blobs/%s", r->url, repo, digest);
-	/* Registries on object storage redirect blobs to a signed URL: follow a
-	 * few hops, with credentials only while on the registry's own origin. */
-	for (int hop = 0;; hop++) {
-		rq.url = url;
-		if (hop == 0 || same_origin(r, url)) {
-			rc = send_authed(r, repo, false, &rq, &rs);
-		} else {
-			char *o = origin_of(url);
-			free(peer);
-			peer = xasprintf("the registry's blob storage at %s", o ? o : "(unknown)");
-			free(o);
-			rq.bearer = NULL;
-			rq.basic = false;
-			rc = exchange(r, &rq, &rs, peer);
-		}
-		if (rc != VIVA_OK)
-			goto out;
-		if (rs.status == 301 || rs.status == 302 || rs.status == 303 || rs.status == 307 ||
-		    rs.status == 308) {
-			if (hop >= MAX_REDIRECTS) {
-				rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s too often",
-						   digest, repo);
-				goto out;
-			}
-			next = resolve(r, rs.location, false);
-			if (!next) {
-				rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s to an unusable URL",
-						   digest, repo);
-				goto out;
-			}
-			free(url);
-			url = next;
-			next = NULL;
-			continue;
-		}
-		break;
-	}
-	if (rs.status != 200) {
-		rc = http_error(r, &rs, K_BLOB, repo, digest);
-		goto out;
-	}
-	if (strncmp(digest, "sha256:", 7) == 0) {
-		registry_digest_of(rs.body.buf, rs.body.len, computed);
-		if (strcmp(computed, digest) != 0) {
-			rc = registry_fail(VIVA_EREMOTE, "blob %s of %s does not match its digest", digest, repo);
-			goto out;
-		}
-	}
-	*len = rs.body.len;
-	*data = sb_detach(&rs.body);
-out:
-	resp_release(&rs);
-	free(url);
-	free(next);
-	free(peer);
+	call_release(&c);
 	return rc;
 }
 
@@ -1718,14 +1705,13 @@ static void real_free(struct registry *reg)
 
 	for (size_t i = 0; i < r->ntoks; i++)
 		tok_release(&r->toks[i]);
+	http_client_free(r->http);
 	free(r->url);
 	free(r->origin);
 	free_secret(r->user);
 	free_secret(r->password);
 	pthread_mutex_destroy(&r->mu);
 	free(r);
-	/* libcurl counts inits; this undoes the one in registry_new(). */
-	curl_global_cleanup();
 }
 
 static const struct registry_ops real_ops = {
@@ -1735,15 +1721,32 @@ static const struct registry_ops real_ops = {
 	.head_manifest = real_head_manifest,
 	.get_blob = real_get_blob,
 	.free = real_free,
+	.get_manifests = real_get_manifests,
+	.get_blobs = real_get_blobs,
 };
 
-struct registry *registry_new(const char *base_url, const char *user, const char *password)
+/* The layer's limits for the registry's request limits. */
+static struct http_limits http_limits_of(long connect_timeout_ms, long timeout_ms, int max_parallel)
 {
+	return (struct http_limits){
+		.connect_timeout_ms = connect_timeout_ms,
+		.timeout_ms = timeout_ms,
+		/* every retry and wait of one request: two timeouts' worth */
+		.deadline_ms = 2 * timeout_ms,
+		.max_retries = -1,
+		.max_retry_after_ms = MAX_RETRY_AFTER_MS,
+		.max_parallel = max_parallel,
+	};
+}
+
+struct registry *registry_new_ex(const struct registry_opts *o)
+{
+	struct http_client_opts ho = { .name = "registry", .tls_hint = "set REGISTRY_CA_FILE" };
 	struct registry_real *r;
-	const char *auth;
+	const char *auth, *base_url = o ? o->url : NULL;
+	struct http_client *http;
 	size_t alen, n;
-	char *url;
-	CURLcode cc;
+	char *url, *peer;
 
 	if (!base_url || (strncasecmp(base_url, "http://", 7) != 0 &&
 			  strncasecmp(base_url, "https://", 8) != 0) || !url_chars_ok(base_url)) {
@@ -1762,11 +1765,6 @@ struct registry *registry_new(const char *base_url, const char *user, const char
 		log_error("registry url invalid", "reason=%s", "query not allowed");
 		return NULL;
 	}
-	cc = curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (cc != CURLE_OK) {
-		log_error("curl_global_init failed", "error=\"%s\"", curl_easy_strerror(cc));
-		return NULL;
-	}
 	url = xstrndup(base_url, (size_t)(auth - base_url) + alen + strcspn(auth + alen, "?#"));
 	n = strlen(url);
 	while (n > (size_t)(auth - base_url) + alen && url[n - 1] == '/')
@@ -1777,33 +1775,57 @@ struct registry *registry_new(const char *base_url, const char *user, const char
 		while (n > (size_t)(auth - base_url) + alen && url[n - 1] == '/')
 			url[--n] = '\0';
 	}
+	peer = xasprintf("the registry at %s", url);
+	ho.peer = peer;
+	ho.base_url = url;
+	ho.limits = http_limits_of(DEF_CONNECT_TIMEOUT_MS, DEF_TIMEOUT_MS,
+				   o->max_parallel > 0 ? o->max_parallel : DEF_MAX_PARALLEL);
+	ho.pool_size = 4;
+	ho.tls = (struct http_tls){ .ca_file = o->ca_file, .ca_pem = o->ca_pem, .cert_file = o->cert_file,
+				    .cert_pem = o->cert_pem, .key_file = o->key_file, .key_pem = o->key_pem,
+				    .insecure = o->insecure };
+	http = http_client_new(&ho);
+	free(peer);
+	if (!http) {
+		free(url);
+		return NULL;
+	}
 	r = xcalloc(1, sizeof(*r));
 	r->base.ops = &real_ops;
 	r->url = url;
 	r->origin = xstrndup(base_url, (size_t)(auth - base_url) + alen);
-	if (user && *user) {
-		r->user = xstrdup(user);
-		r->password = xstrdup(password ? password : "");
+	r->http = http;
+	if (o->user && *o->user) {
+		r->user = xstrdup(o->user);
+		r->password = xstrdup(o->password ? o->password : "");
 	}
 	pthread_mutex_init(&r->mu, NULL);
-	r->lim.connect_timeout_ms = DEF_CONNECT_TIMEOUT_MS;
-	r->lim.timeout_ms = DEF_TIMEOUT_MS;
-	r->lim.max_pages = DEF_MAX_PAGES;
-	r->lim.max_tags = DEF_MAX_TAGS;
+	r->max_pages = DEF_MAX_PAGES;
+	r->max_tags = DEF_MAX_TAGS;
 	return &r->base;
+}
+
+struct registry *registry_new(const char *base_url, const char *user, const char *password)
+{
+	struct registry_opts o = { .url = base_url, .user = user, .password = password };
+
+	return registry_new_ex(&o);
 }
 
 void registry_set_limits(struct registry *reg, const struct registry_limits *lim)
 {
 	struct registry_real *r = (struct registry_real *)reg;
+	struct http_limits hl;
 
 	if (!reg || reg->ops != &real_ops || !lim)
 		return;
+	hl = http_client_limits(r->http);
+	hl = http_limits_of(lim->connect_timeout_ms > 0 ? lim->connect_timeout_ms : DEF_CONNECT_TIMEOUT_MS,
+			    lim->timeout_ms > 0 ? lim->timeout_ms : DEF_TIMEOUT_MS, hl.max_parallel);
+	http_client_set_limits(r->http, &hl);
 	pthread_mutex_lock(&r->mu);
-	r->lim.connect_timeout_ms = lim->connect_timeout_ms > 0 ? lim->connect_timeout_ms : DEF_CONNECT_TIMEOUT_MS;
-	r->lim.timeout_ms = lim->timeout_ms > 0 ? lim->timeout_ms : DEF_TIMEOUT_MS;
-	r->lim.max_pages = lim->max_pages > 0 ? lim->max_pages : DEF_MAX_PAGES;
-	r->lim.max_tags = lim->max_tags > 0 ? lim->max_tags : DEF_MAX_TAGS;
+	r->max_pages = lim->max_pages > 0 ? lim->max_pages : DEF_MAX_PAGES;
+	r->max_tags = lim->max_tags > 0 ? lim->max_tags : DEF_MAX_TAGS;
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -1937,6 +1959,101 @@ int registry_get_blob(struct registry *r, const char *repo, const char *digest,
 	return ensure_message(rc);
 }
 
+/* ---- batches (the real client sends them at once; fakes one by one) ------- */
+
+/* The first failed item's code and message, or VIVA_OK. */
+static int items_outcome(struct registry_item *items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (items[i].rc < 0) {
+			if (!items[i].error)
+				items[i].error = xasprintf("registry call failed: %s", viva_strerror(items[i].rc));
+			return item_rc(&items[i]);
+		}
+	clear_error();
+	return VIVA_OK;
+}
+
+/* Checks common to the batch wrappers: false when every item failed already. */
+static bool items_begin(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			bool (*has_op)(const struct registry_ops *))
+{
+	int rc = VIVA_OK;
+
+	clear_error();
+	for (size_t i = 0; i < n; i++)
+		item_start(&items[i]);
+	if (!registry_valid_repo(repo))
+		rc = bad_repo(repo);
+	else if (!r || !r->ops || !has_op(r->ops))
+		rc = no_registry();
+	if (rc == VIVA_OK)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		item_fail(&items[i], rc);
+	return false;
+}
+
+static bool has_get(const struct registry_ops *o) { return o->get_manifest || o->get_manifests; }
+static bool has_blob(const struct registry_ops *o) { return o->get_blob || o->get_blobs; }
+
+/* get_manifests with the fallback (out[i] is the caller's to release): a
+ * manifest and its digest per item, or the digest alone (digest_only). */
+static void many_get_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			       struct registry_manifest *out)
+{
+	memset(out, 0, n * sizeof(*out));
+	if (!items_begin(r, repo, items, n, has_get))
+		return;
+	if (r->ops->get_manifests) {
+		r->ops->get_manifests(r, repo, items, n, out);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].digest_only) {
+			items[i].rc = registry_head_manifest(r, repo, items[i].ref, &items[i].digest);
+		} else {
+			items[i].rc = registry_get_manifest(r, repo, items[i].ref, &out[i]);
+			if (items[i].rc == VIVA_OK)
+				items[i].digest = xstrdup(out[i].digest);
+		}
+		if (items[i].rc < 0)
+			item_fail(&items[i], items[i].rc);
+	}
+}
+
+int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n)
+{
+	struct registry_manifest *none;
+
+	if (!items && n)
+		return registry_fail(VIVA_EINVAL, "registry_head_manifests: no items");
+	none = xcalloc(n ? n : 1, sizeof(*none));
+	for (size_t i = 0; i < n; i++)
+		items[i].digest_only = true;
+	many_get_manifests(r, repo, items, n, none);
+	free(none);
+	return items_outcome(items, n);
+}
+
+static void many_get_blobs(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			   size_t max, char **data, size_t *lens)
+{
+	memset(data, 0, n * sizeof(*data));
+	memset(lens, 0, n * sizeof(*lens));
+	if (!items_begin(r, repo, items, n, has_blob))
+		return;
+	if (r->ops->get_blobs) {
+		r->ops->get_blobs(r, repo, items, n, max, data, lens);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		items[i].rc = registry_get_blob(r, repo, items[i].ref, &data[i], &lens[i], max);
+		if (items[i].rc < 0)
+			item_fail(&items[i], items[i].rc);
+	}
+}
+
 /* ---- built on the operations ------------------------------------------------ */
 
 int registry_promote(struct registry *r, const char *repo, const char *tag, const char *target,
@@ -2022,16 +2139,243 @@ static const char *pick_entry(json_t *index)
 	return first;
 }
 
+/*
+ * What an image manifest (not an index) names as its config blob, or a
+ * failure for it. j is the parsed manifest, disp its name for messages.
+ */
+static int config_digest_of(json_t *j, const char *disp, const char **cdigest)
+{
+	*cdigest = json_string_value(json_object_get(json_object_get(j, "config"), "digest"));
+	if (!registry_valid_digest(*cdigest))
+		return registry_fail(VIVA_EREMOTE, "the manifest of %s names no config blob", disp);
+	return VIVA_OK;
+}
+
+/* The build time in a config blob (0 when it has none we can read). */
+static int created_of(const char *repo, const char *ref, const char *disp, const char *blob, size_t blen,
+		      int64_t *created)
+{
+	json_t *cfg = json_loadb(blob, blen, 0, NULL);
+	const char *when;
+	int64_t t = 0;
+	int rc = VIVA_OK;
+
+	*created = 0;
+	if (!json_is_object(cfg)) {
+		rc = registry_fail(VIVA_EREMOTE, "the config of %s is not a JSON object", disp);
+		goto out;
+	}
+	when = json_string_value(json_object_get(cfg, "created"));
+	if (when && registry_parse_time(when, &t) != VIVA_OK) {
+		char b[80];
+		log_warn("registry created unparseable", "repo=%s ref=%s created=\"%s\"", repo, ref,
+			 shown(when, b, sizeof(b), 64));
+		t = 0;
+	}
+	*created = t > 0 ? t : 0;
+out:
+	json_decref(cfg);
+	return rc;
+}
+
+/*
+ * Three rounds, each sent at once: the manifests of every ref; the image
+ * manifests that indexes among them point at; the config blobs (each
+ * distinct one once). An item fails at the first step that fails for it.
+ */
+int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			    const struct registry_created_cache *cache)
+{
+	struct registry_manifest *top = NULL, *child = NULL;
+	struct registry_item *sub = NULL;
+	json_t **js = NULL;
+	const char **cfg = NULL;
+	char **disp = NULL, **blobs = NULL;
+	size_t *lens = NULL, *at = NULL, m = 0;
+	bool *done = NULL;
+
+	if (!items && n)
+		return registry_fail(VIVA_EINVAL, "registry_images_created: no items");
+	if (n == 0)
+		return items_outcome(items, n);
+	top = xcalloc(n, sizeof(*top));
+	child = xcalloc(n, sizeof(*child));
+	sub = xcalloc(n, sizeof(*sub));
+	js = xcalloc(n, sizeof(*js));
+	cfg = xcalloc(n, sizeof(*cfg));
+	disp = xcalloc(n, sizeof(*disp));
+	blobs = xcalloc(n, sizeof(*blobs));
+	lens = xcalloc(n, sizeof(*lens));
+	at = xcalloc(n, sizeof(*at));
+	done = xcalloc(n, sizeof(*done));
+
+	for (size_t i = 0; i < n; i++) {
+		item_start(&items[i]);
+		if (!valid_ref(items[i].ref))
+			item_fail(&items[i], bad_ref(items[i].ref));   /* alone: the others still go */
+	}
+	/*
+	 * 0 (with a cache): what every ref points at, by HEAD, which a
+	 * registry does not count as a pull (Docker Hub's rate limit, Harbor's
+	 * "last pulled"); an image the cache knows is done then.
+	 */
+	if (cache && cache->get) {
+		for (size_t i = 0; i < n; i++)
+			if (items[i].rc == VIVA_OK) {
+				sub[m] = (struct registry_item){ .ref = items[i].ref, .digest_only = true };
+				at[m++] = i;
+			}
+		many_get_manifests(r, repo, sub, m, child);
+		for (size_t k = 0; k < m; k++) {
+			size_t i = at[k];
+
+			item_take(&items[i], &sub[k]);
+			if (items[i].rc == VIVA_OK &&
+			    (items[i].digest_only || cache->get(cache->ud, items[i].digest, &items[i].created)))
+				done[i] = true;
+		}
+		registry_items_release(sub, m);
+		m = 0;
+	}
+	/* 1: the manifests still wanted (by digest when it is known), into child[] for now */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].rc == VIVA_OK && !done[i]) {
+			sub[m] = (struct registry_item){ .ref = items[i].digest ? items[i].digest : items[i].ref,
+							 .digest_only = items[i].digest_only };
+			at[m++] = i;
+		}
+	many_get_manifests(r, repo, sub, m, child);
+	for (size_t k = 0; k < m; k++) {
+		size_t i = at[k];
+
+		item_take(&items[i], &sub[k]);
+		top[i] = child[k];
+		memset(&child[k], 0, sizeof(child[k]));
+		if (items[i].rc == VIVA_OK && items[i].digest_only)
+			done[i] = true;   /* only the digest was wanted */
+	}
+	registry_items_release(sub, m);
+	for (size_t i = 0; i < n; i++) {
+		if (items[i].rc < 0 || done[i])
+			continue;
+		disp[i] = ref_display(repo, items[i].ref);
+		js[i] = json_loadb((const char *)top[i].data, top[i].len, 0, NULL);
+		clear_error();
+		if (!json_is_object(js[i]))
+			item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the manifest of %s is not a JSON object", disp[i]));
+	}
+	/* 2: the image manifests that indexes point at */
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		const char *d;
+
+		if (items[i].rc < 0 || done[i] || !is_index(&top[i], js[i]))
+			continue;
+		d = pick_entry(js[i]);
+		if (!d) {
+			clear_error();
+			item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the index %s lists no image", disp[i]));
+			continue;
+		}
+		sub[m] = (struct registry_item){ .ref = d };
+		at[m++] = i;
+	}
+	if (m > 0) {
+		many_get_manifests(r, repo, sub, m, child);
+		for (size_t k = 0; k < m; k++) {
+			size_t i = at[k];
+			json_t *cj;
+
+			if (sub[k].rc < 0) {
+				item_take(&items[i], &sub[k]);
+				continue;
+			}
+			cj = json_loadb((const char *)child[k].data, child[k].len, 0, NULL);
+			if (!json_is_object(cj) || is_index(&child[k], cj)) {
+				json_decref(cj);
+				clear_error();
+				item_fail(&items[i], registry_fail(VIVA_EREMOTE,
+					  "the index %s does not point at an image manifest", disp[i]));
+				continue;
+			}
+			/* the item reads its config from the image manifest now */
+			json_decref(js[i]);
+			js[i] = cj;
+		}
+		registry_items_release(sub, m);
+	}
+	/* 3: the config blobs, each distinct one once */
+	m = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		if (items[i].rc < 0 || done[i])
+			continue;
+		clear_error();
+		if (config_digest_of(js[i], disp[i], &cfg[i]) != VIVA_OK) {
+			item_fail(&items[i], VIVA_EREMOTE);
+			continue;
+		}
+		for (k = 0; k < m && strcmp(sub[k].ref, cfg[i]) != 0; k++)
+			;
+		if (k == m)
+			sub[m++] = (struct registry_item){ .ref = cfg[i] };
+	}
+	if (m > 0)
+		many_get_blobs(r, repo, sub, m, MAX_BLOB_BYTES, blobs, lens);
+	for (size_t i = 0; i < n; i++) {
+		size_t k;
+
+		if (items[i].rc < 0 || done[i])
+			continue;
+		for (k = 0; k < m && strcmp(sub[k].ref, cfg[i]) != 0; k++)
+			;
+		if (k == m)
+			continue;   /* (cannot happen: every config was asked for) */
+		if (sub[k].rc < 0) {
+			items[i].rc = sub[k].rc;
+			items[i].error = xstrdup(sub[k].error ? sub[k].error : viva_strerror(sub[k].rc));
+			continue;
+		}
+		clear_error();
+		if (created_of(repo, items[i].ref, disp[i], blobs[k], lens[k], &items[i].created) != VIVA_OK) {
+			item_fail(&items[i], VIVA_EREMOTE);
+			continue;
+		}
+		if (cache && cache->put)
+			cache->put(cache->ud, items[i].digest, items[i].created);
+	}
+	/* a failed item has no digest either */
+	for (size_t i = 0; i < n; i++)
+		if (items[i].rc < 0) {
+			free(items[i].digest);
+			items[i].digest = NULL;
+		}
+	registry_items_release(sub, m);
+	for (size_t i = 0; i < n; i++) {
+		registry_manifest_release(&top[i]);
+		registry_manifest_release(&child[i]);
+		json_decref(js[i]);
+		free(disp[i]);
+		free(blobs[i]);
+	}
+	free(top);
+	free(child);
+	free(sub);
+	free(js);
+	free(cfg);
+	free(disp);
+	free(blobs);
+	free(lens);
+	free(at);
+	free(done);
+	return items_outcome(items, n);
+}
+
 int registry_image_created(struct registry *r, const char *repo, const char *tag_or_digest,
 			   int64_t *created_unix, char **digest)
 {
-	struct registry_manifest top = { 0 }, child = { 0 };
-	const struct registry_manifest *m = &top;
-	json_t *j = NULL, *cfg = NULL;
-	char *blob = NULL, *disp = NULL;
-	size_t blen = 0;
-	const char *cdigest, *created;
-	int64_t t = 0;
+	struct registry_item it = { .ref = tag_or_digest };
 	int rc;
 
 	clear_error();
@@ -2043,66 +2387,15 @@ int registry_image_created(struct registry *r, const char *repo, const char *tag
 		return bad_repo(repo);
 	if (!valid_ref(tag_or_digest))
 		return bad_ref(tag_or_digest);
-	disp = ref_display(repo, tag_or_digest);
-	rc = registry_get_manifest(r, repo, tag_or_digest, &top);
-	if (rc != VIVA_OK)
-		goto out;
-	j = json_loadb((const char *)top.data, top.len, 0, NULL);
-	if (!json_is_object(j)) {
-		rc = registry_fail(VIVA_EREMOTE, "the manifest of %s is not a JSON object", disp);
-		goto out;
-	}
-	if (is_index(&top, j)) {
-		const char *d = pick_entry(j);
-		char *dd;
-
-		if (!d) {
-			rc = registry_fail(VIVA_EREMOTE, "the index %s lists no image", disp);
-			goto out;
-		}
-		dd = xstrdup(d);
-		rc = registry_get_manifest(r, repo, dd, &child);
-		free(dd);
-		if (rc != VIVA_OK)
-			goto out;
-		json_decref(j);
-		j = json_loadb((const char *)child.data, child.len, 0, NULL);
-		m = &child;
-		if (!json_is_object(j) || is_index(m, j)) {
-			rc = registry_fail(VIVA_EREMOTE, "the index %s does not point at an image manifest", disp);
-			goto out;
+	rc = registry_images_created(r, repo, &it, 1, NULL);
+	if (rc == VIVA_OK) {
+		if (created_unix)
+			*created_unix = it.created;
+		if (digest) {
+			*digest = it.digest;
+			it.digest = NULL;
 		}
 	}
-	cdigest = json_string_value(json_object_get(json_object_get(j, "config"), "digest"));
-	if (!registry_valid_digest(cdigest)) {
-		rc = registry_fail(VIVA_EREMOTE, "the manifest of %s names no config blob", disp);
-		goto out;
-	}
-	rc = registry_get_blob(r, repo, cdigest, &blob, &blen, MAX_BLOB_BYTES);
-	if (rc != VIVA_OK)
-		goto out;
-	cfg = json_loadb(blob, blen, 0, NULL);
-	if (!json_is_object(cfg)) {
-		rc = registry_fail(VIVA_EREMOTE, "the config of %s is not a JSON object", disp);
-		goto out;
-	}
-	created = json_string_value(json_object_get(cfg, "created"));
-	if (created && registry_parse_time(created, &t) != VIVA_OK) {
-		char b[80];
-		log_warn("registry created unparseable", "repo=%s ref=%s created=\"%s\"", repo,
-			 tag_or_digest, shown(created, b, sizeof(b), 64));
-		t = 0;
-	}
-	if (created_unix)
-		*created_unix = t > 0 ? t : 0;
-	if (digest)
-		*digest = xstrdup(top.digest);
-out:
-	json_decref(j);
-	json_decref(cfg);
-	free(blob);
-	free(disp);
-	registry_manifest_release(&top);
-	registry_manifest_release(&child);
+	registry_items_release(&it, 1);
 	return rc;
 }

@@ -39,6 +39,21 @@ void registry_manifest_release(struct registry_manifest *m);
 
 struct registry;
 
+/*
+ * One reference of a batch (registry_head_manifests, registry_images_created):
+ * ref is the caller's; the outputs are set by the call (whatever they held
+ * before is overwritten, not freed) and released with registry_items_release().
+ */
+struct registry_item {
+	const char *ref;         /* in: a tag or a digest (borrowed) */
+	bool digest_only;        /* in: only the digest is wanted (a HEAD, no build time) */
+	int rc;                  /* out: 0 or a viva_err */
+	char *digest;            /* out: what ref resolves to */
+	int64_t created;         /* out (registry_images_created): unix seconds, 0 unknown */
+	char *error;             /* out: the message when rc < 0 */
+};
+void registry_items_release(struct registry_item *items, size_t n);
+
 struct registry_ops {
 	/* Every tag of repo, following Link pagination. *tags (caller frees
 	 * with registry_tags_free) holds *n strings. */
@@ -57,6 +72,19 @@ struct registry_ops {
 	int (*get_blob)(struct registry *r, const char *repo, const char *digest,
 			char **data, size_t *len, size_t max);
 	void (*free)(struct registry *r);
+	/*
+	 * Optional batches: the single operation for every item, at once.
+	 * NULL (a fake): the wrappers call the single operation for each item
+	 * in turn. Each sets items[i].rc and .error. get_manifests: the
+	 * manifest of each item into out[i] (caller releases) and its digest
+	 * into items[i].digest; for an item marked digest_only a HEAD, which
+	 * sets the digest alone. get_blobs (items[i].ref is a digest): data[i]
+	 * (caller frees) and lens[i].
+	 */
+	void (*get_manifests)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			      struct registry_manifest *out);
+	void (*get_blobs)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			  size_t max, char **data, size_t *lens);
 };
 
 struct registry {
@@ -74,6 +102,30 @@ struct registry {
  */
 struct registry *registry_new(const char *base_url, const char *user, const char *password);
 void registry_free(struct registry *r);
+
+/*
+ * registry_new() with TLS settings (strings are copied; NULL/"" for none):
+ * with neither ca_file nor ca_pem the system's CAs are trusted (the hashed
+ * directory of bot/clients/tls.h); a client certificate and key, as files
+ * or PEM text, for a registry that requires one; insecure turns certificate
+ * checks off (a lab registry; logged as a warning). NULL also when a TLS
+ * file is not readable (logged). max_parallel bounds the requests a batch
+ * sends at once (0: 8).
+ */
+struct registry_opts {
+	const char *url;
+	const char *user;
+	const char *password;
+	const char *ca_file;
+	const char *ca_pem;
+	const char *cert_file;
+	const char *cert_pem;
+	const char *key_file;
+	const char *key_pem;
+	bool insecure;
+	int max_parallel;
+};
+struct registry *registry_new_ex(const struct registry_opts *o);
 
 /* Limits of the real client (tests shorten them). A field <= 0 keeps its
  * default. Ignored for a fake. */
@@ -97,6 +149,36 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
 int registry_get_blob(struct registry *r, const char *repo, const char *digest,
 		      char **data, size_t *len, size_t max);
 void registry_tags_free(char **tags, size_t n);
+
+/*
+ * Batches: what registry_head_manifest() (digests) and
+ * registry_image_created() (digests and build times) give, for n refs of one
+ * repository, with the requests of each round sent concurrently by the real
+ * client (a fake without the batch operations is called once per item, in
+ * order). Every item gets its own rc and message. Returns VIVA_OK when every
+ * item succeeded, else the first failed item's code, with its message in
+ * registry_last_error().
+ *
+ * registry_images_created() runs its requests in rounds: with a cache, a
+ * HEAD of every ref first (a HEAD is no "pull" for a registry's rate limit
+ * or retention), after which an item marked digest_only, or an image whose
+ * build time the cache knows (digests are immutable), is done; then the
+ * manifests still wanted (by digest; without a cache by ref, and a HEAD
+ * for digest_only items); the image manifests that indexes point at; the
+ * config blobs, each distinct one once. Every build time read from a blob
+ * is handed to the cache. registry_head_manifests() marks every item
+ * digest_only.
+ */
+struct registry_created_cache {
+	/* true and *created when the image's build time is known */
+	bool (*get)(void *ud, const char *digest, int64_t *created);
+	/* a build time just read from the registry (may be NULL) */
+	void (*put)(void *ud, const char *digest, int64_t created);
+	void *ud;
+};
+int registry_head_manifests(struct registry *r, const char *repo, struct registry_item *items, size_t n);
+int registry_images_created(struct registry *r, const char *repo, struct registry_item *items, size_t n,
+			    const struct registry_created_cache *cache);
 
 /*
  * Promote: GET the manifest of tag (OCI index and manifest, Docker manifest

@@ -36,10 +36,12 @@ struct slack_api {
 	const struct slack_api_ops *ops;
 };
 
-/* The real client over libcurl. base ends in '/' (one is added if not;
- * NULL = https://slack.com/api/). Tokens are copied; either may be NULL, and
- * a call that needs a missing one returns VIVA_EINVAL. NULL only if libcurl
- * cannot initialise. Safe to use from many threads at once. */
+/* The real client, an HTTP client of bot/clients/http.h named "slack".
+ * base ends in '/' (one is added if not; NULL = https://slack.com/api/).
+ * Tokens are copied; either may be NULL, and a call that needs a missing
+ * one returns VIVA_EINVAL. NULL if base is not an http(s) URL without a
+ * query, or if libcurl cannot initialise (logged). Safe to use from many
+ * threads at once. */
 struct slack_api *slack_api_new(const char *base, const char *bot_token, const char *app_token);
 void slack_api_free(struct slack_api *api);
 
@@ -81,10 +83,12 @@ struct slack_api_limits {
 void slack_api_set_limits(struct slack_api *api, const struct slack_api_limits *lim);
 
 /*
- * Keep-alive: the real client keeps a small pool of curl handles (and their
- * open connections) that calls borrow and give back. This frees the idle
- * ones; slack_api_free() calls it. No call may be running when the last
- * slack_api_free() runs (it releases libcurl's global state).
+ * Keep-alive: the real client (an HTTP client of bot/clients/http.h named
+ * "slack") keeps a small pool of sessions (curl handles and their open
+ * connections) that calls borrow and give back. This closes the idle ones
+ * of every HTTP client of the process (http_trim_all()); slack_api_free()
+ * closes its own. No call may be running when the last slack_api_free()
+ * runs (it releases libcurl's global state).
  */
 void slack_api_thread_cleanup(void);
 
