@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int64_t real_now(struct viva_clock *self)
 {
@@ -109,11 +110,23 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 		goto fail;
 	}
 	if (cfg->registry_url) {
-		env->registry = registry_new(cfg->registry_url, cfg->registry_user, cfg->registry_password);
+		struct registry_opts ro = {
+			.url = cfg->registry_url, .user = cfg->registry_user, .password = cfg->registry_password,
+			.ca_file = cfg->registry_ca_file, .insecure = cfg->registry_insecure,
+		};
+		if (cfg->registry_ca_file && access(cfg->registry_ca_file, R_OK) != 0) {
+			fprintf(stderr, "viva: REGISTRY_CA_FILE / registry.ca_file %s: %s\n", cfg->registry_ca_file,
+				strerror(errno));
+			goto fail;
+		}
+		env->registry = registry_new_ex(&ro);
 		if (!env->registry) {
 			fprintf(stderr, "viva: REGISTRY_URL is not a usable registry URL\n");
 			goto fail;
 		}
+		if (cfg->registry_insecure)
+			log_warn("registry TLS certificates are not checked (registry.insecure)", "url=%s",
+				 cfg->registry_url);
 	}
 	startup_apply(env);
 	return 0;

@@ -16,6 +16,8 @@ struct registry_server {
 };
 
 int registry_server_start(struct registry_server *s);
+/* The same over TLS (base is https://...), with this PEM certificate and key. */
+int registry_server_start_tls(struct registry_server *s, const char *cert, const char *key);
 void registry_server_stop(struct registry_server *s);
 
 #endif

@@ -171,6 +171,72 @@ static void tags__registry_stopped__clear_error(void **state)
 	free(out);
 }
 
+/*
+ * A registry behind TLS with a private CA: refused with the hint to set
+ * REGISTRY_CA_FILE, trusted with it (then the registry's own answer comes
+ * back), and reached unchecked with registry.insecure.
+ */
+static void tags__tls_registry__ca_file_or_insecure(void **state)
+{
+	struct fx *f = *state;
+	struct registry_server tls;
+	char *pki = xasprintf("%s/pki", f->dir), *cmd, *out, *run;
+	int st;
+
+	cmd = xasprintf("set -e; exec 2>&1; mkdir -p '%s'; cd '%s';"
+			"ec='-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes';"
+			"openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=viva-test-ca;"
+			"openssl req $ec -keyout srv.key -out srv.csr -subj /CN=127.0.0.1;"
+			"printf 'subjectAltName=IP:127.0.0.1\\n' > srv.ext;"
+			"openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2"
+			" -extfile srv.ext -out srv.pem", pki, pki);
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 0);
+	free(out);
+	free(cmd);
+	cmd = xasprintf("%s/srv.pem", pki);
+	run = xasprintf("%s/srv.key", pki);
+	assert_int_equal(registry_server_start_tls(&tls, cmd, run), 0);
+	free(cmd);
+	free(run);
+	run = xasprintf("cd '%s' && env -i PATH=/usr/bin:/bin HOME=/tmp SSL_CERT_FILE= SSL_CERT_DIR=/nonexistent "
+			"REGISTRY_URL='%s' ", f->dir, tls.base);
+	cmd = xasprintf("%s '%s' exec '/viva tags service-a'", run, f->bin);
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "not trusted"));
+	assert_non_null(strstr(out, "REGISTRY_CA_FILE"));
+	free(out);
+	free(cmd);
+	/* with the CA: TLS holds, and the registry answers (an empty one) */
+	cmd = xasprintf("%s REGISTRY_CA_FILE='%s/ca.pem' '%s' exec '/viva tags service-a'", run, pki, f->bin);
+	out = test_run(cmd, &st);
+	assert_non_null(strstr(out, "repository team/service-a not found in the registry"));
+	assert_null(strstr(out, "not trusted"));
+	free(out);
+	free(cmd);
+	/* a CA file that is not there stops start-up with one line */
+	cmd = xasprintf("%s REGISTRY_CA_FILE=/nonexistent/ca.pem '%s' exec '/viva help'", run, f->bin);
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "REGISTRY_CA_FILE / registry.ca_file /nonexistent/ca.pem"));
+	free(out);
+	free(cmd);
+	/* registry.insecure: no check at all (and a warning) */
+	out = xasprintf("%s/viva.yaml", f->dir);
+	test_write_file(out, "pipelines: { dir: ./pipelines }\nregistry: { insecure: true }\n");
+	free(out);
+	cmd = xasprintf("%s VIVA_LOG_LEVEL=warn '%s' exec '/viva tags service-a'", run, f->bin);
+	out = test_run(cmd, &st);
+	assert_non_null(strstr(out, "not found in the registry"));
+	assert_non_null(strstr(out, "registry TLS certificates are not checked"));
+	free(out);
+	free(cmd);
+	free(run);
+	free(pki);
+	registry_server_stop(&tls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -178,6 +244,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__command__digest_verified_in_registry, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__console_click__confirm_then_retag, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__registry_stopped__clear_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(tags__tls_registry__ca_file_or_insecure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
