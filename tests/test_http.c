@@ -722,6 +722,68 @@ static void server_never_answers__etimeout_not_retried(void **state)
 	http_client_free(c);
 }
 
+struct caller {
+	struct http_client *c;
+	pthread_t th;
+	int rc;
+	int64_t ms;
+	char error[320];
+};
+
+static void *call_main(void *arg)
+{
+	struct caller *k = arg;
+	struct http_request rq = get("/delay/800");
+	struct http_response rs;
+	int64_t t0 = now_ms_mono();
+
+	http_response_init(&rs);
+	k->rc = http_do(k->c, &rq, &rs);
+	k->ms = now_ms_mono() - t0;
+	snprintf(k->error, sizeof(k->error), "%s", rs.error);
+	http_response_release(&rs);
+	return NULL;
+}
+
+/*
+ * A bulkhead: a system that answers slowly holds max_callers callers (that
+ * many workers) and no more; the others wait a moment for a place, then are
+ * refused at once with a sentence, and nothing of theirs is sent.
+ */
+static void bulkhead__slow_system__holds_its_share_the_rest_refused(void **state)
+{
+	struct fx *f = *state;
+	struct http_client_opts o = { .name = "test", .base_url = f->srv->base, .limits = test_limits,
+				      .max_callers = 2, .queue_wait_ms = 200 };
+	struct caller k[5];
+	struct http_client *c = http_client_new(&o);
+	int ok = 0, busy = 0;
+	char *want = xasprintf("test at %s is answering slowly: 2 requests are already waiting for it", f->srv->base);
+
+	assert_non_null(c);
+	for (int i = 0; i < 5; i++) {
+		k[i] = (struct caller){ .c = c };
+		assert_int_equal(pthread_create(&k[i].th, NULL, call_main, &k[i]), 0);
+	}
+	for (int i = 0; i < 5; i++) {
+		pthread_join(k[i].th, NULL);
+		if (k[i].rc == VIVA_OK) {
+			ok++;
+		} else {
+			assert_int_equal(k[i].rc, VIVA_EBUSY);
+			assert_true(k[i].ms < 700);          /* refused after the wait, not the slow call */
+			assert_contains(k[i].error, want);
+			busy++;
+		}
+	}
+	assert_int_equal(ok, 2);
+	assert_int_equal(busy, 3);
+	assert_int_equal(srv_counts(f->srv).max_inflight, 2);
+	assert_int_equal(srv_counts(f->srv).nrec, 2);   /* the refused ones sent nothing */
+	free(want);
+	http_client_free(c);
+}
+
 static void oversize_reply__erange(void **state)
 {
 	struct fx *f = *state;
@@ -1254,6 +1316,7 @@ int main(void)
 		T(closed_without_answer__retries_bounded_and_counted_by_the_server),
 		T(deadline__bounds_every_retry),
 		T(server_never_answers__etimeout_not_retried),
+		T(bulkhead__slow_system__holds_its_share_the_rest_refused),
 		T(oversize_reply__erange),
 		cmocka_unit_test(connection_refused__one_clear_sentence),
 		T(hostile_answers__bounded_and_refused_cleanly),

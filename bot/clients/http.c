@@ -77,6 +77,11 @@ struct http_client {
 	struct session *idle;
 	int nidle;
 	struct http_client *next_client; /* every client, for http_trim_all() */
+	/* the bulkhead: callers in, and how long a newcomer waits for a place */
+	int max_callers;
+	long queue_wait_ms;
+	int callers;
+	pthread_cond_t place;
 };
 
 static pthread_mutex_t all_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -917,6 +922,37 @@ static void run(struct http_client *c, struct session *s, struct xfer *x, size_t
 	}
 }
 
+/* Take a place in the bulkhead, waiting at most queue_wait_ms. */
+static bool enter(struct http_client *c)
+{
+	struct timespec until;
+	bool in = true;
+
+	if (c->max_callers <= 0)
+		return true;
+	until = timespec_in(CLOCK_REALTIME, c->queue_wait_ms);
+	pthread_mutex_lock(&c->mu);
+	while (c->callers >= c->max_callers)
+		if (pthread_cond_timedwait(&c->place, &c->mu, &until) != 0) {
+			in = c->callers < c->max_callers;
+			break;
+		}
+	if (in)
+		c->callers++;
+	pthread_mutex_unlock(&c->mu);
+	return in;
+}
+
+static void leave(struct http_client *c)
+{
+	if (c->max_callers <= 0)
+		return;
+	pthread_mutex_lock(&c->mu);
+	c->callers--;
+	pthread_cond_signal(&c->place);
+	pthread_mutex_unlock(&c->mu);
+}
+
 size_t http_do_batch(struct http_client *c, const struct http_request *rqs, struct http_response *rss,
 		     int *rcs, size_t n)
 {
@@ -943,8 +979,21 @@ size_t http_do_batch(struct http_client *c, const struct http_request *rqs, stru
 		if (prepare(&x[i]) != VIVA_OK)
 			finish(&x[i], VIVA_EINVAL);
 	}
+	if (!enter(c)) {
+		/* a slow system holds its share of workers, not every one */
+		log_warn("http bulkhead full; request refused", "client=%s max_callers=%d", c->name, c->max_callers);
+		metrics_http_request(c->name, 0);
+		for (size_t i = 0; i < n; i++)
+			if (x[i].state != X_DONE) {
+				set_error(&x[i], "%s is answering slowly: %d requests are already waiting for it; "
+					  "try again in a minute", peer_of(&x[i]), c->max_callers);
+				finish(&x[i], VIVA_EBUSY);
+			}
+		goto out;
+	}
 	s = session_get(c, lim.max_parallel);
 	if (!s) {
+		leave(c);
 		log_error("curl_multi_init failed", "client=%s", c->name);
 		for (size_t i = 0; i < n; i++)
 			if (x[i].state != X_DONE) {
@@ -955,6 +1004,7 @@ size_t http_do_batch(struct http_client *c, const struct http_request *rqs, stru
 	}
 	run(c, s, x, n, &lim);
 	session_put(c, s);
+	leave(c);
 out:
 	for (size_t i = 0; i < n; i++)
 		if (rcs[i] == VIVA_OK)
@@ -1054,6 +1104,9 @@ struct http_client *http_client_new(const struct http_client_opts *o)
 	c->on_attempt = o->on_attempt;
 	c->lim = normalise(&o->limits);
 	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->place, NULL);
+	c->max_callers = o->max_callers > 0 ? o->max_callers : 0;
+	c->queue_wait_ms = o->queue_wait_ms > 0 ? o->queue_wait_ms : 2000;
 	if (c->insecure)
 		log_warn("tls certificate checks are off", "client=%s", c->name);
 	pthread_mutex_lock(&all_mu);
@@ -1086,6 +1139,7 @@ void http_client_free(struct http_client *c)
 	free(c->key_file);
 	free_secret(c->key_pem);
 	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->place);
 	free(c);
 	/* libcurl counts inits; this undoes the one in http_client_new() */
 	curl_global_cleanup();

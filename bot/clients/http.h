@@ -100,6 +100,16 @@ struct http_client_opts {
 	struct http_limits limits;
 	struct http_tls tls;
 	int pool_size;               /* idle sessions kept: 4 */
+	/*
+	 * A bulkhead: at most max_callers calls (http_do or a batch) on this
+	 * system at once, so that a system that hangs holds that many workers
+	 * and no more. A call beyond it waits at most queue_wait_ms (default
+	 * 2000) for a place, then fails at once with VIVA_EBUSY ("<peer> is
+	 * answering slowly: N requests are waiting for it; try again in a
+	 * minute"). 0: no bound.
+	 */
+	int max_callers;
+	long queue_wait_ms;
 	/* Called after every exchange (status 0: no HTTP answer), e.g. for a
 	 * protocol's own metric. op is the request's label. */
 	void (*on_attempt)(const char *op, int status);
@@ -168,6 +178,7 @@ const char *http_header_next(const struct http_response *r, const char *name, co
  *                  failure ("... its certificate is not trusted (<tls_hint>)")
  *   VIVA_ERANGE    "<peer> sent an answer larger than N bytes (<op>)"
  *   VIVA_EINVAL    a request that cannot be sent (bad URL or method)
+ *   VIVA_EBUSY     the bulkhead is full (see max_callers): nothing was sent
  * rs is reset first.
  */
 int http_do(struct http_client *c, const struct http_request *rq, struct http_response *rs);
