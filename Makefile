@@ -71,6 +71,7 @@ CORE_SRCS += bot/queue.c
 CORE_SRCS += bot/runtime.c
 CORE_SRCS += bot/reload.c
 CORE_SRCS += bot/ops.c
+CORE_SRCS += bot/timers.c
 CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c

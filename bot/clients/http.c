@@ -200,6 +200,7 @@ static struct http_limits normalise(const struct http_limits *l)
 	o.backoff_ms = l->backoff_ms > 0 ? l->backoff_ms : DEF_BACKOFF_MS;
 	o.max_parallel = l->max_parallel <= 0 ? DEF_MAX_PARALLEL
 			 : l->max_parallel > MAX_PARALLEL_CAP ? MAX_PARALLEL_CAP : l->max_parallel;
+	o.max_sleep_ms = l->max_sleep_ms > 0 ? l->max_sleep_ms : 0;
 	return o;
 }
 
@@ -801,7 +802,8 @@ static void attempt_done(struct xfer *x, CURLcode cc, const struct http_limits *
 		if ((status == 429 && !rq->no_retry_429) || (status == 503 && x->idempotent)) {
 			long want = x->rs->retry_after_s >= 0 ? x->rs->retry_after_s * 1000L
 							       : lim->default_retry_after_ms;
-			wait = retry_wait(x, want, lim);
+			/* a long wait is the caller's to schedule, not this thread's to sleep */
+			wait = lim->max_sleep_ms && want > lim->max_sleep_ms ? -1 : retry_wait(x, want, lim);
 			if (wait >= 0) {
 				log_info("http retry", "client=%s op=%s method=%s reason=http_%ld retry_after_s=%ld wait_ms=%ld attempt=%d",
 					 c->name, op_of(rq), rq->method, status, x->rs->retry_after_s, wait, x->attempt);

@@ -78,6 +78,10 @@ struct http_limits {
 	long default_retry_after_ms; /* a 429/503 without Retry-After: 1000 */
 	long backoff_ms;             /* first wait after a failed connection, doubling: 100 */
 	int max_parallel;            /* transfers at once in a batch: 8 (at most 64) */
+	/* A Retry-After longer than this is not slept in the call: the 429/503
+	 * answer is returned with rs->retry_after_s for the caller to try again
+	 * later (a worker must not be held for 30 s). 0: no such limit. */
+	long max_sleep_ms;
 };
 
 /* TLS settings. Strings are copied. With neither ca_file nor ca_pem the

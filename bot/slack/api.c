@@ -26,6 +26,7 @@
 #define DEF_MAX_RETRIES          3
 #define DEF_MAX_RETRY_AFTER_MS   60000L
 #define DEF_DEADLINE_MS          120000L
+#define DEF_MAX_SLEEP_MS         2000L
 #define MAX_RETRIES_CAP          10
 /* Slack's replies are small; this only stops a broken or hostile peer. */
 #define MAX_REPLY_BYTES          ((size_t)4 << 20)
@@ -162,6 +163,13 @@ static json_t *parse_object(const struct http_response *r)
 	return j;
 }
 
+static _Thread_local long last_retry_after_s = 1;
+
+long slack_retry_after_s(void)
+{
+	return last_retry_after_s;
+}
+
 /*
  * POST body to url through the layer. VIVA_OK: an answer other than 429 is
  * in rs (any status); VIVA_EBUSY: still 429 after the layer's retries (or at
@@ -180,8 +188,10 @@ static int post(struct slack_api_real *a, const char *label, const char *url, co
 
 	if (rc == VIVA_ERANGE)
 		rc = VIVA_EUNAVAIL;   /* a broken peer, as api.h says */
-	if (rc == VIVA_OK && rs->status == 429)
+	if (rc == VIVA_OK && rs->status == 429) {
 		rc = VIVA_EBUSY;
+		last_retry_after_s = rs->retry_after_s > 0 ? rs->retry_after_s : 1;
+	}
 	return rc;
 }
 
@@ -404,6 +414,7 @@ static struct http_limits http_limits_of(const struct slack_api_limits *l)
 			       : l->max_retries > MAX_RETRIES_CAP ? MAX_RETRIES_CAP : l->max_retries,
 		.max_retry_after_ms = l->max_retry_after_ms > 0 ? l->max_retry_after_ms : DEF_MAX_RETRY_AFTER_MS,
 		.default_retry_after_ms = DEF_RETRY_AFTER_MS,
+		.max_sleep_ms = l->max_sleep_ms > 0 ? l->max_sleep_ms : DEF_MAX_SLEEP_MS,
 	};
 }
 

@@ -77,7 +77,14 @@ struct slack_api_limits {
 	 * 120000. A Retry-After that would end past it is not waited for
 	 * (VIVA_EBUSY at once). */
 	long deadline_ms;
+	/* A Retry-After longer than this is not slept in the call: VIVA_EBUSY
+	 * comes back at once and slack_retry_after_s() says how long to wait
+	 * (the reply route schedules the retry). Default 2000. */
+	long max_sleep_ms;
 };
+/* After a call or post that returned VIVA_EBUSY on this thread: Slack's
+ * Retry-After in seconds (1 when it sent none). */
+long slack_retry_after_s(void);
 /* A field <= 0 keeps its default, except max_retries: 0 means no retry and
  * < 0 the default; it is capped at 10. Ignored for a fake api. */
 void slack_api_set_limits(struct slack_api *api, const struct slack_api_limits *lim);
