@@ -59,6 +59,7 @@ CORE_SRCS += bot/model/config.c
 CORE_SRCS += bot/auth.c
 CORE_SRCS += bot/model/catalog.c
 CORE_SRCS += bot/model/spec.c
+CORE_SRCS += bot/clients/oci.c
 CORE_SRCS += bot/clients/registry.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
