@@ -61,6 +61,7 @@ CORE_SRCS += bot/model/catalog.c
 CORE_SRCS += bot/model/spec.c
 CORE_SRCS += bot/clients/oci.c
 CORE_SRCS += bot/clients/registry.c
+CORE_SRCS += bot/clients/registry_http.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/reply.c
