@@ -62,6 +62,7 @@ CORE_SRCS += bot/model/spec.c
 CORE_SRCS += bot/clients/oci.c
 CORE_SRCS += bot/clients/registry.c
 CORE_SRCS += bot/clients/registry_http.c
+CORE_SRCS += bot/clients/registry_auth.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/reply.c

@@ -13,7 +13,10 @@
  *   registry_http.c  the real client: requests through bot/clients/http.h,
  *                    the registry's error answers, URLs, the operations and
  *                    their batches, registry_new_ex()
+ *   registry_auth.c  the real client's credentials: Basic, bearer
+ *                    challenges, the token cache
  *   registry_impl.h  what this file shares with the real client (internal)
+ *   registry_real.h  what registry_http.c and registry_auth.c share (internal)
  */
 #include "bot/clients/registry.h"
 #include "bot/clients/registry_impl.h"

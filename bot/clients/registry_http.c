@@ -1,27 +1,18 @@
 /*
  * The real OCI distribution (Docker Registry HTTP API v2) client behind
  * registry_new_ex() (see registry.h for the contract; registry.c holds the
- * entry points that dispatch to it): the protocol only. Every request goes through one HTTP
- * client of bot/clients/http.h named "registry" (kept-alive connections,
- * timeouts, TLS, Retry-After, retries, logs without secrets, the sentence
- * for a failed exchange).
- *
- * Worker threads call this concurrently. The shared object is read-only
- * after registry_new() except for the limits, the token cache and what the
- * registry has shown about credentials, all behind one mutex that is never
- * held across a network call.
+ * entry points that dispatch to it): the protocol only. Every request goes
+ * through one HTTP client of bot/clients/http.h named "registry" (kept-alive
+ * connections, timeouts, TLS, Retry-After, retries, logs without secrets,
+ * the sentence for a failed exchange). The credentials a request carries
+ * are registry_auth.c's; registry_real.h is what the two files share.
  *
  * Batches (registry_head_manifests, registry_images_created) run their
- * requests at once through the layer. Credentials first: with no token
- * cached and no answer yet that came without a challenge, the first request
- * goes alone (it meets the challenge and gets the token, once), then the
- * rest go together with that token; a 401 inside a batch (a token revoked
- * meanwhile) is redone alone, through the challenge.
+ * requests at once through the layer (registry_send_authed_batch() says in
+ * which order credentials are met).
  *
- * Secrets: the password goes to the layer for HTTP Basic only (to the
- * registry until it asks for bearer tokens, then only to the token realm);
- * tokens only as a bearer credential. Logs carry the operation, repository,
- * reference and HTTP status, never a header.
+ * Logs carry the operation, repository, reference and HTTP status, never a
+ * header.
  *
  * Registry behaviour this relies on (docker distribution 2.8.2, observed):
  * a GET of a manifest must carry Accept with every manifest type we can take
@@ -31,13 +22,13 @@
  */
 #include "bot/clients/registry.h"
 #include "bot/clients/registry_impl.h"
+#include "bot/clients/registry_real.h"
 #include "bot/clients/http.h"
 #include "bot/clients/oci.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
-#include "bot/lib/times.h"
 
 #include <jansson.h>
 #include <pthread.h>
@@ -56,68 +47,19 @@
 #define MAX_MANIFEST_BYTES      ((size_t)4 << 20)
 /* A registry that ignores n= (2.8.2 does) sends every tag in one page. */
 #define MAX_TAGS_PAGE_BYTES     ((size_t)32 << 20)
-#define MAX_TOKEN_REPLY_BYTES   ((size_t)1 << 20)
 #define MAX_ERROR_BODY_BYTES    ((size_t)64 << 10)
 #define MAX_LINK_BYTES          65536
-#define MAX_TOKEN_LEN           65536
-#define MAX_TOKENS              64
 #define MAX_REDIRECTS           3
-#define DEF_TOKEN_TTL_S         60
-#define MAX_TOKEN_TTL_S         86400
 
 #define ACCEPT_MANIFESTS \
 	OCI_MT_INDEX ", " OCI_MT_MANIFEST ", " OCI_MT_DOCKER_LIST ", " OCI_MT_DOCKER_MANIFEST
 
-#define MSG_CREDENTIALS "the registry refused viva's credentials (REGISTRY_USER/REGISTRY_PASSWORD)"
-
 /* The answer headers the protocol reads. */
-static const char *const keep_headers[] = {
+const char *const registry_keep_headers[] = {
 	"content-type", "docker-content-digest", "location", "www-authenticate", "link", NULL,
 };
-static const char *const accept_json[] = { "Accept: application/json", NULL };
+const char *const registry_accept_json[] = { "Accept: application/json", NULL };
 static const char *const accept_manifests[] = { "Accept: " ACCEPT_MANIFESTS, NULL };
-
-/* One cached bearer token: which requests used it (key = repo + pull/push)
- * and the challenge it answers (scope_key = realm, service, scope). */
-struct tok {
-	char *key;
-	char *scope_key;
-	char *token;
-	int64_t expires_ms;          /* monotonic */
-};
-
-struct registry_real {
-	struct registry base;        /* first: the public handle */
-	char *url;                   /* scheme://authority[/path], no trailing '/' */
-	char *origin;                /* scheme://authority */
-	char *user;                  /* NULL: no credentials */
-	char *password;
-	struct http_client *http;
-	pthread_mutex_t mu;          /* guards the fields below */
-	int max_pages;
-	long max_tags;
-	bool bearer_seen;            /* the registry asked for a bearer token once */
-	bool plain_ok;               /* it answered a request without a token, no challenge */
-	struct tok toks[MAX_TOKENS];
-	size_t ntoks;
-};
-
-/* One request and its answer, as the operations describe and read them. */
-struct call {
-	struct http_request rq;
-	struct http_response rs;
-	int rc;                      /* the exchange: VIVA_OK when an answer is in rs */
-	char *err;                   /* the message when rc < 0 */
-	char *url;
-	char *ctype;                 /* "Content-Type: ..." line of a PUT */
-	const char *hdrs[2];
-};
-
-struct challenge {
-	char *realm;
-	char *service;
-	char *scope;
-};
 
 enum kind { K_TAGS, K_MANIFEST, K_PUT, K_BLOB };
 
@@ -125,15 +67,15 @@ static const struct registry_ops real_ops;
 
 /* ---- HTTP, through the layer ------------------------------------------------------ */
 
-static void call_init(struct call *c)
+void registry_call_init(struct call *c)
 {
 	memset(c, 0, sizeof(*c));
 	http_response_init(&c->rs);
-	c->rq.keep = keep_headers;
+	c->rq.keep = registry_keep_headers;
 	c->rc = VIVA_OK;
 }
 
-static void call_release(struct call *c)
+void registry_call_release(struct call *c)
 {
 	http_response_release(&c->rs);
 	free(c->err);
@@ -143,7 +85,7 @@ static void call_release(struct call *c)
 }
 
 /* The exchange failed: keep its message (the layer's sentence, or ours). */
-static void call_failed(struct call *c, int rc, const char *msg)
+void registry_call_failed(struct call *c, int rc, const char *msg)
 {
 	c->rc = rc;
 	free(c->err);
@@ -154,20 +96,6 @@ static void call_failed(struct call *c, int rc, const char *msg)
 static int call_rc(const struct call *c)
 {
 	return c->rc < 0 ? registry_fail(c->rc, "%s", c->err ? c->err : viva_strerror(c->rc)) : VIVA_OK;
-}
-
-/* The first Bearer challenge of the answer, else the first challenge. */
-static const char *challenge_of(const struct http_response *rs, bool *bearer)
-{
-	const char *first = http_header_get(rs, "www-authenticate");
-
-	for (const char *v = first; v; v = http_header_next(rs, "www-authenticate", v))
-		if (strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t' || v[6] == '\0')) {
-			*bearer = true;
-			return v;
-		}
-	*bearer = false;
-	return first;
 }
 
 /* Every Link value, joined with ", " (caller frees). */
@@ -189,442 +117,12 @@ static char *links_of(const struct http_response *rs)
 /* Send c once through the layer (with its retries). VIVA_OK when an HTTP
  * answer is in c->rs, any status; otherwise the layer's sentence is the
  * message. */
-static int exchange(struct registry_real *r, struct call *c)
+int registry_exchange(struct registry_real *r, struct call *c)
 {
 	c->rc = http_do(r->http, &c->rq, &c->rs);
 	if (c->rc < 0)
-		call_failed(c, c->rc, c->rs.error);
+		registry_call_failed(c, c->rc, c->rs.error);
 	return call_rc(c);
-}
-
-/* ---- bearer tokens ---------------------------------------------------------- */
-
-/* ASCII letters and digits (not isalnum(): that one follows the locale). */
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static void tok_release(struct tok *t)
-{
-	free(t->key);
-	free(t->scope_key);
-	free_secret(t->token);
-	memset(t, 0, sizeof(*t));
-}
-
-static void tok_remove(struct registry_real *r, size_t i)
-{
-	tok_release(&r->toks[i]);
-	memmove(&r->toks[i], &r->toks[i + 1], (r->ntoks - i - 1) * sizeof(r->toks[0]));
-	r->ntoks--;
-	memset(&r->toks[r->ntoks], 0, sizeof(r->toks[0]));
-}
-
-/* A copy of the valid token used for key, or NULL. */
-static char *tok_for_key(struct registry_real *r, const char *key)
-{
-	int64_t now = now_ms_mono();
-	char *t = NULL;
-
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < r->ntoks; i++)
-		if (strcmp(r->toks[i].key, key) == 0 && r->toks[i].expires_ms > now) {
-			t = xstrdup(r->toks[i].token);
-			break;
-		}
-	pthread_mutex_unlock(&r->mu);
-	return t;
-}
-
-/* A valid token for the challenge, other than the one just refused. */
-static char *tok_for_scope(struct registry_real *r, const char *scope_key, const char *refused,
-			   int64_t *expires_ms)
-{
-	int64_t now = now_ms_mono();
-	char *t = NULL;
-
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < r->ntoks; i++) {
-		struct tok *k = &r->toks[i];
-		if (strcmp(k->scope_key, scope_key) == 0 && k->expires_ms > now &&
-		    (!refused || strcmp(k->token, refused) != 0)) {
-			t = xstrdup(k->token);
-			*expires_ms = k->expires_ms;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&r->mu);
-	return t;
-}
-
-/* Remember token for key; entries of the same challenge get it too. */
-static void tok_put(struct registry_real *r, const char *key, const char *scope_key,
-		    const char *token, int64_t expires_ms)
-{
-	int64_t now = now_ms_mono();
-	size_t i;
-
-	pthread_mutex_lock(&r->mu);
-	r->bearer_seen = true;
-	for (i = r->ntoks; i-- > 0;)
-		if (r->toks[i].expires_ms <= now)
-			tok_remove(r, i);
-	for (i = 0; i < r->ntoks; i++) {
-		struct tok *k = &r->toks[i];
-		if (strcmp(k->scope_key, scope_key) == 0 && strcmp(k->token, token) != 0) {
-			free_secret(k->token);
-			k->token = xstrdup(token);
-			k->expires_ms = expires_ms;
-		}
-	}
-	for (i = 0; i < r->ntoks; i++)
-		if (strcmp(r->toks[i].key, key) == 0)
-			break;
-	if (i == r->ntoks) {
-		if (r->ntoks == MAX_TOKENS)
-			tok_remove(r, 0);   /* the oldest */
-		i = r->ntoks++;
-		r->toks[i].key = xstrdup(key);
-	} else {
-		free(r->toks[i].scope_key);
-		free_secret(r->toks[i].token);
-	}
-	r->toks[i].scope_key = xstrdup(scope_key);
-	r->toks[i].token = xstrdup(token);
-	r->toks[i].expires_ms = expires_ms;
-	pthread_mutex_unlock(&r->mu);
-}
-
-static void challenge_release(struct challenge *ch)
-{
-	free(ch->realm);
-	free(ch->service);
-	free(ch->scope);
-	memset(ch, 0, sizeof(*ch));
-}
-
-/* Bearer realm="...",service="...",scope="..." (RFC 7235 auth-params). */
-static int parse_challenge(const char *v, struct challenge *ch)
-{
-	const char *p = v + 6;   /* after "Bearer" */
-
-	memset(ch, 0, sizeof(*ch));
-	while (*p) {
-		const char *name;
-		size_t nlen;
-		struct strbuf val;
-		char **slot = NULL;
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (!*p)
-			break;
-		name = p;
-		while (is_alnum(*p) || *p == '_' || *p == '-')
-			p++;
-		nlen = (size_t)(p - name);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (nlen == 0 || *p != '=')
-			goto bad;
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		sb_init(&val);
-		if (*p == '"') {
-			p++;
-			while (*p && *p != '"') {
-				if (*p == '\\' && p[1])
-					p++;
-				sb_addc(&val, *p++);
-			}
-			if (*p != '"') {
-				sb_release(&val);
-				goto bad;
-			}
-			p++;
-		} else {
-			while (*p && *p != ',' && *p != ' ' && *p != '\t')
-				sb_addc(&val, *p++);
-		}
-		if (nlen == 5 && strncasecmp(name, "realm", 5) == 0)
-			slot = &ch->realm;
-		else if (nlen == 7 && strncasecmp(name, "service", 7) == 0)
-			slot = &ch->service;
-		else if (nlen == 5 && strncasecmp(name, "scope", 5) == 0)
-			slot = &ch->scope;
-		if (slot) {
-			free(*slot);
-			*slot = sb_detach(&val);
-		}
-		sb_release(&val);
-	}
-	if (!ch->realm || (strncasecmp(ch->realm, "http://", 7) != 0 &&
-			   strncasecmp(ch->realm, "https://", 8) != 0))
-		goto bad;
-	for (const char *c = ch->realm; *c; c++)
-		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			goto bad;
-	return VIVA_OK;
-bad:
-	challenge_release(ch);
-	return VIVA_EREMOTE;
-}
-
-static void add_query_escaped(struct strbuf *sb, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (is_alnum((char)c) || c == '-' || c == '_' || c == '.' || c == '~') {
-			sb_addc(sb, (char)c);
-		} else {
-			sb_addc(sb, '%');
-			sb_addc(sb, hex[c >> 4]);
-			sb_addc(sb, hex[c & 15]);
-		}
-	}
-}
-
-/* scheme://authority of an http(s) URL (caller frees), or NULL. */
-static char *origin_of(const char *url)
-{
-	const char *p = strstr(url, "://");
-	size_t n;
-
-	if (!p)
-		return NULL;
-	p += 3;
-	n = strcspn(p, "/?#");
-	return xstrndup(url, (size_t)(p - url) + n);
-}
-
-/* Ask the realm for a token answering ch. */
-static int fetch_token(struct registry_real *r, const struct challenge *ch, char **token,
-		       int64_t *expires_ms)
-{
-	struct strbuf url;
-	struct call c;
-	char *peer = NULL, *origin = NULL;
-	json_t *j = NULL;
-	const char *t;
-	json_int_t ttl = DEF_TOKEN_TTL_S;
-	int64_t life_ms;
-	int rc;
-
-	*token = NULL;
-	sb_init(&url);
-	call_init(&c);
-	sb_adds(&url, ch->realm);
-	sb_addc(&url, strchr(ch->realm, '?') ? '&' : '?');
-	if (ch->service) {
-		sb_adds(&url, "service=");
-		add_query_escaped(&url, ch->service);
-	}
-	if (ch->scope) {
-		sb_adds(&url, ch->service ? "&scope=" : "scope=");
-		add_query_escaped(&url, ch->scope);
-	}
-	origin = origin_of(ch->realm);
-	peer = xasprintf("the registry's token service at %s", origin ? origin : "(unknown)");
-	c.rq = (struct http_request){ .op = "token", .method = "GET", .url = url.buf, .headers = accept_json,
-				      .user = r->user, .password = r->password, .max_body = MAX_TOKEN_REPLY_BYTES,
-				      .keep = keep_headers, .peer = peer };
-	rc = exchange(r, &c);
-	if (rc != VIVA_OK)
-		goto out;
-	if (c.rs.status == 401 || c.rs.status == 403) {
-		log_warn("registry token refused", "status=%ld", c.rs.status);
-		rc = r->user ? registry_fail(VIVA_EAUTH, MSG_CREDENTIALS " at its token service")
-			     : registry_fail(VIVA_EAUTH, "the registry requires credentials: set REGISTRY_USER and REGISTRY_PASSWORD");
-		goto out;
-	}
-	if (c.rs.status != 200) {
-		log_warn("registry token error", "status=%ld", c.rs.status);
-		rc = registry_fail(VIVA_EREMOTE, "%s answered HTTP %ld", peer, c.rs.status);
-		goto out;
-	}
-	j = json_loadb(c.rs.body.buf, c.rs.body.len, 0, NULL);
-	t = json_string_value(json_object_get(j, "token"));
-	if (!t || !*t)
-		t = json_string_value(json_object_get(j, "access_token"));
-	if (!t || !*t || strlen(t) > MAX_TOKEN_LEN) {
-		rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
-		goto out;
-	}
-	for (const char *ch2 = t; *ch2; ch2++)
-		if (*ch2 <= 0x20 || *ch2 >= 0x7f) {
-			/* It goes into a header line: no spaces, no CR/LF. */
-			rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
-			goto out;
-		}
-	if (json_is_integer(json_object_get(j, "expires_in")) &&
-	    json_integer_value(json_object_get(j, "expires_in")) > 0)
-		ttl = json_integer_value(json_object_get(j, "expires_in"));
-	if (ttl > MAX_TOKEN_TTL_S)
-		ttl = MAX_TOKEN_TTL_S;
-	/* Stop using it a little early, so it does not expire in flight. */
-	life_ms = (int64_t)ttl * 1000;
-	life_ms -= life_ms / 10 < 5000 ? life_ms / 10 : 5000;
-	*expires_ms = now_ms_mono() + life_ms;
-	*token = xstrdup(t);
-	log_info("registry token obtained", "expires_in=%lld", (long long)ttl);
-out:
-	json_decref(j);
-	/* the reply held the token */
-	if (c.rs.body.buf)
-		explicit_bzero(c.rs.body.buf, c.rs.body.len);
-	call_release(&c);
-	sb_release(&url);
-	free(peer);
-	free(origin);
-	return rc;
-}
-
-static char *tok_key(const char *repo, bool push)
-{
-	return xasprintf("%s\n%s", repo, push ? "push" : "pull");
-}
-
-/* The credentials a request carries: token, else Basic (until the registry
- * asked for tokens), else none. */
-static void set_credentials(struct registry_real *r, struct http_request *rq, const char *tok, bool bearer_seen)
-{
-	rq->bearer = tok;
-	rq->user = !tok && !bearer_seen ? r->user : NULL;
-	rq->password = rq->user ? r->password : NULL;
-}
-
-static void note_answer(struct registry_real *r, const struct call *c)
-{
-	if (c->rc == VIVA_OK && c->rs.status != 401 && !c->rq.bearer) {
-		pthread_mutex_lock(&r->mu);
-		r->plain_ok = true;
-		pthread_mutex_unlock(&r->mu);
-	}
-}
-
-/*
- * Send c to the registry with credentials: a cached bearer token for this
- * repository and access if there is one, else Basic (until the registry
- * has asked for tokens). A 401 with a Bearer challenge gets a token (cached,
- * or from the realm) and one retry. VIVA_OK when an HTTP answer is in c->rs;
- * otherwise c->err holds the message (also registry_last_error()).
- */
-static int send_authed(struct registry_real *r, const char *repo, bool push, struct call *c)
-{
-	struct challenge ch = { 0 };
-	char *key = tok_key(repo, push);
-	char *tok = tok_for_key(r, key), *fresh = NULL, *scope_key = NULL;
-	const char *challenge;
-	int64_t expires_ms = 0;
-	bool bearer_seen, bearer = false;
-	int rc;
-
-	pthread_mutex_lock(&r->mu);
-	bearer_seen = r->bearer_seen;
-	pthread_mutex_unlock(&r->mu);
-	set_credentials(r, &c->rq, tok, bearer_seen);
-	rc = exchange(r, c);
-	note_answer(r, c);
-	if (rc != VIVA_OK || c->rs.status != 401)
-		goto out;
-	challenge = challenge_of(&c->rs, &bearer);
-	if (!challenge || !bearer)
-		goto out;
-	if (parse_challenge(challenge, &ch) != VIVA_OK) {
-		log_warn("registry bad challenge", "op=%s", c->rq.op);
-		rc = registry_fail(VIVA_EREMOTE, "the registry at %s sent an unusable authentication challenge",
-				   r->url);
-		goto out;
-	}
-	scope_key = xasprintf("%s\n%s\n%s", ch.realm, ch.service ? ch.service : "",
-			      ch.scope ? ch.scope : "");
-	fresh = tok_for_scope(r, scope_key, tok, &expires_ms);
-	if (!fresh) {
-		rc = fetch_token(r, &ch, &fresh, &expires_ms);
-		if (rc != VIVA_OK)
-			goto out;
-	}
-	tok_put(r, key, scope_key, fresh, expires_ms);
-	set_credentials(r, &c->rq, fresh, true);
-	rc = exchange(r, c);
-out:
-	if (rc < 0 && c->rc == VIVA_OK)
-		call_failed(c, rc, registry_last_error());   /* (a token or challenge failure) */
-	challenge_release(&ch);
-	free_secret(tok);
-	free_secret(fresh);
-	set_credentials(r, &c->rq, NULL, true);
-	free(scope_key);
-	free(key);
-	return rc;
-}
-
-/*
- * Send n pull requests for repo at once. With no token cached and nothing
- * yet answered without a challenge, the first goes alone through
- * send_authed() (which meets the challenge and gets the token, once); the
- * others then go together with the token (or Basic, or nothing, as the
- * registry showed). A 401 among them is redone alone through send_authed().
- * Each call's rc and err say how its exchange went.
- */
-static void send_authed_batch(struct registry_real *r, const char *repo, struct call *calls, size_t n)
-{
-	struct http_request *rqs = NULL;
-	struct http_response *rss = NULL;
-	int *rcs = NULL;
-	char *key = tok_key(repo, false), *tok = tok_for_key(r, key);
-	bool bearer_seen, plain_ok;
-	size_t first = 0, m;
-
-	pthread_mutex_lock(&r->mu);
-	bearer_seen = r->bearer_seen;
-	plain_ok = r->plain_ok;
-	pthread_mutex_unlock(&r->mu);
-	if (n > 0 && !tok && !plain_ok) {
-		send_authed(r, repo, false, &calls[0]);
-		first = 1;
-		tok = tok_for_key(r, key);
-		pthread_mutex_lock(&r->mu);
-		bearer_seen = r->bearer_seen;
-		pthread_mutex_unlock(&r->mu);
-	}
-	m = n - first;
-	if (m > 0) {
-		/* the layer takes arrays of requests and answers */
-		rqs = xcalloc(m, sizeof(*rqs));
-		rss = xcalloc(m, sizeof(*rss));
-		rcs = xcalloc(m, sizeof(*rcs));
-		for (size_t i = 0; i < m; i++) {
-			set_credentials(r, &calls[first + i].rq, tok, bearer_seen);
-			rqs[i] = calls[first + i].rq;
-			rss[i] = calls[first + i].rs;
-		}
-		http_do_batch(r->http, rqs, rss, rcs, m);
-		for (size_t i = 0; i < m; i++) {
-			struct call *c = &calls[first + i];
-			c->rs = rss[i];
-			c->rc = rcs[i];
-			if (c->rc < 0) {
-				call_failed(c, c->rc, c->rs.error);
-				continue;
-			}
-			note_answer(r, c);
-			set_credentials(r, &c->rq, NULL, true);
-			if (c->rs.status == 401)
-				send_authed(r, repo, false, c);
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		set_credentials(r, &calls[i].rq, NULL, true);
-	free(rqs);
-	free(rss);
-	free(rcs);
-	free_secret(tok);
-	free(key);
 }
 
 /* ---- registry errors ---------------------------------------------------------- */
@@ -662,12 +160,12 @@ static int http_error(struct registry_real *r, const struct http_response *rs, e
 	       k == K_TAGS ? "tags" : k == K_PUT ? "put_manifest" : k == K_BLOB ? "blob" : "manifest",
 	       repo, ref ? ref : "-", rs->status, code[0] ? code : "-");
 	if (rs->status == 401) {
-		rc = r->user ? registry_fail(VIVA_EAUTH, MSG_CREDENTIALS)
-			     : registry_fail(VIVA_EAUTH, "the registry requires credentials: set REGISTRY_USER and REGISTRY_PASSWORD");
+		rc = r->user ? registry_fail(VIVA_EAUTH, REGISTRY_MSG_CREDENTIALS)
+			     : registry_fail(VIVA_EAUTH, REGISTRY_MSG_NO_CREDENTIALS);
 		goto out;
 	}
 	if (rs->status == 403) {
-		rc = registry_fail(VIVA_EAUTH, MSG_CREDENTIALS " (access to %s denied)", repo);
+		rc = registry_fail(VIVA_EAUTH, REGISTRY_MSG_CREDENTIALS " (access to %s denied)", repo);
 		goto out;
 	}
 	if (rs->status == 404 && (strcmp(code, "NAME_UNKNOWN") == 0 || (!code[0] && k == K_TAGS))) {
@@ -739,6 +237,19 @@ static bool same_origin(struct registry_real *r, const char *url)
 
 	free(u);
 	return ok;
+}
+
+/* scheme://authority of an http(s) URL (caller frees), or NULL. */
+char *registry_origin_of(const char *url)
+{
+	const char *p = strstr(url, "://");
+	size_t n;
+
+	if (!p)
+		return NULL;
+	p += 3;
+	n = strcspn(p, "/?#");
+	return xstrndup(url, (size_t)(p - url) + n);
 }
 
 /* The rel="next" target of a Link header value (caller frees), or NULL. */
@@ -827,7 +338,7 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 
 	*tags_out = NULL;
 	*n_out = 0;
-	call_init(&c);
+	registry_call_init(&c);
 	pthread_mutex_lock(&r->mu);
 	max_pages = r->max_pages;
 	max_tags = r->max_tags;
@@ -837,8 +348,8 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 		goto out;
 	}
 	url = xasprintf("%s/v2/%s/tags/list?n=%d", r->url, repo, PAGE_SIZE);
-	c.rq = (struct http_request){ .op = "tags", .method = "GET", .headers = accept_json,
-				      .max_body = MAX_TAGS_PAGE_BYTES, .keep = keep_headers };
+	c.rq = (struct http_request){ .op = "tags", .method = "GET", .headers = registry_accept_json,
+				      .max_body = MAX_TAGS_PAGE_BYTES, .keep = registry_keep_headers };
 	for (;;) {
 		json_t *arr, *v;
 		size_t i;
@@ -851,7 +362,7 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 		pages++;
 		c.rq.url = url;
 		c.rc = VIVA_OK;
-		rc = send_authed(r, repo, false, &c);
+		rc = registry_send_authed(r, repo, false, &c);
 		if (rc != VIVA_OK)
 			goto out;
 		if (c.rs.status != 200) {
@@ -916,7 +427,7 @@ static int real_list_tags(struct registry *reg, const char *repo, char ***tags_o
 out:
 	registry_tags_free(tags, n);
 	json_decref(j);
-	call_release(&c);
+	registry_call_release(&c);
 	free(url);
 	free(next);
 	free(target);
@@ -1068,15 +579,15 @@ static int blob_finish(struct registry_real *r, const char *repo, const char *di
 		c->rc = VIVA_OK;
 		if (same_origin(r, next)) {
 			c->rq.peer = NULL;
-			rc = send_authed(r, repo, false, c);
+			rc = registry_send_authed(r, repo, false, c);
 		} else {
-			char *o = origin_of(next);
+			char *o = registry_origin_of(next);
 			free(peer);
 			peer = xasprintf("the registry's blob storage at %s", o ? o : "(unknown)");
 			free(o);
 			c->rq.peer = peer;
-			set_credentials(r, &c->rq, NULL, true);
-			rc = exchange(r, c);
+			registry_set_credentials(r, &c->rq, NULL, true);
+			rc = registry_exchange(r, c);
 		}
 	}
 	if (rc != VIVA_OK)
@@ -1106,10 +617,10 @@ enum call_kind { C_MANIFEST, C_BLOB };
 
 /*
  * The real client's batches: one request per item, all sent together
- * (send_authed_batch), each answer read as the single operation reads it.
- * Out: items[i].rc/error, and per kind: C_MANIFEST items[i].digest and
- * mout[i] (a HEAD for digest_only items: the digest alone), C_BLOB
- * data[i]/lens[i] (items[i].ref is the digest).
+ * (registry_send_authed_batch), each answer read as the single operation
+ * reads it. Out: items[i].rc/error, and per kind: C_MANIFEST
+ * items[i].digest and mout[i] (a HEAD for digest_only items: the digest
+ * alone), C_BLOB data[i]/lens[i] (items[i].ref is the digest).
  */
 static void real_many(struct registry *reg, const char *repo, enum call_kind k, struct registry_item *items,
 		      size_t n, struct registry_manifest *mout, size_t max, char **data, size_t *lens)
@@ -1137,14 +648,14 @@ static void real_many(struct registry *reg, const char *repo, enum call_kind k, 
 			registry_item_fail(&items[i], rc);
 			continue;
 		}
-		call_init(&calls[m]);
+		registry_call_init(&calls[m]);
 		if (k == C_BLOB)
 			blob_call(r, repo, ref, max, &calls[m]);
 		else
 			manifest_call(r, repo, ref, items[i].digest_only, &calls[m]);
 		idx[m++] = i;
 	}
-	send_authed_batch(r, repo, calls, m);
+	registry_send_authed_batch(r, repo, calls, m);
 	for (size_t j = 0; j < m; j++) {
 		struct registry_item *it = &items[idx[j]];
 		int rc;
@@ -1161,7 +672,7 @@ static void real_many(struct registry *reg, const char *repo, enum call_kind k, 
 		}
 		if (rc < 0)
 			registry_item_fail(it, rc);
-		call_release(&calls[j]);
+		registry_call_release(&calls[j]);
 	}
 	free(calls);
 	free(idx);
@@ -1228,7 +739,7 @@ static int real_put_manifest(struct registry *reg, const char *repo, const char 
 
 	if (digest_out)
 		*digest_out = NULL;
-	call_init(&c);
+	registry_call_init(&c);
 	if (!registry_valid_repo(repo)) {
 		rc = registry_bad_repo(repo);
 		goto out;
@@ -1252,7 +763,7 @@ static int real_put_manifest(struct registry *reg, const char *repo, const char 
 	c.rq.body = m->data;
 	c.rq.body_len = m->len;
 	c.rq.max_body = MAX_ERROR_BODY_BYTES;
-	rc = send_authed(r, repo, true, &c);
+	rc = registry_send_authed(r, repo, true, &c);
 	if (rc != VIVA_OK)
 		goto out;
 	if (c.rs.status < 200 || c.rs.status > 299) {
@@ -1269,7 +780,7 @@ static int real_put_manifest(struct registry *reg, const char *repo, const char 
 	if (digest_out)
 		*digest_out = xstrdup(digest ? digest : computed);
 out:
-	call_release(&c);
+	registry_call_release(&c);
 	return rc;
 }
 
@@ -1277,8 +788,7 @@ static void real_free(struct registry *reg)
 {
 	struct registry_real *r = (struct registry_real *)reg;
 
-	for (size_t i = 0; i < r->ntoks; i++)
-		tok_release(&r->toks[i]);
+	registry_auth_release(r);
 	http_client_free(r->http);
 	free(r->url);
 	free(r->origin);
