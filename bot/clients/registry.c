@@ -1,131 +1,35 @@
 /*
- * The OCI distribution (Docker Registry HTTP API v2) client (see registry.h
- * for the contract): the protocol only. Every request goes through one HTTP
- * client of bot/clients/http.h named "registry" (kept-alive connections,
- * timeouts, TLS, Retry-After, retries, logs without secrets, the sentence
- * for a failed exchange).
+ * The registry client as handlers see it (see registry.h for the contract):
+ * the entry points, which check their arguments and dispatch to the
+ * struct registry_ops of the registry at hand (the real client, or a test's
+ * fake); the batches, with a fallback for a fake that has only the single
+ * operations; what is built on the operations (promote, image build times);
+ * and the per-thread message of registry_last_error().
  *
- * Worker threads call this concurrently. The shared object is read-only
- * after registry_new() except for the limits, the token cache and what the
- * registry has shown about credentials, all behind one mutex that is never
- * held across a network call.
- *
- * Batches (registry_head_manifests, registry_images_created) run their
- * requests at once through the layer. Credentials first: with no token
- * cached and no answer yet that came without a challenge, the first request
- * goes alone (it meets the challenge and gets the token, once), then the
- * rest go together with that token; a 401 inside a batch (a token revoked
- * meanwhile) is redone alone, through the challenge.
- *
- * Secrets: the password goes to the layer for HTTP Basic only (to the
- * registry until it asks for bearer tokens, then only to the token realm);
- * tokens only as a bearer credential. Logs carry the operation, repository,
- * reference and HTTP status, never a header.
- *
- * Registry behaviour this relies on (docker distribution 2.8.2, observed):
- * a GET of a manifest must carry Accept with every manifest type we can take
- * (no Accept gives 400 MANIFEST_INVALID for schema2, a missing OCI type gives
- * 404 for OCI), tags/list may ignore n/last and return everything in one page,
- * header names come in Go's canonical case (Www-Authenticate).
+ * The client's files:
+ *   registry.c       this
+ *   oci.c            what the OCI spec defines, no network: names, digests,
+ *                    media types, tag order, times (oci.h)
+ *   registry_http.c  the real client: requests through bot/clients/http.h,
+ *                    the registry's error answers, URLs, the operations and
+ *                    their batches, registry_new_ex()
+ *   registry_auth.c  the real client's credentials: Basic, bearer
+ *                    challenges, the token cache
+ *   registry_impl.h  what this file shares with the real client (internal)
+ *   registry_real.h  what registry_http.c and registry_auth.c share (internal)
  */
 #include "bot/clients/registry.h"
-#include "bot/clients/http.h"
+#include "bot/clients/registry_impl.h"
+#include "bot/clients/oci.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/lib/alloc.h"
-#include "bot/lib/strbuf.h"
-#include "bot/lib/times.h"
 
 #include <jansson.h>
-#include <openssl/evp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#define DEF_CONNECT_TIMEOUT_MS  5000L
-#define DEF_TIMEOUT_MS          30000L
-#define DEF_MAX_PAGES           1000
-#define DEF_MAX_TAGS            1000000L
-/* A Retry-After longer than this is not waited for: the user is waiting. */
-#define MAX_RETRY_AFTER_MS      10000L
-#define DEF_MAX_PARALLEL        8
-#define PAGE_SIZE               100
-#define MAX_MANIFEST_BYTES      ((size_t)4 << 20)
-#define MAX_BLOB_BYTES          ((size_t)4 << 20)
-/* A registry that ignores n= (2.8.2 does) sends every tag in one page. */
-#define MAX_TAGS_PAGE_BYTES     ((size_t)32 << 20)
-#define MAX_TOKEN_REPLY_BYTES   ((size_t)1 << 20)
-#define MAX_ERROR_BODY_BYTES    ((size_t)64 << 10)
-#define MAX_LINK_BYTES          65536
-#define MAX_TOKEN_LEN           65536
-#define MAX_TOKENS              64
-#define MAX_REDIRECTS           3
-#define DEF_TOKEN_TTL_S         60
-#define MAX_TOKEN_TTL_S         86400
-
-#define ACCEPT_MANIFESTS \
-	"application/vnd.oci.image.index.v1+json, " \
-	"application/vnd.oci.image.manifest.v1+json, " \
-	"application/vnd.docker.distribution.manifest.list.v2+json, " \
-	"application/vnd.docker.distribution.manifest.v2+json"
-
-#define MSG_CREDENTIALS "the registry refused viva's credentials (REGISTRY_USER/REGISTRY_PASSWORD)"
-
-/* The answer headers the protocol reads. */
-static const char *const keep_headers[] = {
-	"content-type", "docker-content-digest", "location", "www-authenticate", "link", NULL,
-};
-static const char *const accept_json[] = { "Accept: application/json", NULL };
-static const char *const accept_manifests[] = { "Accept: " ACCEPT_MANIFESTS, NULL };
-
-/* One cached bearer token: which requests used it (key = repo + pull/push)
- * and the challenge it answers (scope_key = realm, service, scope). */
-struct tok {
-	char *key;
-	char *scope_key;
-	char *token;
-	int64_t expires_ms;          /* monotonic */
-};
-
-struct registry_real {
-	struct registry base;        /* first: the public handle */
-	char *url;                   /* scheme://authority[/path], no trailing '/' */
-	char *origin;                /* scheme://authority */
-	char *user;                  /* NULL: no credentials */
-	char *password;
-	struct http_client *http;
-	pthread_mutex_t mu;          /* guards the fields below */
-	int max_pages;
-	long max_tags;
-	bool bearer_seen;            /* the registry asked for a bearer token once */
-	bool plain_ok;               /* it answered a request without a token, no challenge */
-	struct tok toks[MAX_TOKENS];
-	size_t ntoks;
-};
-
-/* One request and its answer, as the operations describe and read them. */
-struct call {
-	struct http_request rq;
-	struct http_response rs;
-	int rc;                      /* the exchange: VIVA_OK when an answer is in rs */
-	char *err;                   /* the message when rc < 0 */
-	char *url;
-	char *ctype;                 /* "Content-Type: ..." line of a PUT */
-	const char *hdrs[2];
-};
-
-struct challenge {
-	char *realm;
-	char *service;
-	char *scope;
-};
-
-enum kind { K_TAGS, K_MANIFEST, K_PUT, K_BLOB };
-
-static const struct registry_ops real_ops;
 
 /* ---- errors -------------------------------------------------------------- */
 
@@ -146,7 +50,7 @@ int registry_fail(int rc, const char *fmt, ...)
 	return rc;
 }
 
-static void clear_error(void)
+void registry_clear_error(void)
 {
 	last_err[0] = '\0';
 }
@@ -160,7 +64,7 @@ static int ensure_message(int rc)
 }
 
 /* User or remote text for a message: printable ASCII only, at most max bytes. */
-static const char *shown(const char *s, char *buf, size_t bufsz, size_t max)
+const char *registry_shown(const char *s, char *buf, size_t bufsz, size_t max)
 {
 	size_t i = 0;
 
@@ -176,255 +80,49 @@ static const char *shown(const char *s, char *buf, size_t bufsz, size_t max)
 	return buf;
 }
 
-/* ---- digests ---------------------------------------------------------------- */
-
-void registry_digest_of(const void *data, size_t len, char out[72])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (!EVP_Digest(len ? data : "", len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
-		/* only a broken libcrypto fails here: as out of memory */
-		log_error("sha256 failed", "where=EVP_Digest");
-		abort();
-	}
-	memcpy(out, "sha256:", 7);
-	for (unsigned int i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[md[i] >> 4];
-		out[7 + 2 * i + 1] = hex[md[i] & 15];
-	}
-	out[71] = '\0';
-}
-
-/* ---- names ---------------------------------------------------------------- */
-
-static bool lower_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static bool is_alnum(char c)
-{
-	return lower_alnum(c) || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_lower_hex(char c)
-{
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-}
-
-/* [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)* */
-bool registry_valid_repo(const char *s)
-{
-	const char *p = s;
-
-	if (!s || !*s || strlen(s) > 255)
-		return false;
-	for (;;) {
-		if (!lower_alnum(*p))
-			return false;
-		while (lower_alnum(*p))
-			p++;
-		while (*p == '.' || *p == '_' || *p == '-') {
-			if (*p == '.') {
-				p++;
-			} else if (*p == '_') {
-				p++;
-				if (*p == '_')
-					p++;
-			} else {
-				while (*p == '-')
-					p++;
-			}
-			if (!lower_alnum(*p))
-				return false;
-			while (lower_alnum(*p))
-				p++;
-		}
-		if (*p == '\0')
-			return true;
-		if (*p != '/')
-			return false;
-		p++;
-	}
-}
-
-bool registry_valid_tag(const char *t)
-{
-	size_t i = 0;
-
-	if (!t || !(is_alnum(t[0]) || t[0] == '_'))
-		return false;
-	for (i = 1; t[i]; i++) {
-		if (i >= 128)
-			return false;
-		if (!(is_alnum(t[i]) || t[i] == '_' || t[i] == '.' || t[i] == '-'))
-			return false;
-	}
-	return true;
-}
-
-/* algorithm: [a-z0-9]+([+._-][a-z0-9]+)*  ':'  encoded: [a-zA-Z0-9=_-]+ */
-bool registry_valid_digest(const char *d)
-{
-	const char *p = d, *colon;
-	size_t n;
-
-	if (!d || strlen(d) > 255)
-		return false;
-	colon = strchr(d, ':');
-	if (!colon || colon == d || !colon[1])
-		return false;
-	if (!lower_alnum(*p))
-		return false;
-	for (; p < colon; p++) {
-		if (lower_alnum(*p))
-			continue;
-		if ((*p == '+' || *p == '.' || *p == '_' || *p == '-') && lower_alnum(p[-1]) &&
-		    p + 1 < colon && lower_alnum(p[1]))
-			continue;
-		return false;
-	}
-	for (p = colon + 1; *p; p++)
-		if (!(is_alnum(*p) || *p == '=' || *p == '_' || *p == '-'))
-			return false;
-	n = strlen(colon + 1);
-	if ((size_t)(colon - d) == 6 && strncmp(d, "sha256", 6) == 0) {
-		if (n != 64)
-			return false;
-		for (p = colon + 1; *p; p++)
-			if (!is_lower_hex(*p))
-				return false;
-	} else if ((size_t)(colon - d) == 6 && strncmp(d, "sha512", 6) == 0) {
-		if (n != 128)
-			return false;
-		for (p = colon + 1; *p; p++)
-			if (!is_lower_hex(*p))
-				return false;
-	}
-	return true;
-}
-
-static bool valid_ref(const char *ref)
-{
-	return registry_valid_tag(ref) || registry_valid_digest(ref);
-}
+/* ---- names, in messages ------------------------------------------------------ */
 
 /* Messages for names refused before any request. */
-static int bad_repo(const char *repo)
+int registry_bad_repo(const char *repo)
 {
 	char b[80];
 
 	return registry_fail(VIVA_EINVAL,
 			     "invalid repository name \"%s\" (expected lower-case path components such as team/service-a)",
-			     shown(repo, b, sizeof(b), 64));
+			     registry_shown(repo, b, sizeof(b), 64));
 }
 
-static int bad_tag(const char *tag)
+int registry_bad_tag(const char *tag)
 {
 	char b[80];
 
 	return registry_fail(VIVA_EINVAL,
 			     "invalid tag \"%s\" (letters, digits, '_', '.' and '-', at most 128, not starting with '.' or '-')",
-			     shown(tag, b, sizeof(b), 64));
+			     registry_shown(tag, b, sizeof(b), 64));
 }
 
-static int bad_ref(const char *ref)
+int registry_bad_ref(const char *ref)
 {
 	char b[80];
 
-	return registry_fail(VIVA_EINVAL, "invalid tag or digest \"%s\"", shown(ref, b, sizeof(b), 64));
+	return registry_fail(VIVA_EINVAL, "invalid tag or digest \"%s\"", registry_shown(ref, b, sizeof(b), 64));
 }
 
-static int bad_digest(const char *d)
+int registry_bad_digest(const char *d)
 {
 	char b[80];
 
 	return registry_fail(VIVA_EINVAL, "invalid digest \"%s\" (expected sha256:<64 hex digits>)",
-			     shown(d, b, sizeof(b), 64));
-}
-
-/* A media type as a header value: type/subtype with token characters only. */
-static bool valid_media_type(const char *m)
-{
-	size_t i = 0;
-	bool slash = false;
-
-	if (!m || !*m)
-		return false;
-	for (; m[i]; i++) {
-		char c = m[i];
-		if (i >= 255)
-			return false;
-		if (c == '/') {
-			if (slash || i == 0 || !m[i + 1])
-				return false;
-			slash = true;
-			continue;
-		}
-		if (!(is_alnum(c) || strchr("!#$&^_.+-", c)))
-			return false;
-	}
-	return slash;
+			     registry_shown(d, b, sizeof(b), 64));
 }
 
 /* "team/x:tag" or "team/x@sha256:..." for messages. */
-static char *ref_display(const char *repo, const char *ref)
+char *registry_ref_display(const char *repo, const char *ref)
 {
 	return xasprintf("%s%c%s", repo, registry_valid_digest(ref) ? '@' : ':', ref);
 }
 
-/* ---- tag order (SPEC §6) -------------------------------------------------- */
-
-/* Length of the leading build number, or 0 when the tag has none: digits
- * followed by '-' or the end. */
-static size_t build_number_len(const char *t)
-{
-	size_t n = 0;
-
-	while (t[n] >= '0' && t[n] <= '9')
-		n++;
-	return n > 0 && (t[n] == '-' || t[n] == '\0') ? n : 0;
-}
-
-static int cmp_tags(const void *pa, const void *pb)
-{
-	const char *a = *(char *const *)pa, *b = *(char *const *)pb;
-	size_t na = build_number_len(a), nb = build_number_len(b);
-
-	if (na && nb) {
-		const char *da = a, *db = b;
-		int c;
-
-		/* numbers of any length: drop leading zeros, longer is larger */
-		while (na > 1 && *da == '0') {
-			da++;
-			na--;
-		}
-		while (nb > 1 && *db == '0') {
-			db++;
-			nb--;
-		}
-		if (na != nb)
-			return na > nb ? -1 : 1;
-		c = memcmp(da, db, na);
-		if (c)
-			return c > 0 ? -1 : 1;
-		return strcmp(a, b);
-	}
-	if (na)
-		return -1;
-	if (nb)
-		return 1;
-	return strcmp(a, b);
-}
-
-void registry_sort_tags(char **tags, size_t n)
-{
-	if (tags && n > 1)
-		qsort(tags, n, sizeof(*tags), cmp_tags);
-}
+/* ---- what the calls hand out --------------------------------------------------- */
 
 void registry_tags_free(char **tags, size_t n)
 {
@@ -445,1045 +143,9 @@ void registry_manifest_release(struct registry_manifest *m)
 	memset(m, 0, sizeof(*m));
 }
 
-/* ---- time ------------------------------------------------------------------ */
+/* ---- items ---------------------------------------------------------------------- */
 
-/* n digits at *p into *v; advances *p. */
-static bool digits(const char **p, int n, int *v)
-{
-	int x = 0;
-
-	for (int i = 0; i < n; i++) {
-		char c = (*p)[i];
-		if (c < '0' || c > '9')
-			return false;
-		x = x * 10 + (c - '0');
-	}
-	*p += n;
-	*v = x;
-	return true;
-}
-
-int registry_parse_time(const char *s, int64_t *out)
-{
-	const char *p = s;
-	int Y, M, D, h, m, sec, oh = 0, om = 0, sign = 0;
-
-	if (!s || !out)
-		return VIVA_EINVAL;
-	*out = 0;
-	if (!digits(&p, 4, &Y) || *p++ != '-' || !digits(&p, 2, &M) || *p++ != '-' ||
-	    !digits(&p, 2, &D))
-		return VIVA_EPARSE;
-	if (*p != 'T' && *p != 't' && *p != ' ')
-		return VIVA_EPARSE;
-	p++;
-	if (!digits(&p, 2, &h) || *p++ != ':' || !digits(&p, 2, &m) || *p++ != ':' ||
-	    !digits(&p, 2, &sec))
-		return VIVA_EPARSE;
-	if (*p == '.') {
-		const char *f = ++p;
-		while (*p >= '0' && *p <= '9' && p - f < 64)
-			p++;
-		if (p == f)
-			return VIVA_EPARSE;
-	}
-	if (*p == 'Z' || *p == 'z') {
-		p++;
-	} else if (*p == '+' || *p == '-') {
-		sign = *p++ == '-' ? -1 : 1;
-		if (!digits(&p, 2, &oh))
-			return VIVA_EPARSE;
-		if (*p == ':')
-			p++;
-		if (!digits(&p, 2, &om))
-			return VIVA_EPARSE;
-	} else {
-		return VIVA_EPARSE;
-	}
-	if (*p)
-		return VIVA_EPARSE;
-	if (M < 1 || M > 12 || D < 1 || (unsigned)D > civil_month_len(Y, (unsigned)M) ||
-	    h > 23 || m > 59 || sec > 60 || oh > 23 || om > 59)
-		return VIVA_EPARSE;
-	*out = civil_days_from(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + sec -
-	       sign * (oh * 3600 + om * 60);
-	return VIVA_OK;
-}
-
-/* ---- HTTP, through the layer ------------------------------------------------------ */
-
-static void call_init(struct call *c)
-{
-	memset(c, 0, sizeof(*c));
-	http_response_init(&c->rs);
-	c->rq.keep = keep_headers;
-	c->rc = VIVA_OK;
-}
-
-static void call_release(struct call *c)
-{
-	http_response_release(&c->rs);
-	free(c->err);
-	free(c->url);
-	free(c->ctype);
-	memset(c, 0, sizeof(*c));
-}
-
-/* The exchange failed: keep its message (the layer's sentence, or ours). */
-static void call_failed(struct call *c, int rc, const char *msg)
-{
-	c->rc = rc;
-	free(c->err);
-	c->err = xstrdup(msg && *msg ? msg : viva_strerror(rc));
-}
-
-/* The call's exchange as the operation's result: its message if it failed. */
-static int call_rc(const struct call *c)
-{
-	return c->rc < 0 ? registry_fail(c->rc, "%s", c->err ? c->err : viva_strerror(c->rc)) : VIVA_OK;
-}
-
-/* The first Bearer challenge of the answer, else the first challenge. */
-static const char *challenge_of(const struct http_response *rs, bool *bearer)
-{
-	const char *first = http_header_get(rs, "www-authenticate");
-
-	for (const char *v = first; v; v = http_header_next(rs, "www-authenticate", v))
-		if (strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t' || v[6] == '\0')) {
-			*bearer = true;
-			return v;
-		}
-	*bearer = false;
-	return first;
-}
-
-/* Every Link value, joined with ", " (caller frees). */
-static char *links_of(const struct http_response *rs)
-{
-	struct strbuf sb;
-
-	sb_init(&sb);
-	for (const char *v = http_header_get(rs, "link"); v; v = http_header_next(rs, "link", v)) {
-		if (sb.len + strlen(v) + 2 > MAX_LINK_BYTES)
-			break;
-		if (sb.len)
-			sb_adds(&sb, ", ");
-		sb_adds(&sb, v);
-	}
-	return sb_detach(&sb);
-}
-
-/* Send c once through the layer (with its retries). VIVA_OK when an HTTP
- * answer is in c->rs, any status; otherwise the layer's sentence is the
- * message. */
-static int exchange(struct registry_real *r, struct call *c)
-{
-	c->rc = http_do(r->http, &c->rq, &c->rs);
-	if (c->rc < 0)
-		call_failed(c, c->rc, c->rs.error);
-	return call_rc(c);
-}
-
-/* ---- bearer tokens ---------------------------------------------------------- */
-
-static void tok_release(struct tok *t)
-{
-	free(t->key);
-	free(t->scope_key);
-	free_secret(t->token);
-	memset(t, 0, sizeof(*t));
-}
-
-static void tok_remove(struct registry_real *r, size_t i)
-{
-	tok_release(&r->toks[i]);
-	memmove(&r->toks[i], &r->toks[i + 1], (r->ntoks - i - 1) * sizeof(r->toks[0]));
-	r->ntoks--;
-	memset(&r->toks[r->ntoks], 0, sizeof(r->toks[0]));
-}
-
-/* A copy of the valid token used for key, or NULL. */
-static char *tok_for_key(struct registry_real *r, const char *key)
-{
-	int64_t now = now_ms_mono();
-	char *t = NULL;
-
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < r->ntoks; i++)
-		if (strcmp(r->toks[i].key, key) == 0 && r->toks[i].expires_ms > now) {
-			t = xstrdup(r->toks[i].token);
-			break;
-		}
-	pthread_mutex_unlock(&r->mu);
-	return t;
-}
-
-/* A valid token for the challenge, other than the one just refused. */
-static char *tok_for_scope(struct registry_real *r, const char *scope_key, const char *refused,
-			   int64_t *expires_ms)
-{
-	int64_t now = now_ms_mono();
-	char *t = NULL;
-
-	pthread_mutex_lock(&r->mu);
-	for (size_t i = 0; i < r->ntoks; i++) {
-		struct tok *k = &r->toks[i];
-		if (strcmp(k->scope_key, scope_key) == 0 && k->expires_ms > now &&
-		    (!refused || strcmp(k->token, refused) != 0)) {
-			t = xstrdup(k->token);
-			*expires_ms = k->expires_ms;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&r->mu);
-	return t;
-}
-
-/* Remember token for key; entries of the same challenge get it too. */
-static void tok_put(struct registry_real *r, const char *key, const char *scope_key,
-		    const char *token, int64_t expires_ms)
-{
-	int64_t now = now_ms_mono();
-	size_t i;
-
-	pthread_mutex_lock(&r->mu);
-	r->bearer_seen = true;
-	for (i = r->ntoks; i-- > 0;)
-		if (r->toks[i].expires_ms <= now)
-			tok_remove(r, i);
-	for (i = 0; i < r->ntoks; i++) {
-		struct tok *k = &r->toks[i];
-		if (strcmp(k->scope_key, scope_key) == 0 && strcmp(k->token, token) != 0) {
-			free_secret(k->token);
-			k->token = xstrdup(token);
-			k->expires_ms = expires_ms;
-		}
-	}
-	for (i = 0; i < r->ntoks; i++)
-		if (strcmp(r->toks[i].key, key) == 0)
-			break;
-	if (i == r->ntoks) {
-		if (r->ntoks == MAX_TOKENS)
-			tok_remove(r, 0);   /* the oldest */
-		i = r->ntoks++;
-		r->toks[i].key = xstrdup(key);
-	} else {
-		free(r->toks[i].scope_key);
-		free_secret(r->toks[i].token);
-	}
-	r->toks[i].scope_key = xstrdup(scope_key);
-	r->toks[i].token = xstrdup(token);
-	r->toks[i].expires_ms = expires_ms;
-	pthread_mutex_unlock(&r->mu);
-}
-
-static void challenge_release(struct challenge *ch)
-{
-	free(ch->realm);
-	free(ch->service);
-	free(ch->scope);
-	memset(ch, 0, sizeof(*ch));
-}
-
-/* Bearer realm="...",service="...",scope="..." (RFC 7235 auth-params). */
-static int parse_challenge(const char *v, struct challenge *ch)
-{
-	const char *p = v + 6;   /* after "Bearer" */
-
-	memset(ch, 0, sizeof(*ch));
-	while (*p) {
-		const char *name;
-		size_t nlen;
-		struct strbuf val;
-		char **slot = NULL;
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (!*p)
-			break;
-		name = p;
-		while (is_alnum(*p) || *p == '_' || *p == '-')
-			p++;
-		nlen = (size_t)(p - name);
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (nlen == 0 || *p != '=')
-			goto bad;
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		sb_init(&val);
-		if (*p == '"') {
-			p++;
-			while (*p && *p != '"') {
-				if (*p == '\\' && p[1])
-					p++;
-				sb_addc(&val, *p++);
-			}
-			if (*p != '"') {
-				sb_release(&val);
-				goto bad;
-			}
-			p++;
-		} else {
-			while (*p && *p != ',' && *p != ' ' && *p != '\t')
-				sb_addc(&val, *p++);
-		}
-		if (nlen == 5 && strncasecmp(name, "realm", 5) == 0)
-			slot = &ch->realm;
-		else if (nlen == 7 && strncasecmp(name, "service", 7) == 0)
-			slot = &ch->service;
-		else if (nlen == 5 && strncasecmp(name, "scope", 5) == 0)
-			slot = &ch->scope;
-		if (slot) {
-			free(*slot);
-			*slot = sb_detach(&val);
-		}
-		sb_release(&val);
-	}
-	if (!ch->realm || (strncasecmp(ch->realm, "http://", 7) != 0 &&
-			   strncasecmp(ch->realm, "https://", 8) != 0))
-		goto bad;
-	for (const char *c = ch->realm; *c; c++)
-		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			goto bad;
-	return VIVA_OK;
-bad:
-	challenge_release(ch);
-	return VIVA_EREMOTE;
-}
-
-static void add_query_escaped(struct strbuf *sb, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (is_alnum((char)c) || c == '-' || c == '_' || c == '.' || c == '~') {
-			sb_addc(sb, (char)c);
-		} else {
-			sb_addc(sb, '%');
-			sb_addc(sb, hex[c >> 4]);
-			sb_addc(sb, hex[c & 15]);
-		}
-	}
-}
-
-/* scheme://authority of an http(s) URL (caller frees), or NULL. */
-static char *origin_of(const char *url)
-{
-	const char *p = strstr(url, "://");
-	size_t n;
-
-	if (!p)
-		return NULL;
-	p += 3;
-	n = strcspn(p, "/?#");
-	return xstrndup(url, (size_t)(p - url) + n);
-}
-
-/* Ask the realm for a token answering ch. */
-static int fetch_token(struct registry_real *r, const struct challenge *ch, char **token,
-		       int64_t *expires_ms)
-{
-	struct strbuf url;
-	struct call c;
-	char *peer = NULL, *origin = NULL;
-	json_t *j = NULL;
-	const char *t;
-	json_int_t ttl = DEF_TOKEN_TTL_S;
-	int64_t life_ms;
-	int rc;
-
-	*token = NULL;
-	sb_init(&url);
-	call_init(&c);
-	sb_adds(&url, ch->realm);
-	sb_addc(&url, strchr(ch->realm, '?') ? '&' : '?');
-	if (ch->service) {
-		sb_adds(&url, "service=");
-		add_query_escaped(&url, ch->service);
-	}
-	if (ch->scope) {
-		sb_adds(&url, ch->service ? "&scope=" : "scope=");
-		add_query_escaped(&url, ch->scope);
-	}
-	origin = origin_of(ch->realm);
-	peer = xasprintf("the registry's token service at %s", origin ? origin : "(unknown)");
-	c.rq = (struct http_request){ .op = "token", .method = "GET", .url = url.buf, .headers = accept_json,
-				      .user = r->user, .password = r->password, .max_body = MAX_TOKEN_REPLY_BYTES,
-				      .keep = keep_headers, .peer = peer };
-	rc = exchange(r, &c);
-	if (rc != VIVA_OK)
-		goto out;
-	if (c.rs.status == 401 || c.rs.status == 403) {
-		log_warn("registry token refused", "status=%ld", c.rs.status);
-		rc = r->user ? registry_fail(VIVA_EAUTH, MSG_CREDENTIALS " at its token service")
-			     : registry_fail(VIVA_EAUTH, "the registry requires credentials: set REGISTRY_USER and REGISTRY_PASSWORD");
-		goto out;
-	}
-	if (c.rs.status != 200) {
-		log_warn("registry token error", "status=%ld", c.rs.status);
-		rc = registry_fail(VIVA_EREMOTE, "%s answered HTTP %ld", peer, c.rs.status);
-		goto out;
-	}
-	j = json_loadb(c.rs.body.buf, c.rs.body.len, 0, NULL);
-	t = json_string_value(json_object_get(j, "token"));
-	if (!t || !*t)
-		t = json_string_value(json_object_get(j, "access_token"));
-	if (!t || !*t || strlen(t) > MAX_TOKEN_LEN) {
-		rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
-		goto out;
-	}
-	for (const char *ch2 = t; *ch2; ch2++)
-		if (*ch2 <= 0x20 || *ch2 >= 0x7f) {
-			/* It goes into a header line: no spaces, no CR/LF. */
-			rc = registry_fail(VIVA_EREMOTE, "%s sent no usable token", peer);
-			goto out;
-		}
-	if (json_is_integer(json_object_get(j, "expires_in")) &&
-	    json_integer_value(json_object_get(j, "expires_in")) > 0)
-		ttl = json_integer_value(json_object_get(j, "expires_in"));
-	if (ttl > MAX_TOKEN_TTL_S)
-		ttl = MAX_TOKEN_TTL_S;
-	/* Stop using it a little early, so it does not expire in flight. */
-	life_ms = (int64_t)ttl * 1000;
-	life_ms -= life_ms / 10 < 5000 ? life_ms / 10 : 5000;
-	*expires_ms = now_ms_mono() + life_ms;
-	*token = xstrdup(t);
-	log_info("registry token obtained", "expires_in=%lld", (long long)ttl);
-out:
-	json_decref(j);
-	/* the reply held the token */
-	if (c.rs.body.buf)
-		explicit_bzero(c.rs.body.buf, c.rs.body.len);
-	call_release(&c);
-	sb_release(&url);
-	free(peer);
-	free(origin);
-	return rc;
-}
-
-static char *tok_key(const char *repo, bool push)
-{
-	return xasprintf("%s\n%s", repo, push ? "push" : "pull");
-}
-
-/* The credentials a request carries: token, else Basic (until the registry
- * asked for tokens), else none. */
-static void set_credentials(struct registry_real *r, struct http_request *rq, const char *tok, bool bearer_seen)
-{
-	rq->bearer = tok;
-	rq->user = !tok && !bearer_seen ? r->user : NULL;
-	rq->password = rq->user ? r->password : NULL;
-}
-
-static void note_answer(struct registry_real *r, const struct call *c)
-{
-	if (c->rc == VIVA_OK && c->rs.status != 401 && !c->rq.bearer) {
-		pthread_mutex_lock(&r->mu);
-		r->plain_ok = true;
-		pthread_mutex_unlock(&r->mu);
-	}
-}
-
-/*
- * Send c to the registry with credentials: a cached bearer token for this
- * repository and access if there is one, else Basic (until the registry
- * has asked for tokens). A 401 with a Bearer challenge gets a token (cached,
- * or from the realm) and one retry. VIVA_OK when an HTTP answer is in c->rs;
- * otherwise c->err holds the message (also registry_last_error()).
- */
-static int send_authed(struct registry_real *r, const char *repo, bool push, struct call *c)
-{
-	struct challenge ch = { 0 };
-	char *key = tok_key(repo, push);
-	char *tok = tok_for_key(r, key), *fresh = NULL, *scope_key = NULL;
-	const char *challenge;
-	int64_t expires_ms = 0;
-	bool bearer_seen, bearer = false;
-	int rc;
-
-	pthread_mutex_lock(&r->mu);
-	bearer_seen = r->bearer_seen;
-	pthread_mutex_unlock(&r->mu);
-	set_credentials(r, &c->rq, tok, bearer_seen);
-	rc = exchange(r, c);
-	note_answer(r, c);
-	if (rc != VIVA_OK || c->rs.status != 401)
-		goto out;
-	challenge = challenge_of(&c->rs, &bearer);
-	if (!challenge || !bearer)
-		goto out;
-	if (parse_challenge(challenge, &ch) != VIVA_OK) {
-		log_warn("registry bad challenge", "op=%s", c->rq.op);
-		rc = registry_fail(VIVA_EREMOTE, "the registry at %s sent an unusable authentication challenge",
-				   r->url);
-		goto out;
-	}
-	scope_key = xasprintf("%s\n%s\n%s", ch.realm, ch.service ? ch.service : "",
-			      ch.scope ? ch.scope : "");
-	fresh = tok_for_scope(r, scope_key, tok, &expires_ms);
-	if (!fresh) {
-		rc = fetch_token(r, &ch, &fresh, &expires_ms);
-		if (rc != VIVA_OK)
-			goto out;
-	}
-	tok_put(r, key, scope_key, fresh, expires_ms);
-	set_credentials(r, &c->rq, fresh, true);
-	rc = exchange(r, c);
-out:
-	if (rc < 0 && c->rc == VIVA_OK)
-		call_failed(c, rc, registry_last_error());   /* (a token or challenge failure) */
-	challenge_release(&ch);
-	free_secret(tok);
-	free_secret(fresh);
-	set_credentials(r, &c->rq, NULL, true);
-	free(scope_key);
-	free(key);
-	return rc;
-}
-
-/*
- * Send n pull requests for repo at once. With no token cached and nothing
- * yet answered without a challenge, the first goes alone through
- * send_authed() (which meets the challenge and gets the token, once); the
- * others then go together with the token (or Basic, or nothing, as the
- * registry showed). A 401 among them is redone alone through send_authed().
- * Each call's rc and err say how its exchange went.
- */
-static void send_authed_batch(struct registry_real *r, const char *repo, struct call *calls, size_t n)
-{
-	struct http_request *rqs = NULL;
-	struct http_response *rss = NULL;
-	int *rcs = NULL;
-	char *key = tok_key(repo, false), *tok = tok_for_key(r, key);
-	bool bearer_seen, plain_ok;
-	size_t first = 0, m;
-
-	pthread_mutex_lock(&r->mu);
-	bearer_seen = r->bearer_seen;
-	plain_ok = r->plain_ok;
-	pthread_mutex_unlock(&r->mu);
-	if (n > 0 && !tok && !plain_ok) {
-		send_authed(r, repo, false, &calls[0]);
-		first = 1;
-		tok = tok_for_key(r, key);
-		pthread_mutex_lock(&r->mu);
-		bearer_seen = r->bearer_seen;
-		pthread_mutex_unlock(&r->mu);
-	}
-	m = n - first;
-	if (m > 0) {
-		/* the layer takes arrays of requests and answers */
-		rqs = xcalloc(m, sizeof(*rqs));
-		rss = xcalloc(m, sizeof(*rss));
-		rcs = xcalloc(m, sizeof(*rcs));
-		for (size_t i = 0; i < m; i++) {
-			set_credentials(r, &calls[first + i].rq, tok, bearer_seen);
-			rqs[i] = calls[first + i].rq;
-			rss[i] = calls[first + i].rs;
-		}
-		http_do_batch(r->http, rqs, rss, rcs, m);
-		for (size_t i = 0; i < m; i++) {
-			struct call *c = &calls[first + i];
-			c->rs = rss[i];
-			c->rc = rcs[i];
-			if (c->rc < 0) {
-				call_failed(c, c->rc, c->rs.error);
-				continue;
-			}
-			note_answer(r, c);
-			set_credentials(r, &c->rq, NULL, true);
-			if (c->rs.status == 401)
-				send_authed(r, repo, false, c);
-		}
-	}
-	for (size_t i = 0; i < n; i++)
-		set_credentials(r, &calls[i].rq, NULL, true);
-	free(rqs);
-	free(rss);
-	free(rcs);
-	free_secret(tok);
-	free(key);
-}
-
-/* ---- registry errors ---------------------------------------------------------- */
-
-/* The first {"errors":[{"code":..,"message":..}]} entry of an error body. */
-static void error_code(const struct http_response *rs, char *code, size_t codesz, char *msg, size_t msgsz)
-{
-	json_t *j = NULL, *e;
-
-	code[0] = msg[0] = '\0';
-	if (rs->body.len == 0 || rs->body.len > MAX_ERROR_BODY_BYTES)
-		return;
-	j = json_loadb(rs->body.buf, rs->body.len, 0, NULL);
-	e = json_array_get(json_object_get(j, "errors"), 0);
-	if (json_is_string(json_object_get(e, "code")))
-		shown(json_string_value(json_object_get(e, "code")), code, codesz, 40);
-	if (json_is_string(json_object_get(e, "message")))
-		shown(json_string_value(json_object_get(e, "message")), msg, msgsz, 200);
-	json_decref(j);
-}
-
-/* Map a non-success HTTP answer to a code and a message. */
-static int http_error(struct registry_real *r, const struct http_response *rs, enum kind k,
-		      const char *repo, const char *ref)
-{
-	char code[48], msg[208];
-	char *what = NULL;
-	bool digest = ref && registry_valid_digest(ref);
-	int rc;
-
-	error_code(rs, code, sizeof(code), msg, sizeof(msg));
-	/* a mistyped tag is the user's error, not an incident */
-	log_at(rs->status == 404 ? LOG_INFO : LOG_WARN, "registry error",
-	       "op=%s repo=%s ref=%s status=%ld code=%s",
-	       k == K_TAGS ? "tags" : k == K_PUT ? "put_manifest" : k == K_BLOB ? "blob" : "manifest",
-	       repo, ref ? ref : "-", rs->status, code[0] ? code : "-");
-	if (rs->status == 401) {
-		rc = r->user ? registry_fail(VIVA_EAUTH, MSG_CREDENTIALS)
-			     : registry_fail(VIVA_EAUTH, "the registry requires credentials: set REGISTRY_USER and REGISTRY_PASSWORD");
-		goto out;
-	}
-	if (rs->status == 403) {
-		rc = registry_fail(VIVA_EAUTH, MSG_CREDENTIALS " (access to %s denied)", repo);
-		goto out;
-	}
-	if (rs->status == 404 && (strcmp(code, "NAME_UNKNOWN") == 0 || (!code[0] && k == K_TAGS))) {
-		rc = registry_fail(VIVA_ENOENT, "repository %s not found in the registry", repo);
-		goto out;
-	}
-	if (rs->status == 404 && (k == K_MANIFEST || k == K_PUT) &&
-	    (strcmp(code, "MANIFEST_UNKNOWN") == 0 || !code[0])) {
-		rc = digest ? registry_fail(VIVA_ENOENT, "manifest %s not found in %s", ref, repo)
-			    : registry_fail(VIVA_ENOENT, "tag %s not found in %s", ref, repo);
-		goto out;
-	}
-	if (rs->status == 404 && k == K_BLOB && (strcmp(code, "BLOB_UNKNOWN") == 0 || !code[0])) {
-		rc = registry_fail(VIVA_ENOENT, "blob %s not found in %s", ref, repo);
-		goto out;
-	}
-	if (rs->status == 429) {
-		rc = registry_fail(VIVA_EBUSY, "the registry is rate limiting viva (HTTP 429); try again later");
-		goto out;
-	}
-	switch (k) {
-	case K_TAGS:     what = xasprintf("listing the tags of %s", repo); break;
-	case K_MANIFEST: what = ref_display(repo, ref); break;
-	case K_PUT:      what = xasprintf("pushing %s:%s", repo, ref); break;
-	case K_BLOB:     what = xasprintf("blob %s of %s", ref, repo); break;
-	}
-	if (code[0])
-		rc = registry_fail(VIVA_EREMOTE, "the registry refused %s: HTTP %ld %s%s%s", what,
-				   rs->status, code, msg[0] ? ": " : "", msg);
-	else
-		rc = registry_fail(VIVA_EREMOTE, "the registry answered HTTP %ld to %s", rs->status, what);
-out:
-	free(what);
-	return rc;
-}
-
-/* ---- URLs ------------------------------------------------------------------------ */
-
-static bool url_chars_ok(const char *u)
-{
-	for (; *u; u++)
-		if ((unsigned char)*u <= 0x20 || *u == 0x7f || *u == '#')
-			return false;
-	return true;
-}
-
-/* Resolve a Link or Location target against the registry: a path ("/v2/...")
- * or an absolute URL. same_origin: refuse other hosts. NULL if unusable. */
-static char *resolve(struct registry_real *r, const char *target, bool same_origin)
-{
-	size_t n = strlen(r->origin);
-
-	if (!target || !*target || !url_chars_ok(target))
-		return NULL;
-	if (target[0] == '/' && target[1] != '/')
-		return xasprintf("%s%s", r->origin, target);
-	if (strncasecmp(target, "http://", 7) != 0 && strncasecmp(target, "https://", 8) != 0)
-		return NULL;
-	if (same_origin && !(strncasecmp(target, r->origin, n) == 0 &&
-			     (target[n] == '/' || target[n] == '?' || target[n] == '\0')))
-		return NULL;
-	return xstrdup(target);
-}
-
-static bool same_origin(struct registry_real *r, const char *url)
-{
-	char *u = resolve(r, url, true);
-	bool ok = u != NULL;
-
-	free(u);
-	return ok;
-}
-
-/* The rel="next" target of a Link header value (caller frees), or NULL. */
-static char *link_next(const char *v)
-{
-	const char *p = v;
-
-	while (p && *p) {
-		const char *u, *ue;
-		bool next = false;
-
-		while (*p == ' ' || *p == '\t' || *p == ',')
-			p++;
-		if (*p != '<')
-			return NULL;
-		u = ++p;
-		ue = strchr(u, '>');
-		if (!ue)
-			return NULL;
-		p = ue + 1;
-		/* params up to the next ',' outside quotes */
-		while (*p && *p != ',') {
-			const char *name;
-			size_t nlen;
-
-			while (*p == ' ' || *p == '\t' || *p == ';')
-				p++;
-			name = p;
-			while (*p && *p != '=' && *p != ';' && *p != ',' && *p != ' ')
-				p++;
-			nlen = (size_t)(p - name);
-			while (*p == ' ')
-				p++;
-			if (*p != '=')
-				continue;
-			p++;
-			while (*p == ' ')
-				p++;
-			{
-				const char *vs, *ve;
-				if (*p == '"') {
-					vs = ++p;
-					while (*p && *p != '"')
-						p++;
-					ve = p;
-					if (*p == '"')
-						p++;
-				} else {
-					vs = p;
-					while (*p && *p != ';' && *p != ',' && *p != ' ')
-						p++;
-					ve = p;
-				}
-				if (nlen == 3 && strncasecmp(name, "rel", 3) == 0) {
-					/* rel may list several space-separated relations */
-					const char *q = vs;
-					while (q < ve) {
-						const char *w = q;
-						while (q < ve && *q != ' ')
-							q++;
-						if (q - w == 4 && strncasecmp(w, "next", 4) == 0)
-							next = true;
-						while (q < ve && *q == ' ')
-							q++;
-					}
-				}
-			}
-		}
-		if (next)
-			return xstrndup(u, (size_t)(ue - u));
-	}
-	return NULL;
-}
-
-/* ---- the operations -------------------------------------------------------------- */
-
-static int real_list_tags(struct registry *reg, const char *repo, char ***tags_out, size_t *n_out)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct call c;
-	char **tags = NULL, *url = NULL, *target = NULL, *next = NULL, *links = NULL;
-	size_t n = 0, cap = 0, skipped = 0;
-	json_t *j = NULL;
-	int pages = 0, max_pages, rc = VIVA_OK;
-	long max_tags;
-
-	*tags_out = NULL;
-	*n_out = 0;
-	call_init(&c);
-	pthread_mutex_lock(&r->mu);
-	max_pages = r->max_pages;
-	max_tags = r->max_tags;
-	pthread_mutex_unlock(&r->mu);
-	if (!registry_valid_repo(repo)) {
-		rc = bad_repo(repo);
-		goto out;
-	}
-	url = xasprintf("%s/v2/%s/tags/list?n=%d", r->url, repo, PAGE_SIZE);
-	c.rq = (struct http_request){ .op = "tags", .method = "GET", .headers = accept_json,
-				      .max_body = MAX_TAGS_PAGE_BYTES, .keep = keep_headers };
-	for (;;) {
-		json_t *arr, *v;
-		size_t i;
-
-		if (pages >= max_pages) {
-			rc = registry_fail(VIVA_ERANGE, "%s has more than %d pages of tags; viva stopped reading",
-					   repo, max_pages);
-			goto out;
-		}
-		pages++;
-		c.rq.url = url;
-		c.rc = VIVA_OK;
-		rc = send_authed(r, repo, false, &c);
-		if (rc != VIVA_OK)
-			goto out;
-		if (c.rs.status != 200) {
-			rc = http_error(r, &c.rs, K_TAGS, repo, NULL);
-			goto out;
-		}
-		json_decref(j);
-		j = json_loadb(c.rs.body.buf, c.rs.body.len, 0, NULL);
-		arr = json_object_get(j, "tags");
-		if (!json_is_object(j) || !(json_is_array(arr) || json_is_null(arr) || !arr)) {
-			rc = registry_fail(VIVA_EREMOTE, "the registry sent a malformed tag list for %s", repo);
-			goto out;
-		}
-		json_array_foreach(arr, i, v) {
-			const char *t = json_string_value(v);
-			if (!registry_valid_tag(t)) {
-				/* never pass a name we could not put in a URL or a message */
-				skipped++;
-				continue;
-			}
-			if ((long)n >= max_tags) {
-				rc = registry_fail(VIVA_ERANGE, "%s has more than %ld tags; viva stopped reading",
-						   repo, max_tags);
-				goto out;
-			}
-			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				tags = xrealloc(tags, cap * sizeof(*tags));
-			}
-			tags[n++] = xstrdup(t);
-		}
-		free(target);
-		free(links);
-		links = links_of(&c.rs);
-		target = link_next(links);
-		if (!target)
-			break;
-		free(next);
-		next = resolve(r, target, true);
-		if (!next) {
-			char b[120];
-			log_warn("registry bad link", "repo=%s", repo);
-			rc = registry_fail(VIVA_EREMOTE,
-					   "the registry sent a next-page link viva does not follow (%s)",
-					   shown(target, b, sizeof(b), 100));
-			goto out;
-		}
-		if (strcmp(next, url) == 0) {
-			rc = registry_fail(VIVA_EREMOTE, "the registry's tag pages for %s loop", repo);
-			goto out;
-		}
-		free(url);
-		url = next;
-		next = NULL;
-	}
-	if (skipped)
-		log_warn("registry tags skipped", "repo=%s count=%zu reason=invalid_name", repo, skipped);
-	*tags_out = tags;
-	*n_out = n;
-	tags = NULL;
-	n = 0;
-out:
-	registry_tags_free(tags, n);
-	json_decref(j);
-	call_release(&c);
-	free(url);
-	free(next);
-	free(target);
-	free(links);
-	return rc;
-}
-
-/* A media type without parameters ("application/json; charset=utf-8" -> "application/json"). */
-static char *bare_media_type(const char *ct)
-{
-	size_t n;
-
-	if (!ct)
-		return NULL;
-	n = strcspn(ct, "; \t");
-	return n ? xstrndup(ct, n) : NULL;
-}
-
-/* GET (or HEAD) of a manifest, by tag or digest. */
-static void manifest_call(struct registry_real *r, const char *repo, const char *ref, bool head, struct call *c)
-{
-	c->url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, ref);
-	c->rq.op = head ? "head_manifest" : "manifest";
-	c->rq.method = head ? "HEAD" : "GET";
-	c->rq.url = c->url;
-	c->rq.headers = accept_manifests;
-	c->rq.max_body = head ? MAX_ERROR_BODY_BYTES : MAX_MANIFEST_BYTES;
-}
-
-static int manifest_result(struct registry_real *r, const char *repo, const char *ref, struct call *c,
-			   struct registry_manifest *out)
-{
-	const struct http_response *rs = &c->rs;
-	const char *digest = http_header_get(rs, "docker-content-digest");
-	char computed[72];
-	char *mt = NULL, *disp = ref_display(repo, ref);
-	json_t *j = NULL;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = call_rc(c);
-	if (rc != VIVA_OK)
-		goto out;
-	if (rs->status != 200) {
-		rc = http_error(r, rs, K_MANIFEST, repo, ref);
-		goto out;
-	}
-	if (rs->body.len == 0) {
-		rc = registry_fail(VIVA_EREMOTE, "the registry sent an empty manifest for %s", disp);
-		goto out;
-	}
-	registry_digest_of(rs->body.buf, rs->body.len, computed);
-	if (digest && !registry_valid_digest(digest)) {
-		rc = registry_fail(VIVA_EREMOTE, "the registry sent a malformed digest for %s", disp);
-		goto out;
-	}
-	/* Content addressing: what we hold must be what the digest names. */
-	if ((digest && strncmp(digest, "sha256:", 7) == 0 && strcmp(digest, computed) != 0) ||
-	    (strncmp(ref, "sha256:", 7) == 0 && strcmp(ref, computed) != 0)) {
-		rc = registry_fail(VIVA_EREMOTE, "the manifest of %s does not match its digest", disp);
-		goto out;
-	}
-	mt = bare_media_type(http_header_get(rs, "content-type"));
-	if (!mt || strcmp(mt, "application/json") == 0 || strcmp(mt, "text/plain") == 0) {
-		/* no useful Content-Type: the manifest names its own type */
-		j = json_loadb(rs->body.buf, rs->body.len, 0, NULL);
-		if (json_is_string(json_object_get(j, "mediaType"))) {
-			free(mt);
-			mt = xstrdup(json_string_value(json_object_get(j, "mediaType")));
-		}
-	}
-	if (!valid_media_type(mt)) {
-		rc = registry_fail(VIVA_EREMOTE, "the registry sent no usable media type for %s", disp);
-		goto out;
-	}
-	out->media_type = mt;
-	mt = NULL;
-	out->digest = xstrdup(digest ? digest : computed);
-	out->len = c->rs.body.len;
-	out->data = (unsigned char *)sb_detach(&c->rs.body);
-out:
-	json_decref(j);
-	free(mt);
-	free(disp);
-	return rc;
-}
-
-static int head_result(struct registry_real *r, const char *repo, const char *ref, struct call *c,
-		       char **digest_out)
-{
-	const char *digest = http_header_get(&c->rs, "docker-content-digest");
-	int rc = call_rc(c);
-
-	*digest_out = NULL;
-	if (rc != VIVA_OK)
-		return rc;
-	if (c->rs.status != 200)
-		return http_error(r, &c->rs, K_MANIFEST, repo, ref);
-	if (!digest || !registry_valid_digest(digest))
-		return registry_fail(VIVA_EREMOTE, "the registry sent no Docker-Content-Digest for %s:%s", repo, ref);
-	*digest_out = xstrdup(digest);
-	return VIVA_OK;
-}
-
-static void blob_call(struct registry_real *r, const char *repo, const char *digest, size_t max, struct call *c)
-{
-	c->url = xasprintf("%s/v2/%s/blobs/%s", r->url, repo, digest);
-	c->rq.op = "blob";
-	c->rq.method = "GET";
-	c->rq.url = c->url;
-	c->rq.max_body = max ? max : MAX_BLOB_BYTES;
-}
-
-static bool is_redirect(long status)
-{
-	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
-/*
- * The blob from the first answer in c: registries on object storage
- * redirect blobs to a signed URL, so follow a few hops, with credentials
- * only while on the registry's own origin. Then check the digest.
- */
-static int blob_finish(struct registry_real *r, const char *repo, const char *digest, struct call *c,
-		       char **data, size_t *len)
-{
-	char computed[72];
-	char *peer = NULL;
-	int rc = call_rc(c);
-
-	*data = NULL;
-	*len = 0;
-	for (int hop = 0; rc == VIVA_OK && is_redirect(c->rs.status); hop++) {
-		char *next;
-
-		if (hop >= MAX_REDIRECTS) {
-			rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s too often", digest, repo);
-			goto out;
-		}
-		next = resolve(r, http_header_get(&c->rs, "location"), false);
-		if (!next) {
-			rc = registry_fail(VIVA_EREMOTE, "the registry redirected blob %s of %s to an unusable URL",
-					   digest, repo);
-			goto out;
-		}
-		free(c->url);
-		c->url = next;
-		c->rq.url = next;
-		c->rc = VIVA_OK;
-		if (same_origin(r, next)) {
-			c->rq.peer = NULL;
-			rc = send_authed(r, repo, false, c);
-		} else {
-			char *o = origin_of(next);
-			free(peer);
-			peer = xasprintf("the registry's blob storage at %s", o ? o : "(unknown)");
-			free(o);
-			c->rq.peer = peer;
-			set_credentials(r, &c->rq, NULL, true);
-			rc = exchange(r, c);
-		}
-	}
-	if (rc != VIVA_OK)
-		goto out;
-	if (c->rs.status != 200) {
-		rc = http_error(r, &c->rs, K_BLOB, repo, digest);
-		goto out;
-	}
-	if (strncmp(digest, "sha256:", 7) == 0) {
-		registry_digest_of(c->rs.body.buf, c->rs.body.len, computed);
-		if (strcmp(computed, digest) != 0) {
-			rc = registry_fail(VIVA_EREMOTE, "blob %s of %s does not match its digest", digest, repo);
-			goto out;
-		}
-	}
-	*len = c->rs.body.len;
-	*data = sb_detach(&c->rs.body);
-out:
-	c->rq.peer = NULL;
-	free(peer);
-	return rc;
-}
-
-/* ---- items: one request each, sent together ------------------------------------------ */
-
-static void item_start(struct registry_item *it)
+void registry_item_start(struct registry_item *it)
 {
 	it->rc = VIVA_OK;
 	it->digest = NULL;
@@ -1492,7 +154,7 @@ static void item_start(struct registry_item *it)
 }
 
 /* The item failed with rc; its message is the thread's last one. */
-static void item_fail(struct registry_item *it, int rc)
+void registry_item_fail(struct registry_item *it, int rc)
 {
 	it->rc = rc;
 	free(it->error);
@@ -1514,7 +176,7 @@ static void item_take(struct registry_item *dst, struct registry_item *src)
 }
 
 /* An item's outcome as a call's result (its message in registry_last_error()). */
-static int item_rc(const struct registry_item *it)
+int registry_item_rc(const struct registry_item *it)
 {
 	return it->rc < 0 ? registry_fail(it->rc, "%s", it->error ? it->error : viva_strerror(it->rc)) : VIVA_OK;
 }
@@ -1526,307 +188,6 @@ void registry_items_release(struct registry_item *items, size_t n)
 		free(items[i].error);
 		items[i].digest = items[i].error = NULL;
 	}
-}
-
-enum call_kind { C_MANIFEST, C_BLOB };
-
-/*
- * The real client's batches: one request per item, all sent together
- * (send_authed_batch), each answer read as the single operation reads it.
- * Out: items[i].rc/error, and per kind: C_MANIFEST items[i].digest and
- * mout[i] (a HEAD for digest_only items: the digest alone), C_BLOB
- * data[i]/lens[i] (items[i].ref is the digest).
- */
-static void real_many(struct registry *reg, const char *repo, enum call_kind k, struct registry_item *items,
-		      size_t n, struct registry_manifest *mout, size_t max, char **data, size_t *lens)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct call *calls = n ? xcalloc(n, sizeof(*calls)) : NULL;
-	size_t *idx = n ? xcalloc(n, sizeof(*idx)) : NULL, m = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		const char *ref = items[i].ref;
-		int rc = VIVA_OK;
-
-		item_start(&items[i]);
-		if (mout)
-			memset(&mout[i], 0, sizeof(mout[i]));
-		if (data) {
-			data[i] = NULL;
-			lens[i] = 0;
-		}
-		if (!registry_valid_repo(repo))
-			rc = bad_repo(repo);
-		else if (k == C_BLOB ? !registry_valid_digest(ref) : !valid_ref(ref))
-			rc = k == C_BLOB ? bad_digest(ref) : bad_ref(ref);
-		if (rc < 0) {
-			item_fail(&items[i], rc);
-			continue;
-		}
-		call_init(&calls[m]);
-		if (k == C_BLOB)
-			blob_call(r, repo, ref, max, &calls[m]);
-		else
-			manifest_call(r, repo, ref, items[i].digest_only, &calls[m]);
-		idx[m++] = i;
-	}
-	send_authed_batch(r, repo, calls, m);
-	for (size_t j = 0; j < m; j++) {
-		struct registry_item *it = &items[idx[j]];
-		int rc;
-
-		clear_error();
-		if (k == C_BLOB) {
-			rc = blob_finish(r, repo, it->ref, &calls[j], &data[idx[j]], &lens[idx[j]]);
-		} else if (it->digest_only) {
-			rc = head_result(r, repo, it->ref, &calls[j], &it->digest);
-		} else {
-			rc = manifest_result(r, repo, it->ref, &calls[j], &mout[idx[j]]);
-			if (rc == VIVA_OK)
-				it->digest = xstrdup(mout[idx[j]].digest);
-		}
-		if (rc < 0)
-			item_fail(it, rc);
-		call_release(&calls[j]);
-	}
-	free(calls);
-	free(idx);
-}
-
-static void real_get_manifests(struct registry *reg, const char *repo, struct registry_item *items, size_t n,
-			       struct registry_manifest *out)
-{
-	real_many(reg, repo, C_MANIFEST, items, n, out, 0, NULL, NULL);
-}
-
-static void real_get_blobs(struct registry *reg, const char *repo, struct registry_item *items, size_t n,
-			   size_t max, char **data, size_t *lens)
-{
-	real_many(reg, repo, C_BLOB, items, n, NULL, max, data, lens);
-}
-
-/* The single operations are batches of one. */
-static int real_get_manifest(struct registry *reg, const char *repo, const char *ref,
-			     struct registry_manifest *out)
-{
-	struct registry_item it = { .ref = ref };
-	int rc;
-
-	real_get_manifests(reg, repo, &it, 1, out);
-	rc = item_rc(&it);
-	registry_items_release(&it, 1);
-	return rc;
-}
-
-static int real_head_manifest(struct registry *reg, const char *repo, const char *ref, char **digest_out)
-{
-	struct registry_item it = { .ref = ref, .digest_only = true };
-	int rc;
-
-	real_get_manifests(reg, repo, &it, 1, NULL);
-	rc = item_rc(&it);
-	*digest_out = it.digest;
-	it.digest = NULL;
-	registry_items_release(&it, 1);
-	return rc;
-}
-
-static int real_get_blob(struct registry *reg, const char *repo, const char *digest,
-			 char **data, size_t *len, size_t max)
-{
-	struct registry_item it = { .ref = digest };
-	int rc;
-
-	real_get_blobs(reg, repo, &it, 1, max, data, len);
-	rc = item_rc(&it);
-	registry_items_release(&it, 1);
-	return rc;
-}
-
-static int real_put_manifest(struct registry *reg, const char *repo, const char *tag,
-			     const struct registry_manifest *m, char **digest_out)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct call c;
-	char computed[72];
-	const char *digest;
-	int rc;
-
-	if (digest_out)
-		*digest_out = NULL;
-	call_init(&c);
-	if (!registry_valid_repo(repo)) {
-		rc = bad_repo(repo);
-		goto out;
-	}
-	if (!registry_valid_tag(tag)) {
-		rc = bad_tag(tag);
-		goto out;
-	}
-	if (!m || !m->data || m->len == 0 || m->len > MAX_MANIFEST_BYTES || !valid_media_type(m->media_type)) {
-		rc = registry_fail(VIVA_EINVAL, "no valid manifest to push to %s:%s", repo, tag);
-		goto out;
-	}
-	registry_digest_of(m->data, m->len, computed);
-	c.url = xasprintf("%s/v2/%s/manifests/%s", r->url, repo, tag);
-	c.ctype = xasprintf("Content-Type: %s", m->media_type);
-	c.hdrs[0] = c.ctype;
-	c.rq.op = "put_manifest";
-	c.rq.method = "PUT";
-	c.rq.url = c.url;
-	c.rq.headers = c.hdrs;
-	c.rq.body = m->data;
-	c.rq.body_len = m->len;
-	c.rq.max_body = MAX_ERROR_BODY_BYTES;
-	rc = send_authed(r, repo, true, &c);
-	if (rc != VIVA_OK)
-		goto out;
-	if (c.rs.status < 200 || c.rs.status > 299) {
-		rc = http_error(r, &c.rs, K_PUT, repo, tag);
-		goto out;
-	}
-	digest = http_header_get(&c.rs, "docker-content-digest");
-	if (digest && (!registry_valid_digest(digest) ||
-		       (strncmp(digest, "sha256:", 7) == 0 && strcmp(digest, computed) != 0))) {
-		rc = registry_fail(VIVA_EREMOTE, "the registry stored %s:%s under an unexpected digest", repo, tag);
-		goto out;
-	}
-	log_info("registry manifest pushed", "repo=%s tag=%s digest=%s", repo, tag, digest ? digest : computed);
-	if (digest_out)
-		*digest_out = xstrdup(digest ? digest : computed);
-out:
-	call_release(&c);
-	return rc;
-}
-
-static void real_free(struct registry *reg)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-
-	for (size_t i = 0; i < r->ntoks; i++)
-		tok_release(&r->toks[i]);
-	http_client_free(r->http);
-	free(r->url);
-	free(r->origin);
-	free_secret(r->user);
-	free_secret(r->password);
-	pthread_mutex_destroy(&r->mu);
-	free(r);
-}
-
-static const struct registry_ops real_ops = {
-	.list_tags = real_list_tags,
-	.get_manifest = real_get_manifest,
-	.put_manifest = real_put_manifest,
-	.head_manifest = real_head_manifest,
-	.get_blob = real_get_blob,
-	.free = real_free,
-	.get_manifests = real_get_manifests,
-	.get_blobs = real_get_blobs,
-};
-
-/* The layer's limits for the registry's request limits. */
-static struct http_limits http_limits_of(long connect_timeout_ms, long timeout_ms, int max_parallel)
-{
-	return (struct http_limits){
-		.connect_timeout_ms = connect_timeout_ms,
-		.timeout_ms = timeout_ms,
-		/* every retry and wait of one request: two timeouts' worth */
-		.deadline_ms = 2 * timeout_ms,
-		.max_retries = -1,
-		.max_retry_after_ms = MAX_RETRY_AFTER_MS,
-		.max_parallel = max_parallel,
-	};
-}
-
-struct registry *registry_new_ex(const struct registry_opts *o)
-{
-	struct http_client_opts ho = { .name = "registry", .tls_hint = "set REGISTRY_CA_FILE" };
-	struct registry_real *r;
-	const char *auth, *base_url = o ? o->url : NULL;
-	struct http_client *http;
-	size_t alen, n;
-	char *url, *peer;
-
-	if (!base_url || (strncasecmp(base_url, "http://", 7) != 0 &&
-			  strncasecmp(base_url, "https://", 8) != 0) || !url_chars_ok(base_url)) {
-		log_error("registry url invalid", "reason=%s", "expected an http:// or https:// URL");
-		return NULL;
-	}
-	auth = strstr(base_url, "://") + 3;
-	alen = strcspn(auth, "/?#");
-	if (alen == 0 || memchr(auth, '@', alen)) {
-		/* never log the URL: it may hold a password */
-		log_error("registry url invalid", "reason=%s",
-			  alen ? "credentials belong in REGISTRY_USER/REGISTRY_PASSWORD" : "no host");
-		return NULL;
-	}
-	if (auth[alen] == '?') {
-		log_error("registry url invalid", "reason=%s", "query not allowed");
-		return NULL;
-	}
-	url = xstrndup(base_url, (size_t)(auth - base_url) + alen + strcspn(auth + alen, "?#"));
-	n = strlen(url);
-	while (n > (size_t)(auth - base_url) + alen && url[n - 1] == '/')
-		url[--n] = '\0';
-	if (n >= 3 && strcmp(url + n - 3, "/v2") == 0 && n - 3 >= (size_t)(auth - base_url) + alen) {
-		n -= 3;
-		url[n] = '\0';
-		while (n > (size_t)(auth - base_url) + alen && url[n - 1] == '/')
-			url[--n] = '\0';
-	}
-	peer = xasprintf("the registry at %s", url);
-	ho.peer = peer;
-	ho.base_url = url;
-	ho.limits = http_limits_of(DEF_CONNECT_TIMEOUT_MS, DEF_TIMEOUT_MS,
-				   o->max_parallel > 0 ? o->max_parallel : DEF_MAX_PARALLEL);
-	ho.pool_size = 4;
-	ho.tls = (struct http_tls){ .ca_file = o->ca_file, .ca_pem = o->ca_pem, .cert_file = o->cert_file,
-				    .cert_pem = o->cert_pem, .key_file = o->key_file, .key_pem = o->key_pem,
-				    .insecure = o->insecure };
-	http = http_client_new(&ho);
-	free(peer);
-	if (!http) {
-		free(url);
-		return NULL;
-	}
-	r = xcalloc(1, sizeof(*r));
-	r->base.ops = &real_ops;
-	r->url = url;
-	r->origin = xstrndup(base_url, (size_t)(auth - base_url) + alen);
-	r->http = http;
-	if (o->user && *o->user) {
-		r->user = xstrdup(o->user);
-		r->password = xstrdup(o->password ? o->password : "");
-	}
-	pthread_mutex_init(&r->mu, NULL);
-	r->max_pages = DEF_MAX_PAGES;
-	r->max_tags = DEF_MAX_TAGS;
-	return &r->base;
-}
-
-struct registry *registry_new(const char *base_url, const char *user, const char *password)
-{
-	struct registry_opts o = { .url = base_url, .user = user, .password = password };
-
-	return registry_new_ex(&o);
-}
-
-void registry_set_limits(struct registry *reg, const struct registry_limits *lim)
-{
-	struct registry_real *r = (struct registry_real *)reg;
-	struct http_limits hl;
-
-	if (!reg || reg->ops != &real_ops || !lim)
-		return;
-	hl = http_client_limits(r->http);
-	hl = http_limits_of(lim->connect_timeout_ms > 0 ? lim->connect_timeout_ms : DEF_CONNECT_TIMEOUT_MS,
-			    lim->timeout_ms > 0 ? lim->timeout_ms : DEF_TIMEOUT_MS, hl.max_parallel);
-	http_client_set_limits(r->http, &hl);
-	pthread_mutex_lock(&r->mu);
-	r->max_pages = lim->max_pages > 0 ? lim->max_pages : DEF_MAX_PAGES;
-	r->max_tags = lim->max_tags > 0 ? lim->max_tags : DEF_MAX_TAGS;
-	pthread_mutex_unlock(&r->mu);
 }
 
 /* ---- the public entry points (they dispatch, so fakes work too) ---------- */
@@ -1847,13 +208,13 @@ int registry_list_tags(struct registry *r, const char *repo, char ***tags, size_
 {
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (!tags || !n)
 		return registry_fail(VIVA_EINVAL, "registry_list_tags: no output");
 	*tags = NULL;
 	*n = 0;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
+		return registry_bad_repo(repo);
 	if (!r || !r->ops || !r->ops->list_tags)
 		return no_registry();
 	rc = r->ops->list_tags(r, repo, tags, n);
@@ -1872,14 +233,14 @@ int registry_get_manifest(struct registry *r, const char *repo, const char *ref,
 {
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (!out)
 		return registry_fail(VIVA_EINVAL, "registry_get_manifest: no output");
 	memset(out, 0, sizeof(*out));
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
-	if (!valid_ref(ref))
-		return bad_ref(ref);
+		return registry_bad_repo(repo);
+	if (!oci_valid_ref(ref))
+		return registry_bad_ref(ref);
 	if (!r || !r->ops || !r->ops->get_manifest)
 		return no_registry();
 	rc = r->ops->get_manifest(r, repo, ref, out);
@@ -1893,13 +254,13 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *tag,
 {
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (digest_out)
 		*digest_out = NULL;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
+		return registry_bad_repo(repo);
 	if (!registry_valid_tag(tag))
-		return bad_tag(tag);
+		return registry_bad_tag(tag);
 	if (!m || !m->data || !m->len)
 		return registry_fail(VIVA_EINVAL, "no manifest to push to %s:%s", repo, tag);
 	if (!r || !r->ops || !r->ops->put_manifest)
@@ -1916,14 +277,14 @@ int registry_head_manifest(struct registry *r, const char *repo, const char *ref
 {
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (!digest_out)
 		return registry_fail(VIVA_EINVAL, "registry_head_manifest: no output");
 	*digest_out = NULL;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
-	if (!valid_ref(ref))
-		return bad_ref(ref);
+		return registry_bad_repo(repo);
+	if (!oci_valid_ref(ref))
+		return registry_bad_ref(ref);
 	if (!r || !r->ops || !r->ops->head_manifest)
 		return no_registry();
 	rc = r->ops->head_manifest(r, repo, ref, digest_out);
@@ -1939,15 +300,15 @@ int registry_get_blob(struct registry *r, const char *repo, const char *digest,
 {
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (!data || !len)
 		return registry_fail(VIVA_EINVAL, "registry_get_blob: no output");
 	*data = NULL;
 	*len = 0;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
+		return registry_bad_repo(repo);
 	if (!registry_valid_digest(digest))
-		return bad_digest(digest);
+		return registry_bad_digest(digest);
 	if (!r || !r->ops || !r->ops->get_blob)
 		return no_registry();
 	rc = r->ops->get_blob(r, repo, digest, data, len, max);
@@ -1968,9 +329,9 @@ static int items_outcome(struct registry_item *items, size_t n)
 		if (items[i].rc < 0) {
 			if (!items[i].error)
 				items[i].error = xasprintf("registry call failed: %s", viva_strerror(items[i].rc));
-			return item_rc(&items[i]);
+			return registry_item_rc(&items[i]);
 		}
-	clear_error();
+	registry_clear_error();
 	return VIVA_OK;
 }
 
@@ -1980,17 +341,17 @@ static bool items_begin(struct registry *r, const char *repo, struct registry_it
 {
 	int rc = VIVA_OK;
 
-	clear_error();
+	registry_clear_error();
 	for (size_t i = 0; i < n; i++)
-		item_start(&items[i]);
+		registry_item_start(&items[i]);
 	if (!registry_valid_repo(repo))
-		rc = bad_repo(repo);
+		rc = registry_bad_repo(repo);
 	else if (!r || !r->ops || !has_op(r->ops))
 		rc = no_registry();
 	if (rc == VIVA_OK)
 		return true;
 	for (size_t i = 0; i < n; i++)
-		item_fail(&items[i], rc);
+		registry_item_fail(&items[i], rc);
 	return false;
 }
 
@@ -2018,7 +379,7 @@ static void many_get_manifests(struct registry *r, const char *repo, struct regi
 				items[i].digest = xstrdup(out[i].digest);
 		}
 		if (items[i].rc < 0)
-			item_fail(&items[i], items[i].rc);
+			registry_item_fail(&items[i], items[i].rc);
 	}
 }
 
@@ -2050,7 +411,7 @@ static void many_get_blobs(struct registry *r, const char *repo, struct registry
 	for (size_t i = 0; i < n; i++) {
 		items[i].rc = registry_get_blob(r, repo, items[i].ref, &data[i], &lens[i], max);
 		if (items[i].rc < 0)
-			item_fail(&items[i], items[i].rc);
+			registry_item_fail(&items[i], items[i].rc);
 	}
 }
 
@@ -2063,17 +424,17 @@ int registry_promote(struct registry *r, const char *repo, const char *tag, cons
 	char *put = NULL, *head = NULL;
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (digest_before)
 		*digest_before = NULL;
 	if (digest_after)
 		*digest_after = NULL;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
+		return registry_bad_repo(repo);
 	if (!registry_valid_tag(tag))
-		return bad_tag(tag);
+		return registry_bad_tag(tag);
 	if (!registry_valid_tag(target))
-		return bad_tag(target);
+		return registry_bad_tag(target);
 	rc = registry_get_manifest(r, repo, tag, &m);
 	if (rc != VIVA_OK)
 		goto out;
@@ -2110,8 +471,7 @@ out:
 
 static bool is_index(const struct registry_manifest *m, json_t *j)
 {
-	if (m->media_type && (strcmp(m->media_type, "application/vnd.oci.image.index.v1+json") == 0 ||
-			      strcmp(m->media_type, "application/vnd.docker.distribution.manifest.list.v2+json") == 0))
+	if (oci_is_index_type(m->media_type))
 		return true;
 	return json_is_array(json_object_get(j, "manifests")) && !json_object_get(j, "config");
 }
@@ -2169,7 +529,7 @@ static int created_of(const char *repo, const char *ref, const char *disp, const
 	if (when && registry_parse_time(when, &t) != VIVA_OK) {
 		char b[80];
 		log_warn("registry created unparseable", "repo=%s ref=%s created=\"%s\"", repo, ref,
-			 shown(when, b, sizeof(b), 64));
+			 registry_shown(when, b, sizeof(b), 64));
 		t = 0;
 	}
 	*created = t > 0 ? t : 0;
@@ -2210,9 +570,9 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	done = xcalloc(n, sizeof(*done));
 
 	for (size_t i = 0; i < n; i++) {
-		item_start(&items[i]);
-		if (!valid_ref(items[i].ref))
-			item_fail(&items[i], bad_ref(items[i].ref));   /* alone: the others still go */
+		registry_item_start(&items[i]);
+		if (!oci_valid_ref(items[i].ref))
+			registry_item_fail(&items[i], registry_bad_ref(items[i].ref));   /* alone: the others still go */
 	}
 	/*
 	 * 0 (with a cache): what every ref points at, by HEAD, which a
@@ -2258,11 +618,11 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 	for (size_t i = 0; i < n; i++) {
 		if (items[i].rc < 0 || done[i])
 			continue;
-		disp[i] = ref_display(repo, items[i].ref);
+		disp[i] = registry_ref_display(repo, items[i].ref);
 		js[i] = json_loadb((const char *)top[i].data, top[i].len, 0, NULL);
-		clear_error();
+		registry_clear_error();
 		if (!json_is_object(js[i]))
-			item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the manifest of %s is not a JSON object", disp[i]));
+			registry_item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the manifest of %s is not a JSON object", disp[i]));
 	}
 	/* 2: the image manifests that indexes point at */
 	m = 0;
@@ -2273,8 +633,8 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			continue;
 		d = pick_entry(js[i]);
 		if (!d) {
-			clear_error();
-			item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the index %s lists no image", disp[i]));
+			registry_clear_error();
+			registry_item_fail(&items[i], registry_fail(VIVA_EREMOTE, "the index %s lists no image", disp[i]));
 			continue;
 		}
 		sub[m] = (struct registry_item){ .ref = d };
@@ -2293,8 +653,8 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			cj = json_loadb((const char *)child[k].data, child[k].len, 0, NULL);
 			if (!json_is_object(cj) || is_index(&child[k], cj)) {
 				json_decref(cj);
-				clear_error();
-				item_fail(&items[i], registry_fail(VIVA_EREMOTE,
+				registry_clear_error();
+				registry_item_fail(&items[i], registry_fail(VIVA_EREMOTE,
 					  "the index %s does not point at an image manifest", disp[i]));
 				continue;
 			}
@@ -2311,9 +671,9 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 
 		if (items[i].rc < 0 || done[i])
 			continue;
-		clear_error();
+		registry_clear_error();
 		if (config_digest_of(js[i], disp[i], &cfg[i]) != VIVA_OK) {
-			item_fail(&items[i], VIVA_EREMOTE);
+			registry_item_fail(&items[i], VIVA_EREMOTE);
 			continue;
 		}
 		for (k = 0; k < m && strcmp(sub[k].ref, cfg[i]) != 0; k++)
@@ -2322,7 +682,7 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			sub[m++] = (struct registry_item){ .ref = cfg[i] };
 	}
 	if (m > 0)
-		many_get_blobs(r, repo, sub, m, MAX_BLOB_BYTES, blobs, lens);
+		many_get_blobs(r, repo, sub, m, REGISTRY_MAX_BLOB_BYTES, blobs, lens);
 	for (size_t i = 0; i < n; i++) {
 		size_t k;
 
@@ -2337,9 +697,9 @@ int registry_images_created(struct registry *r, const char *repo, struct registr
 			items[i].error = xstrdup(sub[k].error ? sub[k].error : viva_strerror(sub[k].rc));
 			continue;
 		}
-		clear_error();
+		registry_clear_error();
 		if (created_of(repo, items[i].ref, disp[i], blobs[k], lens[k], &items[i].created) != VIVA_OK) {
-			item_fail(&items[i], VIVA_EREMOTE);
+			registry_item_fail(&items[i], VIVA_EREMOTE);
 			continue;
 		}
 		if (cache && cache->put)
@@ -2378,15 +738,15 @@ int registry_image_created(struct registry *r, const char *repo, const char *tag
 	struct registry_item it = { .ref = tag_or_digest };
 	int rc;
 
-	clear_error();
+	registry_clear_error();
 	if (created_unix)
 		*created_unix = 0;
 	if (digest)
 		*digest = NULL;
 	if (!registry_valid_repo(repo))
-		return bad_repo(repo);
-	if (!valid_ref(tag_or_digest))
-		return bad_ref(tag_or_digest);
+		return registry_bad_repo(repo);
+	if (!oci_valid_ref(tag_or_digest))
+		return registry_bad_ref(tag_or_digest);
 	rc = registry_images_created(r, repo, &it, 1, NULL);
 	if (rc == VIVA_OK) {
 		if (created_unix)
