@@ -34,6 +34,7 @@ struct viva_env {
 	struct slack_api *slack;        /* NULL in the local console */
 	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
 	struct ops *ops;                /* the operation pool of `serve`; NULL: operations run inline */
+	struct timers *timers;          /* jobs for later (deferred answers); NULL outside `serve` */
 	struct viva_clock *clock;
 };
 

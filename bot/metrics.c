@@ -10,6 +10,7 @@
  */
 #include "bot/metrics.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
 
@@ -72,7 +73,7 @@ static struct family fam_http = {
 
 static struct family fam_replies = {
 	.name = "viva_replies_total",
-	.help = "Answers to users, by kind (message, post, view) and result (delivered, undelivered).",
+	.help = "Answers to users, by kind (message, post, view) and result (delivered, deferred: kept to try again, undelivered).",
 	.labels = { "kind", "result" }, .nlabels = 2,
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -280,9 +281,9 @@ void metrics_duplicate(void) { atomic_fetch_add(&c_duplicates, 1); }
 void metrics_jobs_queued(int delta) { atomic_fetch_add(&g_jobs_queued, delta); }
 void metrics_jobs_running(int delta) { atomic_fetch_add(&g_jobs_running, delta); }
 void metrics_job_done(const char *result) { family_inc(&fam_jobs, result, NULL); }
-void metrics_reply(const char *kind, int delivered)
+void metrics_reply(const char *kind, int rc)
 {
-	family_inc(&fam_replies, kind, delivered ? "delivered" : "undelivered");
+	family_inc(&fam_replies, kind, rc == VIVA_OK ? "delivered" : rc == VIVA_EDEFERRED ? "deferred" : "undelivered");
 }
 void metrics_action(const char *outcome) { family_inc(&fam_actions, outcome, NULL); }
 void metrics_http_refused(void) { atomic_fetch_add(&c_http_refused, 1); }

@@ -33,7 +33,10 @@ void metrics_jobs_running(int delta);
 void metrics_job_done(const char *result);
 void metrics_api_call(const char *method, int http_status);   /* 0 = transport error */
 void metrics_http_request(const char *client, int http_status); /* 0 = no answer */
-void metrics_reply(const char *kind, int delivered);
+/* An answer handed to Slack: rc VIVA_OK "delivered", VIVA_EDEFERRED
+ * "deferred" (kept to try again; its end is counted once more, delivered
+ * or undelivered), anything else "undelivered". */
+void metrics_reply(const char *kind, int rc);
 void metrics_action(const char *outcome);
 void metrics_reconnect(void);
 void metrics_http_refused(void);

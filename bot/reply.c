@@ -33,8 +33,8 @@ static void deliver(struct viva_ctx *ctx, json_t *msg, unsigned flags)
 		return;
 	ctx->reply->answered++;
 	rc = ctx->reply->ops->send(ctx->reply, msg, flags);
-	metrics_reply("message", rc == VIVA_OK);
-	if (rc != VIVA_OK) {
+	metrics_reply("message", rc);
+	if (rc != VIVA_OK && rc != VIVA_EDEFERRED) {
 		ctx->reply->undelivered++;
 		log_warn("answer not delivered", "user=%s err=\"%s\"", ctx->user_id ? ctx->user_id : "",
 			 viva_strerror(rc));
@@ -134,7 +134,7 @@ int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *n
 		return rc;
 	ctx->reply->answered++;
 	rc = ctx->reply->ops->post(ctx->reply, channel, msg);
-	metrics_reply("post", rc == VIVA_OK);
+	metrics_reply("post", rc);
 	if (rc != VIVA_OK) {
 		ctx->reply->undelivered++;
 		log_warn("post not delivered", "channel=%s template=%s err=\"%s\"", channel ? channel : "",
@@ -152,7 +152,7 @@ int reply_open_view(struct viva_ctx *ctx, json_t *view)
 		return VIVA_EUNAVAIL;
 	ctx->reply->answered++;
 	rc = ctx->reply->ops->open_view(ctx->reply, view);
-	metrics_reply("view", rc == VIVA_OK);
+	metrics_reply("view", rc);
 	if (rc != VIVA_OK) {
 		ctx->reply->undelivered++;
 		log_warn("form not opened", "user=%s err=\"%s\"", ctx->user_id ? ctx->user_id : "",

@@ -7,22 +7,33 @@
 #include "bot/reply.h"
 #include "bot/slack/api.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/times.h"
+#include "bot/timers.h"
 #include "store/envelopes.h"
 
+#include <pthread.h>
 #include <string.h>
+
+/* Where one request's answers go (strings borrowed or owned, see users). */
+struct route {
+	const char *response_url;
+	const char *channel;
+	const char *user;
+	const char *message_ts;     /* the message a click came from */
+	bool ephemeral;             /* ...and it was ephemeral (chat.update cannot touch it) */
+	int response_url_uses;
+};
+
+struct later;
 
 /* Replies for one request, delivered through the Web API. */
 struct slack_reply {
 	struct reply base;
 	struct viva_env *env;
-	const char *response_url;
-	const char *channel;
-	const char *user;
+	struct route route;         /* strings borrowed from the payload */
 	const char *trigger_id;
-	const char *message_ts;     /* the message a click came from */
-	bool ephemeral;             /* ...and it was ephemeral (chat.update cannot touch it) */
-	int response_url_uses;
 	json_t *view_response;      /* what goes in a view_submission's ack */
+	struct later *later;        /* answers waiting to be tried again, in order */
 };
 
 static const char *str(json_t *o, const char *key)
@@ -33,21 +44,22 @@ static const char *str(json_t *o, const char *key)
 /* response_url may be used 5 times in 30 minutes (slack-protocol.md section 3). */
 #define RESPONSE_URL_MAX_USES 5
 
-static int post_message(struct slack_reply *r, const char *channel, json_t *msg, bool ephemeral)
+static int post_message(struct slack_api *api, const struct route *rt, const char *channel, json_t *msg,
+			bool ephemeral)
 {
 	json_t *args = json_copy(msg), *resp = NULL;   /* shallow: only top-level keys are added */
 	int rc;
 
 	json_object_set_new(args, "channel", json_string(channel));
 	if (ephemeral)
-		json_object_set_new(args, "user", json_string(r->user ? r->user : ""));
-	rc = slack_call(r->env->slack, ephemeral ? "chat.postEphemeral" : "chat.postMessage", args, &resp);
+		json_object_set_new(args, "user", json_string(rt->user ? rt->user : ""));
+	rc = slack_call(api, ephemeral ? "chat.postEphemeral" : "chat.postMessage", args, &resp);
 	json_decref(args);
 	json_decref(resp);
 	return rc;
 }
 
-static int via_response_url(struct slack_reply *r, json_t *msg, unsigned flags)
+static int via_response_url(struct slack_api *api, struct route *rt, json_t *msg, unsigned flags)
 {
 	json_t *body = json_copy(msg);   /* shallow: only top-level keys are added */
 	int rc;
@@ -59,37 +71,258 @@ static int via_response_url(struct slack_reply *r, json_t *msg, unsigned flags)
 		json_object_set_new(body, "response_type",
 				    json_string(flags & REPLY_IN_CHANNEL ? "in_channel" : "ephemeral"));
 	}
-	r->response_url_uses++;
-	rc = slack_respond(r->env->slack, r->response_url, body);
+	rt->response_url_uses++;
+	rc = slack_respond(api, rt->response_url, body);
 	json_decref(body);
 	return rc;
 }
 
-static int sink_send(struct reply *base, json_t *msg, unsigned flags)
+/* One attempt at delivering msg along rt, falling back as the route allows. */
+static int deliver_once(struct slack_api *api, struct route *rt, json_t *msg, unsigned flags)
 {
-	struct slack_reply *r = base->self;
 	int rc = VIVA_EUNAVAIL;
 
-	if (r->response_url && *r->response_url && r->response_url_uses < RESPONSE_URL_MAX_USES) {
-		rc = via_response_url(r, msg, flags);
+	if (rt->response_url && *rt->response_url && rt->response_url_uses < RESPONSE_URL_MAX_USES) {
+		rc = via_response_url(api, rt, msg, flags);
 		if (rc == VIVA_OK)
 			return rc;
 	}
 	/* No usable response_url (expired, used up, scheduled job): post. */
-	if (r->ephemeral && r->channel && r->user)
-		return post_message(r, r->channel, msg, true);   /* never make a private page public */
-	if ((flags & REPLY_REPLACE) && r->message_ts && r->channel) {
+	if (rt->ephemeral && rt->channel && rt->user)
+		return post_message(api, rt, rt->channel, msg, true);   /* never make a private page public */
+	if ((flags & REPLY_REPLACE) && rt->message_ts && rt->channel) {
 		json_t *args = json_copy(msg), *resp = NULL;   /* shallow: only top-level keys are added */
-		json_object_set_new(args, "channel", json_string(r->channel));
-		json_object_set_new(args, "ts", json_string(r->message_ts));
-		rc = slack_call(r->env->slack, "chat.update", args, &resp);
+		json_object_set_new(args, "channel", json_string(rt->channel));
+		json_object_set_new(args, "ts", json_string(rt->message_ts));
+		rc = slack_call(api, "chat.update", args, &resp);
 		json_decref(args);
 		json_decref(resp);
 		if (rc == VIVA_OK)
 			return rc;
 	}
-	if (r->channel)
-		rc = post_message(r, r->channel, msg, !(flags & (REPLY_IN_CHANNEL | REPLY_REPLACE)) && r->user);
+	if (rt->channel)
+		rc = post_message(api, rt, rt->channel, msg,
+				  !(flags & (REPLY_IN_CHANNEL | REPLY_REPLACE)) && rt->user);
+	return rc;
+}
+
+/*
+ * Deferred answers. When Slack asks to retry after N seconds (429) or does
+ * not answer (an outage), the answer is kept here and tried again from a
+ * timer, so no worker sleeps on it: a worker that sleeps is one that cannot
+ * answer `/viva help`. Answers of one request keep their order: once one
+ * waits, the ones after it queue behind it. They are tried within the
+ * response_url's lifetime (30 minutes) with the wait Slack asked for or
+ * 1, 2, 4 ... 60 s, then given up, logged and counted. Deferred answers
+ * live in memory: a crash loses them (the request itself was run).
+ */
+#define LATER_LIFETIME_MS   (29L * 60 * 1000)
+#define LATER_MAX_TRIES     40
+#define LATER_MAX_MSGS      20
+#define LATER_MAX_WAIT_MS   60000L
+
+struct later {
+	struct job job;
+	struct viva_env *env;
+	pthread_mutex_t mu;
+	int refs;                   /* the request's sink, and the timer while one is set */
+	struct route route;         /* strings owned */
+	json_t *msgs;               /* [[msg, flags], ...] oldest first */
+	int64_t deadline_ms;        /* monotonic */
+	int tries;
+};
+
+static void later_unref(struct later *l)
+{
+	int left;
+
+	pthread_mutex_lock(&l->mu);
+	left = --l->refs;
+	pthread_mutex_unlock(&l->mu);
+	if (left > 0)
+		return;
+	pthread_mutex_destroy(&l->mu);
+	free((char *)l->route.response_url);
+	free((char *)l->route.channel);
+	free((char *)l->route.user);
+	free((char *)l->route.message_ts);
+	json_decref(l->msgs);
+	free(l);
+}
+
+static bool transient(int rc)
+{
+	return rc == VIVA_EBUSY || rc == VIVA_EUNAVAIL || rc == VIVA_ETIMEOUT;
+}
+
+/* Give up on whatever still waits (l->mu held). */
+static void later_give_up(struct later *l, const char *why)
+{
+	size_t n = json_array_size(l->msgs);
+
+	for (size_t i = 0; i < n; i++)
+		metrics_reply("message", VIVA_EUNAVAIL);
+	if (n)
+		log_warn("deferred answers given up", "count=%zu tries=%d reason=%s user=%s", n, l->tries, why,
+			 l->route.user ? l->route.user : "");
+	json_array_clear(l->msgs);
+}
+
+static long later_wait_ms(int rc, int tries)
+{
+	long ms;
+
+	if (rc == VIVA_EBUSY)
+		ms = slack_retry_after_s() * 1000L;
+	else
+		ms = 1000L << (tries < 6 ? tries : 6);
+	return ms < 1000 ? 1000 : ms > LATER_MAX_WAIT_MS ? LATER_MAX_WAIT_MS : ms;
+}
+
+/* Set the timer for l (l->mu held; takes a reference). VIVA_OK or why not. */
+static int later_schedule(struct later *l, long wait_ms)
+{
+	int rc;
+
+	if (!l->env->timers)
+		return VIVA_EUNAVAIL;
+	if (now_ms_mono() + wait_ms > l->deadline_ms)
+		return VIVA_ETIMEOUT;
+	l->refs++;
+	rc = timers_after(l->env->timers, wait_ms, &l->job);
+	if (rc != VIVA_OK)
+		l->refs--;
+	return rc;
+}
+
+/* The timer's job, on a worker: send what waits, in order, until one fails. */
+static void later_run(void *arg)
+{
+	struct later *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	l->tries++;
+	while (json_array_size(l->msgs) > 0) {
+		json_t *item = json_incref(json_array_get(l->msgs, 0));
+		int rc;
+
+		pthread_mutex_unlock(&l->mu);
+		rc = deliver_once(l->env->slack, &l->route, json_array_get(item, 0),
+				  (unsigned)json_integer_value(json_array_get(item, 1)));
+		json_decref(item);
+		pthread_mutex_lock(&l->mu);
+		if (rc == VIVA_OK) {
+			metrics_reply("message", VIVA_OK);
+			json_array_remove(l->msgs, 0);
+			continue;
+		}
+		if (!transient(rc)) {
+			metrics_reply("message", rc);
+			log_warn("deferred answer not delivered", "err=\"%s\"", viva_strerror(rc));
+			json_array_remove(l->msgs, 0);
+			continue;
+		}
+		if (l->tries >= LATER_MAX_TRIES)
+			later_give_up(l, "too_many_tries");
+		else if (later_schedule(l, later_wait_ms(rc, l->tries)) != VIVA_OK)
+			later_give_up(l, "past_the_response_url_lifetime");
+		break;
+	}
+	pthread_mutex_unlock(&l->mu);
+	later_unref(l);   /* the timer's reference */
+}
+
+static void later_drop(void *arg)
+{
+	struct later *l = arg;
+
+	pthread_mutex_lock(&l->mu);
+	later_give_up(l, "shutting_down");
+	pthread_mutex_unlock(&l->mu);
+	later_unref(l);
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/*
+ * msg could not be delivered now (rc, transient): keep it to try again.
+ * VIVA_EDEFERRED when kept, else rc.
+ */
+static int defer(struct slack_reply *r, json_t *msg, unsigned flags, int rc)
+{
+	struct later *l = r->later;
+	int src;
+
+	if (!r->env->timers)
+		return rc;
+	if (!l) {
+		l = xcalloc(1, sizeof(*l));
+		pthread_mutex_init(&l->mu, NULL);
+		l->refs = 1;   /* the sink's */
+		l->env = r->env;
+		l->job = (struct job){ .run = later_run, .drop = later_drop, .arg = l };
+		l->route = (struct route){
+			.response_url = dup_or_null(r->route.response_url),
+			.channel = dup_or_null(r->route.channel),
+			.user = dup_or_null(r->route.user),
+			.message_ts = dup_or_null(r->route.message_ts),
+			.ephemeral = r->route.ephemeral,
+			.response_url_uses = r->route.response_url_uses,
+		};
+		l->msgs = json_array();
+		l->deadline_ms = now_ms_mono() + LATER_LIFETIME_MS;
+		r->later = l;
+	}
+	pthread_mutex_lock(&l->mu);
+	if (json_array_size(l->msgs) >= LATER_MAX_MSGS) {
+		pthread_mutex_unlock(&l->mu);
+		return rc;
+	}
+	json_array_append_new(l->msgs, json_pack("[O, i]", msg, (json_int_t)flags));
+	if (json_array_size(l->msgs) > 1) {
+		/* the timer is set (or its job runs and will send this one too) */
+		pthread_mutex_unlock(&l->mu);
+		return VIVA_EDEFERRED;
+	}
+	src = later_schedule(l, later_wait_ms(rc, 0));
+	if (src != VIVA_OK)
+		json_array_remove(l->msgs, json_array_size(l->msgs) - 1);
+	pthread_mutex_unlock(&l->mu);
+	if (src == VIVA_OK)
+		log_info("answer deferred", "err=\"%s\" user=%s", viva_strerror(rc), r->route.user ? r->route.user : "");
+	return src == VIVA_OK ? VIVA_EDEFERRED : rc;
+}
+
+/* Has msg to wait behind answers already deferred? Then it joins them. */
+static bool queue_behind(struct slack_reply *r, json_t *msg, unsigned flags)
+{
+	struct later *l = r->later;
+	bool queued = false;
+
+	if (!l)
+		return false;
+	pthread_mutex_lock(&l->mu);
+	if (json_array_size(l->msgs) > 0 && json_array_size(l->msgs) < LATER_MAX_MSGS) {
+		json_array_append_new(l->msgs, json_pack("[O, i]", msg, (json_int_t)flags));
+		queued = true;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return queued;
+}
+
+static int sink_send(struct reply *base, json_t *msg, unsigned flags)
+{
+	struct slack_reply *r = base->self;
+	int rc;
+
+	if (queue_behind(r, msg, flags))
+		return VIVA_EDEFERRED;
+	rc = deliver_once(r->env->slack, &r->route, msg, flags);
+	if (transient(rc))
+		rc = defer(r, msg, flags, rc);
 	return rc;
 }
 
@@ -97,7 +330,7 @@ static int sink_post(struct reply *base, const char *channel, json_t *msg)
 {
 	struct slack_reply *r = base->self;
 
-	return post_message(r, channel, msg, false);
+	return post_message(r->env->slack, &r->route, channel, msg, false);
 }
 
 static int sink_open_view(struct reply *base, json_t *view)
@@ -149,20 +382,20 @@ static void sink_init(struct slack_reply *r, struct viva_env *env, const char *t
 	r->base.self = r;
 	r->env = env;
 	if (type && strcmp(type, "slash_commands") == 0) {
-		r->response_url = str(payload, "response_url");
-		r->channel = str(payload, "channel_id");
-		r->user = str(payload, "user_id");
+		r->route.response_url = str(payload, "response_url");
+		r->route.channel = str(payload, "channel_id");
+		r->route.user = str(payload, "user_id");
 		r->trigger_id = str(payload, "trigger_id");
 	} else if (type && strcmp(type, "interactive") == 0) {
 		json_t *container = json_object_get(payload, "container");
-		r->response_url = str(payload, "response_url");
-		r->channel = str(json_object_get(payload, "channel"), "id");
-		if (!r->channel)
-			r->channel = str(container, "channel_id");
-		r->user = str(json_object_get(payload, "user"), "id");
+		r->route.response_url = str(payload, "response_url");
+		r->route.channel = str(json_object_get(payload, "channel"), "id");
+		if (!r->route.channel)
+			r->route.channel = str(container, "channel_id");
+		r->route.user = str(json_object_get(payload, "user"), "id");
 		r->trigger_id = str(payload, "trigger_id");
-		r->message_ts = str(container, "message_ts");
-		r->ephemeral = json_is_true(json_object_get(container, "is_ephemeral"));
+		r->route.message_ts = str(container, "message_ts");
+		r->route.ephemeral = json_is_true(json_object_get(container, "is_ephemeral"));
 	}
 }
 
@@ -182,6 +415,8 @@ void runtime_reply_free(struct reply *base)
 		return;
 	r = base->self;
 	json_decref(r->view_response);
+	if (r->later)
+		later_unref(r->later);
 	free(r);
 }
 
@@ -199,8 +434,8 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.env = env;
 	ctx.reply = &r.base;
-	ctx.user_id = r.user;
-	ctx.channel_id = r.channel;
+	ctx.user_id = r.route.user;
+	ctx.channel_id = r.route.channel;
 	ctx.trigger_id = r.trigger_id;
 	/* without an id there is nothing to tell a second delivery by */
 	rc = *key ? store_envelope_claim(env->store, key, type, env->clock->now(env->clock)) : VIVA_EINVAL;
@@ -243,6 +478,8 @@ int runtime_run_envelope(struct viva_env *env, const char *envelope_id, const ch
 	free(ctx.outcome_detail);
 out:
 	json_decref(r.view_response);
+	if (r.later)
+		later_unref(r.later);
 	free(key);
 	return rc;
 }
@@ -256,6 +493,6 @@ void runtime_tell(struct viva_env *env, json_t *payload, const char *text)
 		return;
 	msg = json_pack("{s:s, s:s, s:b}", "text", text, "response_type", "ephemeral", "replace_original", 0);
 	if (slack_respond(env->slack, url, msg) != VIVA_OK)
-		metrics_reply("message", 0);
+		metrics_reply("message", VIVA_EUNAVAIL);
 	json_decref(msg);
 }

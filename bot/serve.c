@@ -17,6 +17,7 @@
 #include "bot/metrics.h"
 #include "bot/ops.h"
 #include "bot/queue.h"
+#include "bot/timers.h"
 #include "bot/reload.h"
 #include "bot/runtime.h"
 #include "store/audit.h"
@@ -926,6 +927,11 @@ int serve_run(struct viva_env *env)
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
+	env->timers = timers_new(s->q);
+	if (!env->timers) {
+		fprintf(stderr, "viva: cannot start the timer thread\n");
+		goto out;
+	}
 	/* the durable inbox: its own connection for the loop, then what a
 	 * previous process acked and did not finish */
 	if (strcmp(cfg->db_path, ":memory:") == 0) {
@@ -971,6 +977,9 @@ out:
 	if (s->lws)
 		lws_sul_cancel(&s->sul_tick);
 	sched_thread_stop(sched);
+	/* answers still waiting to be tried again are given up (and counted):
+	 * nothing may push onto the queue once it closes */
+	timers_stop(env->timers);
 	if (s->q) {
 		queue_close(s->q);
 		if (queue_join(s->q, DRAIN_MS) != VIVA_OK) {
@@ -984,6 +993,8 @@ out:
 	}
 	ops_free(env->ops);   /* its jobs use the Web API client: before it goes */
 	env->ops = NULL;
+	timers_free(env->timers);
+	env->timers = NULL;
 	if (job_pool)
 		for (int i = 0; i < JOB_SLOTS; i++)
 			SLOT_UNPOISON(job_pool + (size_t)i * JOB_SLOT_SIZE);

@@ -142,19 +142,37 @@ size_t timers_pending(struct timers *t)
 	return n;
 }
 
+void timers_stop(struct timers *t)
+{
+	struct entry *heap;
+	size_t n;
+	bool joined;
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	joined = t->stop;
+	t->stop = true;
+	pthread_cond_signal(&t->cv);
+	heap = t->heap;
+	n = t->n;
+	t->heap = NULL;
+	t->n = t->cap = 0;
+	pthread_mutex_unlock(&t->mu);
+	if (!joined)
+		pthread_join(t->th, NULL);
+	/* outside the lock: a drop() may call timers_after(), which refuses */
+	for (size_t i = 0; i < n; i++)
+		if (heap[i].job->drop)
+			heap[i].job->drop(heap[i].job->arg);
+	free(heap);
+}
+
 void timers_free(struct timers *t)
 {
 	if (!t)
 		return;
-	pthread_mutex_lock(&t->mu);
-	t->stop = true;
-	pthread_cond_signal(&t->cv);
-	pthread_mutex_unlock(&t->mu);
-	pthread_join(t->th, NULL);
-	for (size_t i = 0; i < t->n; i++)
-		if (t->heap[i].job->drop)
-			t->heap[i].job->drop(t->heap[i].job->arg);
-	free(t->heap);
+	timers_stop(t);
 	pthread_mutex_destroy(&t->mu);
 	pthread_cond_destroy(&t->cv);
 	free(t);

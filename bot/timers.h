@@ -20,7 +20,10 @@ struct timers *timers_new(struct queue *q);
 int timers_after(struct timers *t, long delay_ms, const struct job *job);
 /* How many wait. */
 size_t timers_pending(struct timers *t);
-/* Stop; jobs still waiting are dropped (their drop()). */
+/* Stop: jobs still waiting are dropped (their drop()), and timers_after()
+ * refuses from now on (VIVA_EBUSY). Idempotent. */
+void timers_stop(struct timers *t);
+/* timers_stop, then free. */
 void timers_free(struct timers *t);
 
 #endif

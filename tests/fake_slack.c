@@ -497,7 +497,9 @@ struct message { char channel[64]; int updates; };
 struct view { char hash[48]; char external_id[256]; json_t *view; };
 struct upload { int64_t bytes; bool uploaded, completed; };
 
-struct ratelimit { char method[64]; int remaining; int retry_after; };
+/* The next `remaining` calls of a method (or "response_url") are answered
+ * with `status` (429 by default; 5xx for an outage), with Retry-After when > 0. */
+struct ratelimit { char method[64]; int remaining; int retry_after; int status; };
 
 struct stats {
 	uint64_t hellos, envelopes_sent, acks, late_acks, operation_timeouts, redeliveries,
@@ -2131,9 +2133,9 @@ static void handle_web_api(struct lws *wsi, struct req *r, const char *name)
 	rl = find_rl(name);
 	if (rl && rl->remaining > 0) {
 		rl->remaining--;
-		status = 429;
+		status = rl->status;
 		r->retry_after = rl->retry_after;
-		resp = err_resp("ratelimited");
+		resp = err_resp(status == 429 ? "ratelimited" : "service_unavailable");
 		goto out;
 	}
 	if (!args) {
@@ -2167,6 +2169,7 @@ static void handle_response_url(struct lws *wsi, struct req *r, const char *id)
 	int64_t now = mono_us();
 	struct rurl *u = smap_get(&g.rurls, id);
 	json_t *body = NULL, *resp = NULL, *blocks = NULL, *rec_body;
+	struct ratelimit *rl;
 	const char *rt;
 	int status = 200;
 	size_t n;
@@ -2186,6 +2189,14 @@ static void handle_response_url(struct lws *wsi, struct req *r, const char *id)
 	if (now - u->created_us > RURL_TTL_US) {
 		status = 404;
 		resp = err_resp("expired_url");
+		goto out;
+	}
+	rl = find_rl("response_url");
+	if (rl && rl->remaining > 0) {
+		rl->remaining--;
+		status = rl->status;
+		r->retry_after = rl->retry_after;
+		resp = err_resp(status == 429 ? "rate_limited" : "service_unavailable");
 		goto out;
 	}
 	if (u->uses >= RURL_MAX_USES) {
@@ -2454,10 +2465,11 @@ static int ctl_ratelimit(json_t *body, json_t **resp)
 	const char *method = arg_str(body, "method");
 	json_int_t count = arg_int(body, "count", 1);
 	json_int_t ra = arg_int(body, "retry_after", 1);
+	json_int_t st = arg_int(body, "status", 429);
 	struct ratelimit *rl;
 
 	if (!method || !*method || strlen(method) >= sizeof(rl->method) || count < 0 ||
-	    count > 1000000 || ra < 0 || ra > 3600) {
+	    count > 1000000 || ra < 0 || ra > 3600 || (st != 429 && (st < 500 || st > 504))) {
 		*resp = err_resp("bad_ratelimit");
 		return 400;
 	}
@@ -2472,6 +2484,7 @@ static int ctl_ratelimit(json_t *body, json_t **resp)
 	}
 	rl->remaining = (int)count;
 	rl->retry_after = (int)ra;
+	rl->status = (int)st;
 	*resp = json_pack("{s:b}", "ok", 1);
 	return 200;
 }

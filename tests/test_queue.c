@@ -14,6 +14,7 @@
 
 #include "bot/lib/err.h"
 #include "bot/queue.h"
+#include "bot/timers.h"
 #include "bot/lib/times.h"
 
 static atomic_int ran, dropped;
@@ -369,6 +370,72 @@ static void queue__on_idle__runs_once_when_the_last_worker_retires(void **state)
 	queue_free(q);
 }
 
+/* timers: jobs reach the queue in due order, not before their time */
+struct timed { struct job job; int64_t due; int64_t ran_at; int order; };
+static atomic_int timed_seq;
+
+static void timed_run(void *arg)
+{
+	struct timed *t = arg;
+
+	t->ran_at = now_ms_mono();
+	t->order = atomic_fetch_add(&timed_seq, 1);
+}
+
+static void timers__jobs_run_in_due_order_not_before_time(void **state)
+{
+	struct queue *q = queue_new(16);
+	struct timers *tm;
+	static struct timed t[4];
+	static const long delay[4] = { 300, 50, 200, 120 };
+	static const int want_order[4] = { 3, 0, 2, 1 };
+	int64_t start;
+
+	(void)state;
+	atomic_store(&timed_seq, 0);
+	assert_int_equal(queue_start_workers(q, 1), VIVA_OK);
+	tm = timers_new(q);
+	assert_non_null(tm);
+	start = now_ms_mono();
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct timed){ .job = { .run = timed_run, .arg = &t[i] }, .due = start + delay[i], .order = -1 };
+		assert_int_equal(timers_after(tm, delay[i], &t[i].job), VIVA_OK);
+	}
+	for (int i = 0; i < 300 && atomic_load(&timed_seq) < 4; i++)
+		usleep(5000);
+	assert_int_equal(atomic_load(&timed_seq), 4);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(t[i].order, want_order[i]);
+		assert_true(t[i].ran_at >= t[i].due);
+	}
+	assert_int_equal(timers_pending(tm), 0);
+	timers_free(tm);
+	queue_close(q);
+	assert_int_equal(queue_join(q, 5000), VIVA_OK);
+	queue_free(q);
+}
+
+static void timers__stop__drops_what_waits_and_refuses_more(void **state)
+{
+	struct queue *q = queue_new(16);
+	struct timers *tm = timers_new(q);
+	struct job j = { .run = job_run, .drop = job_drop, .arg = NULL };
+
+	(void)state;
+	atomic_store(&ran, 0);
+	atomic_store(&dropped, 0);
+	assert_int_equal(timers_after(tm, 60000, &j), VIVA_OK);
+	assert_int_equal(timers_after(tm, 60000, &j), VIVA_OK);
+	assert_int_equal(timers_pending(tm), 2);
+	timers_stop(tm);
+	assert_int_equal(atomic_load(&dropped), 2);
+	assert_int_equal(timers_after(tm, 1, &j), VIVA_EBUSY);
+	timers_stop(tm);   /* again: nothing happens */
+	timers_free(tm);
+	assert_int_equal(atomic_load(&ran), 0);
+	queue_free(q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -382,6 +449,8 @@ int main(void)
 		cmocka_unit_test(queue__workers__never_more_than_the_maximum),
 		cmocka_unit_test(queue__workers__retiring_races_pushes_without_losing_jobs),
 		cmocka_unit_test(queue__on_idle__runs_once_when_the_last_worker_retires),
+		cmocka_unit_test(timers__jobs_run_in_due_order_not_before_time),
+		cmocka_unit_test(timers__stop__drops_what_waits_and_refuses_more),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

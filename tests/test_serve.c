@@ -543,6 +543,97 @@ static void serve__rate_limited__waits_retry_after(void **state)
 	json_decref(c);
 }
 
+static int64_t call_t_ms(json_t *c, size_t i)
+{
+	return json_integer_value(json_object_get(json_array_get(c, i), "t_ms"));
+}
+
+static long call_status(json_t *c, size_t i)
+{
+	return (long)json_integer_value(json_object_get(json_array_get(c, i), "status"));
+}
+
+/* A line of /metrics, e.g. "viva_replies_total{kind=\"message\",result=\"deferred\"} 1". */
+static bool metrics_has(struct fx *f, const char *line)
+{
+	char *url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
+	long st = 0;
+	char *b = http_get(url, &st);
+	bool found = st == 200 && b && strstr(b, line);
+
+	if (!found)
+		fprintf(stderr, "metrics lack \"%s\":\n%s\n", line, b ? b : "(none)");
+	free(b);
+	free(url);
+	return found;
+}
+
+/* One worker, so that a worker asleep on a Retry-After would hold everything. */
+static int setup_one_worker(void **state)
+{
+	return setup_common_yaml(state, NULL, "workers: 1\nqueue_size: 64\n", true);
+}
+
+/*
+ * Slack says "retry after 3 s" on both ways an answer can go (the
+ * response_url and chat.postEphemeral). The answer is kept and sent again
+ * from a timer; the only worker is free at once, so the next /viva help is
+ * answered in well under a second. Before: the worker slept on the
+ * Retry-After and the next command waited behind it.
+ */
+static void serve__long_retry_after__deferred_not_slept(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+
+	json_decref(ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":1,\"retry_after\":3}"));
+	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":3}"));
+	json_decref(send_slash(f, "help", NULL));
+	assert_int_equal(wait_calls(f, "chat.postEphemeral", 1, 10000), 1);
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_calls(f, "response_url", 2, 10000) >= 2);
+	c = calls(f, "response_url");
+	assert_int_equal(call_status(c, 0), 429);
+	assert_int_equal(call_status(c, 1), 200);   /* the second help */
+	assert_true(call_t_ms(c, 1) - call_t_ms(c, 0) < 1500);
+	json_decref(c);
+	/* the first answer arrives once the 3 s have passed, exactly once */
+	assert_int_equal(wait_calls(f, "response_url", 3, 15000), 3);
+	sleep_ms(1500);
+	c = calls(f, "response_url");
+	assert_int_equal(json_array_size(c), 3);
+	assert_int_equal(call_status(c, 2), 200);
+	assert_true(call_t_ms(c, 2) - call_t_ms(c, 0) >= 2900);
+	json_decref(c);
+	assert_int_equal(calls_n(f, "chat.postEphemeral"), 1);
+	assert_true(metrics_has(f, "viva_replies_total{kind=\"message\",result=\"deferred\"} 1"));
+	assert_true(metrics_has(f, "viva_replies_total{kind=\"message\",result=\"delivered\"} 2"));
+}
+
+/*
+ * Slack is down (503 on everything that carries an answer) for longer than
+ * the calls' own retries: the answer is not dropped after two tries but
+ * tried again with backoff, and arrives once Slack is back.
+ */
+static void serve__slack_outage__answer_retried_until_back(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+	size_t ok = 0;
+
+	json_decref(ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":3,\"retry_after\":0,\"status\":503}"));
+	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":3,\"retry_after\":0,\"status\":503}"));
+	json_decref(send_slash(f, "help", NULL));
+	assert_true(wait_calls(f, "response_url", 4, 30000) >= 4);
+	sleep_ms(1000);
+	c = calls(f, "response_url");
+	for (size_t i = 0; i < json_array_size(c); i++)
+		ok += call_status(c, i) == 200;
+	json_decref(c);
+	assert_int_equal(ok, 1);   /* answered, once */
+	assert_true(proc_wait_log(&f->viva, "answer deferred", 1000));
+}
+
 static void serve__sigterm__finishes_queued_jobs_and_exits_zero(void **state)
 {
 	struct fx *f = *state;
@@ -1207,6 +1298,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, teardown),
+		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),

@@ -20,6 +20,7 @@ const char *viva_strerror(int err)
 	case VIVA_ECONFLICT: return "conflict";
 	case VIVA_ERANGE:    return "out of range";
 	case VIVA_EUNAVAIL:  return "unavailable";
+	case VIVA_EDEFERRED: return "deferred";
 	}
 	return "unknown error";
 }

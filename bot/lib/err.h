@@ -22,6 +22,7 @@ enum viva_err {
 	VIVA_ECONFLICT = -11, /* state changed under us */
 	VIVA_ERANGE    = -12, /* value out of range or too large */
 	VIVA_EUNAVAIL  = -13, /* dependency not configured or not reachable */
+	VIVA_EDEFERRED = -14, /* not done yet: kept and tried again later */
 };
 
 /* A short, lower-case description; never NULL. */
