@@ -113,6 +113,8 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 		struct registry_opts ro = {
 			.url = cfg->registry_url, .user = cfg->registry_user, .password = cfg->registry_password,
 			.ca_file = cfg->registry_ca_file, .insecure = cfg->registry_insecure,
+			.max_concurrent = cfg->registry_max_concurrent > 0 ? cfg->registry_max_concurrent
+					  : cfg->workers > 1 ? cfg->workers / 2 : 1,
 		};
 		if (cfg->registry_ca_file && access(cfg->registry_ca_file, R_OK) != 0) {
 			fprintf(stderr, "viva: REGISTRY_CA_FILE / registry.ca_file %s: %s\n", cfg->registry_ca_file,

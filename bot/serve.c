@@ -913,7 +913,7 @@ int serve_run(struct viva_env *env)
 	}
 	if (cfg->http_listen) {
 		char err[256];
-		if (http_server_start(s->lws, env, cfg->http_listen, HTTP_MAX_CONNS_DEFAULT, &s->http, err,
+		if (http_server_start(s->lws, env, cfg->http_listen, cfg->http_max_connections, &s->http, err,
 				      sizeof(err)) != VIVA_OK) {
 			fprintf(stderr, "viva: VIVA_HTTP_LISTEN=%s: %s\n", cfg->http_listen, err);
 			goto out;
@@ -943,7 +943,7 @@ int serve_run(struct viva_env *env)
 	if (s->inbox)
 		recover_inbox(s);
 	/* durable operations: their own pool; what a gone process held goes on */
-	if (ops_new(env, OPS_WORKERS_DEFAULT, &env->ops) != VIVA_OK) {
+	if (ops_new(env, cfg->operation_workers, &env->ops) != VIVA_OK) {
 		fprintf(stderr, "viva: cannot start the operation pool\n");
 		goto out;
 	}

@@ -150,6 +150,9 @@ static void assert_defaults(const struct viva_config *c)
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
 	assert_int_equal(c->queue_size, 256);
+	assert_int_equal(c->operation_workers, 8);
+	assert_int_equal(c->http_max_connections, 256);
+	assert_int_equal(c->registry_max_concurrent, 0);   /* half the workers, decided at start */
 	assert_string_equal(c->loop_priority, "normal");
 	assert_non_null(c->admin_users);
 	assert_null(c->admin_users[0]);
@@ -320,6 +323,9 @@ static void config__nondefault_values__override_defaults(void **state)
 	write_file("viva.yaml",
 		"slash_command: /ops\n"
 		"workers: 64\n"
+		"operation_workers: 3\n"
+		"http: { max_connections: 40 }\n"
+		"registry: { max_concurrent: 5 }\n"
 		"admins: { users: [U01, W0ABC] }\n"
 		"thresholds:\n"
 		"  lag_days: 3650\n"
@@ -336,6 +342,9 @@ static void config__nondefault_values__override_defaults(void **state)
 	assert_int_equal(load(fx), VIVA_OK);
 	assert_string_equal(c->slash_command, "/ops");
 	assert_int_equal(c->workers, 64);
+	assert_int_equal(c->operation_workers, 3);
+	assert_int_equal(c->http_max_connections, 40);
+	assert_int_equal(c->registry_max_concurrent, 5);
 	assert_string_equal(c->admin_users[0], "U01");
 	assert_string_equal(c->admin_users[1], "W0ABC");
 	assert_null(c->admin_users[2]);
@@ -734,7 +743,7 @@ static void config__registry_tls__ca_file_and_insecure(void **state)
 	expect_yaml_fail(fx, "registry:\n  ca_file: \"a\\tb\"\n", VIVA_EINVAL,
 			 "viva.yaml:2: registry.ca_file: must not contain control characters");
 	expect_yaml_fail(fx, "registry:\n  cafile: /x\n", VIVA_EINVAL,
-			 "viva.yaml:2: unknown key 'registry.cafile' (known: url, ca_file, insecure)");
+			 "viva.yaml:2: unknown key 'registry.cafile' (known: url, ca_file, insecure, max_concurrent)");
 	write_file("viva.yaml", "workers: 2\n");
 	setenv("REGISTRY_CA_FILE", "/etc/ca\n.pem", 1);
 	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE (from the environment): must not contain "
@@ -803,6 +812,12 @@ static void config__out_of_range__error(void **state)
 			 "workers: expected a whole number");
 	expect_yaml_fail(fx, "queue_size: 100001\n", VIVA_EINVAL,
 			 "queue_size: must be between 1 and 100000");
+	expect_yaml_fail(fx, "operation_workers: 0\n", VIVA_EINVAL,
+			 "operation_workers: must be between 1 and 64");
+	expect_yaml_fail(fx, "http: { max_connections: 0 }\n", VIVA_EINVAL,
+			 "http.max_connections: must be between 1 and 10000");
+	expect_yaml_fail(fx, "registry: { max_concurrent: 65 }\n", VIVA_EINVAL,
+			 "registry.max_concurrent: must be between 1 and 64");
 	expect_yaml_fail(fx, "loop_priority: fast\n", VIVA_EINVAL,
 			 "viva.yaml:1: loop_priority: must be normal or realtime");
 	expect_yaml_fail(fx, "thresholds:\n  snooze_days: 3651\n", VIVA_EINVAL,

@@ -42,6 +42,7 @@ struct fx {
 	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
 	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
 	bool bare;            /* viva gets the Slack settings and nothing else */
+	int hung_fd;          /* a "registry" that takes connections and never answers, or 0 */
 	long fd_hard;         /* the descriptor hard limit viva was started with */
 };
 
@@ -265,6 +266,8 @@ static int teardown(void **state)
 	}
 	free(log);
 	proc_release(&f->viva);
+	if (f->hung_fd > 0)
+		close(f->hung_fd);
 	tls_front_stop(f->front);
 	proc_stop(&f->fake, SIGTERM, 5000);
 	proc_release(&f->fake);
@@ -632,6 +635,75 @@ static void serve__slack_outage__answer_retried_until_back(void **state)
 	json_decref(c);
 	assert_int_equal(ok, 1);   /* answered, once */
 	assert_true(proc_wait_log(&f->viva, "answer deferred", 1000));
+}
+
+/*
+ * A registry that hangs: it takes connections (the kernel's backlog) and
+ * never answers. Four workers, five `/viva tags` against it, then
+ * `/viva help`: the registry's bulkhead (half the workers) holds two
+ * workers; the other tags wait a moment and are told the registry is slow,
+ * and help is answered in seconds. Before: every worker waited the
+ * registry's 30 s timeout and help with them.
+ */
+static int setup_hung_registry(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	char *path, *env;
+
+	f->dir = test_tmpdir();
+	f->hung_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->hung_fd > 0);
+	assert_int_equal(bind(f->hung_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->hung_fd, 64), 0);
+	assert_int_equal(getsockname(f->hung_fd, (struct sockaddr *)&sa, &len), 0);
+	path = xasprintf("%s/pipelines/svc.yaml", f->dir);
+	test_write_file(path, "name: svc\nowners: [U0ALICE]\nrepository: { name: svc }\nimage: team/svc\n"
+			"pipeline: { type: service, interface: http, platform: linux/amd64 }\n");
+	free(path);
+	env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", ntohs(sa.sin_port));
+	start_fake(f);
+	start_viva(f, env, "workers: 4\nqueue_size: 64\n");
+	free(env);
+	*state = f;
+	return wait_link(f);
+}
+
+static void serve__hung_registry__help_still_answered(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+	int64_t t0;
+	size_t slow = 0;
+	bool help = false;
+
+	for (int i = 0; i < 5; i++)
+		json_decref(send_slash(f, "tags svc", NULL));
+	assert_true(wait_state(f, "acks", 5, 5000));
+	sleep_ms(200);
+	t0 = now_ms_mono();
+	json_decref(send_slash(f, "help", NULL));
+	for (int i = 0; i < 400 && !help && now_ms_mono() - t0 < 8000; i++) {
+		c = calls(f, "response_url");
+		for (size_t j = 0; j < json_array_size(c); j++) {
+			char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
+			help = help || strstr(b, "/viva help [COMMAND]");
+			free(b);
+		}
+		json_decref(c);
+		sleep_ms(20);
+	}
+	assert_true(help);
+	/* the tags beyond the bulkhead were told why, not left waiting */
+	c = calls(f, "response_url");
+	for (size_t j = 0; j < json_array_size(c); j++) {
+		char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
+		slow += strstr(b, "answering slowly") != NULL;
+		free(b);
+	}
+	json_decref(c);
+	assert_true(slow >= 2);
 }
 
 static void serve__sigterm__finishes_queued_jobs_and_exits_zero(void **state)
@@ -1300,6 +1372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, teardown),
+		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, teardown),
 		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),

@@ -124,6 +124,10 @@ struct registry_opts {
 	const char *key_pem;
 	bool insecure;
 	int max_parallel;
+	/* A bulkhead: calls (a listing, a batch, a promote) on this registry
+	 * at once; one more waits 2 s, then is refused with a sentence. 0: no
+	 * bound. A hung registry then holds this many workers and no more. */
+	int max_concurrent;
 };
 struct registry *registry_new_ex(const struct registry_opts *o);
 

@@ -865,6 +865,7 @@ struct registry *registry_new_ex(const struct registry_opts *o)
 	ho.limits = http_limits_of(DEF_CONNECT_TIMEOUT_MS, DEF_TIMEOUT_MS,
 				   o->max_parallel > 0 ? o->max_parallel : DEF_MAX_PARALLEL);
 	ho.pool_size = 4;
+	ho.max_callers = o->max_concurrent > 0 ? o->max_concurrent : 0;
 	ho.tls = (struct http_tls){ .ca_file = o->ca_file, .ca_pem = o->ca_pem, .cert_file = o->cert_file,
 				    .cert_pem = o->cert_pem, .key_file = o->key_file, .key_pem = o->key_pem,
 				    .insecure = o->insecure };

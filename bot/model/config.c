@@ -40,6 +40,8 @@
 #define DEF_TIMEZONE       "UTC"
 #define DEF_WORKERS        4
 #define DEF_QUEUE_SIZE     256
+#define DEF_OPERATION_WORKERS 8
+#define DEF_HTTP_MAX_CONNECTIONS 256
 #define DEF_PIPELINES_DIR  "./pipelines"
 #define DEF_SCHEDULE_LAG   "0 10 * * *"
 #define DEF_SCHEDULE_UNUSED "0 10 * * MON"
@@ -433,6 +435,12 @@ static const struct field registry_fields[] = {
 	{ .key = "url", .kind = F_STR, .off = CFG(registry_url), .check = check_url, .quiet = true },
 	{ .key = "ca_file", .kind = F_STR, .off = CFG(registry_ca_file), .check = check_oneline, .home = true },
 	{ .key = "insecure", .kind = F_BOOL, .off = CFG(registry_insecure) },
+	{ .key = "max_concurrent", .kind = F_INT, .off = CFG(registry_max_concurrent), .min = 1, .max = 64 },
+	{ .key = NULL }
+};
+
+static const struct field http_fields[] = {
+	{ .key = "max_connections", .kind = F_INT, .off = CFG(http_max_connections), .min = 1, .max = 10000 },
 	{ .key = NULL }
 };
 
@@ -477,6 +485,8 @@ static const struct field top_fields[] = {
 	{ .key = "timezone", .kind = F_STR, .off = CFG(timezone), .check = check_timezone },
 	{ .key = "workers", .kind = F_INT, .off = CFG(workers), .min = 1, .max = 64 },
 	{ .key = "queue_size", .kind = F_INT, .off = CFG(queue_size), .min = 1, .max = 100000 },
+	{ .key = "operation_workers", .kind = F_INT, .off = CFG(operation_workers), .min = 1, .max = 64 },
+	{ .key = "http", .kind = F_MAP, .sub = http_fields },
 	{ .key = "loop_priority", .kind = F_STR, .off = CFG(loop_priority), .check = check_loop_priority },
 	{ .key = "admins", .kind = F_MAP, .sub = admins_fields },
 	{ .key = "channels", .kind = F_MAP, .sub = channels_fields },
@@ -1016,6 +1026,8 @@ void config_defaults(struct viva_config *cfg)
 	cfg->timezone = xstrdup(DEF_TIMEZONE);
 	cfg->workers = DEF_WORKERS;
 	cfg->queue_size = DEF_QUEUE_SIZE;
+	cfg->operation_workers = DEF_OPERATION_WORKERS;
+	cfg->http_max_connections = DEF_HTTP_MAX_CONNECTIONS;
 	cfg->admin_users = xcalloc(1, sizeof(*cfg->admin_users));
 	cfg->pipelines_dir = xstrdup(DEF_PIPELINES_DIR);
 	cfg->schedule_lag = xstrdup(DEF_SCHEDULE_LAG);

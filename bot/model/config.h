@@ -62,6 +62,11 @@ struct viva_config {
 	char *timezone;           /* timezone, default UTC */
 	int workers;              /* workers, default 4, 1..64 */
 	int queue_size;           /* queue_size, default 256 */
+	int operation_workers;    /* operation_workers, default 8, 1..64: the durable operations' pool */
+	int http_max_connections; /* http.max_connections, default 256: the HTTP endpoint's cap */
+	int registry_max_concurrent; /* registry.max_concurrent: calls on the registry at once;
+	                           * 0 (default): half the workers, at least 1, so a
+	                           * hung registry leaves the other half answering */
 	char *loop_priority;      /* loop_priority: normal (default) or realtime */
 	char **admin_users;       /* admins.users, NULL-terminated (may be empty) */
 	char *admin_usergroup;    /* admins.usergroup, may be NULL */
