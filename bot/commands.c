@@ -1,5 +1,6 @@
 #include "bot/commands.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "handlers/audit.h"
@@ -33,7 +34,7 @@
 const struct cmd cmd_table[] = {
 	{ "help", cmd_help, 0, 2, 0, SAFE,
 	  "help [COMMAND]", "list commands, or explain one", "help audit" },
-	{ "pipeline create", cmd_pipeline_create, 0, 0, 0, SAFE,
+	{ "pipeline create", cmd_pipeline_create, 0, 0, CMD_VIEW, SAFE,
 	  "pipeline create", "open the form that writes a new pipeline spec", NULL },
 	{ "pipeline apply", cmd_pipeline_apply, 0, 0, CMD_WRITE, SAFE,
 	  "pipeline apply", "re-read the spec directory (GitOps) and report what changed", NULL },
@@ -104,6 +105,29 @@ static int name_matches(const char *name, int argc, char *const *argv)
 			p++;
 	}
 	return used;
+}
+
+bool cmd_text_is_urgent(const char *text)
+{
+	char buf[64], *words[4];
+	int n = 0;
+	size_t i = 0;
+	const struct cmd *c;
+
+	if (!text)
+		return false;
+	snprintf(buf, sizeof(buf), "%s", text);
+	while (buf[i] && n < 4) {
+		while (buf[i] == ' ' || buf[i] == '\t')
+			buf[i++] = '\0';
+		if (!buf[i])
+			break;
+		words[n++] = &buf[i];
+		while (buf[i] && buf[i] != ' ' && buf[i] != '\t')
+			i++;
+	}
+	c = cmd_lookup(n, words, NULL);
+	return c && (c->flags & CMD_VIEW);
 }
 
 const struct cmd *cmd_lookup(int argc, char *const *argv, int *consumed)

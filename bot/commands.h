@@ -1,6 +1,7 @@
 #ifndef VIVA_BOT_COMMANDS_H
 #define VIVA_BOT_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "bot/ctx.h"
@@ -16,6 +17,8 @@ enum cmd_flags {
 	CMD_OWNER   = 1u << 5, /* admins and owners of argv[0] */
 	CMD_IMAGE   = 1u << 6, /* a registry action: CMD_DEPLOY/CMD_OWNER are checked against the
 				* pipeline that owns argv[0]'s image repository, and it is audited */
+	CMD_VIEW    = 1u << 7, /* opens a form with the trigger_id, which Slack honours for 3 s:
+				* runs in the urgent lane, ahead of slow jobs */
 };
 
 /*
@@ -50,6 +53,12 @@ extern const size_t cmd_table_len;
  * *consumed is set to how many words the name took. NULL when none.
  */
 const struct cmd *cmd_lookup(int argc, char *const *argv, int *consumed);
+/*
+ * Does the command that text (a slash command's words, or their first
+ * bytes) names have to answer within seconds (CMD_VIEW)? Cheap and
+ * allocation-free: the event loop asks it to pick the urgent lane.
+ */
+bool cmd_text_is_urgent(const char *text);
 /* Commands whose name starts with the word `group` ("pipeline"), for usage. */
 size_t cmd_group(const char *group, const struct cmd **out, size_t max);
 

@@ -18,6 +18,7 @@
 #include "bot/ops.h"
 #include "bot/queue.h"
 #include "bot/timers.h"
+#include "bot/commands.h"
 #include "bot/reload.h"
 #include "bot/runtime.h"
 #include "store/audit.h"
@@ -44,6 +45,8 @@
 
 #define TICK_US          (100 * 1000)
 #define VIEW_ACK_MS      2500       /* answer a view_submission within Slack's 3 s */
+#define URGENT_WORKERS   2          /* the urgent lane: forms (trigger_id, response_action) */
+#define URGENT_QUEUE     64
 #define CLOSE_WAIT_MS    1500       /* Slack may never answer our close frame */
 #define DRAIN_MS         25000      /* running jobs get this long at shutdown */
 #define BUSY_NOTIFIERS   4          /* threads telling users "busy", at most */
@@ -69,6 +72,8 @@ struct serve {
 	struct inbox *inbox;            /* the loop's connection to the durable inbox; NULL: none */
 	struct http_server *http;
 	struct queue *q;
+	struct queue *urgent;           /* jobs that must answer within seconds (forms): their own
+					 * few workers, so they never wait behind slow jobs */
 	uint64_t next_token;            /* view_submission jobs */
 	lws_sorted_usec_list_t sul_tick;
 
@@ -355,6 +360,7 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const c
 	json_t *payload = json_object_get(msg, "payload");
 	const char *ptype = json_string_value(json_object_get(payload, "type"));
 	struct env_job *j;
+	struct queue *lane;
 	bool view_ack, spawn = false;
 	int rc;
 
@@ -373,6 +379,9 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const c
 		return;
 	}
 	view_ack = strcmp(type, "interactive") == 0 && ptype && strcmp(ptype, "view_submission") == 0;
+	lane = view_ack || (strcmp(type, "slash_commands") == 0 &&
+			    cmd_text_is_urgent(json_string_value(json_object_get(payload, "text"))))
+	       ? s->urgent : s->q;
 	if (strlen(id) >= sizeof(j->envelope_id)) {
 		/* Slack's ids are UUIDs: ack it (or Slack re-sends it), run nothing */
 		sm_ack(c, id, NULL, t0);
@@ -420,7 +429,7 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const c
 	j->job.run = env_job_run;
 	j->job.drop = env_job_drop;
 	j->job.arg = j;
-	rc = queue_push_later(s->q, &j->job, &spawn);
+	rc = queue_push_later(lane, &j->job, &spawn);
 	if (rc != VIVA_OK) {
 		json_t *busy = NULL;
 		metrics_job_done("rejected");
@@ -445,7 +454,7 @@ static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const c
 	if (!view_ack)
 		sm_ack(c, id, NULL, t0);
 	if (spawn)
-		queue_spawn_worker(s->q);   /* after the ack, as on the fast path */
+		queue_spawn_worker(lane);   /* after the ack, as on the fast path */
 }
 
 /*
@@ -458,6 +467,7 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 			     size_t len, int64_t t0)
 {
 	struct env_job *j;
+	struct queue *lane;
 	bool spawn = false;
 	int rc;
 
@@ -487,7 +497,8 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 	j->job.run = env_job_run;
 	j->job.drop = env_job_drop;
 	j->job.arg = j;
-	if (queue_push_later(s->q, &j->job, &spawn) != VIVA_OK) {
+	lane = strcmp(h->type, "slash_commands") == 0 && cmd_text_is_urgent(h->payload_text) ? s->urgent : s->q;
+	if (queue_push_later(lane, &j->job, &spawn) != VIVA_OK) {
 		env_job_drop(j);
 		if (s->inbox)
 			inbox_forget(s->inbox, h->envelope_id);
@@ -497,7 +508,7 @@ static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct en
 	sm_ack_id(c, h->envelope_id, t0);
 	/* a new worker thread, if this job needs one, only after the ack */
 	if (spawn)
-		queue_spawn_worker(s->q);
+		queue_spawn_worker(lane);
 	return true;
 }
 
@@ -927,6 +938,8 @@ int serve_run(struct viva_env *env)
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
+	s->urgent = queue_new(URGENT_QUEUE);
+	queue_start_workers(s->urgent, URGENT_WORKERS);
 	env->timers = timers_new(s->q);
 	if (!env->timers) {
 		fprintf(stderr, "viva: cannot start the timer thread\n");
@@ -980,9 +993,12 @@ out:
 	/* answers still waiting to be tried again are given up (and counted):
 	 * nothing may push onto the queue once it closes */
 	timers_stop(env->timers);
+	if (s->urgent)
+		queue_close(s->urgent);
 	if (s->q) {
 		queue_close(s->q);
-		if (queue_join(s->q, DRAIN_MS) != VIVA_OK) {
+		if (queue_join(s->q, DRAIN_MS) != VIVA_OK ||
+		    (s->urgent && queue_join(s->urgent, DRAIN_MS) != VIVA_OK)) {
 			/* A job still runs and uses the store, the Web API client and
 			 * this struct: freeing them under it would crash. Leave now. */
 			log_error("jobs still running after the drain time; exiting without cleanup",
@@ -991,6 +1007,7 @@ out:
 		}
 		queue_free(s->q);
 	}
+	queue_free(s->urgent);
 	ops_free(env->ops);   /* its jobs use the Web API client: before it goes */
 	env->ops = NULL;
 	timers_free(env->timers);

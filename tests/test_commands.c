@@ -487,9 +487,26 @@ static void utf8__invalid_bytes__replaced_and_commands_still_answered(void **sta
 	test_env_release(&t);
 }
 
+/* the event loop's lane choice: only commands that open a form are urgent */
+static void commands__urgent_text__only_forms(void **state)
+{
+	(void)state;
+	assert_true(cmd_text_is_urgent("pipeline create"));
+	assert_true(cmd_text_is_urgent("  pipeline\tcreate  extra words"));
+	assert_false(cmd_text_is_urgent("pipeline list"));
+	assert_false(cmd_text_is_urgent("pipeline"));
+	assert_false(cmd_text_is_urgent("tags svc"));
+	assert_false(cmd_text_is_urgent(""));
+	assert_false(cmd_text_is_urgent(NULL));
+	for (size_t i = 0; i < cmd_table_len; i++)
+		if (cmd_table[i].flags & CMD_VIEW)
+			assert_true(cmd_text_is_urgent(cmd_table[i].name));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(commands__urgent_text__only_forms),
 		cmocka_unit_test(table__rows__complete_unique_and_danger_declared),
 		cmocka_unit_test(table__spec_confirm_buttons__declared_destructive),
 		cmocka_unit_test(table__destructive_buttons_in_templates__all_confirm),

@@ -48,6 +48,31 @@ static void scan__view_submission__payload_type_and_white_space(void **state)
 	assert_null(envscan_check(VIEW, strlen(VIEW)));
 }
 
+/* payload.text: its leading printable ASCII, cut to fit, never past an escape */
+static void scan__payload_text__leading_words_only(void **state)
+{
+	static const struct { const char *frame, *want; } cases[] = {
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"text\":\"pipeline create\"}}",
+		  "pipeline create" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"text\":\"tags svc-a "
+		  "0123456789012345678901234567890123456789\"}}", "tags svc-a 012345678901234567890123456789012345" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"text\":\"pipe\\u006cine create\"}}",
+		  "pipe" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"text\":\"h\xc3\xa9lp\"}}", "h" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"text\":7}}", "" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"text\":\"top level\",\"payload\":{}}", "" },
+		{ "{\"type\":\"slash_commands\",\"envelope_id\":\"e\",\"payload\":{\"x\":{\"text\":\"deeper\"}}}", "" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct envelope_head h;
+
+		assert_int_equal(envelope_scan(cases[i].frame, strlen(cases[i].frame), &h), 0);
+		assert_string_equal(h.payload_text, cases[i].want);
+	}
+}
+
 static void scan__values_not_kept__left_empty(void **state)
 {
 	static const char *const cases[] = {
@@ -267,6 +292,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(scan__slash_command__fields),
 		cmocka_unit_test(scan__view_submission__payload_type_and_white_space),
+		cmocka_unit_test(scan__payload_text__leading_words_only),
 		cmocka_unit_test(scan__values_not_kept__left_empty),
 		cmocka_unit_test(scan__duplicate_keys__last_wins_like_jansson),
 		cmocka_unit_test(scan__malformed__refused),

@@ -645,7 +645,10 @@ static void serve__slack_outage__answer_retried_until_back(void **state)
  * and help is answered in seconds. Before: every worker waited the
  * registry's 30 s timeout and help with them.
  */
-static int setup_hung_registry(void **state)
+static json_t *wait_ack(struct fx *f, const char *envelope_id, long timeout_ms);
+static char *view_submission(const char *name, const char *cpu);
+
+static int setup_hung_registry_with(void **state, const char *yaml)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
@@ -664,10 +667,51 @@ static int setup_hung_registry(void **state)
 	free(path);
 	env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", ntohs(sa.sin_port));
 	start_fake(f);
-	start_viva(f, env, "workers: 4\nqueue_size: 64\n");
+	start_viva(f, env, yaml);
 	free(env);
 	*state = f;
 	return wait_link(f);
+}
+
+static int setup_hung_registry(void **state)
+{
+	return setup_hung_registry_with(state, "workers: 4\nqueue_size: 64\n");
+}
+
+static int setup_hung_registry_one_worker(void **state)
+{
+	return setup_hung_registry_with(state, "workers: 1\nqueue_size: 64\n");
+}
+
+/*
+ * The only worker waits on a hung registry; `/viva pipeline create` must
+ * still open its form within the trigger_id's 3 s, and a submission's
+ * errors must still come back in the ack: both go in the urgent lane.
+ */
+static void serve__busy_workers__forms_go_ahead(void **state)
+{
+	struct fx *f = *state;
+	json_t *c, *r, *ack;
+	char *body;
+
+	json_decref(send_slash(f, "tags svc", NULL));
+	json_decref(send_slash(f, "tags svc", NULL));
+	assert_true(wait_state(f, "acks", 2, 5000));
+	sleep_ms(300);
+	json_decref(send_slash(f, "pipeline create", NULL));
+	assert_int_equal(wait_calls(f, "views.open", 1, 5000), 1);
+	c = calls(f, "views.open");
+	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
+	json_decref(c);
+	body = view_submission("Bad_Name", "lots");
+	r = ctl(f, "send", body);
+	free(body);
+	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	assert_non_null(ack);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(ack, "payload"), "response_action")),
+			    "errors");
+	json_decref(ack);
+	json_decref(r);
 }
 
 static void serve__hung_registry__help_still_answered(void **state)
@@ -1373,6 +1417,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, teardown),
+		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
+						teardown),
 		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),

@@ -20,6 +20,7 @@ struct sink {
 	char *out;
 	size_t cap;
 	bool escaped;   /* set when the string had an escape */
+	bool prefix;    /* keep the leading printable ASCII, cut to fit */
 };
 
 static void skip_ws(struct scan *sc)
@@ -111,6 +112,13 @@ static int scan_string(struct scan *sc, struct sink *sk)
 		if (plain && len < sk->cap) {
 			memcpy(sk->out, start, len);
 			sk->out[len] = '\0';
+		} else if (sk->prefix) {
+			size_t k = 0;
+
+			while (k < len && k + 1 < sk->cap && start[k] >= 0x20 && start[k] < 0x7f && start[k] != '\\')
+				k++;
+			memcpy(sk->out, start, k);
+			sk->out[k] = '\0';
 		} else {
 			sk->out[0] = '\0';
 		}
@@ -243,11 +251,15 @@ static int scan_object(struct scan *sc, int depth, struct envelope_head *h, int 
 			vsink = level == 0 ? (struct sink){ h->type, sizeof(h->type) }
 					   : (struct sink){ h->payload_type, sizeof(h->payload_type) };
 			vs = &vsink;
+		} else if (h && level == 1 && strcmp(key, "text") == 0) {
+			vsink = (struct sink){ h->payload_text, sizeof(h->payload_text), false, true };
+			vs = &vsink;
 		} else if (h && level == 0 && strcmp(key, "payload") == 0) {
 			sub = h;
 			sublevel = 1;
 			h->has_payload = sc->p < sc->end && *sc->p == '{';
 			h->payload_type[0] = '\0';
+			h->payload_text[0] = '\0';
 		}
 		if (vs && (sc->p >= sc->end || *sc->p != '"'))
 			vs->out[0] = '\0';   /* not a string: nothing kept */

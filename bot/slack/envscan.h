@@ -14,6 +14,9 @@ struct envelope_head {
 	char envelope_id[128];   /* "" unless a plain string that fits */
 	char type[32];
 	char payload_type[32];   /* payload.type, e.g. view_submission */
+	char payload_text[48];   /* the leading printable ASCII of payload.text (a slash
+				    command's words), cut at an escape, a byte past ASCII
+				    or 47 bytes: enough to tell the command, never more */
 	bool has_payload;        /* payload is an object */
 	bool uncertain;          /* a key of the frame or its payload has escapes:
 				    the fields above may not be what jansson reads */
