@@ -98,6 +98,7 @@ CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
 CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
+CORE_SRCS += handlers/promote.c
 CORE_SRCS += handlers/ops.c
 
 MAIN_SRCS := bot/main.c

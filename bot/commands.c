@@ -8,6 +8,7 @@
 #include "handlers/housekeeping.h"
 #include "handlers/ops.h"
 #include "handlers/pipeline.h"
+#include "handlers/promote.h"
 #include "handlers/tags.h"
 
 /*
@@ -69,6 +70,7 @@ const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 
 /* Durable operation kinds (bot/ops.h), by name as the store records them. */
 const struct op_kind *const op_kinds[] = {
+	&op_promote,
 	&op_toy,
 	&op_toy_unsafe,
 	NULL,

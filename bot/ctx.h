@@ -69,6 +69,11 @@ struct viva_ctx {
 	/* The audit row of the change being run (set by dispatch), so that a
 	 * durable operation it starts can finish the row after a restart. */
 	int64_t audit_id;
+	/* A one-time button's claim (set by dispatch, borrowed): a handler that
+	 * starts an operation passes it on (op_request.click_key) and sets
+	 * op_id, and the operation, not dispatch, then settles the claim. */
+	const char *action_key;
+	int64_t op_id;
 };
 
 #endif

@@ -13,6 +13,8 @@
 #include "bot/slack/mrkdwn.h"
 #include "store/audit.h"
 #include "store/envelopes.h"
+#include "store/operations.h"
+#include "bot/ops.h"
 
 #include <string.h>
 
@@ -320,10 +322,26 @@ static char *action_key(struct viva_ctx *ctx)
 static int already_done(struct viva_ctx *ctx, const char *key)
 {
 	char *user = NULL, *result = NULL, *who;
-	int64_t ts = 0;
+	int64_t ts = 0, op_id = 0;
 	json_t *data;
 
-	store_action_get(ctx->env->store, key, &user, &ts, &result);
+	store_action_get(ctx->env->store, key, &user, &ts, &result, &op_id);
+	if (op_id) {
+		/* tied to an operation: its state is the answer */
+		struct store_op op;
+
+		if (store_op_get(ctx->env->store, op_id, &op) == VIVA_OK) {
+			const struct op_kind *k = op_kind_lookup(op.kind);
+
+			free(result);
+			result = op.state == OP_RUNNING
+				 ? xasprintf("%s #%lld is still running (step %d of %zu)", op.kind, (long long)op.id,
+					     op.step + 1, k ? k->nsteps : (size_t)0)
+				 : xasprintf("%s #%lld %s: %s", op.kind, (long long)op.id, store_op_state_name(op.state),
+					     op.outcome ? op.outcome : "");
+			store_op_release(&op);
+		}
+	}
 	log_info("repeated click ignored", "action_id=%s user=%s first_by=%s", ctx->act->action_id,
 		 ctx->user_id ? ctx->user_id : "", user ? user : "?");
 	who = mrkdwn_user(user);
@@ -421,8 +439,13 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		}
 	}
 	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
+	ctx->action_key = key;
+	ctx->op_id = 0;
 	rc = run_handler(ctx, a->action_id, a->flags & ACT_WRITE, a->fn, "`%s` did not work: %s.");
-	if (key) {
+	ctx->action_key = NULL;
+	if (key && ctx->op_id) {
+		/* the operation it started settles the claim when it ends */
+	} else if (key) {
 		/* A failed action may be tried again with the same button. */
 		if (rc == VIVA_OK)
 			store_action_finish(ctx->env->store, key, "done");

@@ -82,6 +82,9 @@ struct op_request {
 	const char *channel;           /* where it reports; may be NULL */
 	const char *message_ts;        /* the message to update in place; may be NULL */
 	int64_t audit_id;              /* the audit row it answers for; 0 if none */
+	const char *click_key;         /* the one-time button it answers for (ctx->action_key); the
+					* operation's end settles the claim, and a second click
+					* is told the operation's state */
 };
 
 /*

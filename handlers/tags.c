@@ -20,8 +20,7 @@
 #define PAGE 20
 #define MAX_OFFSET 100000
 
-/* The service's registry repository, or an answer saying why not. */
-static int image_of(struct viva_ctx *ctx, const char *svc, char **image)
+int tags_image_of(struct viva_ctx *ctx, const char *svc, char **image)
 {
 	struct spec *s = NULL;
 	int rc;
@@ -86,7 +85,7 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 	json_t *rows = json_array(), *data = NULL;
 	int rc;
 
-	rc = image_of(ctx, svc, &image);
+	rc = tags_image_of(ctx, svc, &image);
 	if (rc)
 		goto out;
 	rc = registry_list_tags(ctx->env->registry, image, &tags, &n);
@@ -198,59 +197,4 @@ int act_tags_more(struct viva_ctx *ctx)
 		rc = show_tags(ctx, svc, (int)off, REPLY_REPLACE);
 	json_decref(v);
 	return rc;
-}
-
-/* Retag and report; `flags` says where the outcome goes. */
-static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const char *target, bool from_button)
-{
-	char *image = NULL, *before = NULL, *after = NULL, *who = NULL;
-	json_t *data = NULL;
-	int rc;
-
-	if (!registry_valid_tag(tag) || !registry_valid_tag(target)) {
-		return reply_error(ctx, VIVA_EINVAL, "/viva promote SVC TAG [TARGET]", "`%s` is not a valid image tag.",
-				   registry_valid_tag(tag) ? target : tag);
-	}
-	rc = image_of(ctx, svc, &image);
-	if (rc)
-		goto out;
-	dispatch_audit(ctx, NULL, json_pack("{s:s, s:s, s:s}", "image", image, "tag", tag, "target", target));
-	rc = registry_promote(ctx->env->registry, image, tag, target, &before, &after);
-	if (rc && rc != VIVA_ECONFLICT) {
-		rc = reply_error(ctx, rc, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, registry_last_error());
-		goto out;
-	}
-	json_object_set_new(ctx->audit_params, "digest", json_string(after ? after : ""));
-	who = mrkdwn_user(ctx->user_id);
-	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "who", who, "service", svc, "image", image,
-			 "tag", tag, "target", target, "digest", before ? before : "",
-			 "digest_after", after ? after : "", "verified", rc == VIVA_OK);
-	if (from_button)
-		reply_template(ctx, "slack/tag_promoted", data, REPLY_REPLACE);
-	reply_template(ctx, "slack/tag_promoted", data, REPLY_IN_CHANNEL);
-	log_info("promoted", "svc=%s image=%s tag=%s target=%s digest=%s verified=%d", svc, image, tag, target,
-		 after ? after : "", rc == VIVA_OK);
-out:
-	json_decref(data);
-	free(image);
-	free(before);
-	free(after);
-	free(who);
-	return rc;
-}
-
-int cmd_promote(struct viva_ctx *ctx)
-{
-	return promote(ctx, ctx->argv[0], ctx->argv[1], ctx->argc > 2 ? ctx->argv[2] : "latest", false);
-}
-
-int act_tag_promote(struct viva_ctx *ctx)
-{
-	const char *svc = json_string_value(json_object_get(ctx->value, "svc"));
-	const char *tag = json_string_value(json_object_get(ctx->value, "tag"));
-	const char *target = json_string_value(json_object_get(ctx->value, "target"));
-
-	if (!tag)
-		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
-	return promote(ctx, svc, tag, target ? target : "latest", true);
 }

@@ -5,8 +5,9 @@
 
 /* Image tags and promotion (SPEC section 6). */
 int cmd_tags(struct viva_ctx *ctx);          /* /viva tags SVC */
-int cmd_promote(struct viva_ctx *ctx);       /* /viva promote SVC TAG [TARGET] */
-int act_tag_promote(struct viva_ctx *ctx);   /* Promote button */
 int act_tags_more(struct viva_ctx *ctx);     /* "Older tags" button */
+/* The service's registry repository (*image, caller frees), or an answer
+ * to the user saying why not (no registry, no such pipeline) and its code. */
+int tags_image_of(struct viva_ctx *ctx, const char *svc, char **image);
 
 #endif

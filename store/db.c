@@ -121,6 +121,24 @@ static const char *const migrations[] = {
 	");"
 	"CREATE UNIQUE INDEX operations_one_per_target ON operations(target) WHERE state = 'running';"
 	"CREATE INDEX operations_state ON operations(state, heartbeat);",
+
+	/* 6 -> 7: a one-time button is tied to the operation it started, not
+	 * to an age: the claim names the operation (set when the operation is
+	 * recorded), and the operation's end settles the claim in the same
+	 * statement: done or abandoned keeps it (with the outcome), failed
+	 * releases it so the button can be pressed again. */
+	"ALTER TABLE action_claims ADD COLUMN op_id INTEGER;"
+	"ALTER TABLE operations ADD COLUMN click_key TEXT;"
+	"CREATE TRIGGER operations_claim_link AFTER INSERT ON operations"
+	" WHEN NEW.click_key IS NOT NULL BEGIN"
+	"  UPDATE action_claims SET op_id = NEW.id WHERE key = NEW.click_key;"
+	" END;"
+	"CREATE TRIGGER operations_claim_end AFTER UPDATE OF state ON operations"
+	" WHEN NEW.click_key IS NOT NULL AND OLD.state = 'running' AND NEW.state <> 'running' BEGIN"
+	"  DELETE FROM action_claims WHERE key = NEW.click_key AND op_id = NEW.id AND NEW.state = 'failed';"
+	"  UPDATE action_claims SET result = NEW.state || ': ' || coalesce(NEW.outcome, '')"
+	"   WHERE key = NEW.click_key AND op_id = NEW.id AND NEW.state <> 'failed';"
+	" END;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

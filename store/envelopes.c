@@ -89,7 +89,7 @@ int store_action_claim(struct store *st, const char *key, const char *user_id, i
 		stmt = NULL;
 		rc = prepare(st->db, "action_claim",
 			     "UPDATE action_claims SET user_id = ?2, ts = ?3"
-			     " WHERE key = ?1 AND result IS NULL AND ts < ?3 - ?4", &stmt);
+			     " WHERE key = ?1 AND result IS NULL AND op_id IS NULL AND ts < ?3 - ?4", &stmt);
 		if (rc)
 			goto out;
 		sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
@@ -145,7 +145,8 @@ out:
 	return rc;
 }
 
-int store_action_get(struct store *st, const char *key, char **user_id, int64_t *ts, char **result)
+int store_action_get(struct store *st, const char *key, char **user_id, int64_t *ts, char **result,
+		     int64_t *op_id)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc, src;
@@ -153,10 +154,13 @@ int store_action_get(struct store *st, const char *key, char **user_id, int64_t 
 	*user_id = NULL;
 	*result = NULL;
 	*ts = 0;
+	if (op_id)
+		*op_id = 0;
 	if (!st || !key)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
-	rc = prepare(st->db, "action_get", "SELECT user_id, ts, result FROM action_claims WHERE key = ?1", &stmt);
+	rc = prepare(st->db, "action_get", "SELECT user_id, ts, result, op_id FROM action_claims WHERE key = ?1",
+		     &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
@@ -165,6 +169,8 @@ int store_action_get(struct store *st, const char *key, char **user_id, int64_t 
 		*user_id = col_dup(stmt, 0);
 		*ts = sqlite3_column_int64(stmt, 1);
 		*result = sqlite3_column_type(stmt, 2) == SQLITE_NULL ? NULL : col_dup(stmt, 2);
+		if (op_id)
+			*op_id = sqlite3_column_int64(stmt, 3);
 	} else if (src == SQLITE_DONE) {
 		rc = VIVA_ENOENT;
 	} else {

@@ -116,8 +116,8 @@ int store_op_begin(struct store *st, const struct store_op_new *n, int64_t *id, 
 	pthread_mutex_lock(&st->mu);
 	rc = prepare(st->db, "op_begin",
 		     "INSERT INTO operations(kind, target, state, step, data, started_by, channel, message_ts,"
-		     " audit_id, holder, heartbeat, started) VALUES (?1, ?2, 'running', 0, ?3, ?4, ?5, ?6, ?7, ?8,"
-		     " ?9, ?9)", &stmt);
+		     " audit_id, holder, heartbeat, started, click_key) VALUES (?1, ?2, 'running', 0, ?3, ?4, ?5, ?6,"
+		     " ?7, ?8, ?9, ?9, ?10)", &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_text(stmt, 1, n->kind, -1, SQLITE_STATIC);
@@ -133,6 +133,8 @@ int store_op_begin(struct store *st, const struct store_op_new *n, int64_t *id, 
 	if (n->holder)
 		sqlite3_bind_text(stmt, 8, n->holder, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 9, n->now);
+	if (n->click_key)
+		sqlite3_bind_text(stmt, 10, n->click_key, -1, SQLITE_STATIC);
 	src = sqlite3_step(stmt);
 	if (src == SQLITE_DONE) {
 		if (id)

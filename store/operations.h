@@ -38,6 +38,7 @@ const char *store_op_state_name(enum store_op_state s);
 
 struct store_op_new {
 	const char *kind, *target, *data, *started_by, *channel, *message_ts, *holder;
+	const char *click_key;   /* the one-time button claim it answers for (store/envelopes.h), or NULL */
 	int64_t audit_id;
 	int64_t now;
 };

@@ -89,6 +89,10 @@ static int fr_put(struct registry *base, const char *repo, const char *tag, cons
 	json_object_set_new(json_object_get(r, "manifests"), digest,
 			    json_pack("{s:s, s:s%}", "media_type", m->media_type, "data", m->data, m->len));
 	json_object_set_new(json_object_get(r, "tags"), tag, json_string(digest));
+	if (f->put_answer_lost > 0) {
+		f->put_answer_lost--;
+		return registry_fail(VIVA_EUNAVAIL, "the registry at http://127.0.0.1:1 reset the connection");
+	}
 	if (digest_out)
 		*digest_out = xstrdup(digest);
 	return VIVA_OK;

@@ -16,6 +16,9 @@ struct fake_registry {
 	json_t *repos;        /* repo -> {"tags": {tag: digest}, "manifests": {digest: {...}}, "blobs": {...}} */
 	int calls_list, calls_get, calls_put, calls_head, calls_blob;
 	int fail_rc;          /* non-zero: every call fails with it */
+	int put_answer_lost;  /* > 0: that many PUTs are applied, then answered with a
+			       * reset connection (VIVA_EUNAVAIL), as a registry whose
+			       * answer is cut off after it stored the manifest */
 	const char *fail_msg;
 };
 

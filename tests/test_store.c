@@ -794,17 +794,17 @@ static void actions__claim_once_then_dup_with_result(void **state)
 	assert_int_equal(store_open(f->path, &st), VIVA_OK);
 	assert_int_equal(store_action_claim(st, "promote:1.2:svc:tag", "U1", 10), VIVA_OK);
 	assert_int_equal(store_action_claim(st, "promote:1.2:svc:tag", "U2", 11), VIVA_EDUP);
-	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result), VIVA_OK);
+	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result, NULL), VIVA_OK);
 	assert_string_equal(user, "U1");
 	assert_null(result);                       /* still running */
 	free(user);
 	assert_int_equal(store_action_finish(st, "promote:1.2:svc:tag", "ok sha256:abc"), VIVA_OK);
-	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result), VIVA_OK);
+	assert_int_equal(store_action_get(st, "promote:1.2:svc:tag", &user, &ts, &result, NULL), VIVA_OK);
 	assert_string_equal(result, "ok sha256:abc");
 	assert_int_equal(ts, 10);
 	free(user);
 	free(result);
-	assert_int_equal(store_action_get(st, "other", &user, &ts, &result), VIVA_ENOENT);
+	assert_int_equal(store_action_get(st, "other", &user, &ts, &result, NULL), VIVA_ENOENT);
 	/* a failed action is released and can be claimed again */
 	assert_int_equal(store_action_claim(st, "k2", "U1", 100), VIVA_OK);
 	assert_int_equal(store_action_release(st, "k2"), VIVA_OK);

@@ -7,12 +7,17 @@
 #include <stdlib.h>
 #include <sqlite3.h>
 #include <string.h>
+#include <time.h>
 
 #include "bot/model/catalog.h"
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "store/audit.h"
+#include "store/envelopes.h"
+#include "store/operations.h"
+#include "bot/ops.h"
+#include "handlers/promote.h"
 #include "store/store.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"
@@ -60,6 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	ops_free(f->t.env.ops);
 	fake_registry_free(f->reg);
 	test_env_release(&f->t);
 	test_rm_rf(f->dir);
@@ -471,9 +477,199 @@ static void promote__forged_values__refused_and_audited(void **state)
 	json_decref(p);
 }
 
+/*
+ * A PUT the registry applied before the connection was reset: the answer is
+ * lost, not the change. The target's digest is read back and decides: the
+ * promote succeeded, and says so (before: reported as failed, though latest
+ * had moved).
+ */
+static void promote__put_applied_answer_lost__read_back_decides(void **state)
+{
+	struct fx *f = *state;
+	const char *tag = "2180-develop-088598c";
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	char *out;
+
+	f->reg->put_answer_lost = 1;
+	out = run_as(f, "U0DM", "promote service-a 2180-develop-088598c");
+	(void)tag;
+	assert_non_null(strstr(out, "promoted"));
+	assert_null(strstr(out, "failed"));
+	free(out);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"),
+			    fake_registry_digest(f->reg, REPO, "2180-develop-088598c"));
+	assert_int_equal(f->reg->calls_put, 1);   /* not put twice */
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].result, "ok");
+	store_audit_free(e, n);
+}
+
+/* What a process that died after `step` steps of a promote left behind. */
+static int64_t promote_left_by_dead_process(struct fx *f, const char *tag, int step, const char *click_key,
+					    int64_t audit_id)
+{
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "service", "service-a", "image", REPO, "tag", tag,
+			      "target", "latest", "source_digest", fake_registry_digest(f->reg, REPO, tag),
+			      "target_before", fake_registry_digest(f->reg, REPO, "latest"));
+	char *data = json_dumps(d, JSON_COMPACT);
+	struct store_op_new nw = { .kind = "promote", .target = "service-a", .data = data, .started_by = "U0DM",
+				   .channel = "C0TEST", .holder = "gone-host:1", .audit_id = audit_id,
+				   .click_key = click_key, .now = f->t.now - 100 };
+	int64_t id = 0;
+
+	assert_int_equal(store_op_begin(f->t.env.store, &nw, &id, NULL), VIVA_OK);
+	if (step > 0)
+		assert_int_equal(store_op_advance(f->t.env.store, id, "gone-host:1", step, data, f->t.now - 100),
+				 VIVA_OK);
+	free(data);
+	json_decref(d);
+	return id;
+}
+
+static enum store_op_state op_wait_end(struct fx *f, int64_t id, char **outcome)
+{
+	struct store_op op;
+	enum store_op_state st = OP_RUNNING;
+
+	for (int i = 0; i < 500 && st == OP_RUNNING; i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		assert_int_equal(store_op_get(f->t.env.store, id, &op), VIVA_OK);
+		st = op.state;
+		if (st != OP_RUNNING && outcome)
+			*outcome = op.outcome ? xstrdup(op.outcome) : NULL;
+		store_op_release(&op);
+		if (st == OP_RUNNING)
+			nanosleep(&ts, NULL);
+	}
+	return st;
+}
+
+/*
+ * kill -9 in the middle of a promote, three ways, each settled at the next
+ * start by reading the target's digest:
+ *  - after step 1 (nothing PUT yet): the PUT is made, once;
+ *  - after the PUT but before it was recorded: no second PUT;
+ *  - someone else moved latest meanwhile: nothing is overwritten, failed.
+ * The audit row, left "running", gets the real result; the button's claim
+ * is settled by the operation (failed: released).
+ */
+static void promote__crash_mid_operation__settled_at_start(void **state)
+{
+	struct fx *f = *state;
+	const char *tag = "2181-develop-088698f", *tag2 = "2182-develop-0887992", *tag3 = "2183-develop-0888995";
+	int64_t audit = 0, id;
+	char *outcome = NULL, *user = NULL, *result = NULL;
+	int64_t ts, op_id;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+
+	assert_non_null(fake_registry_digest(f->reg, REPO, tag2)[0] ? "ok" : NULL);
+	/* 1. died after reading the source */
+	assert_int_equal(store_audit_begin(f->t.env.store, f->t.now - 100, "U0DM", "promote", "service-a", "{}",
+					   &audit), VIVA_OK);
+	assert_int_equal(store_action_claim(f->t.env.store, "k1", "U0DM", f->t.now - 100), VIVA_OK);
+	id = promote_left_by_dead_process(f, tag, 1, "k1", audit);
+	assert_int_equal(ops_new(&f->t.env, 1, &f->t.env.ops), VIVA_OK);
+	assert_int_equal(ops_resume(f->t.env.ops), VIVA_OK);
+	assert_int_equal(op_wait_end(f, id, &outcome), OP_DONE);
+	assert_non_null(strstr(outcome, "is now 2181-develop-088698f"));
+	free(outcome);
+	outcome = NULL;
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), fake_registry_digest(f->reg, REPO, tag));
+	assert_int_equal(f->reg->calls_put, 1);
+	assert_int_equal(store_audit_list(f->t.env.store, "service-a", 10, &e, &n), VIVA_OK);
+	assert_string_equal(e[0].result, "ok (finished after a restart)");
+	store_audit_free(e, n);
+	assert_int_equal(store_action_get(f->t.env.store, "k1", &user, &ts, &result, &op_id), VIVA_OK);
+	assert_int_equal(op_id, id);
+	assert_non_null(result);
+	assert_non_null(strstr(result, "done: "));
+	free(user);
+	free(result);
+	/* a second start finds nothing to do */
+	assert_int_equal(ops_resume(f->t.env.ops), VIVA_OK);
+	assert_int_equal(f->reg->calls_put, 1);
+
+	/* 2. died after the PUT, before recording it: read back, no second PUT */
+	id = promote_left_by_dead_process(f, tag2, 1, NULL, 0);
+	{
+		struct registry_manifest m = { 0 };
+		assert_int_equal(registry_get_manifest(f->t.env.registry, REPO, tag2, &m), VIVA_OK);
+		assert_int_equal(registry_put_manifest(f->t.env.registry, REPO, "latest", &m, NULL), VIVA_OK);
+		registry_manifest_release(&m);
+	}
+	assert_int_equal(f->reg->calls_put, 2);
+	assert_int_equal(ops_resume(f->t.env.ops), VIVA_OK);
+	assert_int_equal(op_wait_end(f, id, NULL), OP_DONE);
+	assert_int_equal(f->reg->calls_put, 2);
+	assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), fake_registry_digest(f->reg, REPO, tag2));
+
+	/* 3. someone pushed latest while viva was down: not overwritten */
+	assert_int_equal(store_action_claim(f->t.env.store, "k3", "U0DM", f->t.now - 100), VIVA_OK);
+	id = promote_left_by_dead_process(f, tag3, 1, "k3", 0);
+	fake_registry_push(f->reg, REPO, "latest", 1600000000);
+	{
+		char *pushed = xstrdup(fake_registry_digest(f->reg, REPO, "latest"));
+		int puts = f->reg->calls_put;
+
+		assert_int_equal(ops_resume(f->t.env.ops), VIVA_OK);
+		assert_int_equal(op_wait_end(f, id, &outcome), OP_FAILED);
+		assert_non_null(strstr(outcome, "was moved by someone else"));
+		assert_string_equal(fake_registry_digest(f->reg, REPO, "latest"), pushed);
+		assert_int_equal(f->reg->calls_put, puts);
+		free(pushed);
+		free(outcome);
+	}
+	/* a failed operation releases its button */
+	assert_int_equal(store_action_get(f->t.env.store, "k3", &user, &ts, &result, &op_id), VIVA_ENOENT);
+}
+
+/*
+ * A click on a button whose operation is still running is told so, and
+ * never runs it again, however old the claim: the button is tied to the
+ * operation, not to a 10-minute age.
+ */
+static void promote__click_while_operation_runs__told_its_state(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload, *button;
+	const char *tag = "2184-develop-0889998";
+	char *key, *out;
+	int64_t id;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	button = promote_button(f, 0, tag);
+	payload = click_payload(button, "1700000000.000900");
+	key = xasprintf("tag_promote|1700000000.000900|%s", json_string_value(json_object_get(button, "value")));
+	/* an hour ago, a click started an operation that still runs (its holder beats) */
+	assert_int_equal(store_action_claim(f->t.env.store, key, "U0DM", f->t.now - 3600), VIVA_OK);
+	{
+		struct store_op_new nw = { .kind = "promote", .target = "service-a", .data = "{}", .started_by = "U0DM",
+					   .holder = ops_holder(), .click_key = key, .now = f->t.now - 3600 };
+		assert_int_equal(store_op_begin(f->t.env.store, &nw, &id, NULL), VIVA_OK);
+	}
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	assert_int_equal(f->reg->calls_put, 0);
+	out = test_sent_text(&f->t, 1);
+	{
+		char *want = xasprintf("promote #%lld is still running (step 1 of 3)", (long long)id);
+		assert_non_null(strstr(out, want));
+		free(want);
+	}
+	free(out);
+	json_decref(payload);
+	free(key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(promote__put_applied_answer_lost__read_back_decides, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__crash_mid_operation__settled_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__click_while_operation_runs__told_its_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__newest_first_with_digest_date_and_promote, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__more_button__next_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__button__retags_verifies_reports_once, setup, teardown),
