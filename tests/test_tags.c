@@ -664,10 +664,30 @@ static void promote__click_while_operation_runs__told_its_state(void **state)
 	free(key);
 }
 
+/* A refusal for a service that does not exist is on the record too. */
+static void promote__unknown_service__refused_and_audited(void **state)
+{
+	struct fx *f = *state;
+	struct store_audit_entry *e = NULL;
+	size_t n = 0;
+	char *out = run_as(f, "U0DM", "promote ghost 2184-develop-0889998");
+
+	assert_non_null(strstr(out, "ghost"));
+	free(out);
+	assert_int_equal(f->reg->calls_put, 0);
+	assert_int_equal(store_audit_list(f->t.env.store, "ghost", 10, &e, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(e[0].action, "promote");
+	assert_string_equal(e[0].user_id, "U0DM");
+	assert_non_null(strstr(e[0].result, "not found: "));
+	store_audit_free(e, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(promote__put_applied_answer_lost__read_back_decides, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__unknown_service__refused_and_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__crash_mid_operation__settled_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__click_while_operation_runs__told_its_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__newest_first_with_digest_date_and_promote, setup, teardown),
