@@ -181,13 +181,7 @@ static void finish(struct op *op, enum store_op_state state, const char *outcome
 		store_audit_finish(op->env->store, op->row.audit_id, NULL, NULL, r);
 		free(r);
 	}
-	if (op->resumed) {
-		/* whoever started it is no longer waiting for an answer: its message says */
-		char *line = xasprintf("%s #%lld on %s, after a restart: %s: %s", op->kind ? op->kind->name : op->row.kind,
-				       (long long)op->row.id, op->row.target, store_op_state_name(state), outcome);
-		report(op, line);
-		free(line);
-	}
+
 	log_info("operation finished", "op=%lld kind=%s target=%s state=%s outcome=\"%s\"", (long long)op->row.id,
 		 op->kind->name, op->row.target, store_op_state_name(state), outcome);
 }
@@ -518,6 +512,7 @@ int ops_resume(struct ops *ops)
 			char *why = xasprintf("abandoned after a restart during \"%s\", which is not safe to run twice; "
 					      "check %s by hand", step->name, op.row.target);
 			finish(&op, OP_ABANDONED, why);
+			op_progress(&op, "%s", why);
 			free(why);
 		}
 		op_release(&op);

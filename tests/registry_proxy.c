@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -46,6 +47,8 @@ struct regproxy {
 	int ntokens;
 	int serial;
 	char *blob_redirect;
+	int hold_puts;
+	long hold_ms;
 };
 
 struct hreq {
@@ -594,9 +597,32 @@ static void handle(struct regproxy *p, const struct hreq *rq, struct hresp *rs)
 		goto out;
 	}
 	forward(p, rq->method, rq->target, rq, rs);
+	if (name && strcmp(rq->method, "PUT") == 0 && strstr(path, "/manifests/")) {
+		long hold = 0;
+
+		pthread_mutex_lock(&p->mu);
+		p->st.manifest_puts++;
+		if (p->hold_puts > 0) {
+			p->hold_puts--;
+			hold = p->hold_ms;
+		}
+		pthread_mutex_unlock(&p->mu);
+		if (hold > 0) {
+			struct timespec ts = { hold / 1000, (hold % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+	}
 out:
 	free(path);
 	free(name);
+}
+
+void regproxy_hold_puts(struct regproxy *p, int count, long ms)
+{
+	pthread_mutex_lock(&p->mu);
+	p->hold_puts = count;
+	p->hold_ms = ms;
+	pthread_mutex_unlock(&p->mu);
 }
 
 static void *loop(void *arg)

@@ -42,6 +42,7 @@ struct regproxy_stats {
 	int unauthorized;            /* 401s sent for missing/unknown tokens */
 	int with_authorization;      /* requests that carried an Authorization header */
 	int redirected;              /* blob GETs answered with a redirect */
+	int manifest_puts;           /* PUT .../manifests/... passed to the registry */
 	char last_scope[256];        /* as decoded from the last /token query */
 	char last_service[64];
 };
@@ -55,6 +56,10 @@ void regproxy_set_link(struct regproxy *p, enum regproxy_link link);
 void regproxy_set_token_reply(struct regproxy *p, int expires_in, bool access_token);
 /* Answer blob GETs with 307 to base + the same path (NULL: serve them). */
 void regproxy_set_blob_redirect(struct regproxy *p, const char *base);
+/* The next `count` manifest PUTs are passed to the registry (which stores
+ * them) and their answer is held for ms before it is sent: a process
+ * killed meanwhile never learns the PUT was applied. */
+void regproxy_hold_puts(struct regproxy *p, int count, long ms);
 /* Forget every issued token (the registry "revoked" them). */
 void regproxy_revoke_tokens(struct regproxy *p);
 void regproxy_stop(struct regproxy *p);

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +30,9 @@
 #include "tests/helpers.h"
 #include "tests/proc.h"
 #include "tests/tls_front.h"
+#include "tests/registry_proxy.h"
+#include "tests/registry_push.h"
+#include "tests/registry_server.h"
 
 struct fx {
 	char *dir;
@@ -43,6 +47,8 @@ struct fx {
 	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
 	bool bare;            /* viva gets the Slack settings and nothing else */
 	int hung_fd;          /* a "registry" that takes connections and never answers, or 0 */
+	struct registry_server reg;   /* docker-registry, when reg.port != 0 */
+	struct regproxy *proxy;       /* in front of it */
 	long fd_hard;         /* the descriptor hard limit viva was started with */
 };
 
@@ -268,6 +274,10 @@ static int teardown(void **state)
 	proc_release(&f->viva);
 	if (f->hung_fd > 0)
 		close(f->hung_fd);
+	if (f->proxy)
+		regproxy_stop(f->proxy);
+	if (f->reg.port)
+		registry_server_stop(&f->reg);
 	tls_front_stop(f->front);
 	proc_stop(&f->fake, SIGTERM, 5000);
 	proc_release(&f->fake);
@@ -748,6 +758,139 @@ static void serve__hung_registry__help_still_answered(void **state)
 	}
 	json_decref(c);
 	assert_true(slow >= 2);
+}
+
+/* The first column of the first row of sql in the database at path, or NULL. */
+static char *sqlite_value(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	char *v = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_text(st, 0))
+		v = xstrdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* docker-registry with two images of team/svc, behind a proxy that can hold a PUT's answer. */
+static int setup_registry(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct regproxy_opts po = { 0 };
+	char d1[72], d2[72], *path, *env;
+
+	f->dir = test_tmpdir();
+	if (registry_server_start(&f->reg) != 0)
+		return -1;
+	if (regpush_image(f->reg.base, "team/svc", NULL, "2181-develop-10520f4", REGPUSH_DOCKER_V2,
+			  "2026-11-20T10:00:00Z", "amd64", d1, NULL) ||
+	    regpush_image(f->reg.base, "team/svc", NULL, "latest", REGPUSH_DOCKER_V2,
+			  "2026-11-01T10:00:00Z", "amd64", d2, NULL))
+		return -1;
+	po.upstream = f->reg.base;
+	f->proxy = regproxy_start(&po);
+	if (!f->proxy)
+		return -1;
+	path = xasprintf("%s/pipelines/svc.yaml", f->dir);
+	test_write_file(path, "name: svc\nowners: [U0ALICE]\nrepository: { name: svc }\nimage: team/svc\n"
+			"pipeline: { type: service, interface: http, platform: linux/amd64 }\n");
+	free(path);
+	env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", regproxy_port(f->proxy));
+	start_fake(f);
+	start_viva(f, env, "workers: 2\nqueue_size: 64\n");
+	free(env);
+	*state = f;
+	return wait_link(f);
+}
+
+static char *registry_digest(struct fx *f, const char *tag)
+{
+	char *url = xasprintf("%s/v2/team/svc/manifests/%s", f->reg.base, tag), *digest = NULL;
+	long st = regpush_http("HEAD", url, NULL, REGPUSH_DOCKER_V2 ", " REGPUSH_OCI, NULL, NULL, 0, NULL, &digest,
+			       NULL);
+
+	free(url);
+	if (st != 200) {
+		free(digest);
+		return xstrdup("");
+	}
+	return digest;
+}
+
+/*
+ * kill -9 in the middle of a promote: the registry has stored the PUT, viva
+ * never saw the answer. The restarted viva finds the operation its dead
+ * predecessor held, reads latest's digest, records the promote as done
+ * (no second PUT), finishes the audit row and tells the channel. Before:
+ * the registry changed, no audit row, the button stuck for 10 minutes.
+ */
+static void serve__kill_9_mid_promote__settled_once_after_restart(void **state)
+{
+	struct fx *f = *state;
+	struct regproxy_stats st;
+	char *want = registry_digest(f, "2181-develop-10520f4"), *got, *db, *audit;
+	json_t *c;
+	bool told = false;
+
+	regproxy_hold_puts(f->proxy, 1, 4000);
+	json_decref(send_slash(f, "promote svc 2181-develop-10520f4", NULL));
+	for (int i = 0; i < 500; i++) {
+		regproxy_stats(f->proxy, &st);
+		if (st.manifest_puts >= 1)
+			break;
+		sleep_ms(10);
+	}
+	assert_int_equal(st.manifest_puts, 1);
+	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
+	proc_release(&f->viva);
+	got = registry_digest(f, "latest");
+	assert_string_equal(got, want);   /* the registry did move */
+	free(got);
+	sleep_ms(4000);   /* the proxy has let go of the held answer */
+	{
+		char *env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", regproxy_port(f->proxy));
+		start_viva(f, env, "workers: 2\nqueue_size: 64\n");
+		free(env);
+	}
+	assert_int_equal(wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"operation finished\" op=1 kind=promote target=svc state=done",
+				  10000));
+	regproxy_stats(f->proxy, &st);
+	assert_int_equal(st.manifest_puts, 1);   /* not put twice */
+	/* the channel is told it goes on, then (in the same message) how it ended */
+	for (int i = 0; i < 200 && !told; i++) {
+		c = calls(f, "chat.update");
+		for (size_t j = 0; j < json_array_size(c); j++) {
+			char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
+			told = told || (strstr(b, "promote #1 on svc: done: team/svc:latest is now 2181-develop-10520f4") != NULL);
+			free(b);
+		}
+		json_decref(c);
+		if (!told)
+			sleep_ms(25);
+	}
+	if (!told) {
+		char *l = proc_log(&f->viva);
+		c = calls(f, "chat.update");
+		got = json_dumps(c, 0);
+		fprintf(stderr, "no report in the channel; updates: %s\nviva's log:\n%s\n", got, l);
+		free(got);
+		json_decref(c);
+		free(l);
+	}
+	assert_true(told);
+	/* the audit row has the real outcome */
+	db = xasprintf("%s/viva.db", f->dir);
+	audit = sqlite_value(db, "SELECT result FROM audit_log WHERE action = 'promote'");
+	assert_non_null(audit);
+	assert_string_equal(audit, "ok (finished after a restart)");
+	free(audit);
+	free(db);
+	free(want);
 }
 
 static void serve__sigterm__finishes_queued_jobs_and_exits_zero(void **state)
@@ -1418,6 +1561,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, teardown),
 		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, teardown),
 		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
+						teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_mid_promote__settled_once_after_restart, setup_registry,
 						teardown),
 		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
 		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
