@@ -65,6 +65,8 @@ CORE_SRCS += bot/clients/registry_http.c
 CORE_SRCS += bot/clients/registry_auth.c
 CORE_SRCS += bot/clients/kubeconfig.c
 CORE_SRCS += bot/clients/kube_exec.c
+CORE_SRCS += bot/clients/kube.c
+CORE_SRCS += bot/clients/kube_http.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/reply.c
@@ -135,6 +137,7 @@ TESTS += tests/test_quantity
 TESTS += tests/test_dotenv
 TESTS += tests/test_http
 TESTS += tests/test_kubeconfig
+TESTS += tests/test_kube
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

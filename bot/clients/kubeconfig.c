@@ -1002,8 +1002,9 @@ static int read_user(struct kc *kc, size_t fi, const char *epath, json_t *obj, c
 			goto out;
 	}
 	if (t->exec)
-		t->auth_source = xasprintf("the credential plugin '%s' of user '%s' in kubeconfig %s", t->exec->command,
-					   uname, file);
+		t->auth_source = xasprintf("the credential plugin '%s' of user '%s' in kubeconfig %s",
+					   strrchr(t->exec->command, '/') ? strrchr(t->exec->command, '/') + 1
+					   : t->exec->command, uname, file);
 	else if (t->token_file)
 		t->auth_source = xasprintf("the token file %s of user '%s' in kubeconfig %s", t->token_file, uname, file);
 	else if (t->token)
