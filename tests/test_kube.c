@@ -790,7 +790,7 @@ static void status__api_status_as_one_line(void **state)
 		  VIVA_EINVAL, "Deployment.apps \"svc-a-green\" is invalid: spec.replicas: Invalid value: -1: must be "
 		  "greater than or equal to 0", "Invalid" },
 		{ 404, "404 page not found", VIVA_ENOENT,
-		  "deployments.apps \"svc-a-green\" in namespace prod not found", "" },
+		  "deployments.apps \"svc-a-green\" not found in namespace prod", "" },
 		{ 400, "<html>bad</html>", VIVA_EINVAL,
 		  "cluster prod answered HTTP 400 to get deployments.apps \"svc-a-green\" in namespace prod", "" },
 		{ 200, "<html>not json</html>", VIVA_EREMOTE,
@@ -1099,6 +1099,73 @@ static void exec_plugin__cached_token_rerun_once_on_401(void **state)
 	free(script);
 }
 
+struct worker {
+	struct kube *k;
+	int ok;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 3; i++)
+		if (kube_get(w->k, &deploy_a, NULL) == VIVA_OK)
+			w->ok++;
+	return NULL;
+}
+
+static void exec_plugin__threads_share_one_run(void **state)
+{
+	char *dir = test_tmpdir(), *plugin = xasprintf("%s/plugin", dir), *kc = xasprintf("%s/config", dir);
+	char *yaml, *script, err[512], *runs;
+	struct answer a[24];
+	struct worker w[8];
+	pthread_t th[8];
+	struct kube_target t;
+	struct kube *k;
+
+	(void)state;
+	script = xasprintf("#!/bin/sh\necho run >> '%s/runs'\nsleep 0.2\n"
+			   "echo '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\","
+			   "\"status\":{\"token\":\"SECRET-ONE\"}}'\n", dir);
+	test_write_file(plugin, script);
+	assert_int_equal(chmod(plugin, 0755), 0);
+	yaml = xasprintf("current-context: c\nclusters:\n- name: cl\n  cluster: {server: '%s'}\n"
+			 "contexts:\n- name: c\n  context: {cluster: cl, user: u}\n"
+			 "users:\n- name: u\n  user:\n    exec: {apiVersion: client.authentication.k8s.io/v1, "
+			 "command: ./plugin, interactiveMode: Never}\n", G.srv->base);
+	test_write_file(kc, yaml);
+	assert_int_equal(kubeconfig_load(kc, NULL, "eks", &t, err, sizeof(err)), VIVA_OK);
+	k = kube_new(&t, &fast, err, sizeof(err));
+	assert_non_null(k);
+	for (int i = 0; i < 24; i++)
+		a[i] = (struct answer){ 200, "{}" };
+	srv_script(G.srv, a, 24);
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){ .k = k };
+		assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].ok, 3);
+	}
+	assert_int_equal(nrec(G.srv), 24);
+	for (int i = 0; i < 24; i++)
+		assert_string_equal(rec(G.srv, i)->auth, "Bearer SECRET-ONE");
+	runs = xasprintf("%s/runs", dir);
+	free(yaml);
+	yaml = slurp(runs);
+	assert_string_equal(yaml, "run\n");
+	kube_free(k);
+	test_rm_rf(dir);
+	free(runs);
+	free(dir);
+	free(plugin);
+	free(kc);
+	free(yaml);
+	free(script);
+}
+
 /* ---- TLS ----------------------------------------------------------------------------------------- */
 
 static void tls__client_certificate_from_kubeconfig_and_exec(void **state)
@@ -1361,6 +1428,7 @@ int main(void)
 		cmocka_unit_test(version__get_path),
 		cmocka_unit_test(token_file__reread_once_on_401),
 		cmocka_unit_test(exec_plugin__cached_token_rerun_once_on_401),
+		cmocka_unit_test(exec_plugin__threads_share_one_run),
 		cmocka_unit_test(tls__client_certificate_from_kubeconfig_and_exec),
 		cmocka_unit_test(clients__one_per_cluster_chosen_per_environment),
 		cmocka_unit_test(fake__entry_points_work_through_any_ops),

@@ -244,8 +244,11 @@ int kube_status_error(const struct kube *k, const struct kube_ref *ref, const ch
 		char res[128];
 		/* no Status: the path itself is unknown (a resource the cluster does not serve) */
 		kube_resource_name(ref ? ref->res : NULL, res, sizeof(res));
-		if (ref && ref->name)
-			sb_addf(&sb, "%s not found", what);
+		if (ref && ref->name) {
+			char name[96];
+			sb_addf(&sb, "%s \"%s\" not found%s%s", res, shown(ref->name, name, sizeof(name), 80),
+				ns && *ns ? " in namespace " : "", ns && *ns ? ns : "");
+		}
 		else
 			sb_addf(&sb, "cluster %s does not serve %s/%s", cluster_of(k), res,
 				ref && ref->res ? ref->res->version : "?");

@@ -268,26 +268,32 @@ static void collect(struct run *r, int64_t deadline, size_t max_output)
 	}
 }
 
-/* Wait for the plugin to exit by the deadline, else kill its group. */
+/*
+ * Wait for the plugin to exit by the deadline, else kill its group. The
+ * plugin is waited for without being reaped (WNOWAIT) until its group is
+ * killed: while it is a zombie its pid, the group's id, cannot be reused by
+ * another process, so the kill reaches only what the plugin left behind.
+ */
 static void reap(struct run *r, int64_t deadline, bool kill_now)
 {
-	if (!kill_now) {
-		while (now_ms_mono() < deadline) {
-			pid_t w = waitpid(r->pid, &r->status, WNOHANG);
-			if (w == r->pid)
-				goto done;
-			if (w < 0 && errno != EINTR)
-				goto done;
+	bool exited = false;
+
+	while (!kill_now && !exited && now_ms_mono() < deadline) {
+		siginfo_t si;
+		int w;
+
+		memset(&si, 0, sizeof(si));
+		w = waitid(P_PID, (id_t)r->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+		if ((w == 0 && si.si_pid == r->pid) || (w < 0 && errno != EINTR))
+			exited = true;
+		else
 			poll(NULL, 0, 10);
-		}
-		r->timed_out = true;
 	}
+	if (!kill_now && !exited)
+		r->timed_out = true;
 	kill_group(r->pid);
 	while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR)
 		;
-done:
-	/* whatever the plugin left behind in its group goes too */
-	kill(-r->pid, SIGKILL);
 	if (r->out_fd >= 0)
 		close(r->out_fd);
 	if (r->err_fd >= 0)

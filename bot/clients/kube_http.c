@@ -342,13 +342,18 @@ static int call(struct kube_real *r, const struct call *c, json_t **out)
 			}
 		}
 		rc = kube_status_error(&r->base, c->ref, c->verb, rs.status, rs.body.buf, rs.body.len);
-		log_warn("kube request refused", "cluster=%s verb=%s resource=%s status=%ld reason=%s", r->base.cluster,
-			 c->verb, res, rs.status, kube_last_reason());
+		/* "not there" and "changed meanwhile" are answers callers expect */
+		log_at(rs.status == 404 || rs.status == 409 ? LOG_INFO : LOG_WARN, "kube request refused",
+		       "cluster=%s verb=%s resource=%s status=%ld reason=%s", r->base.cluster, c->verb, res, rs.status,
+		       kube_last_reason());
 		break;
 	}
+	/* a Secret (a bootstrap token) may have travelled in either */
+	if (rs.body.buf)
+		explicit_bzero(rs.body.buf, rs.body.len);
 	http_response_release(&rs);
 	free(ctype);
-	free(payload);
+	free_secret(payload);
 	return rc;
 }
 
