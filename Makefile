@@ -63,6 +63,10 @@ CORE_SRCS += bot/clients/oci.c
 CORE_SRCS += bot/clients/registry.c
 CORE_SRCS += bot/clients/registry_http.c
 CORE_SRCS += bot/clients/registry_auth.c
+CORE_SRCS += bot/clients/kubeconfig.c
+CORE_SRCS += bot/clients/kube_exec.c
+CORE_SRCS += bot/clients/kube.c
+CORE_SRCS += bot/clients/kube_http.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/reply.c
@@ -133,6 +137,8 @@ TESTS += tests/test_yamltree
 TESTS += tests/test_quantity
 TESTS += tests/test_dotenv
 TESTS += tests/test_http
+TESTS += tests/test_kubeconfig
+TESTS += tests/test_kube
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

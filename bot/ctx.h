@@ -15,6 +15,7 @@ struct tmpl_set;
 struct reply;
 struct slack_api;
 struct registry;
+struct kube_clients;
 struct cmd;
 struct act;
 struct ops;
@@ -33,6 +34,7 @@ struct viva_env {
 	struct tmpl_set *tmpl;
 	struct slack_api *slack;        /* NULL in the local console */
 	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
+	struct kube_clients *kube;      /* a client per viva.yaml cluster (kube_for_env); NULL when none */
 	struct ops *ops;                /* the operation pool of `serve`; NULL: operations run inline */
 	struct timers *timers;          /* jobs for later (deferred answers); NULL outside `serve` */
 	struct viva_clock *clock;

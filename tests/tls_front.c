@@ -431,6 +431,10 @@ struct tls_front *tls_front_start(const struct tls_front_opts *o)
 		}
 		SSL_CTX_set_client_CA_list(t->api_ctx, names);
 		SSL_CTX_set_verify(t->api_ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		/* OpenSSL refuses to resume a session of a verified peer without a
+		 * session id context: a client's second connection (libcurl
+		 * resumes) would fail its handshake */
+		SSL_CTX_set_session_id_context(t->api_ctx, (const unsigned char *)"viva-test", 9);
 	}
 	t->api_fd = listen_local(&t->api_port);
 	t->link_fd = listen_local(&t->link_port);
