@@ -10,6 +10,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/clients/registry.h"
+#include "bot/clients/kube.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
@@ -130,9 +131,17 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 			log_warn("registry TLS certificates are not checked (registry.insecure)", "url=%s",
 				 cfg->registry_url);
 	}
+	if (cfg->n_clusters > 0 &&
+	    kube_clients_new(cfg, NULL, NULL, &env->kube, err, sizeof(err)) != VIVA_OK) {
+		/* a missing or wrong setting: one line naming it (SPEC section 2) */
+		fprintf(stderr, "viva: %s\n", err);
+		goto fail;
+	}
 	startup_apply(env);
 	return 0;
 fail:
+	registry_free(env->registry);
+	env->registry = NULL;
 	store_close(env->store);
 	env->store = NULL;
 	tmpl_set_free(env->tmpl);
@@ -143,6 +152,7 @@ fail:
 
 static void env_close(struct viva_config *cfg, struct viva_env *env)
 {
+	kube_clients_free(env->kube);
 	registry_free(env->registry);
 	store_close(env->store);
 	tmpl_set_free(env->tmpl);
