@@ -5,6 +5,8 @@
 #include "bot/model/builtin.h"
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
+#include "bot/model/render.h"
+#include "bot/model/spec.h"
 #include "bot/console.h"
 #include "bot/ctx.h"
 #include "bot/lib/err.h"
@@ -14,10 +16,13 @@
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/text.h"
 #include "bot/lib/times.h"
 #include "store/store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +59,11 @@ static void usage(FILE *f)
 		"       viva templates dump DIR [--force]\n"
 		"                                  write the built-in templates to DIR, to edit and use as\n"
 		"                                  VIVA_TEMPLATES=DIR (existing files are kept unless --force)\n"
+		"       viva render SVC [ENV] [--apply | --seed] [--tag TAG]\n"
+		"                                  print the Kubernetes objects of a service's spec (from\n"
+		"                                  pipelines.dir) in ENV or every environment, as a v1 List;\n"
+		"                                  --apply: what `pipeline apply` sends (no image, live colour\n"
+		"                                  or idle replicas), --seed: those fields alone. No cluster call\n"
 		"       viva version               the version\n"
 		"       viva help | --help         this text\n"
 		"exec exits 0 when the action was done, 1 when it failed, 3 when it was not allowed,\n"
@@ -337,6 +347,164 @@ static int run_templates(int argc, char **argv)
 	return 2;
 }
 
+/* SVC.yaml (or SVC.yml) from the spec directory, parsed; prints why not. */
+static struct spec *load_spec(const char *dir, const char *svc)
+{
+	static const char *const exts[] = { "yaml", "yml", NULL };
+	struct spec_errors errs;
+	struct spec *s = NULL;
+	char *text = NULL, *file = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	int dfd, rc = VIVA_ENOENT;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		fprintf(stderr, "viva: the spec directory %s (pipelines.dir): %s\n", dir, strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; exts[i] && rc == VIVA_ENOENT; i++) {
+		free(file);
+		file = xasprintf("%s.%s", svc, exts[i]);
+		/* The catalog's own limit for a spec file. */
+		rc = read_regular_file(dfd, file, READ_BENEATH, (size_t)256 << 10, &text, &len, &why);
+	}
+	close(dfd);
+	if (rc == VIVA_ENOENT) {
+		fprintf(stderr, "viva: no spec for %s in %s (looked for %s.yaml and %s.yml)\n", svc, dir, svc, svc);
+		goto out;
+	}
+	if (rc != VIVA_OK) {
+		fprintf(stderr, "viva: %s/%s: %s\n", dir, file, why ? why : viva_strerror(rc));
+		goto out;
+	}
+	spec_errors_init(&errs, file);
+	if (spec_parse(text, len, file, &s, &errs) != VIVA_OK) {
+		char *msg = spec_errors_format(&errs);
+
+		fprintf(stderr, "viva: %s/%s is not a valid spec:\n%s\n", dir, file, msg);
+		free(msg);
+	}
+	spec_errors_release(&errs);
+out:
+	free(text);
+	free(file);
+	return s;
+}
+
+/*
+ * `viva render SVC [ENV]`: what a service's spec becomes in Kubernetes,
+ * without a cluster, the store or Slack (the configuration, the templates
+ * and the spec directory only), so an operator can check a template change.
+ */
+static int run_render(int argc, char **argv)
+{
+	struct viva_config cfg;
+	struct render_opts o = { .form = RENDER_CREATE, .deployed_by = "viva" };
+	struct render_plan plan = { 0 };
+	struct tmpl_set *ts = NULL;
+	struct spec *s = NULL;
+	const char *svc = NULL, *env = NULL;
+	char *registry = NULL, err[1024];
+	json_t *items = NULL, *list = NULL;
+	size_t done = 0;
+	int rc = 1;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--apply") == 0) {
+			o.form = RENDER_APPLY;
+		} else if (strcmp(argv[i], "--seed") == 0) {
+			o.form = RENDER_SEED;
+		} else if (strcmp(argv[i], "--tag") == 0 && i + 1 < argc) {
+			o.tag = argv[++i];
+		} else if (argv[i][0] == '-' || (svc && env)) {
+			usage(stderr);
+			return 2;
+		} else if (!svc) {
+			svc = argv[i];
+		} else {
+			env = argv[i];
+		}
+	}
+	if (!svc) {
+		usage(stderr);
+		return 2;
+	}
+	/* Names become file names: only what a service or an environment can be. */
+	if (!is_dns1123_label(svc) || (env && !is_dns1123_label(env))) {
+		fprintf(stderr, "viva: \"%s\" is not a %s name (lower-case letters, digits and '-')\n",
+			is_dns1123_label(svc) ? env : svc, is_dns1123_label(svc) ? "environment" : "service");
+		return 2;
+	}
+	if (config_load(&cfg, NULL, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "viva: configuration error: %s\n", err);
+		return 1;
+	}
+	if (tmpl_set_load(cfg.templates_dir, &ts, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "viva: templates (VIVA_TEMPLATES=%s): %s\n", cfg.templates_dir, err);
+		goto out;
+	}
+	s = load_spec(cfg.pipelines_dir, svc);
+	if (!s)
+		goto out;
+	registry = render_registry_host(cfg.registry_url);
+	o.registry = registry;
+	o.deployed_at = now_unix();
+	render_plan_init(&plan, s, &cfg);
+	items = json_array();
+	for (size_t i = 0; i < plan.nskipped; i++) {
+		if (!env || strcmp(env, plan.skipped[i].env) == 0)
+			fprintf(stderr, "viva: %s: skipped: %s\n", svc, plan.skipped[i].reason);
+	}
+	for (size_t i = 0; i < plan.ntargets; i++) {
+		json_t *objs = NULL;
+
+		if (env && strcmp(env, plan.targets[i].env) != 0)
+			continue;
+		if (render_service(s, &plan.targets[i], ts, &o, &objs, err, sizeof(err)) != VIVA_OK) {
+			fprintf(stderr, "viva: %s\n", err);
+			goto out;
+		}
+		json_array_extend(items, objs);
+		json_decref(objs);
+		done++;
+	}
+	if (env && done == 0) {
+		bool skipped = false;
+
+		for (size_t i = 0; i < plan.nskipped; i++)
+			skipped = skipped || strcmp(env, plan.skipped[i].env) == 0;
+		if (skipped)
+			;   /* the reason is printed above */
+		else if (config_env_find(&cfg, env))
+			fprintf(stderr, "viva: %s does not run in %s: its spec has no resources.%s\n", svc, env,
+				env);
+		else
+			fprintf(stderr, "viva: no environment \"%s\": not in viva.yaml (environments), not in "
+				"the spec's resources\n", env);
+		goto out;
+	}
+	if (plan.ntargets == 0)
+		fprintf(stderr, "viva: %s renders in no environment: none of its resources is in viva.yaml "
+			"(environments)\n", svc);
+	list = json_pack("{s:s, s:s, s:O}", "apiVersion", "v1", "kind", "List", "items", items);
+	if (!list || json_dumpf(list, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF ||
+	    fflush(stdout) != 0) {
+		fprintf(stderr, "viva: cannot write the objects: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(list);
+	json_decref(items);
+	render_plan_release(&plan);
+	spec_free(s);
+	free(registry);
+	tmpl_set_free(ts);
+	config_release(&cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -353,6 +521,8 @@ int main(int argc, char **argv)
 		return run_serve();
 	if (strcmp(argv[1], "templates") == 0)
 		return run_templates(argc - 2, argv + 2);
+	if (strcmp(argv[1], "render") == 0)
+		return run_render(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("viva %s\n", VIVA_VERSION);
 		return 0;

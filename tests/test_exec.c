@@ -159,7 +159,8 @@ static void exec__help__lists_every_subcommand(void **state)
 {
 	struct fixture *f = *state;
 	static const char *const subs[] = { "viva serve", "viva console", "viva exec", "viva check-config",
-					    "viva templates list", "viva templates dump", "viva version", NULL };
+					    "viva templates list", "viva templates dump", "viva render", "viva version",
+					    NULL };
 	int st;
 	char *out = viva(f, "--help", &st);
 
@@ -205,6 +206,107 @@ static void exec__templates_dump_edit_override(void **state)
 	assert_non_null(strstr(out, "viva: templates (VIVA_TEMPLATES=nowhere)"));
 	free(out);
 	free(path);
+}
+
+/*
+ * `viva render`: a spec's Kubernetes objects without a cluster, through the
+ * built-in templates and then an operator's override of one of them.
+ */
+static void render__spec_dir_and_override__printed_as_a_list(void **state)
+{
+	struct fixture *f = *state;
+	char *p, *out, *tmpl;
+	json_t *list, *items, *svc;
+	int st;
+
+	p = xasprintf("%s/viva.yaml", f->dir);
+	test_write_file(p, "pipelines: { dir: ./specs }\n"
+			   "registry: { url: \"http://127.0.0.1:5000/\" }\n"
+			   "clusters: { dev: {} }\n"
+			   "environments:\n"
+			   "  alpha: { cluster: dev, namespace: team-alpha }\n"
+			   "  prod: { cluster: dev, namespace: prod }\n");
+	free(p);
+	p = xasprintf("%s/specs/service-a.yaml", f->dir);
+	test_write_file(p, "name: service-a\nowners: [U012AB3CD]\nrepository: { name: service-a }\n"
+			   "image: team/service-a\npipeline: { platform: linux/arm64 }\n"
+			   "resources:\n  alpha: { instance: 2, cpu: \"0.25\", memory: 2048MB }\n"
+			   "  beta: { instance: 1, cpu: 1, memory: 1Gi }\n"
+			   "batches: [{ name: nightly, schedule: \"0 1 * * *\", command: [run] }]\n");
+	free(p);
+
+	out = viva(f, "render service-a alpha --tag 7-main-abc 2>/dev/null", &st);
+	assert_int_equal(st, 0);
+	list = json_loads(out, 0, NULL);
+	assert_non_null(list);
+	assert_string_equal(json_string_value(json_object_get(list, "kind")), "List");
+	items = json_object_get(list, "items");
+	assert_int_equal(json_array_size(items), 6);   /* 2 Services, 3 Deployments, 1 CronJob */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(items, 2),
+					      "metadata"), "name")), "service-a-blue");
+	assert_non_null(strstr(out, "\"image\": \"127.0.0.1:5000/team/service-a:7-main-abc\""));
+	assert_non_null(strstr(out, "\"kubernetes.io/arch\": \"arm64\""));
+	assert_non_null(strstr(out, "\"memory\": \"2Gi\""));
+	assert_non_null(strstr(out, "\"namespace\": \"team-alpha\""));
+	json_decref(list);
+	free(out);
+
+	/* every environment: the one only in the spec is named, the rest render */
+	out = viva(f, "render service-a >/dev/null 2>err.txt; echo \"exit $?\"; cat err.txt", &st);
+	assert_non_null(strstr(out, "exit 0"));
+	assert_non_null(strstr(out, "viva: service-a: skipped: resources.beta: no environment \"beta\" in "
+				    "viva.yaml"));
+	free(out);
+	out = viva(f, "render service-a prod", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "viva: service-a does not run in prod: its spec has no resources.prod"));
+	free(out);
+	out = viva(f, "render nobody", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "no spec for nobody in ./specs"));
+	free(out);
+
+	/* an operator's Service template: used, and the apply body still leaves the colour alone */
+	out = viva(f, "templates dump mine", &st);
+	assert_int_equal(st, 0);
+	free(out);
+	p = xasprintf("%s/mine/k8s/service.json", f->dir);
+	test_write_file(p, "{\"apiVersion\": \"v1\", \"kind\": \"Service\",\n"
+			   " \"metadata\": {\"name\": \"{{name}}\", \"labels\": {\"app\": \"{{service}}\", \"tier\": \"web\"}},\n"
+			   " \"spec\": {\"selector\": {\"app\": \"{{service}}\", \"viva/slot\": \"{{slot}}\"},\n"
+			   "          \"ports\": [{\"port\": 8080}]}}\n");
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "render service-a alpha --apply 2>/dev/null", &st);
+	assert_int_equal(st, 0);
+	list = json_loads(out, 0, NULL);
+	assert_non_null(list);
+	svc = json_array_get(json_object_get(list, "items"), 0);
+	tmpl = json_dumps(svc, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(tmpl, "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"labels\":"
+			    "{\"app\":\"service-a\",\"tier\":\"web\"},\"name\":\"service-a\",\"namespace\":"
+			    "\"team-alpha\"},\"spec\":{\"ports\":[{\"port\":8080}],\"selector\":{\"app\":"
+			    "\"service-a\"}}}");
+	free(tmpl);
+	json_decref(list);
+	free(out);
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "templates list", &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "mine/k8s/service.json"));
+	assert_non_null(strstr(out, "k8s/README.md"));
+	free(out);
+
+	/* a broken one: one clear line, exit 1 */
+	test_write_file(p, "{\"apiVersion\": \"v1\", \"kind\": \"Srevice\", \"metadata\": {\"name\": \"{{name}}\"}}");
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "render service-a alpha", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "viva: service-a in alpha: template k8s/service renders kind \"Srevice\", "
+				    "not Service"));
+	free(out);
+	test_write_file(p, "{\"apiVersion\": \"v1\",");
+	out = viva_env(f, "VIVA_TEMPLATES=mine", "render service-a alpha", &st);
+	assert_int_equal(st, 1);
+	assert_non_null(strstr(out, "template k8s/service: malformed JSON at line 1"));
+	free(out);
+	free(p);
 }
 
 /*
@@ -261,6 +363,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exec__bad_config__one_clear_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__help__lists_every_subcommand, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__templates_dump_edit_override, setup, teardown),
+		cmocka_unit_test_setup_teardown(render__spec_dir_and_override__printed_as_a_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(install__prefix_destdir__binary_runs_from_anywhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__no_arguments__usage, setup, teardown),
 	};

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <string.h>
 
 #include "bot/lib/err.h"
 #include "bot/lib/quantity.h"
@@ -177,12 +178,68 @@ static void quantity__faults__named(void **state)
 	assert_int_equal(quantity_memory_check(NULL, NULL), QUANTITY_SYNTAX);
 }
 
+/* From what a spec says to the text Kubernetes keeps (so a second apply is a no-op). */
+static void quantity__format__canonical_kubernetes_text(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *cpu;     /* NULL: not a CPU case */
+		const char *memory;  /* NULL: not a memory case */
+	} cases[] = {
+		{ "0.05", "50m", NULL },
+		{ "50m", "50m", NULL },
+		{ "2", "2", NULL },
+		{ "2000m", "2", NULL },
+		{ "1.5", "1500m", NULL },
+		{ "0.001", "1m", NULL },
+		{ "1024MB", NULL, "1Gi" },
+		{ "4096MB", NULL, "4Gi" },
+		{ "1536MB", NULL, "1536Mi" },
+		{ "1.5Gi", NULL, "1536Mi" },
+		{ "512Mi", NULL, "512Mi" },
+		{ "1G", NULL, "1G" },
+		{ "1500M", NULL, "1500M" },
+		{ "1T", NULL, "1T" },         /* 10^12 divides by 1024 too: decimal is shorter */
+		{ "1Ti", NULL, "1Ti" },
+		{ "1000", NULL, "1k" },
+		{ "1024", NULL, "1Ki" },
+		{ "1", NULL, "1" },
+		{ "1500", NULL, "1500" },
+		{ "8Ei", NULL, NULL },        /* too large: not formatted here */
+		{ "7Ei", NULL, "7Ei" },
+	};
+	char buf[QUANTITY_BUF];
+	int64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].cpu) {
+			assert_int_equal(quantity_cpu_parse(cases[i].in, &v), 0);
+			assert_string_equal(quantity_cpu_format(v, buf), cases[i].cpu);
+			/* the text reads back as the same value */
+			assert_int_equal(quantity_cpu_parse(buf, &v), 0);
+		}
+		if (cases[i].memory) {
+			int64_t back;
+
+			assert_int_equal(quantity_memory_parse(cases[i].in, &v), 0);
+			assert_string_equal(quantity_memory_format(v, buf), cases[i].memory);
+			assert_int_equal(quantity_memory_parse(buf, &back), 0);
+			assert_true(back == v);
+		}
+	}
+	/* the extremes fit the buffer */
+	assert_string_equal(quantity_memory_format(INT64_MAX, buf), "9223372036854775807");
+	assert_int_equal(strlen(quantity_cpu_format(INT64_MAX, buf)), 20);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(quantity__cpu__table),
 		cmocka_unit_test(quantity__memory__table),
 		cmocka_unit_test(quantity__faults__named),
+		cmocka_unit_test(quantity__format__canonical_kubernetes_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -792,6 +792,48 @@ static void spec__long_cronjob_name__refused(void **state)
 	spec_free(s);
 }
 
+/* Service "SVC-canary" must be a DNS-1035 label: 63 characters, a letter first. */
+static void spec__service_name_past_kubernetes_limits__refused(void **state)
+{
+	/* 57 characters: "SVC-canary" would be 64. */
+	static const char *const long57 = "a23456789-123456789-123456789-123456789-123456789-1234567";
+	struct spec_errors e;
+	struct spec *s;
+	char *yaml;
+
+	(void)state;
+	assert_int_equal(strlen(long57), 57);
+	yaml = xasprintf("name: %s\nowners: [U012AB3CD]\nrepository: { name: x }\nimage: a\n", long57);
+	parse_fail(yaml, VIVA_EINVAL, &e);
+	expect_err_sub(&e, "name", "its Kubernetes Service \"a23456789-");
+	expect_err_sub(&e, "name", "-canary\" would be longer than 63 characters (at most 56 for a service)");
+	assert_int_equal(e.n, 1);
+	assert_int_equal(e.v[0].line, 1);
+	spec_errors_release(&e);
+	free(yaml);
+
+	/* 56 is fine */
+	yaml = xasprintf("name: %.56s\nowners: [U012AB3CD]\nrepository: { name: x }\nimage: a\n", long57);
+	s = parse_ok(yaml);
+	assert_int_equal(strlen(s->name), 56);
+	spec_free(s);
+	free(yaml);
+
+	/* a batch-only pipeline has no Service: only its CronJob names count */
+	yaml = xasprintf("name: %s\nowners: [U012AB3CD]\nrepository: { name: x }\nimage: a\n"
+			 "pipeline: { type: batch }\n", long57);
+	s = parse_ok(yaml);
+	spec_free(s);
+	free(yaml);
+
+	parse_fail("name: 9lives\nowners: [U012AB3CD]\nrepository: { name: x }\nimage: a\n",
+		   VIVA_EINVAL, &e);
+	expect_err(&e, "name", 1, "\"9lives\" must start with a letter: Kubernetes Service names "
+		   "(SVC, SVC-canary) do");
+	assert_int_equal(e.n, 1);
+	spec_errors_release(&e);
+}
+
 static void spec__duplicate_batch__refused(void **state)
 {
 	struct spec_errors e;
@@ -1656,6 +1698,7 @@ int main(void)
 		cmocka_unit_test(spec__bad_cron__refused),
 		cmocka_unit_test(spec__good_cron__accepted),
 		cmocka_unit_test(spec__long_cronjob_name__refused),
+		cmocka_unit_test(spec__service_name_past_kubernetes_limits__refused),
 		cmocka_unit_test(spec__duplicate_batch__refused),
 		cmocka_unit_test(spec__empty_command__refused),
 		cmocka_unit_test(spec__bad_env_keys__refused),

@@ -461,6 +461,41 @@ static void tmpl__unknown_directive__einval(void **state)
 		    "unknown directive '$sort'", NULL);
 }
 
+/* "$comment" documents a template and never reaches the output. */
+static void tmpl__comment__dropped_anywhere(void **state)
+{
+	(void)state;
+	check("{\"$comment\": [\"what this renders\", \"variables: x\"], \"a\": \"{{x}}\","
+	      " \"b\": {\"$comment\": \"inner\", \"c\": 1},"
+	      " \"l\": [{\"$each\": \"xs\", \"$comment\": {\"any\": 1}, \"$do\": \"{{.}}\"}]}",
+	      "{\"x\": \"v\", \"xs\": [1, 2]}",
+	      "{\"a\": \"v\", \"b\": {\"c\": 1}, \"l\": [1, 2]}");
+	/* A comment is not a value: it is never rendered, so it may mention {{x}}. */
+	check("{\"$comment\": \"uses {{undefined}}\", \"a\": 1}", NULL, "{\"a\": 1}");
+}
+
+/* TMPL_VERBATIM: no mrkdwn escaping, even in a "text" member. */
+static void tmpl__verbatim__never_escapes(void **state)
+{
+	struct tmpl_set *ts = tmpl_set_new();
+	json_t *data = parse("{\"x\": \"<a> & \\\"b\\\"\"}"), *out = NULL;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(tmpl_set_add(ts, "k", "{\"text\": \"{{x}}\", \"data\": {\"text\": \"t {{x}}\"}}",
+				      err, sizeof(err)), 0);
+	assert_int_equal(tmpl_render_ex(ts, "k", data, TMPL_VERBATIM, &out, err, sizeof(err)), 0);
+	assert_json(out, "{\"text\": \"<a> & \\\"b\\\"\", \"data\": {\"text\": \"t <a> & \\\"b\\\"\"}}");
+	json_decref(out);
+	/* The same template without the flag is a Slack message: escaped. */
+	assert_int_equal(tmpl_render(ts, "k", data, &out, err, sizeof(err)), 0);
+	assert_json(out, "{\"text\": \"&lt;a&gt; &amp; \\\"b\\\"\", "
+		    "\"data\": {\"text\": \"t &lt;a&gt; &amp; \\\"b\\\"\"}}");
+	json_decref(out);
+	json_decref(data);
+	tmpl_set_free(ts);
+}
+
 static void tmpl__malformed_placeholder__einval(void **state)
 {
 	(void)state;
@@ -916,6 +951,8 @@ int main(void)
 		cmocka_unit_test(tmpl__bad_condition__einval),
 		cmocka_unit_test(tmpl__missing_variable__einval_with_pointer),
 		cmocka_unit_test(tmpl__pointer__escapes_tilde_and_slash),
+		cmocka_unit_test(tmpl__comment__dropped_anywhere),
+		cmocka_unit_test(tmpl__verbatim__never_escapes),
 		cmocka_unit_test(tmpl__unknown_directive__einval),
 		cmocka_unit_test(tmpl__malformed_placeholder__einval),
 		cmocka_unit_test(tmpl__object_in_text__einval),

@@ -2,8 +2,10 @@
 #include "bot/lib/quantity.h"
 #include "bot/lib/err.h"
 
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 __extension__ typedef __int128 i128;
@@ -214,4 +216,38 @@ int quantity_cpu_parse(const char *s, int64_t *millicores)
 int quantity_memory_parse(const char *s, int64_t *bytes)
 {
 	return fault_err(quantity_memory_check(s, bytes));
+}
+
+char *quantity_cpu_format(int64_t millicores, char *buf)
+{
+	if (millicores % 1000 == 0)
+		snprintf(buf, QUANTITY_BUF, "%" PRId64, millicores / 1000);
+	else
+		snprintf(buf, QUANTITY_BUF, "%" PRId64 "m", millicores);
+	return buf;
+}
+
+/* v as mantissa and suffix, dividing by base while it divides exactly. */
+static void mem_form(int64_t v, int64_t base, const char *const *suffixes, char *buf)
+{
+	int i = 0;
+
+	while (v != 0 && v % base == 0 && suffixes[i + 1]) {
+		v /= base;
+		i++;
+	}
+	snprintf(buf, QUANTITY_BUF, "%" PRId64 "%s", v, suffixes[i]);
+}
+
+char *quantity_memory_format(int64_t bytes, char *buf)
+{
+	static const char *const bin[] = { "", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", NULL };
+	static const char *const dec[] = { "", "k", "M", "G", "T", "P", "E", NULL };
+	char d[QUANTITY_BUF];
+
+	mem_form(bytes, 1024, bin, buf);
+	mem_form(bytes, 1000, dec, d);
+	if (strlen(d) < strlen(buf))
+		memcpy(buf, d, strlen(d) + 1);
+	return buf;
 }

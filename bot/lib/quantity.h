@@ -31,4 +31,17 @@ enum quantity_fault quantity_memory_check(const char *s, int64_t *bytes);
 int quantity_cpu_parse(const char *s, int64_t *millicores);
 int quantity_memory_parse(const char *s, int64_t *bytes);
 
+/*
+ * The canonical Kubernetes text of a quantity (what the API server writes
+ * back, so applying it twice changes nothing), into buf of at least
+ * QUANTITY_BUF bytes; returns buf.
+ *   CPU: whole cores as "2", else millicores "50m", "1500m".
+ *   Memory: the shorter of the binary form (the largest of Ki..Ei that
+ *   divides it: 1024MB -> "1Gi", 1536MB -> "1536Mi") and the decimal one
+ *   (k..E: 1G -> "1G"), binary on a tie; plain bytes when neither divides.
+ */
+enum { QUANTITY_BUF = 32 };
+char *quantity_cpu_format(int64_t millicores, char *buf);
+char *quantity_memory_format(int64_t bytes, char *buf);
+
 #endif

@@ -5,8 +5,8 @@
 
 /*
  * The files of templates/ as built into ./viva (bot/model/embed.sh makes
- * the table at build time): Block Kit messages now, Kubernetes manifests and
- * node files later. viva needs no file beside it; an operator's directory
+ * the table at build time): Block Kit messages (slack/), Kubernetes objects
+ * (k8s/, with their README.md), node files later. viva needs no file beside it; an operator's directory
  * (VIVA_TEMPLATES / templates_dir) overrides them file by file, and
  * `viva templates dump DIR` writes them out to start from.
  */

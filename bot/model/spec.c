@@ -41,6 +41,8 @@
 #define ERR_PATH_MAX     256
 /* Kubernetes CronJob names are at most 52 characters (the Job adds 11). */
 #define CRONJOB_NAME_MAX 52
+/* Service "SVC-canary" is a DNS-1035 label: at most 63, so SVC at most 56. */
+#define SERVICE_NAME_MAX (63 - (int)sizeof("-canary") + 1)
 #define IMAGE_MAX        255
 #define REPO_NAME_MAX    200
 #define BRANCH_MAX       255
@@ -1066,6 +1068,27 @@ static void check_batches(struct vctx *v, json_t *root, struct spec *s)
 	}
 }
 
+/*
+ * The names SPEC 5 derives from the service name must be valid Kubernetes
+ * names, or the service could never be applied: say so here, with the path,
+ * not later as an API error. A service (not a batch) gets the Services
+ * SVC and SVC-canary, DNS-1035 labels: at most 63 characters, starting with a
+ * letter. (Deployments SVC-blue/-green/-canary fit whenever the Service does;
+ * CronJobs SVC-BATCH are checked with the batches.)
+ */
+static void check_k8s_names(struct vctx *v, const struct spec *s)
+{
+	if (!s->name || !is_dns1123_label(s->name) || s->type == SPEC_BATCH)
+		return;
+	if (strlen(s->name) > SERVICE_NAME_MAX)
+		verr(v, "name", "\"%s\" is too long: its Kubernetes Service \"%s-canary\" would be "
+		     "longer than 63 characters (at most %d for a service)", s->name, s->name,
+		     SERVICE_NAME_MAX);
+	else if (!(s->name[0] >= 'a' && s->name[0] <= 'z'))
+		verr_val(v, "name", s->name, "must start with a letter: Kubernetes Service names "
+			 "(SVC, SVC-canary) do");
+}
+
 static void set_default(char **field, const char *def)
 {
 	if (!*field)
@@ -1095,6 +1118,7 @@ static void validate(struct vctx *v, json_t *root, struct spec **out)
 	check_build(v, root, s);
 	check_resources(v, root, s);
 	check_batches(v, root, s);
+	check_k8s_names(v, s);
 
 	set_default(&s->repo_branch, DEF_BRANCH);
 	set_default(&s->platform, DEF_PLATFORM);

@@ -396,6 +396,7 @@ struct render {
 	struct strbuf ptr;  /* JSON pointer of the template node being rendered */
 	size_t cost;        /* budget left */
 	int depth;
+	bool verbatim;      /* TMPL_VERBATIM: no mrkdwn escaping anywhere */
 	char *err;
 	size_t errlen;
 };
@@ -720,7 +721,7 @@ static int render_string(struct render *r, json_t *t, bool plain, json_t **out)
 				err = fail(r, "cannot copy variable '%s'", path);
 			goto out;
 		}
-		err = add_text(r, &sb, v, !raw && !plain, path);
+		err = add_text(r, &sb, v, !raw && !plain && !r->verbatim, path);
 		if (err)
 			goto out;
 		i = end;
@@ -805,7 +806,8 @@ static int render_object(struct render *r, json_t *t, json_t **out)
 	json_object_foreach(t, key, v) {
 		size_t old;
 
-		if (key[0] != '$' || !strcmp(key, "$if") || !strcmp(key, "$unless"))
+		if (key[0] != '$' || !strcmp(key, "$if") || !strcmp(key, "$unless") ||
+		    !strcmp(key, "$comment"))
 			continue;
 		old = ptr_push_key(r, key);
 		if (!strcmp(key, "$each"))
@@ -877,14 +879,14 @@ static int render_each(struct render *r, json_t *t, json_t *dst)
 		return err;
 	json_object_foreach(t, key, v) {
 		if (!strcmp(key, "$each") || !strcmp(key, "$do") || !strcmp(key, "$if") ||
-		    !strcmp(key, "$unless"))
+		    !strcmp(key, "$unless") || !strcmp(key, "$comment"))
 			continue;
 		old = ptr_push_key(r, key);
 		if (key[0] == '$')
 			err = fail(r, "unknown directive '%s'", key);
 		else
-			err = fail(r, "an object with '$each' may only hold '$do', '$if' "
-				   "and '$unless', not '%s'", key);
+			err = fail(r, "an object with '$each' may only hold '$do', '$if', "
+				   "'$unless' and '$comment', not '%s'", key);
 		ptr_pop(r, old);
 		goto out;
 	}
@@ -1013,8 +1015,8 @@ static int render_value(struct render *r, json_t *t, bool plain, json_t **out)
 	}
 }
 
-int tmpl_render_json(const char *name, json_t *tmpl, json_t *data, json_t **out,
-		     char *err, size_t errlen)
+static int render_tree(const char *name, json_t *tmpl, json_t *data, unsigned flags, json_t **out,
+		       char *err, size_t errlen)
 {
 	struct render r = { 0 };
 	json_t *empty = NULL, *res = NULL;
@@ -1027,6 +1029,7 @@ int tmpl_render_json(const char *name, json_t *tmpl, json_t *data, json_t **out,
 		return VIVA_EINVAL;
 	}
 	r.name = name ? name : "?";
+	r.verbatim = (flags & TMPL_VERBATIM) != 0;
 	r.err = err;
 	r.errlen = errlen;
 	r.cost = MAX_COST;
@@ -1047,8 +1050,20 @@ int tmpl_render_json(const char *name, json_t *tmpl, json_t *data, json_t **out,
 	return rc;
 }
 
+int tmpl_render_json(const char *name, json_t *tmpl, json_t *data, json_t **out,
+		     char *err, size_t errlen)
+{
+	return render_tree(name, tmpl, data, 0, out, err, errlen);
+}
+
 int tmpl_render(struct tmpl_set *ts, const char *name, json_t *data, json_t **out,
 		char *err, size_t errlen)
+{
+	return tmpl_render_ex(ts, name, data, 0, out, err, errlen);
+}
+
+int tmpl_render_ex(struct tmpl_set *ts, const char *name, json_t *data, unsigned flags,
+		   json_t **out, char *err, size_t errlen)
 {
 	json_t *t = NULL;
 	int rc;
@@ -1066,7 +1081,7 @@ int tmpl_render(struct tmpl_set *ts, const char *name, json_t *data, json_t **ou
 		set_err(err, errlen, "template %s: no such template", name);
 		return VIVA_ENOENT;
 	}
-	rc = tmpl_render_json(name, t, data, out, err, errlen);
+	rc = render_tree(name, t, data, flags, out, err, errlen);
 	/*
 	 * Drop the reference under the lock too. jansson's decref is a release
 	 * with no acquire on the last drop, so whichever thread frees the old

@@ -34,10 +34,19 @@
  *    is falsy (absent, null, false, 0, "", [] or {}); "$if": "!path" negates.
  *    "$unless": "path" is the opposite of "$if". The directive keys are
  *    removed from the output.
+ *  - Comments: a "$comment" member (any value: a string, or an array of
+ *    lines) is dropped from the output. Templates that operators edit
+ *    (templates/k8s/) say in it what they render and which variables exist.
  *  - Any other key starting with '$' is an error (typo protection).
  *
  * Lookup goes from the innermost scope outwards. A missing variable is an
  * error; use "$if" to guard optional ones.
+ *
+ * Values are put into the tree, never into the template's text: whatever a
+ * value holds (quotes, braces, newlines, "{{x}}"), it stays one JSON string
+ * (or is spliced as one JSON value) and is never read as template syntax,
+ * so it cannot add keys or break out of the string it lands in. Object keys
+ * are never templated.
  *
  * Errors name the template and the place as a JSON pointer:
  *   "template tags_list: missing variable 'tag.digest' at /blocks/3/text/text"
@@ -85,6 +94,20 @@ size_t tmpl_set_count(struct tmpl_set *ts);
  */
 int tmpl_render(struct tmpl_set *ts, const char *name, json_t *data, json_t **out,
 		char *err, size_t errlen);
+
+/* Rendering flags for tmpl_render_ex(). */
+enum {
+	/*
+	 * No mrkdwn escaping anywhere: for output that is not a Slack message
+	 * (Kubernetes objects), where "&", "<" and ">" are ordinary characters
+	 * and a member named "text" means nothing special.
+	 */
+	TMPL_VERBATIM = 1u << 0,
+};
+
+/* tmpl_render() with flags (TMPL_VERBATIM); tmpl_render() is flags 0. */
+int tmpl_render_ex(struct tmpl_set *ts, const char *name, json_t *data, unsigned flags,
+		   json_t **out, char *err, size_t errlen);
 
 /* Render a template tree that is not in a set (name is used in errors). */
 int tmpl_render_json(const char *name, json_t *tmpl, json_t *data, json_t **out,
