@@ -104,6 +104,8 @@ CORE_SRCS += handlers/housekeeping.c
 CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
 CORE_SRCS += handlers/promote.c
+CORE_SRCS += bot/k8s/apply.c
+CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
 
 MAIN_SRCS := bot/main.c

@@ -37,10 +37,14 @@ const struct cmd cmd_table[] = {
 	  "help [COMMAND]", "list commands, or explain one", "help audit" },
 	{ "pipeline create", cmd_pipeline_create, 0, 0, CMD_VIEW, SAFE,
 	  "pipeline create", "open the form that writes a new pipeline spec", NULL },
-	{ "pipeline apply", cmd_pipeline_apply, 0, 0, CMD_WRITE, SAFE,
-	  "pipeline apply", "re-read the spec directory (GitOps) and report what changed", NULL },
+	{ "pipeline apply", cmd_pipeline_apply, 0, 1, CMD_WRITE, SAFE,
+	  "pipeline apply [--all]", "re-read the spec directory (GitOps), apply what changed to the clusters "
+	  "and report it; --all re-renders every service (after a template change)", "pipeline apply --all" },
 	{ "pipeline list", cmd_pipeline_list, 0, 0, 0, SAFE,
 	  "pipeline list", "the catalog of services, grouped by type", NULL },
+	{ "pipeline delete", cmd_pipeline_delete, 1, 1, CMD_SVC | CMD_WRITE | CMD_OWNER | CMD_CONFIRM, DESTRUCTIVE,
+	  "pipeline delete SVC", "delete a pipeline once no batch is connected (asks for a confirmation)",
+	  "pipeline delete service-a" },
 	{ "pipeline show", cmd_pipeline_show, 1, 1, CMD_SVC, SAFE,
 	  "pipeline show SVC", "one pipeline spec with its owners and revisions", "pipeline show service-a" },
 	{ "tags", cmd_tags, 1, 1, CMD_SVC, SAFE,
@@ -61,6 +65,10 @@ const struct act act_table[] = {
 	{ "audit_more", act_audit_more, 0, SAFE, "show older audit log entries" },
 	{ "pipeline_list_more", act_pipeline_list_more, 0, SAFE, "next page of the pipeline list" },
 	{ "pipeline_create", act_pipeline_create, ACT_VIEW | ACT_WRITE, SAFE, "create a pipeline from the form" },
+	{ "pipeline_delete", act_pipeline_delete, ACT_WRITE | ACT_CONFIRM | ACT_OWNER, DESTRUCTIVE,
+	  "delete a pipeline's objects and mark its spec deleted" },
+	{ "pipeline_delete_confirm", act_pipeline_delete_confirm, ACT_VIEW | ACT_WRITE | ACT_CONFIRM, DESTRUCTIVE,
+	  "delete a production pipeline, its name typed in the form" },
 	/* moves `latest`, which batch CronJobs and deploys pull: a live switch */
 	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY | ACT_IMAGE, DESTRUCTIVE,
 	  "promote a tag to latest" },
@@ -71,6 +79,8 @@ const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 /* Durable operation kinds (bot/ops.h), by name as the store records them. */
 const struct op_kind *const op_kinds[] = {
 	&op_promote,
+	&op_pipeline_apply,
+	&op_pipeline_delete,
 	&op_toy,
 	&op_toy_unsafe,
 	NULL,

@@ -96,15 +96,34 @@ static char *join_names(json_t *arr)
 
 /* ---- pipeline apply --------------------------------------------------------- */
 
+/* Every active service, as a JSON array of names. */
+static json_t *all_names(struct viva_env *env)
+{
+	struct store_service *all = NULL;
+	json_t *names = json_array();
+	size_t n = 0;
+
+	if (store_service_list(env->store, false, &all, &n) == VIVA_OK)
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(names, json_string(all[i].name));
+	store_services_free(all, n);
+	return names;
+}
+
 int cmd_pipeline_apply(struct viva_ctx *ctx)
 {
 	struct catalog_report rep;
 	char err[512] = "";
-	json_t *data = NULL, *invalid;
-	char *added = NULL, *changed = NULL, *removed = NULL, *who = mrkdwn_user(ctx->user_id);
+	json_t *data = NULL, *invalid, *names, *k8s = NULL;
+	char *added = NULL, *changed = NULL, *removed = NULL, *who = NULL;
+	bool all = ctx->argc > 0 && strcmp(ctx->argv[0], "--all") == 0;
 	size_t ninv;
-	int rc;
+	int rc, krc;
 
+	if (ctx->argc > 0 && !all)
+		return reply_error(ctx, VIVA_EINVAL, "/viva pipeline apply [--all]", "`%s` is not an option of "
+				   "pipeline apply.", ctx->argv[0]);
+	who = mrkdwn_user(ctx->user_id);
 	catalog_report_init(&rep);
 	rc = catalog_apply_dir(ctx->env, ctx->user_id, &rep, err, sizeof(err));
 	if (rc) {
@@ -132,9 +151,42 @@ int cmd_pipeline_apply(struct viva_ctx *ctx)
 			 "invalid", invalid, "more_invalid", ninv > MAX_INVALID_SHOWN ? (int)(ninv - MAX_INVALID_SHOWN) : 0);
 	dispatch_audit(ctx, NULL, json_pack("{s:O, s:O, s:O, s:i}", "added", rep.added, "changed", rep.changed,
 				      "removed", rep.removed, "invalid", (int)ninv));
+	/* the clusters: what changed (or, with --all, every service: after a
+	 * template change); unchanged objects cost a read and no write */
+	if (all) {
+		names = all_names(ctx->env);
+	} else {
+		names = json_copy(rep.added);
+		json_array_extend(names, rep.changed);
+	}
+	krc = pipeline_apply_clusters(ctx, names, &k8s);
+	json_decref(names);
+	if (k8s) {
+		const char *key;
+		json_t *v;
+
+		json_object_set_new(data, "k8s", json_true());
+		json_object_foreach(k8s, key, v) {
+			char *k = xasprintf("k8s_%s", key);
+			json_object_set_new(data, k, json_incref(v));
+			free(k);
+		}
+		json_object_set_new(data, "k8s_all", json_boolean(all));
+		dispatch_audit(ctx, NULL, json_pack("{s:O, s:O, s:O, s:O}", "created", json_object_get(k8s, "created"),
+						    "updated", json_object_get(k8s, "updated"), "failed",
+						    json_object_get(k8s, "failed"), "all", json_boolean(all)));
+	}
 	rc = reply_template(ctx, "slack/pipeline_apply", data, REPLY_IN_CHANNEL);
+	if (rc == VIVA_OK && krc != VIVA_OK) {
+		/* the specs are read, some clusters refused: the action failed, partly */
+		free(ctx->outcome_detail);
+		ctx->outcome_detail = xasprintf("%lld environment(s) failed to apply (see the report)",
+						(long long)json_integer_value(json_object_get(k8s, "failed")));
+		rc = krc;
+	}
 out:
 	json_decref(data);
+	json_decref(k8s);
 	free(added);
 	free(changed);
 	free(removed);
@@ -260,6 +312,7 @@ int cmd_pipeline_show(struct viva_ctx *ctx)
 			 "repository", s->repo_name, "branch", s->repo_branch ? s->repo_branch : "",
 			 "source", sv.source, "revision", sv.revision, "yaml_parts", split_parts(sv.spec_yaml),
 			 "revisions", rl.buf);
+	json_object_set_new(data, "live", pipeline_live_state(ctx, s));
 	rc = reply_template(ctx, "slack/pipeline_show", data, REPLY_EPHEMERAL);
 out:
 	store_service_release(&sv);
@@ -538,6 +591,8 @@ int act_pipeline_create(struct viva_ctx *ctx)
 	/* The modal closes with the (empty) ack; the channel sees the result. */
 	if (channel && reply_post_template(ctx, channel, "slack/pipeline_created", data) != VIVA_OK)
 		log_warn("pipeline created but the confirmation was not posted", "svc=%s channel=%s", s->name, channel);
+	/* its objects go to the clusters on the operation pool: the form's ack does not wait */
+	pipeline_apply_later(ctx, s->name, channel);
 	rc = VIVA_OK;
 	goto out;
 errors:

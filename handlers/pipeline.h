@@ -11,4 +11,22 @@ int cmd_pipeline_show(struct viva_ctx *ctx);
 int act_pipeline_create(struct viva_ctx *ctx);     /* view_submission pipeline_create */
 int act_pipeline_list_more(struct viva_ctx *ctx);  /* "Next page" under the list */
 
+/* The cluster side (pipeline_k8s.c). */
+#include <jansson.h>
+#include "bot/model/spec.h"
+#include "bot/ops.h"
+int cmd_pipeline_delete(struct viva_ctx *ctx);          /* pipeline delete SVC: the guarded flow */
+int act_pipeline_delete(struct viva_ctx *ctx);          /* pipeline_delete button */
+int act_pipeline_delete_confirm(struct viva_ctx *ctx);  /* the production form: the name typed */
+/* Apply names' specs (a JSON array) to their clusters; *data is the report
+ * for the pipeline_apply template (NULL without clusters). VIVA_EREMOTE
+ * when an environment failed. */
+int pipeline_apply_clusters(struct viva_ctx *ctx, json_t *names, json_t **data);
+/* Apply a new pipeline to its clusters on the operation pool (reports in channel). */
+int pipeline_apply_later(struct viva_ctx *ctx, const char *svc, const char *channel);
+/* [{env, namespace, state}] of a spec's environments, from the clusters. */
+json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s);
+extern const struct op_kind op_pipeline_apply;
+extern const struct op_kind op_pipeline_delete;
+
 #endif

@@ -10,12 +10,18 @@
  *                        before a crash or a connection reset); after a
  *                        restart, refused if someone else moved TARGET
  *   3. verify            TARGET's digest, read back, is TAG's
+ *   4. update the CronJobs  a batch service's CronJobs run IMAGE:TAG
  *
  * Every step can run again, so a restart resumes where it stopped.
  */
 #include "handlers/promote.h"
 #include "handlers/tags.h"
+#include "bot/clients/kube.h"
 #include "bot/clients/registry.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
+#include "bot/model/render.h"
+#include "bot/model/spec.h"
 #include "bot/dispatch.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
@@ -23,6 +29,7 @@
 #include "bot/ops.h"
 #include "bot/reply.h"
 #include "bot/slack/mrkdwn.h"
+#include "bot/lib/strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,10 +161,113 @@ static int step_verify(struct op *op)
 	return VIVA_OK;
 }
 
+/* "host:5000/team/svc:tag" or "...@sha256:..." -> "host:5000/team/svc" (in buf). */
+static const char *repo_part(const char *image, char *buf, size_t len)
+{
+	const char *at = strchr(image, '@'), *slash, *colon;
+	size_t n = at ? (size_t)(at - image) : strlen(image);
+
+	snprintf(buf, len, "%.*s", (int)n, image);
+	slash = strrchr(buf, '/');
+	colon = strrchr(buf, ':');
+	if (colon && (!slash || colon > slash))
+		buf[colon - buf] = '\0';
+	return buf;
+}
+
+/*
+ * A batch service's CronJobs run the promoted tag (SPEC section 6): in every
+ * environment, each CronJob labelled app=SVC gets the image of its
+ * containers that run the service's image set to IMAGE:TAG (a strategic
+ * merge by container name, as field manager viva-deploy: the images are the
+ * deploy side's, never `pipeline apply`'s). Setting an image that is
+ * already there changes nothing, so the step can run again.
+ */
+static int step_cronjobs(struct op *op)
+{
+	struct viva_env *env = op_env(op);
+	struct spec *s = NULL;
+	struct render_plan plan;
+	char *registry = NULL, *want_repo, *image;
+	json_t *done = json_array();
+	int rc = VIVA_OK;
+
+	if (catalog_get(env, dstr(op, "service"), &s) != VIVA_OK || s->nbatches == 0 || !env->kube) {
+		json_object_set_new(op_data(op), "cronjobs", done);
+		spec_free(s);
+		return VIVA_OK;   /* no batch, or no cluster to hold one */
+	}
+	registry = env->cfg->registry_url ? render_registry_host(env->cfg->registry_url) : NULL;
+	want_repo = registry && *registry ? xasprintf("%s/%s", registry, dstr(op, "image")) : xstrdup(dstr(op, "image"));
+	image = xasprintf("%s:%s", want_repo, dstr(op, "tag"));
+	render_plan_init(&plan, s, env->cfg);
+	for (size_t i = 0; i < plan.ntargets && rc == VIVA_OK; i++) {
+		const struct render_target *t = &plan.targets[i];
+		char *sel = xasprintf("app=%s", s->name);
+		struct kube_list_opts lo = { .label_selector = sel, .limit = 500 };
+		struct kube_ref lref = { .res = &kube_cronjobs, .ns = t->namespace_ };
+		struct kube *k = NULL;
+		const char *ns = NULL;
+		json_t *items = NULL, *cj;
+		size_t j;
+
+		rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
+		if (rc == VIVA_OK)
+			rc = kube_list_all(k, &lref, &lo, 1000, &items);
+		if (rc != VIVA_OK)
+			rc = op_fail(op, rc, "the CronJobs in %s: %s", t->env, kube_last_error());
+		json_array_foreach(items, j, cj) {
+			const char *name = json_string_value(json_object_get(json_object_get(cj, "metadata"), "name"));
+			json_t *containers = json_object_get(json_object_get(json_object_get(json_object_get(json_object_get(
+				json_object_get(cj, "spec"), "jobTemplate"), "spec"), "template"), "spec"), "containers");
+			json_t *set = json_array(), *c;
+			size_t m;
+
+			json_array_foreach(containers, m, c) {
+				const char *img = json_string_value(json_object_get(c, "image"));
+				char buf[512];
+
+				if (img && json_string_value(json_object_get(c, "name")) &&
+				    strcmp(repo_part(img, buf, sizeof(buf)), want_repo) == 0)
+					json_array_append_new(set, json_pack("{s:O, s:s}", "name", json_object_get(c, "name"),
+									     "image", image));
+			}
+			if (name && json_array_size(set) > 0 && rc == VIVA_OK) {
+				struct kube_ref ref = { .res = &kube_cronjobs, .ns = t->namespace_, .name = name };
+				struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+				json_t *patch = json_pack("{s:{s:{s:{s:{s:{s:O}}}}}}", "spec", "jobTemplate", "spec", "template",
+							  "spec", "containers", set);
+
+				rc = kube_patch(k, &ref, KUBE_PATCH_STRATEGIC, patch, &wo, NULL);
+				json_decref(patch);
+				if (rc != VIVA_OK)
+					rc = op_fail(op, rc, "CronJob %s in %s: %s (updated before it: %zu)", name, t->env,
+						     kube_last_error(), json_array_size(done));
+				else
+					json_array_append_new(done, json_sprintf("%s/%s", t->env, name));
+			}
+			json_decref(set);
+		}
+		json_decref(items);
+		free(sel);
+	}
+	render_plan_release(&plan);
+	if (rc == VIVA_OK)
+		json_object_set_new(op_data(op), "cronjobs", done);
+	else
+		json_decref(done);
+	free(image);
+	free(want_repo);
+	free(registry);
+	spec_free(s);
+	return rc;
+}
+
 static const struct op_step promote_steps[] = {
 	{ "read the source", step_read_source, true },
 	{ "move the target", step_move_target, true },
 	{ "verify", step_verify, true },
+	{ "update the CronJobs", step_cronjobs, true },
 };
 
 const struct op_kind op_promote = { "promote", promote_steps, sizeof(promote_steps) / sizeof(promote_steps[0]) };
@@ -196,12 +306,24 @@ static int promote(struct viva_ctx *ctx, const char *svc, const char *tag, const
 		rc = reply_error(ctx, rc, NULL, "Promotion of `%s` to `%s` failed: %s.", tag, target, why);
 		goto out;
 	}
-	json_object_set_new(ctx->audit_params, "digest", json_incref(json_object_get(result, "digest_after")));
-	json_object_set_new(ctx->audit_params, "operation", json_integer(id));
+	dispatch_audit(ctx, NULL, json_pack("{s:O, s:I}", "digest", json_object_get(result, "digest_after"), "operation",
+					    (json_int_t)id));
 	who = mrkdwn_user(ctx->user_id);
 	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:b}", "who", who, "service", svc, "image", image,
 			 "tag", tag, "target", target, "digest", json_object_get(result, "source_digest"),
 			 "digest_after", json_object_get(result, "digest_after"), "verified", 1);
+	{
+		json_t *cj = json_object_get(result, "cronjobs");
+		struct strbuf sb;
+		size_t i;
+		json_t *v;
+
+		sb_init(&sb);
+		json_array_foreach(cj, i, v)
+			sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+		json_object_set_new(data, "cronjobs", json_string(sb.len ? sb.buf : ""));
+		sb_release(&sb);
+	}
 	if (from_button)
 		reply_template(ctx, "slack/tag_promoted", data, REPLY_REPLACE);
 	reply_template(ctx, "slack/tag_promoted", data, REPLY_IN_CHANNEL);

@@ -655,7 +655,7 @@ static void promote__click_while_operation_runs__told_its_state(void **state)
 	assert_int_equal(f->reg->calls_put, 0);
 	out = test_sent_text(&f->t, 1);
 	{
-		char *want = xasprintf("promote #%lld is still running (step 1 of 3)", (long long)id);
+		char *want = xasprintf("promote #%lld is still running (step 1 of 4)", (long long)id);
 		assert_non_null(strstr(out, want));
 		free(want);
 	}

@@ -1,0 +1,574 @@
+/*
+ * The cluster side of pipelines (SPEC section 5): what `pipeline apply`
+ * and `pipeline create` send to the clusters (bot/k8s/apply.h), the live
+ * state `pipeline show` adds, and the guarded deletion.
+ */
+#include "handlers/pipeline.h"
+#include "bot/auth.h"
+#include "bot/clients/kube.h"
+#include "bot/commands.h"
+#include "bot/dispatch.h"
+#include "bot/k8s/apply.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/strbuf.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
+#include "bot/model/render.h"
+#include "bot/ops.h"
+#include "bot/reply.h"
+#include "bot/lib/text.h"
+#include "bot/slack/mrkdwn.h"
+#include "store/envelopes.h"
+#include "store/services.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_ROWS_SHOWN 30
+
+/* ---- apply ------------------------------------------------------------------------- */
+
+/* Specs of names (a JSON array of strings); unknown names are left out. */
+static size_t load_specs(struct viva_env *env, json_t *names, struct spec ***out)
+{
+	size_t n = 0, i;
+	json_t *v;
+
+	*out = xcalloc(json_array_size(names) + 1, sizeof(**out));
+	json_array_foreach(names, i, v) {
+		struct spec *s = NULL;
+
+		if (json_string_value(v) && catalog_get(env, json_string_value(v), &s) == VIVA_OK)
+			(*out)[n++] = s;
+	}
+	return n;
+}
+
+static void free_specs(struct spec **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		spec_free(v[i]);
+	free(v);
+}
+
+/* "service-a in prod: failed: Deployment service-a-blue: ..." lines for what is not unchanged. */
+static json_t *report_data(const struct k8s_apply_report *rep)
+{
+	json_t *rows = json_array();
+	int more = 0;
+
+	for (size_t i = 0; i < rep->n; i++) {
+		const struct k8s_apply_row *r = &rep->rows[i];
+		char *line;
+
+		if (r->state == K8S_UNCHANGED)
+			continue;
+		if (json_array_size(rows) >= MAX_ROWS_SHOWN) {
+			more++;
+			continue;
+		}
+		line = r->why ? xasprintf("%s in %s: %s: %s", r->service, r->env, k8s_apply_state_name(r->state), r->why)
+			      : xasprintf("%s in %s: %s (%d created, %d updated, %d unchanged)", r->service, r->env,
+					  k8s_apply_state_name(r->state), r->created, r->updated, r->unchanged);
+		json_array_append_new(rows, json_pack("{s:s, s:b}", "line", line, "failed", r->state == K8S_FAILED));
+		free(line);
+	}
+	return json_pack("{s:i, s:i, s:i, s:i, s:i, s:o, s:i, s:i}", "created", rep->counts[K8S_CREATED],
+			 "updated", rep->counts[K8S_UPDATED], "unchanged", rep->counts[K8S_UNCHANGED],
+			 "failed", rep->counts[K8S_FAILED], "skipped", rep->counts[K8S_SKIPPED], "rows", rows,
+			 "more_rows", more, "writes", rep->writes);
+}
+
+int pipeline_apply_clusters(struct viva_ctx *ctx, json_t *names, json_t **data)
+{
+	struct k8s_apply_report rep;
+	struct spec **specs;
+	size_t n;
+	int rc;
+
+	*data = NULL;
+	if (!ctx->env->kube)
+		return VIVA_OK;   /* no cluster configured: the catalog is all there is */
+	n = load_specs(ctx->env, names, &specs);
+	k8s_apply_report_init(&rep);
+	rc = n ? k8s_apply_specs(ctx->env, specs, n, ctx->user_id, &rep) : VIVA_OK;
+	*data = report_data(&rep);
+	k8s_apply_report_release(&rep);
+	free_specs(specs, n);
+	return rc;
+}
+
+/*
+ * A new pipeline's objects, as a durable operation on the operation pool:
+ * the form's answer (its ack) must not wait for the clusters, and a restart
+ * applies again (applying is idempotent).
+ */
+static int step_apply(struct op *op)
+{
+	struct viva_env *env = op_env(op);
+	json_t *names = json_pack("[O]", json_object_get(op_data(op), "service"));
+	struct k8s_apply_report rep;
+	struct spec **specs;
+	size_t n = load_specs(env, names, &specs);
+	struct strbuf sb;
+	int rc;
+
+	json_decref(names);
+	if (n == 0) {
+		free_specs(specs, n);
+		return op_fail(op, VIVA_ENOENT, "the pipeline is no longer in the catalog");
+	}
+	k8s_apply_report_init(&rep);
+	rc = k8s_apply_specs(env, specs, n, op_started_by(op), &rep);
+	sb_init(&sb);
+	for (size_t i = 0; i < rep.n; i++)
+		sb_addf(&sb, "%s%s %s%s%s", i ? "; " : "", rep.rows[i].env, k8s_apply_state_name(rep.rows[i].state),
+			rep.rows[i].why ? ": " : "", rep.rows[i].why ? rep.rows[i].why : "");
+	if (rc != VIVA_OK)
+		op_fail(op, rc, "%s", sb.len ? sb.buf : "nothing applied");
+	else
+		op_set_outcome(op, "%s", sb.len ? sb.buf : "no environment to apply to");
+	sb_release(&sb);
+	k8s_apply_report_release(&rep);
+	free_specs(specs, n);
+	return rc;
+}
+
+static const struct op_step apply_steps[] = {
+	{ "apply to the clusters", step_apply, true },
+};
+const struct op_kind op_pipeline_apply = { "pipeline-apply", apply_steps, 1 };
+
+int pipeline_apply_later(struct viva_ctx *ctx, const char *svc, const char *channel)
+{
+	json_t *data;
+	char why[512];
+	int64_t id = 0;
+	int rc;
+
+	if (!ctx->env->kube)
+		return VIVA_OK;
+	data = json_pack("{s:s}", "service", svc);
+	{
+		struct op_request rq = { .kind = &op_pipeline_apply, .target = svc, .data = data, .user = ctx->user_id,
+					 .channel = channel, .audit_id = 0 };
+		rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
+	}
+	json_decref(data);
+	if (rc != VIVA_OK)
+		log_warn("pipeline created; applying it to the clusters did not start", "svc=%s err=\"%s\"", svc, why);
+	return rc;
+}
+
+/* ---- live state ------------------------------------------------------------------------- */
+
+static long num(json_t *o, const char *a, const char *b)
+{
+	return (long)json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s)
+{
+	struct render_plan plan;
+	json_t *envs = json_array();
+
+	if (!ctx->env->kube)
+		return envs;
+	render_plan_init(&plan, s, ctx->env->cfg);
+	for (size_t i = 0; i < plan.ntargets; i++) {
+		const struct render_target *t = &plan.targets[i];
+		struct kube *k = NULL;
+		const char *ns = NULL;
+		char *sel = xasprintf("app=%s", s->name);
+		struct kube_list_opts lo = { .label_selector = sel, .limit = 100 };
+		struct kube_ref dref = { .res = &kube_deployments, .ns = t->namespace_ };
+		struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
+		json_t *deps = NULL, *svc = NULL, *d;
+		struct strbuf sb;
+		const char *live = NULL;
+		size_t j;
+
+		sb_init(&sb);
+		if (kube_for_env(ctx->env->kube, ctx->env->cfg, t->env, &k, &ns) != VIVA_OK ||
+		    kube_list_all(k, &dref, &lo, 100, &deps) != VIVA_OK) {
+			json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace",
+							      t->namespace_, "state", kube_last_error()));
+			free(sel);
+			sb_release(&sb);
+			continue;
+		}
+		if (s->type != SPEC_BATCH && kube_get(k, &sref, &svc) == VIVA_OK)
+			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"),
+								 "viva/slot"));
+		json_array_foreach(deps, j, d) {
+			const char *name = json_string_value(json_object_get(json_object_get(d, "metadata"), "name"));
+			const char *slot = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
+									"labels"), "viva/slot"));
+			const char *tag = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
+								"annotations"), "viva/tag"));
+
+			if (!name)
+				continue;
+			sb_addf(&sb, "%s%s%s: %ld/%ld ready, tag %s", sb.len ? "\n" : "", slot ? slot : name,
+				slot && live && strcmp(slot, live) == 0 ? " (live)" : "", num(d, "status", "readyReplicas"),
+				num(d, "spec", "replicas"), tag ? tag : "?");
+		}
+		json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace", t->namespace_,
+						      "state", sb.len ? sb.buf : (s->type == SPEC_BATCH ? "batches only"
+										   : "not deployed")));
+		json_decref(deps);
+		json_decref(svc);
+		sb_release(&sb);
+		free(sel);
+	}
+	render_plan_release(&plan);
+	return envs;
+}
+
+/* ---- the guarded deletion --------------------------------------------------------------- */
+
+/*
+ * The CronJobs labelled app=SVC in every environment of s: *found gets
+ * "env/name" strings. VIVA_OK, or the first environment that could not be
+ * read (then nothing may be deleted: what cannot be checked is not clear).
+ */
+static int connected_batches(struct viva_env *env, const struct spec *s, json_t **found, char *why, size_t whylen)
+{
+	struct render_plan plan;
+	int rc = VIVA_OK;
+
+	*found = json_array();
+	render_plan_init(&plan, s, env->cfg);
+	for (size_t i = 0; i < plan.ntargets && rc == VIVA_OK; i++) {
+		const struct render_target *t = &plan.targets[i];
+		char *sel = xasprintf("app=%s", s->name);
+		struct kube_list_opts lo = { .label_selector = sel, .limit = 500 };
+		struct kube_ref ref = { .res = &kube_cronjobs, .ns = t->namespace_ };
+		struct kube *k = NULL;
+		const char *ns = NULL;
+		json_t *items = NULL, *it;
+		size_t j;
+
+		rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
+		if (rc == VIVA_OK)
+			rc = kube_list_all(k, &ref, &lo, 10000, &items);
+		if (rc != VIVA_OK)
+			snprintf(why, whylen, "the CronJobs of %s in %s could not be listed: %s", s->name, t->env,
+				 kube_last_error());
+		json_array_foreach(items, j, it)
+			json_array_append_new(*found, json_sprintf("%s/%s", t->env,
+				json_string_value(json_object_get(json_object_get(it, "metadata"), "name"))));
+		json_decref(items);
+		free(sel);
+	}
+	render_plan_release(&plan);
+	return rc;
+}
+
+static bool has_prod(const struct spec *s, const struct viva_config *cfg)
+{
+	struct render_plan plan;
+	bool prod = false;
+
+	render_plan_init(&plan, s, cfg);
+	for (size_t i = 0; i < plan.ntargets; i++)
+		prod = prod || strcmp(plan.targets[i].env, "prod") == 0;
+	render_plan_release(&plan);
+	return prod;
+}
+
+static char *join_strings(json_t *arr, size_t max)
+{
+	struct strbuf sb;
+	size_t i;
+	json_t *v;
+
+	sb_init(&sb);
+	json_array_foreach(arr, i, v) {
+		if (i == max) {
+			sb_addf(&sb, " and %zu more", json_array_size(arr) - max);
+			break;
+		}
+		sb_addf(&sb, "%s`%s`", i ? ", " : "", json_string_value(v));
+	}
+	return sb_detach(&sb);
+}
+
+/* Refuse while batches are connected; VIVA_OK when the deletion may go on. */
+static int check_no_batches(struct viva_ctx *ctx, const struct spec *s)
+{
+	json_t *found = NULL;
+	char why[512] = "";
+	int rc;
+
+	if (!ctx->env->kube)
+		return VIVA_OK;   /* no cluster: the catalog entry is all there is */
+	rc = connected_batches(ctx->env, s, &found, why, sizeof(why));
+	if (rc != VIVA_OK) {
+		json_decref(found);
+		return reply_error(ctx, rc, NULL, "Not deleting `%s`: %s.", s->name, why);
+	}
+	if (json_array_size(found) > 0) {
+		char *list = join_strings(found, 20);
+
+		rc = reply_error(ctx, VIVA_EBUSY, NULL, "`%s` cannot be deleted while batches are connected to it: "
+				 "%zu CronJob%s labelled app=%s (%s). Delete or move them first.", s->name,
+				 json_array_size(found), json_array_size(found) == 1 ? "" : "s", s->name, list);
+		free(list);
+	}
+	json_decref(found);
+	return rc;
+}
+
+static int load_active(struct viva_ctx *ctx, const char *name, struct spec **s)
+{
+	int rc = catalog_get(ctx->env, name, s);
+
+	if (rc == VIVA_ENOENT)
+		return reply_error(ctx, rc, NULL, "There is no pipeline named `%s`. `%s pipeline list` shows them all.",
+				   name, dispatch_slash(ctx->env));
+	return rc;
+}
+
+int cmd_pipeline_delete(struct viva_ctx *ctx)
+{
+	struct spec *s = NULL;
+	json_t *data;
+	char *who;
+	int rc = load_active(ctx, ctx->argv[0], &s);
+
+	if (rc)
+		return rc;
+	rc = check_no_batches(ctx, s);
+	if (rc == VIVA_OK) {
+		who = mrkdwn_user(ctx->user_id);
+		data = json_pack("{s:s, s:s, s:s, s:s}", "name", s->name, "who", who, "prod_note",
+				 has_prod(s, ctx->env->cfg) ? " It runs in prod: you will be asked to type its name." : "",
+				 "value", "");
+		json_object_set_new(data, "value", json_sprintf("{\"svc\":\"%s\"}", s->name));
+		rc = reply_template(ctx, "slack/pipeline_delete", data, REPLY_IN_CHANNEL);
+		json_decref(data);
+		free(who);
+	}
+	spec_free(s);
+	return rc;
+}
+
+/* The objects a spec renders, by kind and name, in one environment (APPLY form). */
+static int delete_in(struct viva_env *env, const struct spec *s, const struct render_target *t, struct strbuf *done,
+		     char *why, size_t whylen)
+{
+	struct render_opts ro = { .form = RENDER_APPLY };
+	struct kube_write_opts wo = { .propagation = "Background" };
+	struct kube *k = NULL;
+	const char *ns = NULL;
+	json_t *objs = NULL, *o;
+	size_t i;
+	int rc;
+
+	rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
+	if (rc != VIVA_OK) {
+		snprintf(why, whylen, "%s", kube_last_error());
+		return rc;
+	}
+	rc = render_service(s, t, env->tmpl, &ro, &objs, why, whylen);
+	if (rc != VIVA_OK)
+		return rc;
+	json_array_foreach(objs, i, o) {
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
+		const struct kube_resource *res = kind && strcmp(kind, "Service") == 0 ? &kube_services
+						  : kind && strcmp(kind, "Deployment") == 0 ? &kube_deployments
+						  : kind && strcmp(kind, "CronJob") == 0 ? &kube_cronjobs : NULL;
+		struct kube_ref ref = { .res = res, .ns = t->namespace_, .name = name };
+
+		if (!res || !name)
+			continue;
+		rc = kube_delete(k, &ref, &wo, NULL);
+		if (rc == VIVA_ENOENT)
+			continue;   /* gone already (a resumed deletion, or never created) */
+		if (rc != VIVA_OK) {
+			snprintf(why, whylen, "%s %s in %s: %s", kind, name, t->env, kube_last_error());
+			break;
+		}
+		sb_addf(done, "%s%s/%s", done->len ? ", " : "", t->env, name);
+	}
+	json_decref(objs);
+	return rc;
+}
+
+static int step_delete_check(struct op *op)
+{
+	struct viva_env *env = op_env(op);
+	struct spec *s = NULL;
+	json_t *found = NULL;
+	char why[512] = "";
+	int rc;
+
+	if (catalog_get(env, op_target(op), &s) != VIVA_OK)
+		return op_fail(op, VIVA_ENOENT, "there is no pipeline named %s any more", op_target(op));
+	rc = env->kube ? connected_batches(env, s, &found, why, sizeof(why)) : VIVA_OK;
+	if (rc != VIVA_OK)
+		rc = op_fail(op, rc, "%s", why);
+	else if (json_array_size(found) > 0) {
+		char *list = join_strings(found, 20);
+		rc = op_fail(op, VIVA_EBUSY, "batches are connected again: %s", list);
+		free(list);
+	}
+	json_decref(found);
+	spec_free(s);
+	return rc;
+}
+
+static int step_delete_objects(struct op *op)
+{
+	struct viva_env *env = op_env(op);
+	struct render_plan plan;
+	struct spec *s = NULL;
+	struct strbuf done;
+	char why[512] = "";
+	int rc = VIVA_OK;
+
+	if (!env->kube)
+		return VIVA_OK;
+	if (catalog_get(env, op_target(op), &s) != VIVA_OK)
+		return op_fail(op, VIVA_ENOENT, "there is no pipeline named %s any more", op_target(op));
+	sb_init(&done);
+	render_plan_init(&plan, s, env->cfg);
+	for (size_t i = 0; i < plan.ntargets && rc == VIVA_OK; i++)
+		rc = delete_in(env, s, &plan.targets[i], &done, why, sizeof(why));
+	render_plan_release(&plan);
+	if (rc != VIVA_OK)
+		rc = op_fail(op, rc, "%s%s%s", why, done.len ? "; deleted before that: " : "", done.len ? done.buf : "");
+	else
+		json_object_set_new(op_data(op), "deleted", json_string(done.len ? done.buf : "nothing was live"));
+	sb_release(&done);
+	spec_free(s);
+	return rc;
+}
+
+static int step_delete_mark(struct op *op)
+{
+	struct viva_env *env = op_env(op);
+	char *path = xasprintf("%s/%s.yaml", env->cfg->pipelines_dir, op_target(op));
+	char *gone = xasprintf("%s.deleted", path);
+	int rc;
+
+	/* the spec directory of record must not bring it back at the next apply */
+	if (rename(path, gone) != 0 && errno != ENOENT)
+		log_warn("deleted pipeline's spec file not renamed", "path=%s errno=%d", path, errno);
+	rc = store_service_mark_deleted(env->store, op_target(op), env->clock->now(env->clock));
+	free(path);
+	free(gone);
+	if (rc != VIVA_OK && rc != VIVA_ENOENT)
+		return op_fail(op, rc, "the catalog could not record the deletion (%s)", viva_strerror(rc));
+	op_set_outcome(op, "pipeline %s deleted (%s); its spec is kept for the audit log and savings", op_target(op),
+		       json_string_value(json_object_get(op_data(op), "deleted")) ?
+		       json_string_value(json_object_get(op_data(op), "deleted")) : "no cluster objects");
+	return VIVA_OK;
+}
+
+static const struct op_step delete_steps[] = {
+	{ "check connected batches", step_delete_check, true },
+	{ "delete the objects", step_delete_objects, true },
+	{ "mark the spec deleted", step_delete_mark, true },
+};
+const struct op_kind op_pipeline_delete = { "pipeline-delete", delete_steps, 3 };
+
+/* Start the deletion; its message is the one the button was on. */
+static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts)
+{
+	char why[512];
+	int64_t id = 0;
+	int rc;
+	struct op_request rq = { .kind = &op_pipeline_delete, .target = svc, .user = ctx->user_id,
+				 .channel = channel, .message_ts = ts, .audit_id = ctx->audit_id,
+				 .click_key = ctx->action_key };
+
+	rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
+	ctx->op_id = id;
+	if (rc != VIVA_OK)
+		return reply_error(ctx, rc, NULL, "`%s` was not deleted: %s.", svc, why);
+	dispatch_audit(ctx, NULL, json_pack("{s:I}", "operation", (json_int_t)id));
+	reply_text(ctx, REPLY_REPLACE, "Deleting pipeline `%s` (operation #%lld), asked by <@%s>. This message shows "
+		   "how it goes.", svc, (long long)id, ctx->user_id ? ctx->user_id : "");
+	return VIVA_OK;
+}
+
+int act_pipeline_delete(struct viva_ctx *ctx)
+{
+	const char *svc = json_string_value(json_object_get(ctx->value, "svc"));
+	json_t *container = json_object_get(ctx->payload, "container");
+	const char *channel = ctx->channel_id, *ts = json_string_value(json_object_get(container, "message_ts"));
+	struct spec *s = NULL;
+	int rc = load_active(ctx, svc, &s);
+
+	if (rc)
+		return rc;
+	rc = check_no_batches(ctx, s);
+	if (rc == VIVA_OK && has_prod(s, ctx->env->cfg)) {
+		/* production: the name is typed in a form, which starts it */
+		json_t *meta = json_pack("{s:s, s:s, s:s}", "svc", svc, "channel", channel ? channel : "",
+					 "ts", ts ? ts : ""), *data, *view = NULL;
+		char *m = json_dumps(meta, JSON_COMPACT);
+
+		data = json_pack("{s:s, s:s}", "name", svc, "meta", m);
+		rc = reply_render(ctx, "slack/pipeline_delete_modal", data, &view);
+		if (rc == VIVA_OK)
+			rc = reply_open_view(ctx, view);
+		if (rc == VIVA_OK && ctx->action_key)
+			/* nothing deleted yet: the button stays usable until the form starts it */
+			store_action_release(ctx->env->store, ctx->action_key);
+		dispatch_audit(ctx, NULL, json_pack("{s:s}", "step", "production: the name is asked in a form"));
+		json_decref(view);
+		json_decref(data);
+		json_decref(meta);
+		free(m);
+	} else if (rc == VIVA_OK) {
+		rc = start_delete(ctx, svc, channel, ts);
+	}
+	spec_free(s);
+	return rc;
+}
+
+int act_pipeline_delete_confirm(struct viva_ctx *ctx)
+{
+	json_t *view = json_object_get(ctx->payload, "view");
+	json_t *meta = json_loads(json_string_value(json_object_get(view, "private_metadata")) ?
+				  json_string_value(json_object_get(view, "private_metadata")) : "", 0, NULL);
+	const char *svc = json_string_value(json_object_get(meta, "svc"));
+	const char *typed = json_string_value(json_object_get(json_object_get(json_object_get(json_object_get(
+		json_object_get(view, "state"), "values"), "confirm_name"), "value"), "value"));
+	char why[256];
+	int rc;
+
+	if (!svc || !is_dns1123_label(svc)) {
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That form carries a value viva did not write.");
+		goto out;
+	}
+	dispatch_audit(ctx, svc, NULL);
+	rc = auth_check(ctx->env, ctx->user_id, CMD_OWNER, svc, why, sizeof(why));
+	if (rc != VIVA_OK) {
+		json_t *errors = json_pack("{s:s}", "confirm_name", why);
+		reply_view_errors(ctx, errors);
+		json_decref(errors);
+		rc = rc == VIVA_ENOENT ? VIVA_ENOENT : VIVA_EDENIED;
+		goto out;
+	}
+	if (!typed || strcmp(typed, svc) != 0) {
+		json_t *errors = json_pack("{s:s}", "confirm_name", "Type the pipeline's name exactly to delete it.");
+		reply_view_errors(ctx, errors);
+		json_decref(errors);
+		rc = VIVA_EINVAL;
+		goto out;
+	}
+	rc = start_delete(ctx, svc, json_string_value(json_object_get(meta, "channel")),
+			  json_string_value(json_object_get(meta, "ts")));
+out:
+	json_decref(meta);
+	return rc;
+}
