@@ -105,6 +105,7 @@ CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
 CORE_SRCS += handlers/promote.c
 CORE_SRCS += bot/k8s/apply.c
+CORE_SRCS += bot/k8s/doctor.c
 CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
 

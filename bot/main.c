@@ -13,6 +13,7 @@
 #include "bot/lib/log.h"
 #include "bot/clients/registry.h"
 #include "bot/clients/kube.h"
+#include "bot/k8s/doctor.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
@@ -64,6 +65,8 @@ static void usage(FILE *f)
 		"                                  pipelines.dir) in ENV or every environment, as a v1 List;\n"
 		"                                  --apply: what `pipeline apply` sends (no image, live colour\n"
 		"                                  or idle replicas), --seed: those fields alone. No cluster call\n"
+		"       viva doctor                check each cluster of viva.yaml: its version, and every\n"
+		"                                  permission viva needs (missing ones as RBAC rules to add)\n"
 		"       viva version               the version\n"
 		"       viva help | --help         this text\n"
 		"exec exits 0 when the action was done, 1 when it failed, 3 when it was not allowed,\n"
@@ -397,6 +400,33 @@ out:
  * without a cluster, the store or Slack (the configuration, the templates
  * and the spec directory only), so an operator can check a template change.
  */
+/*
+ * `viva doctor`: can viva reach each cluster of viva.yaml, and may it do
+ * what it needs there (bot/k8s/doctor.h)? 0 when so, 1 otherwise.
+ */
+static int run_doctor(void)
+{
+	struct viva_config cfg;
+	struct kube_clients *clients = NULL;
+	char err[1024];
+	int rc;
+
+	if (config_load(&cfg, NULL, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stderr, "viva: configuration error: %s\n", err);
+		return 1;
+	}
+	log_set_level(LOG_WARN);
+	if (cfg.n_clusters > 0 && kube_clients_new(&cfg, NULL, NULL, &clients, err, sizeof(err)) != VIVA_OK) {
+		fprintf(stdout, "%s\n", err);
+		config_release(&cfg);
+		return 1;
+	}
+	rc = k8s_doctor(&cfg, clients, stdout);
+	kube_clients_free(clients);
+	config_release(&cfg);
+	return rc;
+}
+
 static int run_render(int argc, char **argv)
 {
 	struct viva_config cfg;
@@ -521,6 +551,8 @@ int main(int argc, char **argv)
 		return run_serve();
 	if (strcmp(argv[1], "templates") == 0)
 		return run_templates(argc - 2, argv + 2);
+	if (strcmp(argv[1], "doctor") == 0 && argc == 2)
+		return run_doctor();
 	if (strcmp(argv[1], "render") == 0)
 		return run_render(argc - 2, argv + 2);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
