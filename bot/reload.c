@@ -2,6 +2,7 @@
 #include "bot/reload.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
+#include "bot/k8s/apply.h"
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
 #include "bot/model/tmpl.h"
@@ -48,6 +49,20 @@ int reload_all(struct viva_env *env, const char *author, struct reload_report *r
 		 "removed=%d invalid=%d", rep->templates, rep->overrides, rep->templates_rc == VIVA_OK,
 		 rep->specs_rc == VIVA_ENOENT ? "none" : rep->specs_rc == VIVA_OK ? "ok" : "failed",
 		 rep->added, rep->changed, rep->removed, rep->invalid);
+	if (rep->templates_rc == VIVA_OK && env->kube) {
+		/* templates may have changed: every service is rendered again;
+		 * what is unchanged costs a read and no write */
+		struct k8s_apply_report kr;
+
+		k8s_apply_report_init(&kr);
+		rep->k8s_rc = k8s_apply_all(env, author, &kr);
+		rep->k8s_updated = kr.counts[K8S_UPDATED] + kr.counts[K8S_CREATED];
+		rep->k8s_failed = kr.counts[K8S_FAILED];
+		log_info("reload: pipelines applied to the clusters", "created=%d updated=%d unchanged=%d failed=%d writes=%d",
+			 kr.counts[K8S_CREATED], kr.counts[K8S_UPDATED], kr.counts[K8S_UNCHANGED], kr.counts[K8S_FAILED],
+			 kr.writes);
+		k8s_apply_report_release(&kr);
+	}
 	if (rep->templates_rc != VIVA_OK)
 		return rep->templates_rc;
 	return rep->specs_rc == VIVA_ENOENT ? VIVA_OK : rep->specs_rc;

@@ -8,7 +8,8 @@
 /*
  * What SIGHUP and the console's `reload` re-read: the template overrides
  * (VIVA_TEMPLATES), then the pipeline spec directory of record (later the
- * cluster configs). Each part keeps its last good state when its new one is
+ * cluster configs), and with clusters configured every service is applied
+ * again (a template change re-renders them all). Each part keeps its last good state when its new one is
  * broken, and says why in the report. Reads files and parses: it runs on a
  * worker (serve pushes it as a job), never on the event loop.
  */
@@ -18,6 +19,10 @@ struct reload_report {
 	size_t overrides;       /* of those, from the directory */
 	int specs_rc;           /* VIVA_OK, VIVA_ENOENT (no spec directory: nothing to do), or the error */
 	int added, changed, removed, invalid;
+	/* the clusters, when viva has some: every service rendered again */
+	int k8s_rc;             /* VIVA_OK, or VIVA_EREMOTE when an environment failed */
+	int k8s_updated;        /* service-environments created or updated */
+	int k8s_failed;
 	char error[640];        /* the first failure, for a person; "" when none */
 };
 

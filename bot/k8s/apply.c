@@ -6,7 +6,9 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/model/config.h"
+#include "bot/model/catalog.h"
 #include "bot/model/render.h"
+#include "store/services.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -301,5 +303,29 @@ int k8s_apply_specs(struct viva_env *env, struct spec *const *specs, size_t n, c
 		rep->counts[rep->rows[i].state]++;
 	json_decref(lv.cache);
 	free(one);
+	return rc;
+}
+
+int k8s_apply_all(struct viva_env *env, const char *who, struct k8s_apply_report *rep)
+{
+	struct store_service *all = NULL;
+	struct spec **specs;
+	size_t n = 0, m = 0;
+	int rc;
+
+	if (!env->kube)
+		return VIVA_EUNAVAIL;
+	rc = store_service_list(env->store, false, &all, &n);
+	if (rc != VIVA_OK)
+		return rc;
+	specs = xcalloc(n + 1, sizeof(*specs));
+	for (size_t i = 0; i < n; i++)
+		if (catalog_get(env, all[i].name, &specs[m]) == VIVA_OK)
+			m++;
+	rc = m ? k8s_apply_specs(env, specs, m, who, rep) : VIVA_OK;
+	for (size_t i = 0; i < m; i++)
+		spec_free(specs[i]);
+	free(specs);
+	store_services_free(all, n);
 	return rc;
 }

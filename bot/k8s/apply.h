@@ -65,4 +65,7 @@ const char *k8s_apply_state_name(enum k8s_apply_state s);
 int k8s_apply_specs(struct viva_env *env, struct spec *const *specs, size_t n, const char *who,
 		    struct k8s_apply_report *rep);
 
+/* Every active service of the catalog (after a template change). */
+int k8s_apply_all(struct viva_env *env, const char *who, struct k8s_apply_report *rep);
+
 #endif
