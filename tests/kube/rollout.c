@@ -90,6 +90,19 @@ static int save(struct fake_kube *k, const struct kr *r, json_t *old, json_t *nw
 	return 1;
 }
 
+/* save() with managedFields kept as the API server keeps them for that writer. */
+static int save_as(struct fake_kube *k, const struct kr *r, json_t *old, json_t *nw, const char *manager,
+		   const char *subresource)
+{
+	json_object_set(sub(nw, "metadata"), "resourceVersion", json_object_get(meta(old), "resourceVersion"));
+	if (json_equal(old, nw)) {
+		json_decref(nw);
+		return 0;
+	}
+	ssa_update(k, r, old, nw, manager, subresource);
+	return save(k, r, old, nw);
+}
+
 /* ---- pods ----------------------------------------------------------------------------- */
 
 static bool pod_terminating(json_t *p)
@@ -154,8 +167,8 @@ static const char *pick_node(struct fake_kube *k)
 	return out;
 }
 
-/* A pod from a ReplicaSet's template. */
-static void create_pod(struct fake_kube *k, json_t *rs)
+/* A pod from a ReplicaSet's template (returned, borrowed). */
+static json_t *create_pod(struct fake_kube *k, json_t *rs)
 {
 	json_t *tmpl = json_object_get(json_object_get(rs, "spec"), "template");
 	json_t *pod = json_object(), *m, *spec;
@@ -189,10 +202,11 @@ static void create_pod(struct fake_kube *k, json_t *rs)
 	json_object_set_new(pod, "metadata", m);
 	json_object_set_new(pod, "spec", spec);
 	schema_default(k, R("", "pods"), pod, NULL);
+	ssa_update(k, R("", "pods"), NULL, pod, "kube-controller-manager", NULL);
 	json_object_set_new(pod, "status", json_pack("{s:s, s:s, s:[{s:s, s:s, s:n, s:s}]}", "phase", "Pending", "qosClass",
 						      "BestEffort", "conditions", "type", "PodScheduled", "status", "True",
 						      "lastProbeTime", "lastTransitionTime", ts));
-	store_put(&k->st, R("", "pods"), pod, true);
+	return store_put(&k->st, R("", "pods"), pod, true);
 }
 
 /* The kubelet: Pending pods on a node start; terminating pods go. */
@@ -265,13 +279,51 @@ static int kubelet(struct fake_kube *k)
 			json_object_set(json_array_get(json_object_get(json_object_get(nw, "status"), "podIPs"), 0), "ip",
 					json_object_get(json_object_get(nw, "status"), "podIP"));
 		}
-		changes += save(k, pr, p, nw);
+		changes += save_as(k, pr, p, nw, "kubelet", "status");
 	}
 	json_decref(pods);
 	return changes;
 }
 
 /* ---- ReplicaSets ------------------------------------------------------------------------ */
+
+/* uid -> [objects of r owned by it]: one pass instead of one per owner. */
+static json_t *owner_index(struct fake_kube *k, const struct kr *r)
+{
+	json_t *all = store_all(&k->st, r, NULL), *idx = json_object(), *o, *ref;
+	size_t i, j;
+
+	json_array_foreach(all, i, o) {
+		json_array_foreach(json_object_get(meta(o), "ownerReferences"), j, ref) {
+			const char *uid = json_string_value(json_object_get(ref, "uid"));
+			json_t *l;
+			if (!uid)
+				continue;
+			l = json_object_get(idx, uid);
+			if (!l) {
+				l = json_array();
+				json_object_set_new(idx, uid, l);
+			}
+			json_array_append(l, o);
+		}
+	}
+	json_decref(all);
+	return idx;
+}
+
+/* The objects of idx owned by uid, each read again (the store may have moved on). */
+static json_t *owned_now(struct fake_kube *k, const struct kr *r, json_t *idx, const char *uid)
+{
+	json_t *out = json_array(), *o, *cur;
+	size_t i;
+
+	json_array_foreach(json_object_get(idx, uid ? uid : ""), i, o) {
+		cur = store_get(&k->st, r, mstr(o, "namespace"), mstr(o, "name"));
+		if (cur && owned_by(cur, uid))
+			json_array_append(out, cur);
+	}
+	return out;
+}
 
 static json_t *owned(struct fake_kube *k, const struct kr *r, const char *ns, const char *uid)
 {
@@ -288,24 +340,24 @@ static json_t *owned(struct fake_kube *k, const struct kr *r, const char *ns, co
 static int replicaset_controller(struct fake_kube *k)
 {
 	const struct kr *rr = R("apps", "replicasets"), *pr = R("", "pods");
-	json_t *all = store_all(&k->st, rr, NULL), *rs;
+	json_t *all = store_all(&k->st, rr, NULL), *rs, *idx = owner_index(k, pr);
 	size_t i;
 	int changes = 0;
 
 	json_array_foreach(all, i, rs) {
-		json_t *spec = json_object_get(rs, "spec"), *pods, *p, *nw;
+		json_t *spec = json_object_get(rs, "spec"), *pods, *p, *nw, *live;
 		json_int_t want = ival(spec, "replicas"), have = 0, ready = 0, avail = 0;
 		json_int_t min_ready = ival(spec, "minReadySeconds");
 		size_t j;
 
 		if (mstr(rs, "deletionTimestamp"))
 			continue;
-		pods = owned(k, pr, mstr(rs, "namespace"), mstr(rs, "uid"));
+		pods = owned_now(k, pr, idx, mstr(rs, "uid"));
 		json_array_foreach(pods, j, p)
 			if (!pod_terminating(p))
 				have++;
 		for (json_int_t n = have; n < want && n - have < 1000; n++) {
-			create_pod(k, rs);
+			json_array_append(pods, create_pod(k, rs));
 			changes++;
 		}
 		if (have > want) {
@@ -317,13 +369,11 @@ static int replicaset_controller(struct fake_kube *k)
 					if (pod_terminating(p) || (pass == 0 && pod_ready(p)))
 						continue;
 					store_remove(&k->st, pr, mstr(p, "namespace"), mstr(p, "name"));
-					json_object_set_new(meta(p), "deletionTimestamp", json_string("gone"));
+					json_array_remove(pods, j);
 					extra--;
 					changes++;
 				}
 		}
-		json_decref(pods);
-		pods = owned(k, pr, mstr(rs, "namespace"), mstr(rs, "uid"));
 		have = 0;
 		json_array_foreach(pods, j, p) {
 			if (pod_terminating(p))
@@ -335,40 +385,46 @@ static int replicaset_controller(struct fake_kube *k)
 				avail++;
 		}
 		json_decref(pods);
-		nw = json_deep_copy(rs);
+		live = store_get(&k->st, rr, mstr(rs, "namespace"), mstr(rs, "name"));
+		nw = json_deep_copy(live);
 		json_object_set_new(nw, "status", json_pack("{s:I, s:I, s:I, s:I, s:I}", "replicas", (json_int_t)have,
 							     "fullyLabeledReplicas", (json_int_t)have, "readyReplicas", ready,
 							     "availableReplicas", avail, "observedGeneration",
-							     ival(meta(rs), "generation")));
+							     ival(meta(live), "generation")));
 		if (ready == 0)
 			json_object_del(json_object_get(nw, "status"), "readyReplicas");
 		if (avail == 0)
 			json_object_del(json_object_get(nw, "status"), "availableReplicas");
 		if (have == 0)
 			json_object_del(json_object_get(nw, "status"), "fullyLabeledReplicas");
-		changes += save(k, rr, rs, nw);
+		changes += save_as(k, rr, live, nw, "kube-controller-manager", "status");
 	}
+	json_decref(idx);
 	json_decref(all);
 	return changes;
 }
 
 /* ---- Deployments ----------------------------------------------------------------------------- */
 
+/* As the controller names them: FNV-32a of the template, its decimal digits
+ * through rand.SafeEncodeString (so only 4-9, b, c, d, f appear). */
 static void template_hash(json_t *tmpl, char out[11])
 {
 	char *s = json_dumps(tmpl, JSON_COMPACT | JSON_SORT_KEYS);
 	uint32_t h = 2166136261u;
+	char dec[16];
+	size_t n;
 
 	for (const char *p = s ? s : ""; *p; p++) {
 		h ^= (unsigned char)*p;
 		h *= 16777619u;
 	}
 	free(s);
-	for (int i = 0; i < 10; i++) {
-		out[i] = SAFE[h % (sizeof(SAFE) - 1)];
-		h = h / (sizeof(SAFE) - 1) + (uint32_t)i * 7919u;
-	}
-	out[10] = '\0';
+	snprintf(dec, sizeof(dec), "%u", h);
+	n = strlen(dec);
+	for (size_t i = 0; i < n && i < 10; i++)
+		out[i] = SAFE[(unsigned char)dec[i] % (sizeof(SAFE) - 1)];
+	out[n < 10 ? n : 10] = '\0';
 }
 
 /* intstr: an int, or "N%" of total rounded up or down */
@@ -459,10 +515,25 @@ static json_t *new_replicaset(struct fake_kube *k, json_t *d, const char *hash, 
 	return st;
 }
 
+/* The same ReplicaSets as the store holds them now (rss is consumed). */
+static json_t *refresh(struct fake_kube *k, const struct kr *rr, json_t *rss)
+{
+	json_t *fresh = json_array(), *x;
+	size_t i;
+
+	json_array_foreach(rss, i, x) {
+		json_t *cur = store_get(&k->st, rr, mstr(x, "namespace"), mstr(x, "name"));
+		if (cur)
+			json_array_append(fresh, cur);
+	}
+	json_decref(rss);
+	return fresh;
+}
+
 static int deployment_controller(struct fake_kube *k)
 {
 	const struct kr *dr = R("apps", "deployments"), *rr = R("apps", "replicasets");
-	json_t *all = store_all(&k->st, dr, NULL), *d;
+	json_t *all = store_all(&k->st, dr, NULL), *d, *idx = owner_index(k, rr);
 	size_t i;
 	int changes = 0;
 	char now[32];
@@ -481,7 +552,7 @@ static int deployment_controller(struct fake_kube *k)
 		if (mstr(d, "deletionTimestamp"))
 			continue;
 		template_hash(json_object_get(spec, "template"), hash);
-		rss = owned(k, rr, mstr(d, "namespace"), mstr(d, "uid"));
+		rss = owned_now(k, rr, idx, mstr(d, "uid"));
 		json_array_foreach(rss, j, rs) {
 			const char *rev = json_string_value(json_object_get(json_object_get(meta(rs), "annotations"),
 									    "deployment.kubernetes.io/revision"));
@@ -511,8 +582,16 @@ static int deployment_controller(struct fake_kube *k)
 				json_t *c = json_deep_copy(newrs);
 				json_object_set_new(sub(sub(c, "metadata"), "annotations"), "deployment.kubernetes.io/revision",
 						    json_sprintf("%lld", (long long)other + 1));
-				changes += save(k, rr, newrs, c);
+				changes += save_as(k, rr, newrs, c, "kube-controller-manager", NULL);
 				progress = true;
+				rss = refresh(k, rr, rss);
+				newrs = NULL;
+				json_array_foreach(rss, j, rs) {
+					const char *h = json_string_value(json_object_get(json_object_get(meta(rs), "labels"),
+											  "pod-template-hash"));
+					if (h && strcmp(h, hash) == 0)
+						newrs = rs;
+				}
 			}
 		}
 		json_array_foreach(rss, j, rs) {
@@ -536,7 +615,7 @@ static int deployment_controller(struct fake_kube *k)
 					if (rs != newrs && ival(json_object_get(rs, "spec"), "replicas") > 0) {
 						json_t *c = json_deep_copy(rs);
 						json_object_set_new(json_object_get(c, "spec"), "replicas", json_integer(0));
-						changes += save(k, rr, rs, c);
+						changes += save_as(k, rr, rs, c, "kube-controller-manager", NULL);
 						progress = true;
 					}
 				}
@@ -571,7 +650,7 @@ static int deployment_controller(struct fake_kube *k)
 							budget -= down;
 							c = json_deep_copy(rs);
 							json_object_set_new(json_object_get(c, "spec"), "replicas", json_integer(r - down));
-							changes += save(k, rr, rs, c);
+							changes += save_as(k, rr, rs, c, "kube-controller-manager", NULL);
 							progress = true;
 						}
 				}
@@ -581,13 +660,12 @@ static int deployment_controller(struct fake_kube *k)
 				json_object_set_new(json_object_get(c, "spec"), "replicas", json_integer(target));
 				json_object_set_new(sub(sub(c, "metadata"), "annotations"), "deployment.kubernetes.io/desired-replicas",
 						    json_sprintf("%lld", (long long)desired));
-				changes += save(k, rr, newrs, c);
+				changes += save_as(k, rr, newrs, c, "kube-controller-manager", NULL);
 				progress = true;
 			}
 		}
-		json_decref(rss);
 		/* status from what the ReplicaSets report now */
-		rss = owned(k, rr, mstr(d, "namespace"), mstr(d, "uid"));
+		rss = refresh(k, rr, rss);
 		newrs = NULL;
 		json_array_foreach(rss, j, rs) {
 			json_t *rst = json_object_get(rs, "status");
@@ -674,10 +752,17 @@ static int deployment_controller(struct fake_kube *k)
 		if (desired - avail <= 0)
 			json_object_del(st, "unavailableReplicas");
 		json_object_set_new(nw, "status", st);
-		changes += save(k, dr, d, nw);
+		if (newrs) {
+			/* written with the status, as the controller does: no new generation */
+			json_t *rev = json_object_get(json_object_get(meta(newrs), "annotations"), "deployment.kubernetes.io/revision");
+			if (rev)
+				json_object_set(sub(sub(nw, "metadata"), "annotations"), "deployment.kubernetes.io/revision", rev);
+		}
+		changes += save_as(k, dr, d, nw, "kube-controller-manager", "status");
 		json_decref(rss);
 		(void)avail_all;
 	}
+	json_decref(idx);
 	json_decref(all);
 	return changes;
 }
@@ -735,7 +820,7 @@ static int pdb_controller(struct fake_kube *k)
 		else
 			json_object_set_new(c, "lastTransitionTime", json_string(now));
 		json_object_set_new(nw, "status", st);
-		changes += save(k, pr, pdb, nw);
+		changes += save_as(k, pr, pdb, nw, "kube-controller-manager", "status");
 	}
 	json_decref(all);
 	return changes;
@@ -791,7 +876,7 @@ json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, jso
 			kf_rfc3339(kf_now(k), ts);
 			json_object_set_new(st, "disruptedPods", json_pack("{s:s}", name, ts));
 			json_object_set_new(nw, "status", st);
-			save(k, pdbr, match, nw);
+			save_as(k, pdbr, match, nw, "kube-controller-manager", "status");
 		} else {
 			json_decref(st);
 		}
