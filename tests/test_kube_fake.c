@@ -281,21 +281,23 @@ static const char DEPLOY[] =
 	"        ports: [{containerPort: 8080}]\n"
 	"        resources: {requests: {cpu: 50m, memory: 1Gi}}\n";
 
+/* The Deployment for name (svc-a-SLOT): labels viva/slot=SLOT, image tag. */
 static char *deploy_yaml(const char *name, const char *tag)
 {
 	char *y = xasprintf(DEPLOY, tag), *out;
+	const char *slot = strrchr(name, '-') ? strrchr(name, '-') + 1 : name;
 	struct strbuf sb;
 	const char *p = y;
 
-	/* svc-a-blue -> name, blue -> the name's last word */
 	sb_init(&sb);
-	for (const char *hit; (hit = strstr(p, "svc-a-blue")); p = hit + strlen("svc-a-blue")) {
+	for (const char *hit; (hit = strstr(p, "blue")); p = hit + 4) {
 		sb_add(&sb, p, (size_t)(hit - p));
-		sb_adds(&sb, name);
+		sb_adds(&sb, slot);
 	}
 	sb_adds(&sb, p);
 	out = sb_detach(&sb);
 	free(y);
+	assert_true(strncmp(name, "svc-a-", 6) == 0);
 	return out;
 }
 
@@ -1152,6 +1154,167 @@ static void auth__client_certificate__signed_by_ca_only(void **state)
 	free(key);
 }
 
+static const char OBJS[] =
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: svc-a, labels: {app: svc-a}}\n"
+	"spec:\n"
+	"  selector: {app: svc-a, viva/slot: blue}\n"
+	"  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+	"---\n"
+	"apiVersion: batch/v1\n"
+	"kind: CronJob\n"
+	"metadata: {name: svc-a-settle-daily, labels: {app: svc-a}}\n"
+	"spec:\n"
+	"  schedule: \"0 3 * * *\"\n"
+	"  jobTemplate:\n"
+	"    spec:\n"
+	"      template:\n"
+	"        spec:\n"
+	"          restartPolicy: OnFailure\n"
+	"          containers: [{name: job, image: \"registry.local/team/svc-a:1\", command: [java, -jar, app.jar]}]\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Secret\n"
+	"metadata: {name: sec}\n"
+	"stringData: {pw: hunter2}\n";
+
+static void apply__server_side__service_cronjob_secret_idempotent(void **state)
+{
+	struct fx *f = *state;
+	uint64_t writes;
+	json_t *o;
+	struct run r;
+
+	NEED_KUBECTL();
+	apply_file(f, OBJS, "--server-side");
+	writes = fake_kube_store_writes(f->k);
+	apply_file(f, OBJS, "--server-side");
+	assert_int_equal(fake_kube_store_writes(f->k), writes);
+	o = kubectl_json(f, "get service svc-a -o %s", "json");
+	assert_string_equal(jstr(o, "spec.type"), "ClusterIP");
+	assert_string_equal(jstr(o, "spec.ports.0.protocol"), "TCP");
+	assert_int_equal(jint(o, "spec.ports.0.targetPort"), 8080);
+	assert_true(strncmp(jstr(o, "spec.clusterIP"), "10.96.", 6) == 0);
+	json_decref(o);
+	o = kubectl_json(f, "get secret sec -o %s", "json");
+	assert_string_equal(jstr(o, "data.pw"), "aHVudGVyMg==");
+	assert_string_equal(jstr(o, "type"), "Opaque");
+	json_decref(o);
+	o = kubectl_json(f, "get cronjob svc-a-settle-daily -o %s", "json");
+	assert_string_equal(jstr(o, "spec.concurrencyPolicy"), "Allow");
+	assert_int_equal(jint(o, "spec.successfulJobsHistoryLimit"), 3);
+	assert_string_equal(jstr(o, "spec.jobTemplate.spec.template.spec.containers.0.imagePullPolicy"), "IfNotPresent");
+	json_decref(o);
+	/* batch promotion: the CronJob's image, patched as viva will */
+	kubectl(f, &r, "patch cronjob svc-a-settle-daily --type strategic -p "
+		       "'{\"spec\":{\"jobTemplate\":{\"spec\":{\"template\":{\"spec\":{\"containers\":"
+		       "[{\"name\":\"job\",\"image\":\"registry.local/team/svc-a:2\"}]}}}}}}' -o json");
+	assert_int_equal(r.status, 0);
+	o = json_loads(r.out, 0, NULL);
+	assert_string_equal(jstr(o, "spec.jobTemplate.spec.template.spec.containers.0.image"), "registry.local/team/svc-a:2");
+	assert_string_equal(jstr(o, "spec.jobTemplate.spec.template.spec.containers.0.command.0"), "java");
+	assert_int_equal(jint(o, "metadata.generation"), 2);
+	json_decref(o);
+	run_release(&r);
+	/* a schedule the API refuses */
+	kubectl(f, &r, "patch cronjob svc-a-settle-daily --type merge -p '{\"spec\":{\"schedule\":\"0 25 * * *\"}}'");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "spec.schedule: Invalid value: \"0 25 * * *\""));
+	run_release(&r);
+}
+
+static void delete__cascade_foreground_and_orphan(void **state)
+{
+	struct fx *f = *state;
+	char *y = deploy_yaml("svc-a-blue", "1");
+	struct run r;
+	json_t *o, *l;
+
+	NEED_KUBECTL();
+	apply_file(f, y, "");
+	free(y);
+	y = deploy_yaml("svc-a-green", "1");
+	apply_file(f, y, "");
+	free(y);
+	fake_kube_settle(f->k, 20);
+	/* foreground: the Deployment waits for its dependents */
+	kubectl(f, &r, "delete deployment svc-a-blue --cascade=foreground --wait=false");
+	assert_int_equal(r.status, 0);
+	run_release(&r);
+	o = kubectl_json(f, "get deployment svc-a-blue -o %s", "json");
+	assert_string_equal(jstr(o, "metadata.finalizers.0"), "foregroundDeletion");
+	assert_true(jstr(o, "metadata.deletionTimestamp")[0] != '\0');
+	json_decref(o);
+	fake_kube_settle(f->k, 20);
+	kubectl(f, &r, "get deployment svc-a-blue");
+	assert_int_equal(r.status, 1);
+	run_release(&r);
+	/* orphan: the ReplicaSet stays, without its owner */
+	kubectl(f, &r, "delete deployment svc-a-green --cascade=orphan");
+	assert_int_equal(r.status, 0);
+	run_release(&r);
+	fake_kube_settle(f->k, 20);
+	l = kubectl_json(f, "get replicasets -l viva/slot=%s -o json", "green");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+	assert_null(json_object_get(json_object_get(json_array_get(json_object_get(l, "items"), 0), "metadata"),
+				    "ownerReferences"));
+	json_decref(l);
+	l = kubectl_json(f, "get pods -l viva/slot=%s -o json", "blue");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 0);
+	json_decref(l);
+}
+
+static void faults__429_retried_503_reported(void **state)
+{
+	struct fx *f = *state;
+	struct run r;
+	json_t *l;
+
+	NEED_KUBECTL();
+	/* 429 with Retry-After: client-go waits and asks again */
+	fake_kube_reset_counts(f->k);
+	fake_kube_fault(f->k, "GET", "/api/v1/namespaces/default/configmaps", FK_FAULT_429, 1, 1000);
+	l = kubectl_json(f, "get configmaps -o %s", "json");
+	json_decref(l);
+	assert_int_equal(fake_kube_count(f->k, "list", "configmaps"), 2);
+	fake_kube_fault(f->k, "GET", "/api/v1/namespaces/default/configmaps", FK_FAULT_503, 1, 0);
+	kubectl(f, &r, "get configmaps -o json");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "Error from server (ServiceUnavailable)"));
+	run_release(&r);
+}
+
+static int setup_ticking(void **state)
+{
+	struct fake_kube_opts o = { .tls = true, .token = TOKEN, .tick_ms = 100 };
+	return setup_opts(state, &o);
+}
+
+static void rollout__status_watches_until_ready(void **state)
+{
+	struct fx *f = *state;
+	char *y = deploy_yaml("svc-a-blue", "1");
+	struct run r;
+	json_t *log, *e;
+	size_t i;
+	bool watched = false;
+
+	NEED_KUBECTL();
+	apply_file(f, y, "");
+	free(y);
+	kubectl(f, &r, "rollout status deployment/svc-a-blue --timeout=20s");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "successfully rolled out"));
+	run_release(&r);
+	log = fake_kube_requests(f->k);
+	json_array_foreach(log, i, e)
+		if (strcmp(jstr(e, "verb"), "watch") == 0 && strcmp(jstr(e, "resource"), "deployments") == 0)
+			watched = true;
+	json_decref(log);
+	assert_true(watched);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1169,6 +1332,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(faults__500_409_hang_close__then_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(eviction__disruption_budget__too_many_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__client_certificate__signed_by_ca_only, setup_cert, teardown),
+		cmocka_unit_test_setup_teardown(apply__server_side__service_cronjob_secret_idempotent, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete__cascade_foreground_and_orphan, setup, teardown),
+		cmocka_unit_test_setup_teardown(faults__429_retried_503_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(rollout__status_watches_until_ready, setup_ticking, teardown),
 	};
 	int rc;
 

@@ -1474,7 +1474,8 @@ void schema_default(struct fake_kube *k, const struct kr *r, json_t *obj, json_t
 		set_default(spec, "failedJobsHistoryLimit", json_integer(1));
 		jt = child(spec, "jobTemplate");
 		json_object_set_new(child(jt, "metadata"), "creationTimestamp", json_null());
-		default_job_spec(child(jt, "spec"));
+		/* SetDefaults_Job is for Jobs: a CronJob's job template gets the pod defaults only */
+		default_template(json_object_get(child(jt, "spec"), "template"));
 		set_default(obj, "status", json_object());
 	} else if (strcmp(res, "daemonsets") == 0 || strcmp(res, "statefulsets") == 0) {
 		default_template(json_object_get(json_object_get(obj, "spec"), "template"));
