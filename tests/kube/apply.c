@@ -327,6 +327,28 @@ static void remove_at(const struct kf_schema *s, json_t *obj, json_t *path)
 	}
 }
 
+/*
+ * A struct or map the manager owned as a whole (applied empty) that others
+ * have filled since: what they own is not the manager's to remove.
+ */
+static bool filled_struct(const struct kf_schema *s, json_t *obj, json_t *path)
+{
+	const struct kf_schema *cs = s;
+	json_t *e, *v = value_at(s, obj, path);
+	size_t i;
+
+	json_array_foreach(path, i, e) {
+		const char *el = json_string_value(e);
+		if (strncmp(el, "f:", 2) == 0)
+			cs = child_schema(cs, el + 2);
+		else if (strncmp(el, "k:", 2) == 0)
+			cs = schema_items(cs);
+	}
+	if (strcmp(json_string_value(json_array_get(path, json_array_size(path) - 1)), ".") == 0)
+		return false;
+	return cs && (schema_is_map(cs) || schema_go_name(cs)) && json_is_object(v) && json_object_size(v) > 0;
+}
+
 /* fieldpath.Path.String(): .spec.template.spec.containers[name="app"].image */
 static char *path_string(json_t *path)
 {
@@ -777,7 +799,7 @@ json_t *ssa_apply(struct fake_kube *k, const struct kr *r, json_t *live, json_t 
 			json_array_foreach(mf, j, e)
 				if (e != own && fs_has(entry_set(e), lp))
 					others = true;
-			if (!others)
+			if (!others && !filled_struct(s, out, lp))
 				remove_at(s, out, lp);
 		}
 		json_decref(old_leaves);

@@ -367,6 +367,13 @@ static enum rd read_request(struct conn *c, struct kf_req *r, bool *keep_alive)
 	cl = head_value(head, "Content-Length");
 	te = head_value(head, "Transfer-Encoding");
 	connhdr = head_value(head, "Connection");
+	{
+		/* libcurl asks before sending a large body; answering at once saves its wait */
+		char *expect = head_value(head, "Expect");
+		if (expect && strcasecmp(expect, "100-continue") == 0 && (cl || te) && c->in.len == 0)
+			c_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+		free(expect);
+	}
 	*keep_alive = strcmp(version, "HTTP/1.1") == 0 && !(connhdr && strcasecmp(connhdr, "close") == 0);
 	if (te && strcasecmp(te, "chunked") == 0) {
 		struct strbuf b;
@@ -742,7 +749,7 @@ static void serve_conn(struct conn *c)
 	for (int n = 0; n < MAX_REQS_CONN && !stopping(c); n++) {
 		struct kf_req r = { 0 };
 		struct kf_resp resp = { 0 };
-		struct kf_fault f;
+		struct kf_fault f = { .kind = FK_FAULT_500 };
 		bool keep = true, faulted = false, is_json = false;
 		enum rd rd = read_request(c, &r, &keep);
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVENTS_CAP 20000
+#define EVENTS_CAP 4096      /* the watch cache: older resourceVersions get 410 Expired */
 
 void store_init(struct kf_store *s)
 {
