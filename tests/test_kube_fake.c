@@ -1315,6 +1315,49 @@ static void rollout__status_watches_until_ready(void **state)
 	assert_true(watched);
 }
 
+static void drain__cordons_evicts_and_respects_the_budget(void **state)
+{
+	struct fx *f = *state;
+	char *y = deploy_yaml("svc-a-blue", "1");
+	struct run r;
+	json_t *n, *l;
+
+	NEED_KUBECTL();
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":"
+					      "\"kube-a-dc1-worker01\"},\"status\":{\"nodeInfo\":{\"kubeletVersion\":\"v1.25.6\"},"
+					      "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}"), 0);
+	apply_file(f, y, "");
+	free(y);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"policy/v1\",\"kind\":\"PodDisruptionBudget\","
+					      "\"metadata\":{\"name\":\"svc-a\"},\"spec\":{\"minAvailable\":2,"
+					      "\"selector\":{\"matchLabels\":{\"app\":\"svc-a\"}}}}"), 0);
+	fake_kube_settle(f->k, 20);
+	l = kubectl_json(f, "get pods --field-selector spec.nodeName=%s -o json", "kube-a-dc1-worker01");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 2);
+	json_decref(l);
+	kubectl(f, &r, "drain kube-a-dc1-worker01 --timeout=2s");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "Cannot evict pod as it would violate the pod's disruption budget."));
+	run_release(&r);
+	n = kubectl_json(f, "get node %s -o json", "kube-a-dc1-worker01");
+	assert_true(json_is_true(json_object_get(json_object_get(n, "spec"), "unschedulable")));
+	assert_string_equal(jstr(n, "status.nodeInfo.kubeletVersion"), "v1.25.6");
+	json_decref(n);
+	kubectl(f, &r, "delete pdb svc-a");
+	assert_int_equal(r.status, 0);
+	run_release(&r);
+	kubectl(f, &r, "drain kube-a-dc1-worker01 --timeout=20s --disable-eviction=false");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "evicted"));
+	assert_non_null(strstr(r.out, "node/kube-a-dc1-worker01 drained"));
+	run_release(&r);
+	/* at least one refused by the budget, then both */
+	assert_true(fake_kube_count(f->k, "create", "pods/eviction") >= 3);
+	kubectl(f, &r, "uncordon kube-a-dc1-worker01");
+	assert_int_equal(r.status, 0);
+	run_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1336,6 +1379,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete__cascade_foreground_and_orphan, setup, teardown),
 		cmocka_unit_test_setup_teardown(faults__429_retried_503_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollout__status_watches_until_ready, setup_ticking, teardown),
+		cmocka_unit_test_setup_teardown(drain__cordons_evicts_and_respects_the_budget, setup_ticking, teardown),
 	};
 	int rc;
 

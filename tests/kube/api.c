@@ -732,8 +732,9 @@ static json_t *commit(struct fake_kube *k, const struct kr *r, json_t *old, json
 		}
 	}
 	if (dry) {
-		/* the caller answers with it: keep it alive in the answer */
-		json_object_del(meta(obj), "resourceVersion");
+		/* not stored: the caller answers with it; an update keeps the current version */
+		if (!old)
+			json_object_del(meta(obj), "resourceVersion");
 		return obj;
 	}
 	dt = mstr(obj, "deletionTimestamp");
@@ -1973,6 +1974,13 @@ static void handle(struct fake_kube *k, struct kf_req *req, struct kf_resp *resp
 		return;
 	}
 	verb = verb_of(req->method, &rt, req);
+	if (!classify_only && req->accept && req->accept[0] && !strstr(req->accept, "json") && !strstr(req->accept, "*/*")) {
+		/* answers are JSON only: a client that takes nothing else is told so */
+		answer_status(resp, kf_status(406, "NotAcceptable",
+					      "only the following media types are accepted: application/json, "
+					      "application/yaml, application/vnd.kubernetes.protobuf", NULL));
+		return;
+	}
 	if (!verb) {
 		answer_status(resp, method_not_allowed());
 		return;
@@ -2020,6 +2028,27 @@ static void handle(struct fake_kube *k, struct kf_req *req, struct kf_resp *resp
 		do_patch(k, &rt, req, resp);
 	else
 		do_delete(k, &rt, req, resp, strcmp(verb, "deletecollection") == 0);
+	if (!resp->watch && resp->body && resp->code < 300 && req->accept && strstr(req->accept, "as=PartialObjectMetadata") &&
+	    !wants_table(req) && (strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0) && !rt.sub[0]) {
+		json_t *b = resp->body, *items = json_object_get(b, "items"), *out, *o;
+		size_t i;
+		if (items) {
+			json_t *pm = json_array();
+			json_array_foreach(items, i, o)
+				json_array_append_new(pm, json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata", "apiVersion",
+								    "meta.k8s.io/v1", "metadata", json_object_get(o, "metadata")));
+			out = json_pack("{s:s, s:s, s:O, s:o}", "kind", "PartialObjectMetadataList", "apiVersion", "meta.k8s.io/v1",
+					"metadata", json_object_get(b, "metadata"), "items", pm);
+			resp->ctype = "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io";
+		} else {
+			out = json_pack("{s:s, s:s, s:O}", "kind", "PartialObjectMetadata", "apiVersion", "meta.k8s.io/v1",
+					"metadata", json_object_get(b, "metadata"));
+			resp->ctype = "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io";
+		}
+		json_decref(b);
+		resp->body = out;
+		return;
+	}
 	if (!resp->watch && resp->body && resp->code < 300 && wants_table(req) &&
 	    (strcmp(verb, "get") == 0 || strcmp(verb, "list") == 0) && !rt.sub[0]) {
 		json_t *t = to_table(k, rt.r, resp->body);
