@@ -378,6 +378,12 @@ static void get__namespaces_and_discovery__json_list(void **state)
 	assert_false(legacy_v1);
 	json_decref(log);
 	assert_int_equal(fake_kube_count(f->k, "list", "namespaces"), 1);
+	/* what kubeadm publishes for nodes that join: the CA, in kube-public/cluster-info */
+	l = fake_kube_get(f->k, "configmaps", "kube-public", "cluster-info");
+	assert_non_null(l);
+	assert_non_null(strstr(jstr(l, "data.kubeconfig"), "certificate-authority-data: LS0tLS1CRUdJTi"));
+	assert_non_null(strstr(jstr(l, "data.kubeconfig"), fake_kube_url(f->k)));
+	json_decref(l);
 	/* api-resources reads the same documents */
 	{
 		struct run r;

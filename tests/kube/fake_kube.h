@@ -37,7 +37,9 @@ struct fake_kube_opts {
 	int64_t start_time;       /* the fake clock's start (unix s); 0: the real clock */
 	bool verbose;             /* one line per request on stderr */
 	/* Default: the namespaces default, kube-system, kube-public and
-	 * kube-node-lease exist. */
+	 * kube-node-lease exist, and with TLS the ConfigMap
+	 * kube-public/cluster-info holds a kubeconfig with the fake's CA and
+	 * URL, as kubeadm publishes it. */
 	bool no_default_namespaces;
 };
 

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -296,7 +297,7 @@ static char *head_value(const char *head, const char *name)
 	return NULL;
 }
 
-enum rd { RD_OK, RD_EOF, RD_BAD, RD_TOO_BIG };
+enum rd { RD_OK, RD_EOF, RD_BAD, RD_TOO_BIG, RD_MALFORMED };
 
 /* Consume n bytes at the front of c->in. */
 static void consume(struct conn *c, size_t n)
@@ -352,8 +353,10 @@ static enum rd read_request(struct conn *c, struct kf_req *r, bool *keep_alive)
 	}
 	head = xstrndup(c->in.buf, (size_t)(eoh - c->in.buf) + 2);
 	consume(c, (size_t)(eoh - c->in.buf) + 4);
-	if (sscanf(head, "%11s %8191s %15s", r->method, target, version) != 3 || strncmp(version, "HTTP/1.", 7) != 0)
+	if (sscanf(head, "%11s %8191s %15s", r->method, target, version) != 3 || strncmp(version, "HTTP/1.", 7) != 0) {
+		rc = RD_MALFORMED;
 		goto out;
+	}
 	r->raw_target = xstrdup(target);
 	{
 		char *qm = strchr(target, '?');
@@ -569,20 +572,20 @@ static void authenticate(struct conn *c, struct kf_req *r)
 	char *hdr = r->user;
 
 	r->user = NULL;
+	pthread_mutex_lock(&k->mu);
 	if (c->cert_user) {
 		r->user = xstrdup(c->cert_user);
 	} else if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0) {
 		const char *tok = hdr + 7;
-		pthread_mutex_lock(&k->mu);
 		for (size_t i = 0; i < k->ntokens; i++)
 			if (strcmp(k->tokens[i].token, tok) == 0) {
 				r->user = xstrdup(k->tokens[i].user);
 				break;
 			}
-		pthread_mutex_unlock(&k->mu);
 	}
 	if (!r->user && !auth_configured(k))
 		r->user = xstrdup("system:anonymous");
+	pthread_mutex_unlock(&k->mu);
 	free_secret(hdr);
 }
 
@@ -754,6 +757,14 @@ static void serve_conn(struct conn *c)
 		enum rd rd = read_request(c, &r, &keep);
 
 		if (rd == RD_EOF || rd == RD_BAD) {
+			req_release(&r);
+			return;
+		}
+		if (rd == RD_MALFORMED) {
+			/* what Go's net/http answers to a request line it cannot read */
+			static const char bad[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+						  "Connection: close\r\n\r\n400 Bad Request";
+			c_write(c, bad, sizeof(bad) - 1);
 			req_release(&r);
 			return;
 		}
@@ -1059,6 +1070,37 @@ static void write_kubeconfig(struct fake_kube *k)
 	free(key);
 }
 
+/* kube-public/cluster-info, as kubeadm publishes it: the CA and the server. */
+static void seed_cluster_info(struct fake_kube *k)
+{
+	char *pem = NULL, *b64, *kc;
+	size_t n = 0;
+	json_t *cm;
+	FILE *f = fopen(k->ca_cert, "r");
+
+	if (!f)
+		return;
+	pem = xcalloc(1, 16384);
+	n = fread(pem, 1, 16383, f);
+	fclose(f);
+	b64 = xmalloc(4 * ((n + 2) / 3) + 1);
+	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)pem, (int)n);
+	kc = xasprintf("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n"
+		       "  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {}\nusers: null\n",
+		       b64, k->url);
+	cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap", "metadata", "name",
+		       "cluster-info", "namespace", "kube-public", "data", "kubeconfig", kc);
+	{
+		char *text = json_dumps(cm, JSON_COMPACT);
+		fake_kube_seed(k, text);
+		free(text);
+	}
+	json_decref(cm);
+	free(kc);
+	free(b64);
+	free(pem);
+}
+
 struct fake_kube *fake_kube_start(const struct fake_kube_opts *o)
 {
 	struct fake_kube *k = xcalloc(1, sizeof(*k));
@@ -1118,6 +1160,8 @@ struct fake_kube *fake_kube_start(const struct fake_kube_opts *o)
 				  "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kube-node-lease\"}},"
 				  "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kube-public\"}},"
 				  "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"kube-system\"}}]}");
+	if (!o->no_default_namespaces && k->ca_cert)
+		seed_cluster_info(k);
 	write_kubeconfig(k);
 	k->o.token = NULL;
 	if (pthread_create(&k->accept_th, NULL, accept_main, k) != 0)
