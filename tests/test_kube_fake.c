@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -1364,6 +1365,62 @@ static void drain__cordons_evicts_and_respects_the_budget(void **state)
 	run_release(&r);
 }
 
+static void *watch_changes(void *arg)
+{
+	struct fx *f = arg;
+	long code;
+	json_t *st;
+	struct timespec ts = { 1, 200 * 1000000L };
+
+	nanosleep(&ts, NULL);
+	fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w1\",\"labels\":{\"app\":\"w\"}}}");
+	st = raw(f, "PATCH", "/api/v1/namespaces/default/configmaps/w1", "application/merge-patch+json",
+		 "{\"metadata\":{\"labels\":{\"app\":\"other\"}}}", &code);
+	json_decref(st);
+	fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"w2\",\"labels\":{\"app\":\"x\"}}}");
+	st = raw(f, "PATCH", "/api/v1/namespaces/default/configmaps/w2", "application/merge-patch+json",
+		 "{\"metadata\":{\"labels\":{\"app\":\"w\"}}}", &code);
+	json_decref(st);
+	st = raw(f, "DELETE", "/api/v1/namespaces/default/configmaps/w2", NULL, NULL, &code);
+	json_decref(st);
+	return NULL;
+}
+
+static void watch__selector__entering_added_leaving_deleted(void **state)
+{
+	struct fx *f = *state;
+	struct run r;
+	pthread_t th;
+	json_error_t err;
+	const char *p;
+	const char *want[][2] = { { "ADDED", "w1" }, { "DELETED", "w1" }, { "ADDED", "w2" }, { "DELETED", "w2" } };
+	size_t n = 0;
+
+	NEED_KUBECTL();
+	assert_int_equal(pthread_create(&th, NULL, watch_changes, f), 0);
+	kubectl(f, &r, "get configmaps -l app=w --watch --output-watch-events -o json --request-timeout=4s");
+	pthread_join(th, NULL);
+	/* one JSON event after another on stdout */
+	p = r.out;
+	while (*p && n < 8) {
+		json_t *e = json_loads(p, JSON_DISABLE_EOF_CHECK, &err);
+		if (!e)
+			break;
+		assert_true(n < 4);
+		assert_string_equal(jstr(e, "type"), want[n][0]);
+		assert_string_equal(jstr(e, "object.metadata.name"), want[n][1]);
+		n++;
+		json_decref(e);
+		p += err.position;
+		while (*p == '\n' || *p == ' ')
+			p++;
+	}
+	if (n != 4)
+		fprintf(stderr, "watch saw:\n%s%s", r.out, r.err);
+	assert_int_equal(n, 4);
+	run_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1386,6 +1443,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(faults__429_retried_503_reported, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollout__status_watches_until_ready, setup_ticking, teardown),
 		cmocka_unit_test_setup_teardown(drain__cordons_evicts_and_respects_the_budget, setup_ticking, teardown),
+		cmocka_unit_test_setup_teardown(watch__selector__entering_added_leaving_deleted, setup, teardown),
 	};
 	int rc;
 

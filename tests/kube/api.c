@@ -922,9 +922,17 @@ json_t *api_watch_events(struct fake_kube *k, struct kf_resp *w, uint64_t *rv)
 	}
 	for (size_t i = 0; i < s->ev_len; i++) {
 		struct kf_event *e = &s->events[(s->ev_head + i) % s->ev_cap];
+		bool now, before;
 		if (e->rv <= *rv)
 			continue;
-		if (watch_matches(w, e->r, e->obj))
+		now = watch_matches(w, e->r, e->obj);
+		before = e->prev && watch_matches(w, e->r, e->prev);
+		/* as the watch cache filters: entering the selection is ADDED, leaving it DELETED */
+		if (strcmp(e->type, "MODIFIED") == 0 && now && !before)
+			json_array_append_new(out, watch_event("ADDED", e->r, e->obj));
+		else if (strcmp(e->type, "MODIFIED") == 0 && !now && before)
+			json_array_append_new(out, watch_event("DELETED", e->r, e->obj));
+		else if (now)
 			json_array_append_new(out, watch_event(e->type, e->r, e->obj));
 	}
 	*rv = s->rv;

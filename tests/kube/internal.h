@@ -75,6 +75,7 @@ struct kf_event {
 	char type[10];            /* ADDED MODIFIED DELETED */
 	const struct kr *r;
 	json_t *obj;              /* reference */
+	json_t *prev;             /* MODIFIED: the object before (reference), else NULL */
 };
 
 struct kf_store {

@@ -27,8 +27,10 @@ void store_init(struct kf_store *s)
 void store_release(struct kf_store *s)
 {
 	json_decref(s->objs);
-	for (size_t i = 0; i < s->ev_len; i++)
+	for (size_t i = 0; i < s->ev_len; i++) {
 		json_decref(s->events[(s->ev_head + i) % s->ev_cap].obj);
+		json_decref(s->events[(s->ev_head + i) % s->ev_cap].prev);
+	}
 	free(s->events);
 	memset(s, 0, sizeof(*s));
 }
@@ -63,12 +65,13 @@ json_t *store_get(struct kf_store *s, const struct kr *r, const char *ns, const 
 	return json_object_get(b, key);
 }
 
-static void event_add(struct kf_store *s, const char *type, const struct kr *r, json_t *obj)
+static void event_add(struct kf_store *s, const char *type, const struct kr *r, json_t *obj, json_t *prev)
 {
 	struct kf_event *e;
 
 	if (s->ev_len == s->ev_cap) {
 		json_decref(s->events[s->ev_head].obj);
+		json_decref(s->events[s->ev_head].prev);
 		s->ev_head = (s->ev_head + 1) % s->ev_cap;
 		s->ev_len--;
 	}
@@ -78,6 +81,7 @@ static void event_add(struct kf_store *s, const char *type, const struct kr *r, 
 	snprintf(e->type, sizeof(e->type), "%s", type);
 	e->r = r;
 	e->obj = json_incref(obj);
+	e->prev = json_incref(prev);
 }
 
 json_t *store_put(struct kf_store *s, const struct kr *r, json_t *obj, bool created)
@@ -92,8 +96,12 @@ json_t *store_put(struct kf_store *s, const struct kr *r, json_t *obj, bool crea
 	s->writes++;
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)s->rv);
 	json_object_set_new(meta, "resourceVersion", json_string(rv));
-	json_object_set_new(bucket(s, r, true), key, obj);
-	event_add(s, created ? "ADDED" : "MODIFIED", r, obj);
+	{
+		json_t *prev = json_incref(json_object_get(bucket(s, r, true), key));
+		json_object_set_new(bucket(s, r, true), key, obj);
+		event_add(s, created || !prev ? "ADDED" : "MODIFIED", r, obj, prev);
+		json_decref(prev);
+	}
 	return obj;
 }
 
@@ -113,7 +121,7 @@ void store_remove(struct kf_store *s, const struct kr *r, const char *ns, const 
 	snprintf(rv, sizeof(rv), "%llu", (unsigned long long)s->rv);
 	json_object_set_new(json_object_get(obj, "metadata"), "resourceVersion", json_string(rv));
 	json_object_del(b, key);
-	event_add(s, "DELETED", r, obj);
+	event_add(s, "DELETED", r, obj, NULL);
 	json_decref(obj);
 }
 
