@@ -31,6 +31,10 @@ endif
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
              libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
+# kubectl drives the fake Kubernetes API server (tests/test_kube_fake.c):
+# the `kubectl` package where a Kubernetes repository is configured, else
+# Debian's own kubernetes-client (tests/deps.sh: "a|b" alternatives).
+DEB_TEST  += 'kubectl|kubernetes-client'
 DEB_RUN   := ca-certificates tzdata
 # What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
 DEB_BENCH := skopeo
@@ -144,6 +148,7 @@ TESTS += tests/test_dotenv
 TESTS += tests/test_http
 TESTS += tests/test_kubeconfig
 TESTS += tests/test_kube
+TESTS += tests/test_kube_fake
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -184,10 +189,24 @@ $(TBUILD)/viva: $(TCORE_OBJS) $(TBUILD)/bot/main.o
 	@echo "  LD/SAN  $@"
 	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
 
+# The fake Kubernetes API server (tests/kube/README.md): a library for
+# in-process tests, and the standalone tests/fake_kube.
+KUBE_FAKE_SRCS += tests/kube/server.c
+KUBE_FAKE_SRCS += tests/kube/pki.c
+KUBE_FAKE_SRCS += tests/kube/api.c
+KUBE_FAKE_SRCS += tests/kube/resources.c
+KUBE_FAKE_SRCS += tests/kube/store.c
+KUBE_FAKE_SRCS += tests/kube/schema.c
+KUBE_FAKE_SRCS += tests/kube/patch.c
+KUBE_FAKE_SRCS += tests/kube/apply.c
+KUBE_FAKE_SRCS += tests/kube/rollout.c
+KUBE_FAKE_SRCS += tests/kube/yaml.c
+KUBE_FAKE_OBJS := $(KUBE_FAKE_SRCS:%.c=$(TBUILD)/%.o)
+
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
                 $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
                 $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
-                $(TBUILD)/tests/tls_front.o
+                $(TBUILD)/tests/tls_front.o $(KUBE_FAKE_OBJS)
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
@@ -204,6 +223,16 @@ $(BUILD)/tests/fake_slack: $(BUILD)/tests/fake_slack.o $(BUILD)/tests/fake_slack
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+# The fake Kubernetes API server as a process (prints READY url=... kubeconfig=...).
+$(TBUILD)/tests/fake_kube: $(TBUILD)/tests/kube/main.o $(KUBE_FAKE_OBJS) $(LIB_SRCS:%.c=$(TBUILD)/%.o)
+	@echo "  LD/SAN  $@"
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS)
+
+# An optimised build of the same fake for benchmarks (no sanitizer overhead).
+$(BUILD)/tests/fake_kube: $(BUILD)/tests/kube/main.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 TEST_BINS := $(TESTS:%=$(TBUILD)/%)
 
 # ---- targets --------------------------------------------------------------
@@ -214,7 +243,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory test-build
 	$(Q)sh tests/run.sh $(TEST_BINS)
 
-test-build: $(TEST_BINS) $(TBUILD)/viva $(TBUILD)/tests/fake_slack
+test-build: $(TEST_BINS) $(TBUILD)/viva $(TBUILD)/tests/fake_slack $(TBUILD)/tests/fake_kube
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory viva
