@@ -149,6 +149,7 @@ TESTS += tests/test_http
 TESTS += tests/test_kubeconfig
 TESTS += tests/test_kube
 TESTS += tests/test_kube_fake
+TESTS += tests/test_k8s
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -264,6 +265,11 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+# pipeline apply of 500 services x 2 environments against the fake API server.
+$(BUILD)/bench/bench_apply: $(BUILD)/bench/bench_apply.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
 $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
@@ -271,9 +277,10 @@ $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LI
 
 bench: deps
 	@sh tests/deps.sh $(DEB_BENCH)
-	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor
+	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor $(BUILD)/bench/bench_apply
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags
+	$(Q)$(BUILD)/bench/bench_apply
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20

@@ -240,7 +240,7 @@ static void busy_why(struct viva_env *env, const struct store_op *h, char *why, 
 static int begin(struct viva_env *env, const struct op_request *rq, struct op *op, char *why, size_t whylen)
 {
 	struct store_op holder;
-	char *data = json_dumps(rq->data ? rq->data : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	char *data = rq->data ? json_dumps(rq->data, JSON_COMPACT | JSON_SORT_KEYS) : xstrdup("{}");
 	struct store_op_new n = {
 		.kind = rq->kind->name, .target = rq->target, .data = data, .started_by = rq->user ? rq->user : "",
 		.channel = rq->channel, .message_ts = rq->message_ts, .holder = ops_holder(),

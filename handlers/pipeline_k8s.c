@@ -389,8 +389,10 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 		if (!res || !name)
 			continue;
 		rc = kube_delete(k, &ref, &wo, NULL);
-		if (rc == VIVA_ENOENT)
-			continue;   /* gone already (a resumed deletion, or never created) */
+		if (rc == VIVA_ENOENT) {
+			rc = VIVA_OK;   /* gone already (a resumed deletion, or never created) */
+			continue;
+		}
 		if (rc != VIVA_OK) {
 			snprintf(why, whylen, "%s %s in %s: %s", kind, name, t->env, kube_last_error());
 			break;

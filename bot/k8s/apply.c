@@ -126,29 +126,47 @@ struct live {
 static json_t *live_of(struct live *lv, struct kube *k, const char *ns, const struct kube_resource *res)
 {
 	char *key = xasprintf("%s/%s/%s", k->cluster ? k->cluster : "", ns, res->resource);
-	json_t *v = json_object_get(lv->cache, key), *items = NULL, *map;
+	json_t *v = json_object_get(lv->cache, key), *map;
 	struct kube_ref ref = { .res = res, .ns = ns };
 	struct kube_list_opts lo = { .label_selector = lv->selector, .limit = 500 };
-	size_t i;
-	json_t *it;
-	int rc;
+	char *cont = NULL;
+	size_t total = 0;
+	int rc = VIVA_OK;
 
 	if (v) {
 		free(key);
 		return v;
 	}
-	lv->rep->reads++;
-	rc = kube_list_all(k, &ref, &lo, MAX_LIVE, &items);
+	/* page by page, keeping only each object's viva/applied (a page of
+	 * whole objects at a time, never the namespace's) */
+	map = json_object();
+	for (int page = 0; page < 10000; page++) {
+		json_t *list = NULL, *it;
+		const char *next;
+		size_t i;
+
+		lo.continue_token = cont;
+		lv->rep->reads++;
+		rc = kube_list(k, &ref, &lo, &list);
+		if (rc != VIVA_OK)
+			break;
+		json_array_foreach(json_object_get(list, "items"), i, it)
+			if (name_of(it) && ++total <= MAX_LIVE)
+				json_object_set_new(map, name_of(it), json_string(applied_of(it) ? applied_of(it) : ""));
+		next = json_string_value(json_object_get(json_object_get(list, "metadata"), "continue"));
+		free(cont);
+		cont = next && *next ? xstrdup(next) : NULL;
+		json_decref(list);
+		if (!cont)
+			break;
+	}
+	free(cont);
 	if (rc != VIVA_OK) {
+		json_decref(map);
 		v = json_string(kube_last_error());
 	} else {
-		map = json_object();
-		json_array_foreach(items, i, it)
-			if (name_of(it))
-				json_object_set(map, name_of(it), it);
 		v = map;
 	}
-	json_decref(items);
 	json_object_set_new(lv->cache, key, v);
 	free(key);
 	return v;
@@ -216,8 +234,8 @@ static void apply_target(struct viva_env *env, struct live *lv, const struct spe
 			row->why = xstrdup(json_string_value(live));
 			goto out;
 		}
-		cur = json_object_get(live, name_of(o));
-		if (cur && applied_of(cur) && strcmp(applied_of(cur), applied_of(o)) == 0) {
+		cur = json_object_get(live, name_of(o));   /* its viva/applied, "" when none */
+		if (cur && strcmp(json_string_value(cur), applied_of(o)) == 0) {
 			row->unchanged++;
 			continue;
 		}

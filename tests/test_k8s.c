@@ -1,0 +1,483 @@
+/*
+ * Pipelines on the clusters, against the fake Kubernetes API server
+ * (tests/kube) over TLS with its own CA and a bearer token, through the
+ * real client: apply (created, then unchanged with no write), a template
+ * change re-rendered without moving images or the live colour, 409 and an
+ * API down mid-apply, the guarded delete, batch promotion, viva doctor, and
+ * the client-certificate and exec-plugin kubeconfigs.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bot/clients/kube.h"
+#include "bot/clients/kubeconfig.h"
+#include "bot/dispatch.h"
+#include "bot/k8s/apply.h"
+#include "bot/k8s/doctor.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
+#include "bot/model/catalog.h"
+#include "bot/model/builtin.h"
+#include "bot/model/tmpl.h"
+#include "store/audit.h"
+#include "store/services.h"
+#include "tests/fake_registry.h"
+#include "tests/helpers.h"
+#include "tests/kube/fake_kube.h"
+
+#define TOKEN "t0ken-for-the-fake"
+
+struct fx {
+	struct test_env t;
+	struct fake_kube *kube;
+	struct fake_registry *reg;
+	char *dir;
+};
+
+static void add_cluster(struct viva_config *cfg, const char *name, const char *kubeconfig)
+{
+	cfg->clusters = xrealloc(cfg->clusters, (cfg->n_clusters + 1) * sizeof(*cfg->clusters));
+	cfg->clusters[cfg->n_clusters++] = (struct config_cluster){ .name = xstrdup(name),
+		.kubeconfig = xstrdup(kubeconfig), .context = NULL };
+}
+
+static void add_env(struct viva_config *cfg, const char *name, const char *cluster, const char *ns)
+{
+	cfg->environments = xrealloc(cfg->environments, (cfg->n_environments + 1) * sizeof(*cfg->environments));
+	cfg->environments[cfg->n_environments++] = (struct config_env){ .name = xstrdup(name),
+		.cluster = xstrdup(cluster), .namespace_ = xstrdup(ns) };
+}
+
+static void write_spec(struct fx *f, const char *name, const char *extra)
+{
+	char *path = xasprintf("%s/%s.yaml", f->dir, name);
+	char *text = xasprintf("name: %s\nowners: [U0OWNER]\ndeployManagers: [U0DM]\nrepository: { name: %s }\n"
+			       "image: team/%s\n%s", name, name, name, extra);
+
+	test_write_file(path, text);
+	free(text);
+	free(path);
+}
+
+static void catalog_reload(struct fx *f)
+{
+	struct catalog_report rep;
+	char err[256];
+
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&f->t.env, "test", &rep, err, sizeof(err)), VIVA_OK);
+	catalog_report_release(&rep);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct fake_kube_opts o = { .tls = true, .token = TOKEN };
+	char err[512];
+
+	test_env_init(&f->t);
+	f->dir = test_tmpdir();
+	f->kube = fake_kube_start(&o);
+	assert_non_null(f->kube);
+	assert_int_equal(fake_kube_seed(f->kube, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"alpha\"}}"), 0);
+	assert_int_equal(fake_kube_seed(f->kube, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"prod\"}}"), 0);
+	free(f->t.cfg.pipelines_dir);
+	f->t.cfg.pipelines_dir = xstrdup(f->dir);
+	free(f->t.cfg.registry_url);
+	f->t.cfg.registry_url = xstrdup("http://127.0.0.1:5000");
+	add_cluster(&f->t.cfg, "dev", fake_kube_kubeconfig(f->kube));
+	add_env(&f->t.cfg, "alpha", "dev", "alpha");
+	add_env(&f->t.cfg, "prod", "dev", "prod");
+	assert_int_equal(kube_clients_new(&f->t.cfg, NULL, NULL, &f->t.env.kube, err, sizeof(err)), VIVA_OK);
+	f->reg = fake_registry_new();
+	f->t.env.registry = &f->reg->base;
+	write_spec(f, "svc-a", "resources:\n  alpha: { instance: 2, cpu: \"0.5\", memory: 512MB }\n"
+		   "  prod: { instance: 4, cpu: \"2\", memory: 4096MB }\n");
+	catalog_reload(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	kube_clients_free(f->t.env.kube);
+	f->t.env.kube = NULL;
+	fake_registry_free(f->reg);
+	test_env_release(&f->t);
+	fake_kube_stop(f->kube);
+	test_rm_rf(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+	char *p = xstrdup(path), *save = NULL, *k;
+	json_t *cur = o;
+
+	for (k = strtok_r(p, ".", &save); k && cur; k = strtok_r(NULL, ".", &save))
+		cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(k)) : json_object_get(cur, k);
+	free(p);
+	return json_string_value(cur);
+}
+
+static char *obj_str(struct fx *f, const char *res, const char *ns, const char *name, const char *path)
+{
+	json_t *o = fake_kube_get(f->kube, res, ns, name);
+	char *v = o && jstr(o, path) ? xstrdup(jstr(o, path)) : NULL;
+
+	json_decref(o);
+	return v;
+}
+
+static void assert_obj_str(struct fx *f, const char *res, const char *ns, const char *name, const char *path,
+			   const char *want)
+{
+	char *v = obj_str(f, res, ns, name, path);
+
+	if (!v || strcmp(v, want) != 0)
+		fail_msg("%s %s/%s %s: got %s, want %s", res, ns, name, path, v ? v : "(none)", want);
+	free(v);
+}
+
+/* The first time creates everything; the second sends no write. */
+static void apply__new_service__created_then_unchanged_without_writes(void **state)
+{
+	struct fx *f = *state;
+	char *out = test_command(&f->t, "U0ANYONE", "pipeline apply --all");
+
+	assert_non_null(strstr(out, "2 created, 0 updated, 0 unchanged, 0 failed"));
+	free(out);
+	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "spec.template.spec.containers.0.image",
+		       "127.0.0.1:5000/team/svc-a:latest");
+	assert_obj_str(f, "deployments", "prod", "svc-a-green", "metadata.labels.viva/slot", "green");
+	assert_obj_str(f, "services", "prod", "svc-a", "spec.selector.viva/slot", "blue");
+	assert_obj_str(f, "services", "alpha", "svc-a-canary", "metadata.labels.app", "svc-a");
+	{
+		json_t *d = fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "spec"), "replicas")), 4);
+		json_decref(d);
+	}
+	fake_kube_reset_counts(f->kube);
+	out = test_command(&f->t, "U0ANYONE", "pipeline apply --all");
+	assert_non_null(strstr(out, "0 created, 0 updated, 2 unchanged, 0 failed"));
+	free(out);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
+	assert_true(fake_kube_count(f->kube, "list", NULL) > 0);
+}
+
+/*
+ * A template change re-renders every service; what deploys own (the image,
+ * the live colour, the colours' replicas) stays as they left it.
+ */
+static void apply__template_change__re_rendered_images_and_colour_kept(void **state)
+{
+	struct fx *f = *state;
+	struct tmpl_set *ts = NULL;
+	char err[512], *tdir = xasprintf("%s/tpl", f->dir), *path, *out, *v;
+	json_t *patch;
+	struct kube *k = kube_clients_get(f->t.env.kube, "dev");
+	struct kube_ref svc = { .res = &kube_services, .ns = "alpha", .name = "svc-a" };
+	struct kube_ref dep = { .res = &kube_deployments, .ns = "alpha", .name = "svc-a-blue" };
+	struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	/* a deploy moved things: the image and the live colour */
+	patch = json_pack("{s:{s:{s:s}}}", "spec", "selector", "viva/slot", "green");
+	assert_int_equal(kube_patch(k, &svc, KUBE_PATCH_MERGE, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+	patch = json_pack("{s:{s:{s:{s:[{s:s, s:s}]}}}}", "spec", "template", "spec", "containers", "name", "app",
+			  "image", "127.0.0.1:5000/team/svc-a:2182-develop-b05419e");
+	assert_int_equal(kube_patch(k, &dep, KUBE_PATCH_STRATEGIC, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+	/* an operator changes the deployment template: a new label */
+	path = xasprintf("%s/k8s/deployment.json", tdir);
+	{
+		const struct builtin_file *b = builtin_find("k8s/deployment.json");
+		char *text, *at;
+
+		assert_non_null(b);
+		text = xstrndup((const char *)b->data, b->len);
+		at = strstr(text, "\"app\": \"{{service}}\"");
+		assert_non_null(at);
+		{
+			char *nt = xasprintf("%.*s\"team\": \"payments\", %s", (int)(at - text), text, at);
+			test_write_file(path, nt);
+			free(nt);
+		}
+		free(text);
+	}
+	assert_int_equal(tmpl_set_load(tdir, &ts, err, sizeof(err)), VIVA_OK);
+	tmpl_set_free(f->t.env.tmpl);
+	f->t.env.tmpl = ts;
+	fake_kube_reset_counts(f->kube);
+	out = test_command(&f->t, "U0ANYONE", "pipeline apply --all");
+	assert_non_null(strstr(out, "0 created, 2 updated"));
+	free(out);
+	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "metadata.labels.team", "payments");
+	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "spec.template.spec.containers.0.image",
+		       "127.0.0.1:5000/team/svc-a:2182-develop-b05419e");
+	assert_obj_str(f, "services", "alpha", "svc-a", "spec.selector.viva/slot", "green");
+	v = obj_str(f, "deployments", "alpha", "svc-a-green", "metadata.labels.team");
+	assert_non_null(v);
+	free(v);
+	free(path);
+	free(tdir);
+}
+
+/* A 409 on apply is retried; the report says created. */
+static void apply__conflict__retried(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	fake_kube_fault(f->kube, "PATCH", "/apis/apps/v1/namespaces/alpha/deployments/*", FK_FAULT_409, 1, 0);
+	out = test_command(&f->t, "U0ANYONE", "pipeline apply --all");
+	assert_non_null(strstr(out, "2 created, 0 updated, 0 unchanged, 0 failed"));
+	free(out);
+}
+
+/*
+ * The API fails in prod in the middle: the report says alpha was created
+ * and prod failed with the API's reason; nothing is lost, and the next
+ * apply finishes prod without touching alpha.
+ */
+static void apply__api_down_mid_apply__partial_report_then_finished(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	char *out;
+
+	fake_kube_fault(f->kube, NULL, "/apis/apps/v1/namespaces/prod/*", FK_FAULT_500, 1000, 0);
+	test_ctx(&f->t, &ctx, "U0ANYONE");
+	assert_int_equal(dispatch_command(&ctx, "pipeline apply --all"), VIVA_EREMOTE);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_non_null(strstr(out, "1 created, 0 updated, 0 unchanged, 1 failed"));
+	assert_non_null(strstr(out, "svc-a in prod: failed: cluster dev: Internal error occurred"));
+	free(out);
+	fake_kube_clear_faults(f->kube);
+	fake_kube_reset_counts(f->kube);
+	out = test_command(&f->t, "U0ANYONE", "pipeline apply --all");
+	assert_non_null(strstr(out, "1 created, 0 updated, 1 unchanged, 0 failed"));
+	free(out);
+}
+
+static json_t *click(struct fx *f, const char *action_id, const char *value, const char *ts)
+{
+	(void)f;
+	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s}, s:s, s:[{s:s, s:s, s:s}]}", "type", "block_actions",
+			 "user", "id", "U0OWNER", "container", "type", "message", "message_ts", ts, "channel_id",
+			 "C0TEST", "trigger_id", "1.2.3", "actions", "action_id", action_id, "value", value, "type",
+			 "button");
+}
+
+/* Deletion: refused while CronJobs are connected; once they are gone, one click deletes, once. */
+static void delete__refused_with_cronjobs_then_deleted_once(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	struct store_service sv;
+	json_t *payload;
+	char *out;
+
+	write_spec(f, "batchy", "pipeline: { type: service }\nresources:\n  alpha: { instance: 1, cpu: \"0.1\", memory: 128MB }\n"
+		   "batches:\n  - { name: settle, schedule: \"0 3 * * *\", command: [run, settle] }\n");
+	catalog_reload(f);
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	assert_obj_str(f, "cronjobs", "alpha", "batchy-settle", "metadata.labels.app", "batchy");
+	out = test_command(&f->t, "U0OWNER", "pipeline delete batchy");
+	assert_non_null(strstr(out, "cannot be deleted while batches are connected"));
+	assert_non_null(strstr(out, "alpha/batchy-settle"));
+	free(out);
+	assert_int_equal(fake_kube_remove(f->kube, "cronjobs", "alpha", "batchy-settle"), 0);
+	out = test_command(&f->t, "U0OWNER", "pipeline delete batchy");
+	assert_non_null(strstr(out, "asked to delete pipeline *batchy*"));
+	free(out);
+	payload = click(f, "pipeline_delete", "{\"svc\":\"batchy\"}", "1700000000.000100");
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	json_t *gone = fake_kube_get(f->kube, "deployments", "alpha", "batchy-blue");
+	assert_null(gone);
+	assert_null(fake_kube_get(f->kube, "services", "alpha", "batchy"));
+	assert_int_equal(store_service_get(f->t.env.store, "batchy", &sv), VIVA_OK);
+	assert_true(sv.deleted_at > 0);
+	store_service_release(&sv);
+	/* the other service is untouched */
+	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "metadata.labels.app", "svc-a");
+	/* a second click deletes nothing: the pipeline is gone, and it says so */
+	fake_kube_reset_counts(f->kube);
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_ENOENT);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
+	json_decref(payload);
+}
+
+/* A service in prod: the button opens a form that asks for the name. */
+static void delete__prod__name_typed_in_a_form(void **state)
+{
+	struct fx *f = *state;
+	struct viva_ctx ctx;
+	json_t *payload, *last, *sub;
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	payload = click(f, "pipeline_delete", "{\"svc\":\"svc-a\"}", "1700000000.000200");
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
+	last = json_array_get(f->t.sent, json_array_size(f->t.sent) - 1);
+	assert_non_null(json_object_get(last, "view"));
+	assert_string_equal(jstr(last, "view.callback_id"), "pipeline_delete_confirm");
+	{
+		json_t *d = fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue");
+		assert_non_null(d);
+		json_decref(d);
+	}
+	/* a wrong name: the form says so, nothing deleted */
+	sub = json_pack("{s:s, s:{s:s}, s:{s:s, s:O, s:{s:{s:{s:{s:s}}}}}}", "type", "view_submission", "user", "id",
+			"U0OWNER", "view", "callback_id", "pipeline_delete_confirm", "private_metadata",
+			json_object_get(json_object_get(last, "view"), "private_metadata"), "state", "values",
+			"confirm_name", "value", "value", "svc-b");
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_EINVAL);
+	json_decref(sub);
+	{
+		json_t *d = fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue");
+		assert_non_null(d);
+		json_decref(d);
+	}
+	/* the right name: deleted everywhere */
+	sub = json_pack("{s:s, s:{s:s}, s:{s:s, s:O, s:{s:{s:{s:{s:s}}}}}}", "type", "view_submission", "user", "id",
+			"U0OWNER", "view", "callback_id", "pipeline_delete_confirm", "private_metadata",
+			json_object_get(json_object_get(last, "view"), "private_metadata"), "state", "values",
+			"confirm_name", "value", "value", "svc-a");
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_OK);
+	assert_null(fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue"));
+	assert_null(fake_kube_get(f->kube, "deployments", "alpha", "svc-a-green"));
+	json_decref(sub);
+	json_decref(payload);
+}
+
+/* Promoting a batch service's tag moves its CronJobs' image too, in every environment. */
+static void promote__batch_service__cronjobs_patched(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	write_spec(f, "nightly", "pipeline: { type: batch }\nresources:\n  alpha: { instance: 1, cpu: \"0.1\", memory: 128MB }\n"
+		   "  prod: { instance: 1, cpu: \"0.1\", memory: 128MB }\n"
+		   "batches:\n  - { name: settle, schedule: \"0 3 * * *\", command: [run, settle] }\n"
+		   "  - { name: report, schedule: \"0 4 * * *\", command: [run, report] }\n");
+	catalog_reload(f);
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	fake_registry_push(f->reg, "team/nightly", "2190-develop-abcdef1", 1700000000);
+	out = test_command(&f->t, "U0OWNER", "promote nightly 2190-develop-abcdef1");
+	assert_non_null(strstr(out, "promoted"));
+	free(out);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_non_null(strstr(out, "alpha/nightly-settle"));
+	assert_non_null(strstr(out, "prod/nightly-report"));
+	free(out);
+	assert_obj_str(f, "cronjobs", "alpha", "nightly-settle", "spec.jobTemplate.spec.template.spec.containers.0.image",
+		       "127.0.0.1:5000/team/nightly:2190-develop-abcdef1");
+	assert_obj_str(f, "cronjobs", "prod", "nightly-report", "spec.jobTemplate.spec.template.spec.containers.0.image",
+		       "127.0.0.1:5000/team/nightly:2190-develop-abcdef1");
+	/* svc-a's objects are not batch jobs: untouched */
+	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "spec.template.spec.containers.0.image",
+		       "127.0.0.1:5000/team/svc-a:latest");
+}
+
+/* viva doctor: the version, and what is missing as RBAC rules. */
+static void doctor__missing_verb__printed_as_a_rule(void **state)
+{
+	struct fx *f = *state;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+
+	assert_int_equal(k8s_doctor(&f->t.cfg, f->t.env.kube, out), 0);
+	fclose(out);
+	assert_non_null(strstr(buf, "cluster dev: Kubernetes v1."));
+	assert_non_null(strstr(buf, "namespace prod (environment prod): every permission viva needs is there"));
+	free(buf);
+	buf = NULL;
+	fake_kube_deny(f->kube, "delete", "deployments");
+	out = open_memstream(&buf, &len);
+	assert_int_equal(k8s_doctor(&f->t.cfg, f->t.env.kube, out), 1);
+	fclose(out);
+	assert_non_null(strstr(buf, "missing in namespace alpha"));
+	assert_non_null(strstr(buf, "resources: [\"deployments\"]\n    verbs: [\"delete\"]"));
+	free(buf);
+}
+
+/* The same cluster through a client certificate and an exec plugin. */
+static void kubeconfig__client_cert_and_exec_plugin__reach_the_fake(void **state)
+{
+	struct fx *f = *state;
+	struct fake_kube_opts o = { .tls = true, .client_cert = true };
+	struct fake_kube *k2 = fake_kube_start(&o);
+	struct kube_target t;
+	struct kube *k;
+	json_t *ver = NULL;
+	char err[512], *cfgpath, *plugin, *text;
+
+	(void)f;
+	assert_non_null(k2);
+	/* its own kubeconfig: a client certificate */
+	assert_int_equal(kubeconfig_load(fake_kube_kubeconfig(k2), NULL, "certs", &t, err, sizeof(err)), VIVA_OK);
+	k = kube_new(&t, NULL, err, sizeof(err));
+	assert_non_null(k);
+	assert_int_equal(kube_version(k, &ver), VIVA_OK);
+	json_decref(ver);
+	kube_free(k);
+	kube_target_release(&t);
+	fake_kube_stop(k2);
+	/* an exec plugin that prints a token the first fake accepts */
+	plugin = xasprintf("%s/plugin.sh", f->dir);
+	test_write_file(plugin, "#!/bin/sh\nprintf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+			"\"kind\":\"ExecCredential\",\"status\":{\"token\":\"" TOKEN "\"}}'\n");
+	chmod(plugin, 0755);
+	cfgpath = xasprintf("%s/exec.kubeconfig", f->dir);
+	text = xasprintf("apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster:\n"
+			 "    server: %s\n    certificate-authority: %s\ncontexts:\n- name: x\n  context: { cluster: c, user: u }\n"
+			 "users:\n- name: u\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n"
+			 "      command: %s\n      interactiveMode: Never\n", fake_kube_url(f->kube),
+			 fake_kube_ca_file(f->kube), plugin);
+	test_write_file(cfgpath, text);
+	assert_int_equal(kubeconfig_load(cfgpath, NULL, "exec", &t, err, sizeof(err)), VIVA_OK);
+	k = kube_new(&t, NULL, err, sizeof(err));
+	assert_non_null(k);
+	assert_int_equal(kube_version(k, &ver), VIVA_OK);
+	json_decref(ver);
+	kube_free(k);
+	kube_target_release(&t);
+	free(text);
+	free(cfgpath);
+	free(plugin);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(apply__new_service__created_then_unchanged_without_writes, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__template_change__re_rendered_images_and_colour_kept, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(apply__conflict__retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(apply__api_down_mid_apply__partial_report_then_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete__refused_with_cronjobs_then_deleted_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(delete__prod__name_typed_in_a_form, setup, teardown),
+		cmocka_unit_test_setup_teardown(promote__batch_service__cronjobs_patched, setup, teardown),
+		cmocka_unit_test_setup_teardown(doctor__missing_verb__printed_as_a_rule, setup, teardown),
+		cmocka_unit_test_setup_teardown(kubeconfig__client_cert_and_exec_plugin__reach_the_fake, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
