@@ -182,25 +182,18 @@ json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s)
 	for (size_t i = 0; i < plan.ntargets; i++) {
 		const struct render_target *t = &plan.targets[i];
 		struct kube *k = NULL;
-		const char *ns = NULL;
-		char *sel = xasprintf("app=%s", s->name);
-		struct kube_list_opts lo = { .label_selector = sel, .limit = 100 };
-		struct kube_ref dref = { .res = &kube_deployments, .ns = t->namespace_ };
 		struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
 		json_t *deps = NULL, *svc = NULL, *d;
 		struct strbuf sb;
 		const char *live = NULL;
 		size_t j;
 
-		sb_init(&sb);
-		if (kube_for_env(ctx->env->kube, ctx->env->cfg, t->env, &k, &ns) != VIVA_OK ||
-		    kube_list_all(k, &dref, &lo, 100, &deps) != VIVA_OK) {
+		if (k8s_list_service(ctx->env, t, &kube_deployments, s->name, 100, &k, &deps) != VIVA_OK) {
 			json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace",
 							      t->namespace_, "state", kube_last_error()));
-			free(sel);
-			sb_release(&sb);
 			continue;
 		}
+		sb_init(&sb);
 		if (s->type != SPEC_BATCH && kube_get(k, &sref, &svc) == VIVA_OK)
 			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"),
 								 "viva/slot"));
@@ -223,7 +216,6 @@ json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s)
 		json_decref(deps);
 		json_decref(svc);
 		sb_release(&sb);
-		free(sel);
 	}
 	render_plan_release(&plan);
 	return envs;
@@ -245,17 +237,11 @@ static int connected_batches(struct viva_env *env, const struct spec *s, json_t 
 	render_plan_init(&plan, s, env->cfg);
 	for (size_t i = 0; i < plan.ntargets && rc == VIVA_OK; i++) {
 		const struct render_target *t = &plan.targets[i];
-		char *sel = xasprintf("app=%s", s->name);
-		struct kube_list_opts lo = { .label_selector = sel, .limit = 500 };
-		struct kube_ref ref = { .res = &kube_cronjobs, .ns = t->namespace_ };
 		struct kube *k = NULL;
-		const char *ns = NULL;
 		json_t *items = NULL, *it;
 		size_t j;
 
-		rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
-		if (rc == VIVA_OK)
-			rc = kube_list_all(k, &ref, &lo, 10000, &items);
+		rc = k8s_list_service(env, t, &kube_cronjobs, s->name, 10000, &k, &items);
 		if (rc != VIVA_OK)
 			snprintf(why, whylen, "the CronJobs of %s in %s could not be listed: %s", s->name, t->env,
 				 kube_last_error());
@@ -263,7 +249,6 @@ static int connected_batches(struct viva_env *env, const struct spec *s, json_t 
 			json_array_append_new(*found, json_sprintf("%s/%s", t->env,
 				json_string_value(json_object_get(json_object_get(it, "metadata"), "name"))));
 		json_decref(items);
-		free(sel);
 	}
 	render_plan_release(&plan);
 	return rc;
@@ -381,9 +366,7 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 	json_array_foreach(objs, i, o) {
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		const char *name = json_string_value(json_object_get(json_object_get(o, "metadata"), "name"));
-		const struct kube_resource *res = kind && strcmp(kind, "Service") == 0 ? &kube_services
-						  : kind && strcmp(kind, "Deployment") == 0 ? &kube_deployments
-						  : kind && strcmp(kind, "CronJob") == 0 ? &kube_cronjobs : NULL;
+		const struct kube_resource *res = k8s_resource_of(kind);
 		struct kube_ref ref = { .res = res, .ns = t->namespace_, .name = name };
 
 		if (!res || !name)

@@ -18,6 +18,7 @@
 #include "handlers/tags.h"
 #include "bot/clients/kube.h"
 #include "bot/clients/registry.h"
+#include "bot/k8s/apply.h"
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
 #include "bot/model/render.h"
@@ -203,17 +204,11 @@ static int step_cronjobs(struct op *op)
 	render_plan_init(&plan, s, env->cfg);
 	for (size_t i = 0; i < plan.ntargets && rc == VIVA_OK; i++) {
 		const struct render_target *t = &plan.targets[i];
-		char *sel = xasprintf("app=%s", s->name);
-		struct kube_list_opts lo = { .label_selector = sel, .limit = 500 };
-		struct kube_ref lref = { .res = &kube_cronjobs, .ns = t->namespace_ };
 		struct kube *k = NULL;
-		const char *ns = NULL;
 		json_t *items = NULL, *cj;
 		size_t j;
 
-		rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
-		if (rc == VIVA_OK)
-			rc = kube_list_all(k, &lref, &lo, 1000, &items);
+		rc = k8s_list_service(env, t, &kube_cronjobs, s->name, 1000, &k, &items);
 		if (rc != VIVA_OK)
 			rc = op_fail(op, rc, "the CronJobs in %s: %s", t->env, kube_last_error());
 		json_array_foreach(items, j, cj) {
@@ -249,7 +244,6 @@ static int step_cronjobs(struct op *op)
 			json_decref(set);
 		}
 		json_decref(items);
-		free(sel);
 	}
 	render_plan_release(&plan);
 	if (rc == VIVA_OK)

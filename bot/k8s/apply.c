@@ -63,7 +63,7 @@ static struct k8s_apply_row *add_row(struct k8s_apply_report *r, const char *svc
 	return row;
 }
 
-static const struct kube_resource *resource_of(const char *kind)
+const struct kube_resource *k8s_resource_of(const char *kind)
 {
 	if (!kind)
 		return NULL;
@@ -217,7 +217,7 @@ static void apply_target(struct viva_env *env, struct live *lv, const struct spe
 		goto out;
 	}
 	json_array_foreach(objs, i, o) {
-		const struct kube_resource *res = resource_of(kind_of(o));
+		const struct kube_resource *res = k8s_resource_of(kind_of(o));
 		struct kube_ref ref = { .res = res, .ns = t->namespace_, .name = name_of(o) };
 		json_t *live, *cur;
 		int rc;
@@ -345,5 +345,22 @@ int k8s_apply_all(struct viva_env *env, const char *who, struct k8s_apply_report
 		spec_free(specs[i]);
 	free(specs);
 	store_services_free(all, n);
+	return rc;
+}
+
+int k8s_list_service(struct viva_env *env, const struct render_target *t, const struct kube_resource *res,
+		     const char *svc, size_t max_items, struct kube **k, json_t **items)
+{
+	char *sel = xasprintf("app=%s", svc);
+	struct kube_list_opts lo = { .label_selector = sel, .limit = 500 };
+	struct kube_ref ref = { .res = res, .ns = t->namespace_ };
+	const char *ns = NULL;
+	int rc;
+
+	*items = NULL;
+	rc = kube_for_env(env->kube, env->cfg, t->env, k, &ns);
+	if (rc == VIVA_OK)
+		rc = kube_list_all(*k, &ref, &lo, max_items, items);
+	free(sel);
 	return rc;
 }

@@ -4,6 +4,8 @@
 #include <stddef.h>
 
 #include "bot/ctx.h"
+#include "bot/clients/kube.h"
+#include "bot/model/render.h"
 #include "bot/model/spec.h"
 
 /*
@@ -64,6 +66,17 @@ const char *k8s_apply_state_name(enum k8s_apply_state s);
  */
 int k8s_apply_specs(struct viva_env *env, struct spec *const *specs, size_t n, const char *who,
 		    struct k8s_apply_report *rep);
+
+/* The resource a rendered kind is applied as (Service, Deployment,
+ * CronJob), or NULL for a kind viva does not apply. */
+const struct kube_resource *k8s_resource_of(const char *kind);
+/*
+ * Every object of res labelled app=svc in environment t (its cluster's
+ * client in *k, borrowed), at most max_items: *items (caller decrefs).
+ * VIVA_OK, or the error with kube_last_error() saying why.
+ */
+int k8s_list_service(struct viva_env *env, const struct render_target *t, const struct kube_resource *res,
+		     const char *svc, size_t max_items, struct kube **k, json_t **items);
 
 /* Every active service of the catalog (after a template change). */
 int k8s_apply_all(struct viva_env *env, const char *who, struct k8s_apply_report *rep);
