@@ -108,7 +108,10 @@ CORE_SRCS += handlers/housekeeping.c
 CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
 CORE_SRCS += handlers/promote.c
+CORE_SRCS += handlers/deploy.c
+CORE_SRCS += handlers/lag.c
 CORE_SRCS += bot/k8s/apply.c
+CORE_SRCS += bot/k8s/rollout.c
 CORE_SRCS += bot/k8s/doctor.c
 CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
@@ -150,6 +153,7 @@ TESTS += tests/test_kubeconfig
 TESTS += tests/test_kube
 TESTS += tests/test_kube_fake
 TESTS += tests/test_k8s
+TESTS += tests/test_deploy
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "handlers/audit.h"
+#include "handlers/deploy.h"
 #include "handlers/help.h"
+#include "handlers/lag.h"
 #include "handlers/housekeeping.h"
 #include "handlers/ops.h"
 #include "handlers/pipeline.h"
@@ -52,6 +54,22 @@ const struct cmd cmd_table[] = {
 	{ "promote", cmd_promote, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY | CMD_IMAGE, SAFE,
 	  "promote SVC TAG [TARGET]", "retag TAG as TARGET (default latest) in the registry",
 	  "promote service-a 2182-develop-b05419e" },
+	{ "deploy canary", cmd_deploy_canary, 2, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY, SAFE,
+	  "deploy canary SVC TAG [ENV]", "roll the canary to TAG and wait until it is available (live traffic "
+	  "is not touched)", "deploy canary service-a 2182-develop-b05419e" },
+	/* switches live traffic: typed, it is the confirmation; its buttons ask */
+	{ "deploy bluegreen", cmd_deploy_bluegreen, 1, 3, CMD_SVC | CMD_WRITE | CMD_DEPLOY | CMD_CONFIRM, DESTRUCTIVE,
+	  "deploy bluegreen SVC [TAG] [ENV]", "deploy TAG (default: the canary's) to the idle colour, switch "
+	  "traffic once it is ready, keep the old colour for rollback", "deploy bluegreen service-a" },
+	{ "rollback", cmd_rollback, 1, 2, CMD_SVC | CMD_WRITE | CMD_DEPLOY | CMD_CONFIRM, DESTRUCTIVE,
+	  "rollback SVC [ENV]", "switch traffic back to the previous colour (scaled back up first if needed)",
+	  "rollback service-a" },
+	{ "status", cmd_status, 1, 2, CMD_SVC, SAFE,
+	  "status SVC [ENV]", "canary, blue and green: tag, replicas ready, which colour is live and since when",
+	  "status service-a prod" },
+	{ "lag", cmd_lag, 0, 0, 0, SAFE,
+	  "lag", "run the lag audit now: services whose canary is ahead of live for more than "
+	  "thresholds.lag_days, posted to the deploy channel", NULL },
 	{ "ops", cmd_ops, 0, 1, 0, SAFE,
 	  "ops [TARGET]", "durable operations (deploys, promotions, drains): state, step, who, outcome",
 	  "ops service-a" },
@@ -73,12 +91,19 @@ const struct act act_table[] = {
 	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY | ACT_IMAGE, DESTRUCTIVE,
 	  "promote a tag to latest" },
 	{ "tags_more", act_tags_more, 0, SAFE, "older image tags" },
+	{ "bluegreen_trigger", act_bluegreen_trigger, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
+	  "blue-green to the canary's tag" },
+	{ "rollback", act_rollback, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
+	  "switch live traffic back to the previous colour" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 
 /* Durable operation kinds (bot/ops.h), by name as the store records them. */
 const struct op_kind *const op_kinds[] = {
 	&op_promote,
+	&op_deploy_canary,
+	&op_deploy_bluegreen,
+	&op_rollback,
 	&op_pipeline_apply,
 	&op_pipeline_delete,
 	&op_toy,
@@ -88,6 +113,8 @@ const struct op_kind *const op_kinds[] = {
 
 /* Scheduled tasks (bot/sched_thread.c runs them). */
 const struct sched_task sched_table[] = {
+	{ "lag", task_lag, "0 10 * * *",
+	  "the lag audit (schedules.lag): canaries ahead of live for more than thresholds.lag_days" },
 	{ "housekeeping", task_housekeeping, "17 * * * *",
 	  "forget processed envelope ids and finished inbox entries older than 7 days" },
 };

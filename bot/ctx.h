@@ -2,6 +2,7 @@
 #define VIVA_BOT_CTX_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -76,6 +77,9 @@ struct viva_ctx {
 	 * op_id, and the operation, not dispatch, then settles the claim. */
 	const char *action_key;
 	int64_t op_id;
+	/* The handler started operation op_id on the pool and returned: the
+	 * operation writes the audit row's outcome when it ends. */
+	bool op_async;
 };
 
 #endif

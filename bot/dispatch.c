@@ -109,7 +109,13 @@ static int run_handler(struct viva_ctx *ctx, const char *what, bool write, int (
 	/* A handler that failed without a word still gets the user told. */
 	if (rc != VIVA_OK && ctx->reply && ctx->reply->answered == answered)
 		reply_error(ctx, rc, NULL, fail_fmt, what, viva_strerror(rc));
-	if (id) {
+	if (id && rc == VIVA_OK && ctx->op_async) {
+		/* the operation runs on and writes the outcome when it ends */
+		params = params_text(ctx);
+		if (store_audit_update(ctx->env->store, id, ctx->audit_target, params) != VIVA_OK)
+			log_error("audit log entry not updated", "action=%s id=%lld", what, (long long)id);
+		free(params);
+	} else if (id) {
 		params = params_text(ctx);
 		result = outcome_text(ctx, rc);
 		if (store_audit_finish(ctx->env->store, id, ctx->audit_target, params, result) != VIVA_OK)
@@ -288,6 +294,7 @@ int dispatch_command(struct viva_ctx *ctx, const char *text)
 		goto out;
 	}
 	log_info("command", "user=%s cmd=\"%s\" args=%d", ctx->user_id ? ctx->user_id : "", c->name, ctx->argc);
+	ctx->op_async = false;
 	rc = run_handler(ctx, c->name, c->flags & CMD_WRITE, c->fn, "`%s` failed: %s.");
 	log_info("command done", "user=%s cmd=\"%s\" outcome=\"%s\"", ctx->user_id ? ctx->user_id : "",
 		 c->name, viva_strerror(rc));
@@ -441,6 +448,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 	log_info("action", "user=%s action_id=%s", ctx->user_id ? ctx->user_id : "", a->action_id);
 	ctx->action_key = key;
 	ctx->op_id = 0;
+	ctx->op_async = false;
 	rc = run_handler(ctx, a->action_id, a->flags & ACT_WRITE, a->fn, "`%s` did not work: %s.");
 	ctx->action_key = NULL;
 	if (key && ctx->op_id) {

@@ -84,6 +84,13 @@ static struct family fam_actions = {
 	.mu = PTHREAD_MUTEX_INITIALIZER,
 };
 
+static struct family fam_deploys = {
+	.name = "viva_deploys_total",
+	.help = "Deploys that ended, by kind (canary, bluegreen, rollback) and outcome (ok, failed, abandoned).",
+	.labels = { "kind", "outcome" }, .nlabels = 2,
+	.mu = PTHREAD_MUTEX_INITIALIZER,
+};
+
 /*
  * The value as stored: at most LABEL_VALUE_MAX bytes of valid UTF-8 (the
  * format requires UTF-8; stray bytes become '?'). Escaping happens at render.
@@ -337,6 +344,56 @@ void metrics_ack(int64_t latency_us)
 	atomic_fetch_add(&c_acks, 1);
 }
 
+/* Deploy durations: one histogram per kind, seconds. */
+static const char *const deploy_kinds[] = { "canary", "bluegreen", "rollback" };
+#define DEPLOY_NKINDS (sizeof(deploy_kinds) / sizeof(deploy_kinds[0]))
+static const int64_t deploy_bounds_s[] = { 5, 10, 30, 60, 120, 300, 600, 1200, 1800 };
+#define DEPLOY_NBOUNDS (sizeof(deploy_bounds_s) / sizeof(deploy_bounds_s[0]))
+static atomic_uint_fast64_t deploy_buckets[DEPLOY_NKINDS][DEPLOY_NBOUNDS + 1];
+static atomic_uint_fast64_t deploy_sum_s[DEPLOY_NKINDS];
+static atomic_uint_fast64_t deploy_count[DEPLOY_NKINDS];
+
+void metrics_deploy(const char *kind, const char *outcome, int64_t seconds)
+{
+	size_t k, b = DEPLOY_NBOUNDS;
+
+	family_inc(&fam_deploys, kind, outcome);
+	for (k = 0; k < DEPLOY_NKINDS && strcmp(deploy_kinds[k], kind) != 0; k++)
+		;
+	if (k == DEPLOY_NKINDS || seconds < 0)
+		return;
+	for (size_t i = 0; i < DEPLOY_NBOUNDS; i++)
+		if (seconds <= deploy_bounds_s[i]) {
+			b = i;
+			break;
+		}
+	atomic_fetch_add(&deploy_count[k], 1);
+	atomic_fetch_add(&deploy_buckets[k][b], 1);
+	atomic_fetch_add(&deploy_sum_s[k], (uint_fast64_t)seconds);
+}
+
+static void render_deploy_histogram(struct strbuf *sb)
+{
+	static const char *name = "viva_deploy_duration_seconds";
+
+	add_header(sb, name, "Time from the start of a deploy to its end (for a blue-green: to the switch), by kind.",
+		   "histogram");
+	for (size_t k = 0; k < DEPLOY_NKINDS; k++) {
+		uint64_t cum = 0, count;
+
+		for (size_t i = 0; i < DEPLOY_NBOUNDS; i++) {
+			cum += atomic_load(&deploy_buckets[k][i]);
+			sb_addf(sb, "%s_bucket{kind=\"%s\",le=\"%" PRId64 "\"} %" PRIu64 "\n", name, deploy_kinds[k],
+				deploy_bounds_s[i], cum);
+		}
+		count = atomic_load(&deploy_count[k]);
+		sb_addf(sb, "%s_bucket{kind=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, deploy_kinds[k], count);
+		sb_addf(sb, "%s_sum{kind=\"%s\"} %" PRIu64 "\n", name, deploy_kinds[k],
+			(uint64_t)atomic_load(&deploy_sum_s[k]));
+		sb_addf(sb, "%s_count{kind=\"%s\"} %" PRIu64 "\n", name, deploy_kinds[k], count);
+	}
+}
+
 static void render_histogram(struct strbuf *sb)
 {
 	static const char *name = "viva_ack_latency_seconds";
@@ -387,6 +444,8 @@ char *metrics_render(void)
 	family_render(&fam_http, &sb);
 	family_render(&fam_replies, &sb);
 	family_render(&fam_actions, &sb);
+	family_render(&fam_deploys, &sb);
+	render_deploy_histogram(&sb);
 	render_counter(&sb, "viva_http_connections_refused_total",
 		       "Connections to the HTTP endpoint hung up on because too many were open.",
 		       atomic_load(&c_http_refused));
@@ -405,6 +464,13 @@ void metrics_reset(void)
 	family_reset(&fam_http);
 	family_reset(&fam_replies);
 	family_reset(&fam_actions);
+	family_reset(&fam_deploys);
+	for (size_t k = 0; k < DEPLOY_NKINDS; k++) {
+		for (size_t i = 0; i <= DEPLOY_NBOUNDS; i++)
+			atomic_store(&deploy_buckets[k][i], 0);
+		atomic_store(&deploy_sum_s[k], 0);
+		atomic_store(&deploy_count[k], 0);
+	}
 	atomic_store(&c_duplicates, 0);
 	atomic_store(&c_acks, 0);
 	atomic_store(&c_reconnects, 0);

@@ -39,6 +39,8 @@ void metrics_http_request(const char *client, int http_status); /* 0 = no answer
 void metrics_reply(const char *kind, int rc);
 void metrics_action(const char *outcome);
 void metrics_reconnect(void);
+/* A deploy ended: kind canary | bluegreen | rollback, outcome ok | failed | abandoned, and how long it took. */
+void metrics_deploy(const char *kind, const char *outcome, int64_t seconds);
 void metrics_http_refused(void);
 void metrics_connected(int up);
 

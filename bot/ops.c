@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define HEARTBEAT_S 10
@@ -29,6 +30,9 @@ struct op {
 	bool resumed;
 	char *why;           /* a failing step's sentence */
 	char *outcome;       /* a successful operation's line */
+	bool inline_run;     /* ops_run: stop before a step that gives the lock back */
+	bool parked;         /* it stopped there: the rest is for the pool or a restart */
+	bool pooled;         /* run by the pool: it writes its audit row's outcome */
 };
 
 struct ops {
@@ -90,8 +94,35 @@ static int64_t now_of(struct viva_env *env)
 	return env->clock->now(env->clock);
 }
 
+bool op_sleep(struct op *op, long ms)
+{
+	struct ops *ops = op->env->ops;
+	struct timespec until;
+	bool stop;
+
+	if (ms <= 0)
+		return true;
+	if (!ops) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		return true;
+	}
+	until = timespec_in(CLOCK_REALTIME, ms);
+	pthread_mutex_lock(&ops->mu);
+	while (!ops->stop && pthread_cond_timedwait(&ops->cv, &ops->mu, &until) != ETIMEDOUT)
+		;
+	stop = ops->stop;
+	pthread_mutex_unlock(&ops->mu);
+	return !stop;
+}
+
+const char *op_why(const struct op *op) { return op->why; }
+const char *op_outcome(const struct op *op) { return op->outcome; }
+
 /* The operation's message: posted once to its channel, then updated in place. */
-static void report(struct op *op, const char *text)
+void op_report(struct op *op, const char *text, json_t *blocks)
 {
 	json_t *args, *resp = NULL;
 	int rc;
@@ -99,6 +130,8 @@ static void report(struct op *op, const char *text)
 	if (!op->env->slack || !op->row.channel)
 		return;
 	args = json_pack("{s:s, s:s}", "channel", op->row.channel, "text", text);
+	if (blocks)
+		json_object_set(args, "blocks", blocks);
 	if (op->row.message_ts) {
 		json_object_set_new(args, "ts", json_string(op->row.message_ts));
 		rc = slack_call(op->env->slack, "chat.update", args, &resp);
@@ -127,7 +160,7 @@ void op_progress(struct op *op, const char *fmt, ...)
 	log_info("operation progress", "op=%lld kind=%s target=%s text=\"%s\"", (long long)op->row.id,
 		 op->kind->name, op->row.target, text);
 	line = xasprintf("%s #%lld on %s: %s", op->kind->name, (long long)op->row.id, op->row.target, text);
-	report(op, line);
+	op_report(op, line, NULL);
 	free(line);
 	free(text);
 }
@@ -175,10 +208,14 @@ static void finish(struct op *op, enum store_op_state state, const char *outcome
 {
 	if (store_op_finish(op->env->store, op->row.id, state, outcome, now_of(op->env)) != VIVA_OK)
 		log_error("operation end not recorded", "op=%lld outcome=\"%s\"", (long long)op->row.id, outcome);
-	if (op->resumed && op->row.audit_id) {
-		char *r = state == OP_DONE ? xasprintf("ok (finished after a restart)")
+	if ((op->resumed || op->pooled) && op->row.audit_id) {
+		json_t *extra = json_object_get(op->data, "audit");
+		char *params = json_is_object(extra) ? json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		char *r = state == OP_DONE ? xasprintf(op->resumed ? "ok (finished after a restart)" : "ok")
 					   : xasprintf("%s: %s", store_op_state_name(state), outcome);
-		store_audit_finish(op->env->store, op->row.audit_id, NULL, NULL, r);
+
+		store_audit_finish(op->env->store, op->row.audit_id, NULL, params, r);
+		free(params);
 		free(r);
 	}
 
@@ -195,9 +232,30 @@ static int run_steps(struct op *op)
 	for (size_t i = (size_t)op->row.step; i < op->kind->nsteps; i++) {
 		char *text;
 
+		if (op->kind->steps[i].unlocked && op->row.locked && op->inline_run) {
+			/* what is left waits: give the lock back, leave it to the pool */
+			if (store_op_unlock(op->env->store, op->row.id, holder) == VIVA_OK)
+				op->row.locked = false;
+			op->parked = true;
+			return VIVA_OK;
+		}
+		if (op->kind->steps[i].unlocked && op->row.locked) {
+			if (store_op_unlock(op->env->store, op->row.id, holder) != VIVA_OK)
+				log_warn("operation lock not given back", "op=%lld", (long long)op->row.id);
+			else
+				op->row.locked = false;
+		}
+
 		log_debug("operation step", "op=%lld kind=%s step=%s", (long long)op->row.id, op->kind->name,
 			  op->kind->steps[i].name);
 		rc = op->kind->steps[i].run(op);
+		if (rc == OP_PAUSED) {
+			/* viva is stopping: the step runs again after the restart */
+			log_info("operation paused for a restart", "op=%lld step=%s", (long long)op->row.id,
+				 op->kind->steps[i].name);
+			op->parked = true;
+			return VIVA_OK;
+		}
 		if (rc != VIVA_OK) {
 			char *outcome = xasprintf("%s failed: %s", op->kind->steps[i].name,
 						  op->why ? op->why : viva_strerror(rc));
@@ -223,6 +281,8 @@ static int run_steps(struct op *op)
 	finish(op, OP_DONE, op->outcome ? op->outcome : "ok");
 	return VIVA_OK;
 }
+
+static int push(struct ops *ops, int64_t id, bool resumed);
 
 /* The lock is taken: say by whom, since when. */
 static void busy_why(struct viva_env *env, const struct store_op *h, char *why, size_t whylen)
@@ -295,7 +355,16 @@ int ops_run(struct viva_env *env, const struct op_request *rq, json_t **result, 
 		return rc;
 	if (id)
 		*id = op.row.id;
+	op.inline_run = true;
 	rc = run_steps(&op);
+	if (op.parked) {
+		/* the steps that hold no lock (a wait before a cleanup) run on the
+		 * pool; without one (the console, exec) a serving viva resumes them
+		 * when it starts */
+		if (!env->ops || push(env->ops, op.row.id, false) != VIVA_OK)
+			log_info("operation left for a serving viva to finish", "op=%lld step=%s",
+				 (long long)op.row.id, op.kind->steps[op.row.step].name);
+	}
 	if (rc != VIVA_OK)
 		snprintf(why, whylen, "%s", op.why ? op.why : viva_strerror(rc));
 	else if (op.outcome)
@@ -329,6 +398,7 @@ static void op_job_run(void *arg)
 	memset(&op, 0, sizeof(op));
 	op.env = j->ops->env;
 	op.resumed = j->resumed;
+	op.pooled = true;
 	if (store_op_get(op.env->store, j->id, &op.row) != VIVA_OK || !(op.kind = op_kind_lookup(op.row.kind))) {
 		log_error("operation to run not found", "op=%lld", (long long)j->id);
 		goto out;
@@ -342,7 +412,11 @@ static void op_job_run(void *arg)
 		op_progress(&op, "viva restarted; going on from step %d of %zu (%s)", op.row.step + 1,
 			    op.kind->nsteps, op.kind->steps[op.row.step].name);
 	rc = run_steps(&op);
-	if (rc == VIVA_OK)
+	if (op.parked)
+		goto out;
+	if (rc != VIVA_ECONFLICT && op.kind->report)
+		op.kind->report(&op, rc);
+	else if (rc == VIVA_OK)
 		op_progress(&op, "done: %s", op.outcome ? op.outcome : "ok");
 	else if (rc != VIVA_ECONFLICT)
 		op_progress(&op, "failed: %s", op.why ? op.why : viva_strerror(rc));
@@ -437,7 +511,7 @@ void ops_free(struct ops *ops)
 	if (ops->beat_started) {
 		pthread_mutex_lock(&ops->mu);
 		ops->stop = true;
-		pthread_cond_signal(&ops->cv);
+		pthread_cond_broadcast(&ops->cv);
 		pthread_mutex_unlock(&ops->mu);
 		pthread_join(ops->beat, NULL);
 	}

@@ -36,12 +36,18 @@ struct op_step {
 	const char *name;              /* "put target", for logs and messages */
 	int (*run)(struct op *op);
 	bool resume_safe;              /* may run again after a crash cut it short */
+	bool unlocked;                 /* the target's lock is given back before this step runs: the
+					* steps from here on (a wait before a cleanup) let the next
+					* operation on the target begin, and must allow for it */
 };
 
 struct op_kind {
 	const char *name;              /* "promote" */
 	const struct op_step *steps;
 	size_t nsteps;
+	/* The last word in the operation's message (NULL: "done: OUTCOME" or
+	 * "failed: WHY" as plain text); rc is the outcome. */
+	void (*report)(struct op *op, int rc);
 };
 
 /* The operation kinds (bot/commands.c, beside the command table). */
@@ -61,6 +67,18 @@ int op_fail(struct op *op, int rc, const char *fmt, ...) __attribute__((format(p
 void op_set_outcome(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Say how far it is, in its Slack message (updated in place) and the log. */
 void op_progress(struct op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Wait ms in a step that waits (a rollout, a rollback window). false when
+ * viva is stopping: the step then returns OP_PAUSED, and runs again from
+ * its start after the restart (so it must be safe to run again).
+ */
+bool op_sleep(struct op *op, long ms);
+#define OP_PAUSED 2
+/* Its message as text and Block Kit blocks (borrowed; NULL: text only, which removes any button). */
+void op_report(struct op *op, const char *text, json_t *blocks);
+/* Why it failed (the failing step's sentence), or its outcome; NULL when neither is set. */
+const char *op_why(const struct op *op);
+const char *op_outcome(const struct op *op);
 
 /* The runner of a serving process: a pool and a heartbeat. */
 struct ops;
@@ -89,6 +107,10 @@ struct op_request {
 
 /*
  * Run an operation to its end on this thread (a short one: a promote).
+ * Steps that give the lock back (op_step.unlocked) are not run here: the
+ * operation is handed to the pool (env->ops) at the first of them, or,
+ * without a pool (console, exec), left running for a serving viva to
+ * resume when it starts.
  * VIVA_EBUSY with why ("service-a is held by promote #12, started by
  * <@U1> ...") when the target is locked; otherwise the outcome: VIVA_OK or
  * the failing step's code, with why its sentence. *result (may be NULL;

@@ -96,7 +96,7 @@ void reply_text(struct viva_ctx *ctx, unsigned flags, const char *fmt, ...)
 
 int reply_error(struct viva_ctx *ctx, int outcome, const char *usage, const char *fmt, ...)
 {
-	char buf[2000];
+	char buf[2000], *shown;
 	va_list ap;
 	json_t *data, *msg = NULL;
 
@@ -110,7 +110,10 @@ int reply_error(struct viva_ctx *ctx, int outcome, const char *usage, const char
 	va_end(ap);
 	/* user text in it may grow when escaped: keep the section under 3000 */
 	buf[mrkdwn_fit(buf, strlen(buf), 1400)] = '\0';
-	data = json_pack("{s:s, s:s?}", "message", buf, "usage", usage);
+	/* escaped here (the template takes it as it is) so that mentions stay mentions */
+	shown = mrkdwn_escape_keep_mentions(buf);
+	data = json_pack("{s:s, s:s?}", "message", shown, "usage", usage);
+	free(shown);
 	if (render(ctx, "slack/error", data, &msg) != VIVA_OK)
 		msg = plain_message(buf);
 	json_decref(data);

@@ -478,6 +478,7 @@ static int start_delete(struct viva_ctx *ctx, const char *svc, const char *chann
 	ctx->op_id = id;
 	if (rc != VIVA_OK)
 		return reply_error(ctx, rc, NULL, "`%s` was not deleted: %s.", svc, why);
+	ctx->op_async = ctx->env->ops != NULL;
 	dispatch_audit(ctx, NULL, json_pack("{s:I}", "operation", (json_int_t)id));
 	reply_text(ctx, REPLY_REPLACE, "Deleting pipeline `%s` (operation #%lld), asked by <@%s>. This message shows "
 		   "how it goes.", svc, (long long)id, ctx->user_id ? ctx->user_id : "");

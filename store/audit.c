@@ -54,22 +54,23 @@ int store_audit_begin(struct store *st, int64_t ts, const char *user_id, const c
 	return audit_insert(st, ts, user_id, action, target, params_json, "running", id);
 }
 
-int store_audit_finish(struct store *st, int64_t id, const char *target, const char *params_json,
-		       const char *result)
+/* result NULL: the outcome is left as it is. */
+static int audit_set(struct store *st, int64_t id, const char *target, const char *params_json, const char *result)
 {
 	sqlite3_stmt *stmt = NULL;
 	int rc;
 
-	if (!st || id <= 0 || !result)
+	if (!st || id <= 0)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
 	rc = prepare(st->db, "audit_finish",
-		     "UPDATE audit_log SET result = ?2, target = coalesce(?3, target),"
+		     "UPDATE audit_log SET result = coalesce(?2, result), target = coalesce(?3, target),"
 		     " params = coalesce(?4, params) WHERE id = ?1", &stmt);
 	if (rc)
 		goto out;
 	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_text(stmt, 2, result, -1, SQLITE_STATIC);
+	if (result)
+		sqlite3_bind_text(stmt, 2, result, -1, SQLITE_STATIC);
 	if (target)
 		sqlite3_bind_text(stmt, 3, target, -1, SQLITE_STATIC);
 	if (params_json)
@@ -81,6 +82,17 @@ out:
 	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
+}
+
+int store_audit_finish(struct store *st, int64_t id, const char *target, const char *params_json,
+		       const char *result)
+{
+	return result ? audit_set(st, id, target, params_json, result) : VIVA_EINVAL;
+}
+
+int store_audit_update(struct store *st, int64_t id, const char *target, const char *params_json)
+{
+	return audit_set(st, id, target, params_json, NULL);
 }
 
 int store_audit_interrupted(struct store *st, const char *result, int *n)

@@ -33,6 +33,9 @@ int store_audit_begin(struct store *st, int64_t ts, const char *user_id, const c
  * what the action learnt while running. VIVA_ENOENT for an unknown id. */
 int store_audit_finish(struct store *st, int64_t id, const char *target, const char *params_json,
 		       const char *result);
+/* What the action learnt, its outcome left as it is (an operation that
+ * runs on writes it when it ends). */
+int store_audit_update(struct store *st, int64_t id, const char *target, const char *params_json);
 /* At start-up: entries still "running" were cut short by a crash; they get
  * `result` (e.g. "interrupted: viva stopped"). *n counts them (may be NULL). */
 int store_audit_interrupted(struct store *st, const char *result, int *n);

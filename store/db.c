@@ -139,6 +139,13 @@ static const char *const migrations[] = {
 	"  UPDATE action_claims SET result = NEW.state || ': ' || coalesce(NEW.outcome, '')"
 	"   WHERE key = NEW.click_key AND op_id = NEW.id AND NEW.state <> 'failed';"
 	" END;",
+
+	/* 7 -> 8: an operation may give its lock back before it ends (a
+	 * blue-green that keeps the old colour up for rollback: the service
+	 * is free for the next deploy while it waits to scale it down). */
+	"ALTER TABLE operations ADD COLUMN locked INTEGER NOT NULL DEFAULT 1;"
+	"DROP INDEX operations_one_per_target;"
+	"CREATE UNIQUE INDEX operations_one_per_target ON operations(target) WHERE state = 'running' AND locked = 1;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

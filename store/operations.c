@@ -12,7 +12,7 @@
 #include <string.h>
 
 #define OP_COLS "id, kind, target, state, step, data, started_by, channel, message_ts, audit_id, holder," \
-		" heartbeat, started, finished, outcome"
+		" heartbeat, started, finished, outcome, locked"
 
 static const char *const state_names[] = { "running", "done", "failed", "abandoned" };
 
@@ -54,6 +54,7 @@ static void op_from_row(sqlite3_stmt *stmt, struct store_op *op)
 	op->started = sqlite3_column_int64(stmt, 12);
 	op->finished = sqlite3_column_int64(stmt, 13);
 	op->outcome = col_or_null(stmt, 14);
+	op->locked = sqlite3_column_int(stmt, 15) != 0;
 	free(state);
 }
 
@@ -143,7 +144,7 @@ int store_op_begin(struct store *st, const struct store_op_new *n, int64_t *id, 
 		/* the unique index on running targets: the lock is taken */
 		rc = VIVA_EBUSY;
 		if (holder)
-			get_locked(st, "target = ?1 AND state = 'running'", 0, n->target, holder);
+			get_locked(st, "target = ?1 AND state = 'running' AND locked = 1", 0, n->target, holder);
 	} else {
 		rc = db_fail(st->db, "op_begin", src);
 	}
@@ -375,4 +376,27 @@ int store_op_list(struct store *st, const char *target, int limit, struct store_
 			    " LIMIT ?2", 0, target, limit, out, n);
 	return list(st, "op_list", "SELECT " OP_COLS " FROM operations WHERE ?1 = 0 ORDER BY id DESC LIMIT ?2", 0,
 		    NULL, limit, out, n);
+}
+
+struct unlock_args {
+	int64_t id;
+	const char *holder;
+};
+
+static void bind_unlock(sqlite3_stmt *stmt, const void *arg)
+{
+	const struct unlock_args *a = arg;
+
+	sqlite3_bind_int64(stmt, 1, a->id);
+	sqlite3_bind_text(stmt, 2, a->holder, -1, SQLITE_STATIC);
+}
+
+int store_op_unlock(struct store *st, int64_t id, const char *holder)
+{
+	struct unlock_args a = { id, holder };
+
+	if (!st || id <= 0 || !holder)
+		return VIVA_EINVAL;
+	return update(st, "op_unlock", "UPDATE operations SET locked = 0 WHERE id = ?1 AND holder = ?2"
+		      " AND state = 'running'", bind_unlock, &a);
 }

@@ -31,6 +31,7 @@ struct store_op {
 	int64_t started;
 	int64_t finished;     /* 0 while running */
 	char *outcome;        /* NULL while running */
+	bool locked;          /* holds its target's lock (a running one may have given it back) */
 };
 void store_op_release(struct store_op *op);
 void store_ops_free(struct store_op *v, size_t n);
@@ -53,6 +54,9 @@ int store_op_get(struct store *st, int64_t id, struct store_op *out);
 int store_op_advance(struct store *st, int64_t id, const char *holder, int step, const char *data, int64_t now);
 /* The end: state (done, failed, abandoned) and a one-line outcome. */
 int store_op_finish(struct store *st, int64_t id, enum store_op_state state, const char *outcome, int64_t now);
+/* Give the target's lock back before the end (only while holder holds
+ * it; VIVA_ECONFLICT otherwise): another operation on the target may begin. */
+int store_op_unlock(struct store *st, int64_t id, const char *holder);
 /* Where the operation reports (set once its message exists). */
 int store_op_set_message(struct store *st, int64_t id, const char *channel, const char *message_ts);
 /* Every running operation held by holder: still alive at now. */

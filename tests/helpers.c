@@ -2,6 +2,7 @@
 #include "tests/fake_slack_blocks.h"
 #include "bot/dispatch.h"
 #include "bot/lib/err.h"
+#include "bot/model/catalog.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
@@ -237,4 +238,28 @@ char *test_run(const char *cmdline, int *status)
 	st = pclose(p);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 	return sb_detach(&sb);
+}
+
+void test_cfg_add_cluster(struct viva_config *cfg, const char *name, const char *kubeconfig)
+{
+	cfg->clusters = xrealloc(cfg->clusters, (cfg->n_clusters + 1) * sizeof(*cfg->clusters));
+	cfg->clusters[cfg->n_clusters++] = (struct config_cluster){ .name = xstrdup(name),
+		.kubeconfig = xstrdup(kubeconfig), .context = NULL };
+}
+
+void test_cfg_add_env(struct viva_config *cfg, const char *name, const char *cluster, const char *ns)
+{
+	cfg->environments = xrealloc(cfg->environments, (cfg->n_environments + 1) * sizeof(*cfg->environments));
+	cfg->environments[cfg->n_environments++] = (struct config_env){ .name = xstrdup(name),
+		.cluster = xstrdup(cluster), .namespace_ = xstrdup(ns) };
+}
+
+void test_catalog_reload(struct test_env *t)
+{
+	struct catalog_report rep;
+	char err[256];
+
+	catalog_report_init(&rep);
+	assert_int_equal(catalog_apply_dir(&t->env, "test", &rep, err, sizeof(err)), VIVA_OK);
+	catalog_report_release(&rep);
 }

@@ -35,6 +35,12 @@ char *test_command(struct test_env *t, const char *user, const char *text);
 json_t *test_sent_msg(struct test_env *t, size_t i);
 char *test_sent_text(struct test_env *t, size_t i);
 
+/* viva.yaml's clusters and environments, added as config.c would. */
+void test_cfg_add_cluster(struct viva_config *cfg, const char *name, const char *kubeconfig);
+void test_cfg_add_env(struct viva_config *cfg, const char *name, const char *cluster, const char *ns);
+/* Load the catalog from cfg.pipelines_dir (asserts it worked). */
+void test_catalog_reload(struct test_env *t);
+
 /* Make a temporary directory (caller frees the string; rm_rf removes it). */
 char *test_tmpdir(void);
 void test_rm_rf(const char *path);

@@ -46,6 +46,8 @@
 #define DEF_SCHEDULE_LAG   "0 10 * * *"
 #define DEF_SCHEDULE_UNUSED "0 10 * * MON"
 #define DEF_LAG_DAYS       7
+#define DEF_ROLLBACK_WINDOW_S (30 * 60)
+#define DEF_DEPLOY_TIMEOUT_S  (10 * 60)
 #define DEF_UNUSED_DAYS    7
 #define DEF_SNOOZE_DAYS    30
 #define DEF_CLUSTER_CONFIGS "./clusters"
@@ -392,13 +394,13 @@ static const char *check_oneline(const char *v)
 struct field;
 typedef int (*field_fn)(struct ld *ld, const json_t *v, const char *path);
 
-enum fkind { F_STR, F_INT, F_BOOL, F_MAP, F_FUNC };
+enum fkind { F_STR, F_INT, F_DUR, F_BOOL, F_MAP, F_FUNC };
 
 struct field {
 	const char *key;
 	enum fkind kind;
 	size_t off;               /* F_STR, F_INT, F_BOOL: offset in the base struct */
-	int min, max;             /* F_INT */
+	int min, max;             /* F_INT; F_DUR: in seconds */
 	check_fn check;           /* F_STR */
 	bool quiet;               /* F_STR: do not quote the value in errors */
 	bool home;                /* F_STR: expand a leading ~/ */
@@ -459,6 +461,8 @@ static const struct field thresholds_fields[] = {
 	{ .key = "lag_days", .kind = F_INT, .off = CFG(lag_days), .min = 1, .max = 3650 },
 	{ .key = "unused_days", .kind = F_INT, .off = CFG(unused_days), .min = 1, .max = 3650 },
 	{ .key = "snooze_days", .kind = F_INT, .off = CFG(snooze_days), .min = 1, .max = 3650 },
+	{ .key = "rollback_window", .kind = F_DUR, .off = CFG(rollback_window_s), .min = 0, .max = 7 * 86400 },
+	{ .key = "deploy_timeout", .kind = F_DUR, .off = CFG(deploy_timeout_s), .min = 1, .max = 86400 },
 	{ .key = NULL }
 };
 
@@ -543,6 +547,35 @@ static int set_int(struct ld *ld, const struct field *f, const json_t *v, const 
 	return VIVA_OK;
 }
 
+/*
+ * A duration: a whole number with a unit, s, m, h or d ("30m", "90s",
+ * "1h"); a bare number is seconds. Stored in seconds.
+ */
+static int set_dur(struct ld *ld, const struct field *f, const json_t *v, const char *path, void *base)
+{
+	char qbuf[SHOW_MAX * 2 + 8], num[24];
+	size_t len, digits;
+	const char *s;
+	long n, unit = 1;
+	int err = scalar_of(ld, v, path, "a duration", &s, &len);
+
+	if (err || !s)
+		return err;
+	digits = strspn(s, "0123456789");
+	if (digits > 0 && digits < sizeof(num) && len == digits + 1 && strchr("smhd", s[digits]))
+		unit = s[digits] == 's' ? 1 : s[digits] == 'm' ? 60 : s[digits] == 'h' ? 3600 : 86400;
+	else if (digits == 0 || digits >= sizeof(num) || len != digits)
+		return yaml_fail(ld, path, "%s: expected a duration such as 30m, 90s or 1h, got %s", path,
+				 show(qbuf, sizeof(qbuf), s, len));
+	memcpy(num, s, digits);
+	num[digits] = '\0';
+	if (!parse_whole(num, &n) || n > f->max / unit || n * unit < f->min || n * unit > f->max)
+		return yaml_fail(ld, path, "%s: must be between %ds and %ds, got %s", path, f->min, f->max,
+				 show(qbuf, sizeof(qbuf), s, len));
+	*(int *)(void *)((char *)base + f->off) = (int)(n * unit);
+	return VIVA_OK;
+}
+
 /* true or false; quoted "true" / "false" too. yes/no/on/off are refused, not guessed. */
 static int set_bool(struct ld *ld, const struct field *f, const json_t *v, const char *path,
 		    void *base)
@@ -602,6 +635,8 @@ static int set_field(struct ld *ld, const struct field *f, const json_t *v, cons
 		return f->fn(ld, v, path);
 	case F_INT:
 		return set_int(ld, f, v, path, base);
+	case F_DUR:
+		return set_dur(ld, f, v, path, base);
 	case F_BOOL:
 		return set_bool(ld, f, v, path, base);
 	case F_STR:
@@ -1033,6 +1068,8 @@ void config_defaults(struct viva_config *cfg)
 	cfg->schedule_lag = xstrdup(DEF_SCHEDULE_LAG);
 	cfg->schedule_unused = xstrdup(DEF_SCHEDULE_UNUSED);
 	cfg->lag_days = DEF_LAG_DAYS;
+	cfg->rollback_window_s = DEF_ROLLBACK_WINDOW_S;
+	cfg->deploy_timeout_s = DEF_DEPLOY_TIMEOUT_S;
 	cfg->unused_days = DEF_UNUSED_DAYS;
 	cfg->snooze_days = DEF_SNOOZE_DAYS;
 	cfg->cluster_configs = xstrdup(DEF_CLUSTER_CONFIGS);

@@ -81,6 +81,8 @@ struct viva_config {
 	int lag_days;             /* thresholds.lag_days, default 7 */
 	int unused_days;          /* thresholds.unused_days, default 7 */
 	int snooze_days;          /* thresholds.snooze_days, default 30 */
+	int rollback_window_s;    /* thresholds.rollback_window, default 30m: the old colour stays up */
+	int deploy_timeout_s;     /* thresholds.deploy_timeout, default 10m: a rollout that takes longer fails */
 	char *link_bluegreen;     /* links.bluegreen, may be NULL */
 	char *cluster_configs;    /* cluster_configs, default ./clusters */
 	char *promql_unused_http;   /* promql.unused_http (default in SPEC 8) */

@@ -4,6 +4,7 @@
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool is_slack_user_id(const char *s)
@@ -62,4 +63,31 @@ size_t mrkdwn_fit(const char *s, size_t n, size_t budget)
 			last_ok = i;
 	}
 	return last_ok;
+}
+
+char *mrkdwn_escape_keep_mentions(const char *s)
+{
+	char *e = mrkdwn_escape(s), *out = xmalloc(strlen(e) + 1), *o = out;
+	const char *p = e;
+
+	while (*p) {
+		/* "&lt;@U0ABC&gt;" back to "<@U0ABC>": a user mention viva wrote */
+		if (strncmp(p, "&lt;@", 5) == 0 && (p[5] == 'U' || p[5] == 'W')) {
+			size_t n = strspn(p + 6, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+
+			if (n >= 2 && n <= 20 && strncmp(p + 6 + n, "&gt;", 4) == 0) {
+				*o++ = '<';
+				*o++ = '@';
+				memcpy(o, p + 5, n + 1);
+				o += n + 1;
+				*o++ = '>';
+				p += 6 + n + 4;
+				continue;
+			}
+		}
+		*o++ = *p++;
+	}
+	*o = '\0';
+	free(e);
+	return out;
 }

@@ -16,6 +16,9 @@ char *mrkdwn_user(const char *user_id);
 
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
+/* The same, but a user mention (<@U...>, <@W...>) stays one: for viva's own
+ * sentences that quote user text and name people. */
+char *mrkdwn_escape_keep_mentions(const char *s);
 /*
  * How many bytes of s (at most n) fit in `budget` characters once escaped for
  * mrkdwn, cut on a UTF-8 character boundary: for splitting or clipping text

@@ -1,0 +1,1115 @@
+/*
+ * Canary, blue-green and rollback (SPEC section 7), as durable operations
+ * (bot/ops.h) locked per service and environment, and `status`.
+ *
+ *   deploy-canary     plan, set SVC-canary's image, wait for its rollout
+ *   deploy-bluegreen  plan, set the idle colour's image and replicas, wait
+ *                     until its rollout is complete, switch Service SVC to
+ *                     it (only then, and only if it is ready), keep the old
+ *                     colour up for thresholds.rollback_window, scale it to
+ *                     zero; that last wait gives the lock back, so a
+ *                     rollback or the next deploy may start meanwhile
+ *   rollback          plan, scale the other colour back up if it was scaled
+ *                     down, wait for it, switch to it
+ *
+ * Every step can run again after a crash: each reads the cluster before it
+ * writes, and a write that is already there changes nothing. A rollout that
+ * cannot progress (ProgressDeadlineExceeded) or takes longer than
+ * thresholds.deploy_timeout fails, and traffic is never switched.
+ */
+#include "handlers/deploy.h"
+#include "bot/auth.h"
+#include "bot/clients/kube.h"
+#include "bot/clients/registry.h"
+#include "bot/dispatch.h"
+#include "bot/k8s/rollout.h"
+#include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
+#include "bot/lib/log.h"
+#include "bot/lib/strbuf.h"
+#include "bot/metrics.h"
+#include "bot/model/catalog.h"
+#include "bot/model/config.h"
+#include "bot/model/render.h"
+#include "bot/model/spec.h"
+#include "bot/model/tmpl.h"
+#include "bot/reply.h"
+#include "bot/slack/mrkdwn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define POLL_MS_DEFAULT 1000
+#define SWITCH_TRIES    4
+
+/* How often a wait reads the cluster (VIVA_DEPLOY_POLL_MS; tests go faster). */
+static long poll_ms(void)
+{
+	const char *v = getenv("VIVA_DEPLOY_POLL_MS");
+	long ms = v ? strtol(v, NULL, 10) : 0;
+
+	return ms >= 10 && ms <= 60000 ? ms : POLL_MS_DEFAULT;
+}
+
+char *deploy_target(const char *svc, const char *env)
+{
+	return xasprintf("%s/%s", svc, env);
+}
+
+char *deploy_trigger_value(const char *svc, const char *env, const char *tag)
+{
+	json_t *v = json_pack("{s:s, s:s, s:s}", "svc", svc, "env", env, "tag", tag ? tag : "");
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+
+	json_decref(v);
+	return s;
+}
+
+static const char *other_colour(const char *c)
+{
+	return strcmp(c, "blue") == 0 ? "green" : "blue";
+}
+
+static bool is_colour(const char *c)
+{
+	return c && (strcmp(c, "blue") == 0 || strcmp(c, "green") == 0);
+}
+
+/* ---- where: the environment of a request ---------------------------------------------- */
+
+struct where {
+	struct spec *spec;
+	struct render_plan plan;
+	const struct render_target *t;
+	struct kube *k;
+	char *repo;          /* the image repository as the cluster pulls it: host/team/svc */
+	long replicas;       /* resources.ENV.instance */
+};
+
+static void where_release(struct where *w)
+{
+	if (w->spec)
+		render_plan_release(&w->plan);
+	spec_free(w->spec);
+	free(w->repo);
+	memset(w, 0, sizeof(*w));
+}
+
+static bool names_env(const struct viva_config *cfg, const char *word)
+{
+	for (size_t i = 0; word && i < cfg->n_environments; i++)
+		if (strcmp(cfg->environments[i].name, word) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Resolve svc in env (NULL: the default) into *w. On failure the user is
+ * told why (reply_error) and its code returned.
+ */
+static int where_of(struct viva_ctx *ctx, const char *svc, const char *env, const char *usage, struct where *w)
+{
+	const struct viva_config *cfg = ctx->env->cfg;
+	const char *ns = NULL;
+	char *host;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	rc = catalog_get(ctx->env, svc, &w->spec);
+	if (rc != VIVA_OK)
+		return reply_error(ctx, rc, usage, "There is no pipeline named `%s`.", svc);
+	render_plan_init(&w->plan, w->spec, cfg);
+	if (w->spec->type == SPEC_BATCH) {
+		rc = reply_error(ctx, VIVA_EINVAL, NULL, "`%s` is a batch pipeline: it has no canary or colours to "
+				 "deploy. `promote` moves its CronJobs' image.", svc);
+		goto fail;
+	}
+	for (size_t i = 0; i < w->plan.ntargets; i++) {
+		const struct render_target *t = &w->plan.targets[i];
+
+		if (env ? strcmp(t->env, env) == 0 : strcmp(t->env, "prod") == 0)
+			w->t = t;
+	}
+	if (!w->t && !env && w->plan.ntargets > 0)
+		w->t = &w->plan.targets[w->plan.ntargets - 1];
+	if (!w->t) {
+		struct strbuf sb;
+
+		sb_init(&sb);
+		for (size_t i = 0; i < w->plan.ntargets; i++)
+			sb_addf(&sb, "%s`%s`", i ? ", " : "", w->plan.targets[i].env);
+		rc = reply_error(ctx, VIVA_EINVAL, usage, env ? "`%s` does not run in environment `%s`; it runs in: %s."
+				 : "`%s` runs in no environment of viva.yaml%s%s.", svc, env ? env : "",
+				 sb.len ? sb.buf : "none");
+		sb_release(&sb);
+		goto fail;
+	}
+	if (!ctx->env->kube || kube_for_env(ctx->env->kube, cfg, w->t->env, &w->k, &ns) != VIVA_OK) {
+		rc = reply_error(ctx, VIVA_EUNAVAIL, NULL, "viva cannot reach the cluster of environment `%s`: %s.",
+				 w->t->env, ctx->env->kube ? kube_last_error() : "no cluster is configured");
+		goto fail;
+	}
+	for (size_t i = 0; i < w->spec->nresources; i++)
+		if (strcmp(w->spec->resources[i].env, w->t->env) == 0)
+			w->replicas = w->spec->resources[i].instance;
+	host = cfg->registry_url ? render_registry_host(cfg->registry_url) : NULL;
+	w->repo = host && *host ? xasprintf("%s/%s", host, w->spec->image) : xstrdup(w->spec->image);
+	free(host);
+	return VIVA_OK;
+fail:
+	where_release(w);
+	return rc;
+}
+
+/* ---- what a step sees --------------------------------------------------------------------- */
+
+static const char *dstr(struct op *op, const char *key)
+{
+	const char *v = json_string_value(json_object_get(op_data(op), key));
+
+	return v ? v : "";
+}
+
+static json_int_t dint(struct op *op, const char *key)
+{
+	return json_integer_value(json_object_get(op_data(op), key));
+}
+
+static int64_t now_of(struct op *op)
+{
+	return op_env(op)->clock->now(op_env(op)->clock);
+}
+
+static int kube_of(struct op *op, struct kube **k)
+{
+	const char *ns = NULL;
+
+	if (!op_env(op)->kube || kube_for_env(op_env(op)->kube, op_env(op)->cfg, dstr(op, "env"), k, &ns) != VIVA_OK)
+		return op_fail(op, VIVA_EUNAVAIL, "the cluster of environment %s is not reachable: %s", dstr(op, "env"),
+			       op_env(op)->kube ? kube_last_error() : "no cluster is configured");
+	return VIVA_OK;
+}
+
+static char *slot_name(struct op *op, const char *slot)
+{
+	return xasprintf("%s-%s", dstr(op, "service"), slot);
+}
+
+/* Read slot of the operation's service (its error said through op_fail). */
+static int read_slot(struct op *op, struct kube *k, const char *slot, struct k8s_slot *out)
+{
+	char *name = slot_name(op, slot);
+	int rc = k8s_slot_read(k, dstr(op, "namespace"), name, dstr(op, "repo"), out);
+
+	if (rc != VIVA_OK)
+		rc = op_fail(op, rc, "%s%s", kube_last_error(),
+			     rc == VIVA_ENOENT ? " (`pipeline apply` creates it)" : "");
+	free(name);
+	return rc;
+}
+
+/* The data field for the audit log: service, env, kind, tags, who, operation. */
+static void audit_set(struct op *op, const char *key, json_t *v)
+{
+	json_t *a = json_object_get(op_data(op), "audit");
+
+	if (!json_is_object(a)) {
+		a = json_pack("{s:s, s:s, s:I}", "service", dstr(op, "service"), "env", dstr(op, "env"), "operation",
+			      (json_int_t)op_id(op));
+		json_object_set_new(op_data(op), "audit", a);
+	}
+	json_object_set_new(a, key, v);
+}
+
+/*
+ * Wait until slot's rollout is complete: VIVA_OK; a rollout that cannot
+ * progress or takes longer than deploy_timeout (from `started`) fails, as
+ * does a Deployment that went away. Transient API failures are waited out
+ * within the same timeout. Progress goes to the operation's message.
+ */
+static int wait_rollout(struct op *op, const char *slot, const char *consequence)
+{
+	const struct viva_config *cfg = op_env(op)->cfg;
+	int64_t started = dint(op, "rollout_started");
+	char last[160] = "";
+	struct kube *k = NULL;
+	long poll = poll_ms();
+	int rc = kube_of(op, &k);
+
+	for (long round = 0; rc == VIVA_OK; round++) {
+		struct k8s_slot s;
+		char *name = slot_name(op, slot);
+		int64_t waited = now_of(op) - started;
+
+		rc = k8s_slot_read(k, dstr(op, "namespace"), name, dstr(op, "repo"), &s);
+		free(name);
+		if (rc == VIVA_OK && s.rollout == K8S_ROLLOUT_COMPLETE) {
+			json_object_set_new(op_data(op), "ready", json_sprintf("%ld/%ld", s.available, s.replicas));
+			k8s_slot_release(&s);
+			return VIVA_OK;
+		}
+		if (rc == VIVA_OK && s.rollout == K8S_ROLLOUT_STUCK) {
+			rc = op_fail(op, VIVA_ETIMEOUT, "the rollout of %s cannot progress: %s. %s", slot, s.progress,
+				     consequence);
+			k8s_slot_release(&s);
+			return rc;
+		}
+		if (rc == VIVA_OK && strcmp(last, s.progress) != 0) {
+			snprintf(last, sizeof(last), "%s", s.progress);
+			op_progress(op, "%s: %s…", slot, s.progress);
+		} else if (rc != VIVA_OK && rc != VIVA_EUNAVAIL && rc != VIVA_ETIMEOUT && rc != VIVA_EREMOTE &&
+			   rc != VIVA_EBUSY) {
+			return op_fail(op, rc, "%s. %s", kube_last_error(), consequence);
+		} else if (rc != VIVA_OK) {
+			log_warn("rollout wait: the API did not answer; waiting on", "op=%lld err=\"%s\"",
+				 (long long)op_id(op), kube_last_error());
+			snprintf(last, sizeof(last), "%s", kube_last_error());
+		}
+		if (rc == VIVA_OK)
+			k8s_slot_release(&s);
+		if (waited > cfg->deploy_timeout_s)
+			return op_fail(op, VIVA_ETIMEOUT, "%s did not become ready within %d s (%s). %s", slot,
+				       cfg->deploy_timeout_s, last[0] ? last : "no answer", consequence);
+		if (!op_sleep(op, poll))
+			return OP_PAUSED;
+		rc = VIVA_OK;
+		(void)round;
+	}
+	return rc;
+}
+
+/*
+ * Point Service SVC at slot, once slot is ready: a write that fails is
+ * tried again (bounded), and the selector is read back to decide.
+ */
+static int switch_to(struct op *op, struct kube *k, const char *slot)
+{
+	const char *ns = dstr(op, "namespace"), *svc = dstr(op, "service");
+	struct k8s_slot s;
+	char *live = NULL;
+	int rc = read_slot(op, k, slot, &s);
+
+	if (rc != VIVA_OK)
+		return rc;
+	if (s.rollout != K8S_ROLLOUT_COMPLETE || s.available < s.replicas || s.replicas <= 0) {
+		rc = op_fail(op, VIVA_ECONFLICT, "%s is not ready (%s, %ld/%ld available), so traffic was not switched",
+			     slot, s.progress, s.available, s.replicas);
+		k8s_slot_release(&s);
+		return rc;
+	}
+	k8s_slot_release(&s);
+	for (int attempt = 0; attempt < SWITCH_TRIES; attempt++) {
+		if (attempt > 0 && !op_sleep(op, 500L << attempt)) {
+			free(live);
+			return OP_PAUSED;
+		}
+		rc = k8s_switch(k, ns, svc, slot, op_started_by(op), now_of(op));
+		free(live);
+		live = NULL;
+		/* an answer lost is not a write lost: the selector decides */
+		if (k8s_live_slot(k, ns, svc, &live, NULL) == VIVA_OK && strcmp(live, slot) == 0) {
+			free(live);
+			return VIVA_OK;
+		}
+		if (rc == VIVA_EINVAL || rc == VIVA_EAUTH || rc == VIVA_ENOENT)
+			break;
+		log_warn("traffic switch not applied; trying again", "op=%lld attempt=%d err=\"%s\"",
+			 (long long)op_id(op), attempt + 1, kube_last_error());
+	}
+	free(live);
+	return op_fail(op, rc != VIVA_OK ? rc : VIVA_EREMOTE, "Service %s could not be switched to %s (%s); it still "
+		       "selects %s", svc, slot, rc != VIVA_OK ? kube_last_error() : "the write did not hold",
+		       dstr(op, "live"));
+}
+
+/* ---- messages ---------------------------------------------------------------------------- */
+
+/* The operation's message from a template (text and blocks). */
+static void report_template(struct op *op, const char *name, json_t *data)
+{
+	json_t *msg = NULL;
+	char err[256];
+
+	if (tmpl_render(op_env(op)->tmpl, name, data, &msg, err, sizeof(err)) != VIVA_OK) {
+		log_error("deploy message not rendered", "template=%s err=\"%s\"", name, err);
+		op_report(op, json_string_value(json_object_get(data, "text")), NULL);
+		return;
+	}
+	op_report(op, json_string_value(json_object_get(msg, "text")) ? json_string_value(json_object_get(msg, "text"))
+		  : "", json_object_get(msg, "blocks"));
+	json_decref(msg);
+}
+
+/* The outcome message: text, and a rollback button once traffic moved. */
+static void report_outcome(struct op *op, const char *kind, int rc)
+{
+	char *who = mrkdwn_user(op_started_by(op));
+	bool switched = dint(op, "switched_at") > 0;
+	char *value = NULL, *text;
+	json_t *data;
+	int64_t took = (switched ? dint(op, "switched_at") : now_of(op)) - dint(op, "started");
+
+	/* the outcome is viva's words; why may quote the API: escaped */
+	char *why = mrkdwn_escape(op_why(op) ? op_why(op) : "no reason given");
+
+	if (rc == VIVA_OK)
+		text = xasprintf(":white_check_mark: %s", op_outcome(op) ? op_outcome(op) : "done");
+	else if (switched)
+		text = xasprintf(":warning: %s (then: %s)", dstr(op, "switched_text"), why);
+	else
+		text = xasprintf(":x: %s of *%s* in %s failed: %s", kind, dstr(op, "service"), dstr(op, "env"), why);
+	free(why);
+	if (switched) {
+		json_t *v = json_pack("{s:s, s:s}", "svc", dstr(op, "service"), "env", dstr(op, "env"));
+
+		value = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(v);
+	}
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, s:I}", "text", text, "who", who, "service",
+			 dstr(op, "service"), "env", dstr(op, "env"), "back_to", dstr(op, "live"), "rollback", switched,
+			 "value", value ? value : "", "operation", (json_int_t)op_id(op), "seconds",
+			 (json_int_t)(took > 0 ? took : 0));
+	report_template(op, "slack/deploy_result", data);
+	json_decref(data);
+	free(value);
+	free(text);
+	free(who);
+}
+
+static void metrics_end(struct op *op, const char *kind, int rc)
+{
+	int64_t end = dint(op, "switched_at") > 0 ? dint(op, "switched_at") : now_of(op);
+
+	metrics_deploy(kind, rc == VIVA_OK ? "ok" : "failed", end - dint(op, "started"));
+}
+
+/* ---- the plan: what runs where now --------------------------------------------------------- */
+
+/* Common to all three: who and when, once (a resumed plan keeps them). */
+static bool planned(struct op *op)
+{
+	if (json_object_get(op_data(op), "planned"))
+		return true;
+	json_object_set_new(op_data(op), "started", json_integer(now_of(op)));
+	return false;
+}
+
+/* The colour Service SVC selects now. */
+static int read_live(struct op *op, struct kube *k, char **live)
+{
+	int rc = k8s_live_slot(k, dstr(op, "namespace"), dstr(op, "service"), live, NULL);
+
+	if (rc != VIVA_OK)
+		return op_fail(op, rc, "%s", kube_last_error());
+	if (!is_colour(*live)) {
+		rc = op_fail(op, VIVA_EINVAL, "Service %s in %s selects no colour (viva/slot is \"%s\"); `pipeline "
+			     "apply` sets it up", dstr(op, "service"), dstr(op, "env"), *live);
+		free(*live);
+		*live = NULL;
+	}
+	return rc;
+}
+
+/* ---- deploy-canary ----------------------------------------------------------------------------- */
+
+static int step_canary_plan(struct op *op)
+{
+	struct k8s_slot s;
+	struct kube *k = NULL;
+	int rc;
+
+	if (planned(op))
+		return VIVA_OK;
+	rc = kube_of(op, &k);
+	if (rc == VIVA_OK)
+		rc = read_slot(op, k, "canary", &s);
+	if (rc != VIVA_OK)
+		return rc;
+	json_object_set_new(op_data(op), "from_tag", json_string(s.tag));
+	json_object_set_new(op_data(op), "container", json_string(s.container));
+	json_object_set_new(op_data(op), "canary_replicas", json_integer(s.replicas > 0 ? s.replicas : 1));
+	json_object_set_new(op_data(op), "planned", json_true());
+	audit_set(op, "kind", json_string("canary"));
+	audit_set(op, "from_tag", json_string(s.tag));
+	audit_set(op, "to_tag", json_string(dstr(op, "tag")));
+	op_progress(op, "canary of %s in %s: %s → %s", dstr(op, "service"), dstr(op, "env"), *s.tag ? s.tag : "none",
+		    dstr(op, "tag"));
+	k8s_slot_release(&s);
+	return VIVA_OK;
+}
+
+/* Set slot's image to the operation's tag (and replicas); record when. */
+static int set_image(struct op *op, const char *slot, long replicas)
+{
+	struct kube *k = NULL;
+	char *name, *image;
+	int rc = kube_of(op, &k);
+	struct k8s_slot_set set = { .container = dstr(op, "container"), .tag = dstr(op, "tag"),
+				    .deployed_by = op_started_by(op), .replicas = replicas };
+
+	if (rc != VIVA_OK)
+		return rc;
+	if (!dint(op, "rollout_started"))
+		json_object_set_new(op_data(op), "rollout_started", json_integer(now_of(op)));
+	set.deployed_at = dint(op, "rollout_started");
+	name = slot_name(op, slot);
+	image = xasprintf("%s:%s", dstr(op, "repo"), dstr(op, "tag"));
+	set.image = image;
+	rc = k8s_slot_set(k, dstr(op, "namespace"), name, &set);
+	if (rc != VIVA_OK)
+		rc = op_fail(op, rc, "%s", kube_last_error());
+	free(image);
+	free(name);
+	return rc;
+}
+
+static int step_canary_set(struct op *op)
+{
+	return set_image(op, "canary", (long)dint(op, "canary_replicas"));
+}
+
+static int step_canary_wait(struct op *op)
+{
+	int rc = wait_rollout(op, "canary", "The canary keeps what it has; live traffic was not touched.");
+
+	if (rc == VIVA_OK) {
+		char *who = mrkdwn_user(op_started_by(op));
+
+		op_set_outcome(op, "canary of *%s* in %s runs `%s` (was `%s`), %s ready, deployed by %s",
+			       dstr(op, "service"), dstr(op, "env"), dstr(op, "tag"), *dstr(op, "from_tag") ?
+			       dstr(op, "from_tag") : "none", dstr(op, "ready"), who);
+		audit_set(op, "seconds", json_integer(now_of(op) - dint(op, "started")));
+		free(who);
+	}
+	return rc;
+}
+
+static void canary_report(struct op *op, int rc)
+{
+	metrics_end(op, "canary", rc);
+	report_outcome(op, "canary deploy", rc);
+}
+
+static const struct op_step canary_steps[] = {
+	{ "plan", step_canary_plan, true, false },
+	{ "set the canary's image", step_canary_set, true, false },
+	{ "wait for the canary", step_canary_wait, true, false },
+};
+const struct op_kind op_deploy_canary = { "deploy-canary", canary_steps, 3, canary_report };
+
+/* ---- deploy-bluegreen ---------------------------------------------------------------------------- */
+
+static int step_bg_plan(struct op *op)
+{
+	struct k8s_slot live_s, idle_s;
+	struct kube *k = NULL;
+	char *live = NULL;
+	const char *idle;
+	int rc;
+
+	if (planned(op))
+		return VIVA_OK;
+	rc = kube_of(op, &k);
+	if (rc == VIVA_OK)
+		rc = read_live(op, k, &live);
+	if (rc != VIVA_OK)
+		return rc;
+	idle = other_colour(live);
+	rc = read_slot(op, k, live, &live_s);
+	if (rc != VIVA_OK) {
+		free(live);
+		return rc;
+	}
+	rc = read_slot(op, k, idle, &idle_s);
+	if (rc != VIVA_OK) {
+		k8s_slot_release(&live_s);
+		free(live);
+		return rc;
+	}
+	if (!*dstr(op, "tag")) {
+		struct k8s_slot c;
+
+		rc = read_slot(op, k, "canary", &c);
+		if (rc == VIVA_OK && !*c.tag)
+			rc = op_fail(op, VIVA_EINVAL, "the canary of %s in %s has no tag (viva/tag) to take; name one: "
+				     "deploy bluegreen %s TAG %s", dstr(op, "service"), dstr(op, "env"), dstr(op, "service"),
+				     dstr(op, "env"));
+		if (rc == VIVA_OK)
+			json_object_set_new(op_data(op), "tag", json_string(c.tag));
+		if (rc == VIVA_OK || c.name)
+			k8s_slot_release(&c);
+	}
+	if (rc == VIVA_OK && strcmp(live_s.tag, dstr(op, "tag")) == 0 && live_s.rollout == K8S_ROLLOUT_COMPLETE)
+		rc = op_fail(op, VIVA_EINVAL, "%s already runs `%s` on %s (live): nothing to deploy", dstr(op, "service"),
+			     dstr(op, "tag"), live);
+	if (rc == VIVA_OK) {
+		json_object_set_new(op_data(op), "live", json_string(live));
+		json_object_set_new(op_data(op), "idle", json_string(idle));
+		json_object_set_new(op_data(op), "from_tag", json_string(live_s.tag));
+		json_object_set_new(op_data(op), "live_deployed_at", json_integer(live_s.deployed_at));
+		json_object_set_new(op_data(op), "container", json_string(idle_s.container));
+		json_object_set_new(op_data(op), "planned", json_true());
+		audit_set(op, "kind", json_string("bluegreen"));
+		audit_set(op, "from_tag", json_string(live_s.tag));
+		audit_set(op, "to_tag", json_string(dstr(op, "tag")));
+		audit_set(op, "from", json_string(live));
+		audit_set(op, "to", json_string(idle));
+		op_progress(op, "blue-green of %s in %s to `%s`: %s gets it while %s (live, `%s`) serves", dstr(op, "service"),
+			    dstr(op, "env"), dstr(op, "tag"), idle, live, *live_s.tag ? live_s.tag : "untagged");
+	}
+	k8s_slot_release(&live_s);
+	k8s_slot_release(&idle_s);
+	free(live);
+	return rc;
+}
+
+static int step_bg_set(struct op *op)
+{
+	return set_image(op, dstr(op, "idle"), (long)dint(op, "replicas"));
+}
+
+static int step_bg_wait(struct op *op)
+{
+	char *consequence = xasprintf("Traffic stays on %s; %s is left as it is for a look.", dstr(op, "live"),
+				      dstr(op, "idle"));
+	int rc = wait_rollout(op, dstr(op, "idle"), consequence);
+
+	free(consequence);
+	return rc;
+}
+
+static int step_bg_switch(struct op *op)
+{
+	const struct viva_config *cfg = op_env(op)->cfg;
+	struct kube *k = NULL;
+	char *who, *text, until[32];
+	int rc = kube_of(op, &k);
+
+	if (rc == VIVA_OK)
+		rc = switch_to(op, k, dstr(op, "idle"));
+	if (rc != VIVA_OK)
+		return rc;
+	if (!dint(op, "switched_at"))
+		json_object_set_new(op_data(op), "switched_at", json_integer(now_of(op)));
+	who = mrkdwn_user(op_started_by(op));
+	text = xasprintf("*%s* in %s: %s is live with `%s` (was %s with `%s`), by %s in %lld s. %s stays up for "
+			 "rollback until %s UTC, then scales to zero.", dstr(op, "service"), dstr(op, "env"),
+			 dstr(op, "idle"), dstr(op, "tag"), dstr(op, "live"), dstr(op, "from_tag"), who,
+			 (long long)(dint(op, "switched_at") - dint(op, "started")), dstr(op, "live"),
+			 k8s_time(dint(op, "switched_at") + cfg->rollback_window_s, until, sizeof(until)));
+	json_object_set_new(op_data(op), "switched_text", json_string(text));
+	audit_set(op, "seconds", json_integer(dint(op, "switched_at") - dint(op, "started")));
+	if (!json_object_get(op_data(op), "counted")) {
+		metrics_end(op, "bluegreen", VIVA_OK);
+		json_object_set_new(op_data(op), "counted", json_true());
+	}
+	op_set_outcome(op, "%s", text);
+	/* the result, with its rollback button, while the old colour waits */
+	report_outcome(op, "blue-green", VIVA_OK);
+	free(text);
+	free(who);
+	return VIVA_OK;
+}
+
+/* Keep the old colour for rollback_window, then scale it to zero, unless
+ * traffic moved since (a rollback, a newer deploy: theirs to manage). */
+static int step_bg_keep(struct op *op)
+{
+	const struct viva_config *cfg = op_env(op)->cfg;
+	int64_t until = dint(op, "switched_at") + cfg->rollback_window_s;
+	const char *old = dstr(op, "live");
+	char *name = slot_name(op, old), why[256], *base = xstrdup(dstr(op, "switched_text"));
+	long poll = poll_ms() * 5;
+	struct kube *k = NULL;
+	bool done = false;
+	int rc = VIVA_OK;
+
+	while (now_of(op) < until) {
+		char *live = NULL;
+
+		if (kube_of(op, &k) == VIVA_OK && k8s_live_slot(k, dstr(op, "namespace"), dstr(op, "service"), &live,
+								 NULL) == VIVA_OK && strcmp(live, dstr(op, "idle")) != 0) {
+			op_set_outcome(op, "%s Traffic moved to %s since (a rollback or a newer deploy), so %s was left up.",
+				       base, live, old);
+			free(live);
+			goto out;
+		}
+		free(live);
+		if (!op_sleep(op, poll < (until - now_of(op)) * 1000 ? poll : (until - now_of(op)) * 1000 + 10)) {
+			rc = OP_PAUSED;
+			goto out;
+		}
+	}
+	rc = kube_of(op, &k);
+	if (rc == VIVA_OK) {
+		rc = k8s_slot_scale_down_if(k, dstr(op, "namespace"), dstr(op, "service"), name, old,
+					    dint(op, "live_deployed_at"), &done, why, sizeof(why));
+		if (rc != VIVA_OK)
+			rc = op_fail(op, rc, "scaling %s to zero after the rollback window: %s", old, kube_last_error());
+	}
+	if (rc == VIVA_OK) {
+		char *line = xasprintf("*%s* in %s: %s is live with `%s` (was %s with `%s`). %s", dstr(op, "service"),
+				       dstr(op, "env"), dstr(op, "idle"), dstr(op, "tag"), old, dstr(op, "from_tag"),
+				       done ? "" : why);
+		if (done)
+			op_set_outcome(op, "%s%s scaled to zero after the rollback window; `rollback` still brings it back.",
+				       line, old);
+		else
+			op_set_outcome(op, "%s (nothing scaled down).", line);
+		free(line);
+	}
+out:
+	free(base);
+	free(name);
+	return rc;
+}
+
+static void bg_report(struct op *op, int rc)
+{
+	if (!json_object_get(op_data(op), "counted"))
+		metrics_end(op, "bluegreen", rc);
+	report_outcome(op, "blue-green", rc);
+}
+
+static const struct op_step bluegreen_steps[] = {
+	{ "plan", step_bg_plan, true, false },
+	{ "set the idle colour's image", step_bg_set, true, false },
+	{ "wait for the idle colour", step_bg_wait, true, false },
+	{ "switch traffic", step_bg_switch, true, false },
+	{ "keep the old colour for rollback", step_bg_keep, true, true },
+};
+const struct op_kind op_deploy_bluegreen = { "deploy-bluegreen", bluegreen_steps, 5, bg_report };
+
+/* ---- rollback ------------------------------------------------------------------------------------ */
+
+static int step_rb_plan(struct op *op)
+{
+	struct k8s_slot prev;
+	struct kube *k = NULL;
+	char *live = NULL;
+	int rc;
+
+	if (planned(op))
+		return VIVA_OK;
+	rc = kube_of(op, &k);
+	if (rc == VIVA_OK)
+		rc = read_live(op, k, &live);
+	if (rc != VIVA_OK)
+		return rc;
+	rc = read_slot(op, k, other_colour(live), &prev);
+	if (rc == VIVA_OK && !*prev.tag && prev.replicas == 0 && prev.deployed_at == 0)
+		rc = op_fail(op, VIVA_EINVAL, "%s has never been deployed: there is nothing to roll back to",
+			     other_colour(live));
+	if (rc == VIVA_OK) {
+		struct k8s_slot cur;
+
+		json_object_set_new(op_data(op), "live", json_string(live));
+		json_object_set_new(op_data(op), "idle", json_string(other_colour(live)));
+		json_object_set_new(op_data(op), "tag", json_string(prev.tag));
+		if (read_slot(op, k, live, &cur) == VIVA_OK) {
+			json_object_set_new(op_data(op), "from_tag", json_string(cur.tag));
+			k8s_slot_release(&cur);
+		}
+		json_object_set_new(op_data(op), "prev_replicas", json_integer(prev.replicas));
+		json_object_set_new(op_data(op), "planned", json_true());
+		audit_set(op, "kind", json_string("rollback"));
+		audit_set(op, "from_tag", json_string(dstr(op, "from_tag")));
+		audit_set(op, "to_tag", json_string(prev.tag));
+		audit_set(op, "from", json_string(live));
+		audit_set(op, "to", json_string(other_colour(live)));
+		op_progress(op, "rollback of %s in %s: back to %s (`%s`)%s", dstr(op, "service"), dstr(op, "env"),
+			    other_colour(live), prev.tag, prev.replicas < dint(op, "replicas") ? ", scaling it up first" : "");
+	}
+	if (prev.name)
+		k8s_slot_release(&prev);
+	free(live);
+	return rc;
+}
+
+static int step_rb_scale(struct op *op)
+{
+	struct kube *k = NULL;
+	char *name;
+	int rc;
+	struct k8s_slot_set set = { .replicas = (long)dint(op, "replicas") };
+
+	if (dint(op, "prev_replicas") >= dint(op, "replicas"))
+		return VIVA_OK;
+	rc = kube_of(op, &k);
+	if (rc != VIVA_OK)
+		return rc;
+	if (!dint(op, "rollout_started"))
+		json_object_set_new(op_data(op), "rollout_started", json_integer(now_of(op)));
+	name = slot_name(op, dstr(op, "idle"));
+	rc = k8s_slot_set(k, dstr(op, "namespace"), name, &set);
+	if (rc != VIVA_OK)
+		rc = op_fail(op, rc, "%s", kube_last_error());
+	free(name);
+	return rc;
+}
+
+static int step_rb_wait(struct op *op)
+{
+	char *consequence = xasprintf("Traffic stays on %s.", dstr(op, "live"));
+	int rc;
+
+	if (!dint(op, "rollout_started"))
+		json_object_set_new(op_data(op), "rollout_started", json_integer(now_of(op)));
+	rc = wait_rollout(op, dstr(op, "idle"), consequence);
+	free(consequence);
+	return rc;
+}
+
+static int step_rb_switch(struct op *op)
+{
+	struct kube *k = NULL;
+	char *who;
+	int rc = kube_of(op, &k);
+
+	if (rc == VIVA_OK)
+		rc = switch_to(op, k, dstr(op, "idle"));
+	if (rc != VIVA_OK)
+		return rc;
+	if (!dint(op, "switched_at"))
+		json_object_set_new(op_data(op), "switched_at", json_integer(now_of(op)));
+	who = mrkdwn_user(op_started_by(op));
+	op_set_outcome(op, "*%s* in %s rolled back by %s: %s is live again with `%s`; %s (`%s`) stays up, and the next "
+		       "blue-green deploys over it", dstr(op, "service"), dstr(op, "env"), who, dstr(op, "idle"),
+		       dstr(op, "tag"), dstr(op, "live"), dstr(op, "from_tag"));
+	json_object_set_new(op_data(op), "switched_text", json_string(op_outcome(op)));
+	audit_set(op, "seconds", json_integer(dint(op, "switched_at") - dint(op, "started")));
+	free(who);
+	return VIVA_OK;
+}
+
+static void rb_report(struct op *op, int rc)
+{
+	metrics_end(op, "rollback", rc);
+	report_outcome(op, "rollback", rc);
+}
+
+static const struct op_step rollback_steps[] = {
+	{ "plan", step_rb_plan, true, false },
+	{ "scale the previous colour up", step_rb_scale, true, false },
+	{ "wait for the previous colour", step_rb_wait, true, false },
+	{ "switch traffic back", step_rb_switch, true, false },
+};
+const struct op_kind op_rollback = { "rollback", rollback_steps, 4, rb_report };
+
+/* ---- starting one ------------------------------------------------------------------------------------ */
+
+/*
+ * The message a deploy reports in: a click on a message about this service
+ * alone (status, a deploy result) updates that message; a click on a report
+ * of many (the lag alert) replaces that row's button with a note and the
+ * deploy posts its own message there. A command posts to channels.deploy,
+ * or where it was typed.
+ */
+static void message_of(struct viva_ctx *ctx, const char **channel, const char **ts, bool *own_row)
+{
+	json_t *container = json_object_get(ctx->payload, "container");
+	json_t *blocks = json_object_get(json_object_get(ctx->payload, "message"), "blocks"), *b;
+	size_t i, buttons = 0;
+
+	*own_row = false;
+	*ts = NULL;
+	*channel = ctx->env->cfg->channel_deploy ? ctx->env->cfg->channel_deploy : ctx->channel_id;
+	if (!ctx->act)
+		return;
+	json_array_foreach(blocks, i, b) {
+		json_t *acc = json_object_get(b, "accessory"), *els = json_object_get(b, "elements"), *e;
+		size_t j;
+
+		if (acc && json_string_value(json_object_get(acc, "action_id")))
+			buttons++;
+		json_array_foreach(els, j, e)
+			if (json_string_value(json_object_get(e, "action_id")))
+				buttons++;
+	}
+	*channel = json_string_value(json_object_get(container, "channel_id")) ?
+		   json_string_value(json_object_get(container, "channel_id")) : ctx->channel_id;
+	if (buttons > 1) {
+		*own_row = true;
+		return;
+	}
+	*ts = json_string_value(json_object_get(container, "message_ts"));
+}
+
+/* The clicked row of a report of many: its button becomes a note. */
+static void replace_row_button(struct viva_ctx *ctx, const char *note)
+{
+	json_t *msg = json_object_get(ctx->payload, "message");
+	json_t *blocks = json_deep_copy(json_object_get(msg, "blocks")), *b;
+	const char *block_id = json_string_value(json_object_get(ctx->action, "block_id"));
+	size_t i;
+
+	if (!json_is_array(blocks) || !block_id) {
+		json_decref(blocks);
+		return;
+	}
+	json_array_foreach(blocks, i, b) {
+		if (json_is_string(json_object_get(b, "block_id")) &&
+		    strcmp(json_string_value(json_object_get(b, "block_id")), block_id) == 0) {
+			json_t *t = json_object_get(json_object_get(b, "text"), "text");
+			char *text = xasprintf("%s\n%s", json_string_value(t) ? json_string_value(t) : "", note);
+
+			json_object_del(b, "accessory");
+			if (json_object_get(b, "text"))
+				json_object_set_new(json_object_get(b, "text"), "text", json_string(text));
+			free(text);
+			break;
+		}
+	}
+	{
+		const char *t = json_string_value(json_object_get(msg, "text"));
+		json_t *out = json_pack("{s:s, s:o}", "text", t ? t : "", "blocks", blocks);
+
+		reply_send(ctx, out, REPLY_REPLACE);
+		json_decref(out);
+	}
+}
+
+struct start {
+	const struct op_kind *kind;
+	const char *what;        /* "blue-green" */
+	const char *tag;         /* may be NULL */
+};
+
+static int start(struct viva_ctx *ctx, const struct where *w, const struct start *st)
+{
+	char *target = deploy_target(w->spec->name, w->t->env), why[512];
+	const char *channel, *ts;
+	bool own_row;
+	int64_t id = 0;
+	json_t *data;
+	int rc;
+
+	message_of(ctx, &channel, &ts, &own_row);
+	data = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "service", w->spec->name, "env", w->t->env,
+			 "namespace", w->t->namespace_, "cluster", w->t->cluster ? w->t->cluster : "", "repo", w->repo,
+			 "tag", st->tag ? st->tag : "", "replicas", (json_int_t)w->replicas);
+	dispatch_audit(ctx, w->spec->name, json_pack("{s:s, s:s, s:s}", "env", w->t->env, "kind", st->kind->name,
+						     "tag", st->tag ? st->tag : ""));
+	{
+		struct op_request rq = { .kind = st->kind, .target = target, .data = data, .user = ctx->user_id,
+					 .channel = channel, .message_ts = ts, .audit_id = ctx->audit_id,
+					 .click_key = ctx->action_key };
+
+		rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
+	}
+	json_decref(data);
+	ctx->op_id = id;
+	if (rc != VIVA_OK) {
+		if (rc == VIVA_EBUSY)
+			rc = reply_error(ctx, rc, NULL, "No %s of `%s` in %s now: %s.", st->what, w->spec->name, w->t->env, why);
+		else
+			rc = reply_error(ctx, rc, NULL, "The %s of `%s` in %s failed: %s.", st->what, w->spec->name,
+					 w->t->env, why);
+		free(target);
+		return rc;
+	}
+	ctx->op_async = ctx->env->ops != NULL;
+	dispatch_audit(ctx, NULL, json_pack("{s:I}", "operation", (json_int_t)id));
+	if (!ctx->env->ops) {
+		/* it ran here (console, exec): say how it ended */
+		reply_text(ctx, REPLY_IN_CHANNEL, "%s of `%s` in %s (operation #%lld): %s", st->what, w->spec->name,
+			   w->t->env, (long long)id, why);
+	} else if (own_row) {
+		char *note = xasprintf(":hourglass_flowing_sand: %s started by <@%s> (operation #%lld)", st->what,
+				       ctx->user_id ? ctx->user_id : "", (long long)id);
+		replace_row_button(ctx, note);
+		free(note);
+	} else if (!ts) {
+		reply_text(ctx, REPLY_EPHEMERAL, "%s of `%s` in %s started (operation #%lld); <#%s> shows how it goes.",
+			   st->what, w->spec->name, w->t->env, (long long)id, channel ? channel : "");
+	}
+	free(target);
+	return VIVA_OK;
+}
+
+/* ---- commands and buttons ----------------------------------------------------------------------------- */
+
+static int check_tag(struct viva_ctx *ctx, const char *tag, const char *usage)
+{
+	if (tag && !registry_valid_tag(tag))
+		return reply_error(ctx, VIVA_EINVAL, usage, "`%s` is not a valid image tag.", tag);
+	return VIVA_OK;
+}
+
+int cmd_deploy_canary(struct viva_ctx *ctx)
+{
+	static const char *usage = "/viva deploy canary SVC TAG [ENV]";
+	const struct start st = { &op_deploy_canary, "canary deploy", ctx->argv[1] };
+	struct where w;
+	int rc = check_tag(ctx, ctx->argv[1], usage);
+
+	if (rc == VIVA_OK)
+		rc = where_of(ctx, ctx->argv[0], ctx->argc > 2 ? ctx->argv[2] : NULL, usage, &w);
+	if (rc != VIVA_OK)
+		return rc;
+	rc = start(ctx, &w, &st);
+	where_release(&w);
+	return rc;
+}
+
+static int bluegreen(struct viva_ctx *ctx, const char *svc, const char *tag, const char *env)
+{
+	static const char *usage = "/viva deploy bluegreen SVC [TAG] [ENV]";
+	const struct start st = { &op_deploy_bluegreen, "blue-green", tag && *tag ? tag : NULL };
+	struct where w;
+	int rc = check_tag(ctx, st.tag, usage);
+
+	if (rc == VIVA_OK)
+		rc = where_of(ctx, svc, env && *env ? env : NULL, usage, &w);
+	if (rc != VIVA_OK)
+		return rc;
+	rc = start(ctx, &w, &st);
+	where_release(&w);
+	return rc;
+}
+
+int cmd_deploy_bluegreen(struct viva_ctx *ctx)
+{
+	const char *tag = NULL, *env = NULL;
+
+	/* SVC [TAG] [ENV]: one word after SVC is ENV when it names one */
+	if (ctx->argc == 3) {
+		tag = ctx->argv[1];
+		env = ctx->argv[2];
+	} else if (ctx->argc == 2) {
+		if (names_env(ctx->env->cfg, ctx->argv[1]))
+			env = ctx->argv[1];
+		else
+			tag = ctx->argv[1];
+	}
+	return bluegreen(ctx, ctx->argv[0], tag, env);
+}
+
+int act_bluegreen_trigger(struct viva_ctx *ctx)
+{
+	const char *svc = json_string_value(json_object_get(ctx->value, "svc"));
+	const char *env = json_string_value(json_object_get(ctx->value, "env"));
+
+	if (!env)
+		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
+	return bluegreen(ctx, svc, json_string_value(json_object_get(ctx->value, "tag")), env);
+}
+
+static int rollback(struct viva_ctx *ctx, const char *svc, const char *env)
+{
+	const struct start st = { &op_rollback, "rollback", NULL };
+	struct where w;
+	int rc = where_of(ctx, svc, env, "/viva rollback SVC [ENV]", &w);
+
+	if (rc != VIVA_OK)
+		return rc;
+	rc = start(ctx, &w, &st);
+	where_release(&w);
+	return rc;
+}
+
+int cmd_rollback(struct viva_ctx *ctx)
+{
+	return rollback(ctx, ctx->argv[0], ctx->argc > 1 ? ctx->argv[1] : NULL);
+}
+
+int act_rollback(struct viva_ctx *ctx)
+{
+	const char *env = json_string_value(json_object_get(ctx->value, "env"));
+
+	if (!env)
+		return reply_error(ctx, VIVA_EINVAL, NULL, "That button carries a value viva did not write.");
+	return rollback(ctx, json_string_value(json_object_get(ctx->value, "svc")), env);
+}
+
+/* ---- status ---------------------------------------------------------------------------------------------- */
+
+static json_t *slot_row(const struct k8s_slot *s, const char *live, int64_t since, int64_t now)
+{
+	char when[32] = "", *note, *text;
+	bool is_live = live && strcmp(s->slot, live) == 0;
+	json_t *row;
+
+	if (is_live && since > 0)
+		note = xasprintf(" (live since %s UTC)", k8s_time(since, when, sizeof(when)));
+	else if (is_live)
+		note = xstrdup(" (live)");
+	else
+		note = xstrdup("");
+	text = xasprintf("*%s*%s: `%s`, %ld/%ld ready%s%s%s", *s->slot ? s->slot : s->name, note,
+			 *s->tag ? s->tag : "untagged", s->ready, s->replicas,
+			 s->rollout == K8S_ROLLOUT_COMPLETE ? "" : " — ", s->rollout == K8S_ROLLOUT_COMPLETE ? "" : s->progress,
+			 "");
+	if (s->deployed_at > 0) {
+		char *more = xasprintf("%s\ndeployed %s UTC (%lld d ago)%s%s", text, k8s_time(s->deployed_at, when,
+				       sizeof(when)), (long long)((now - s->deployed_at) / 86400),
+				       *s->deployed_by ? " by " : "", s->deployed_by);
+		free(text);
+		text = more;
+	}
+	row = json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "slot", *s->slot ? s->slot : s->name, "tag", s->tag,
+			"text", text, "ready", (json_int_t)s->ready, "replicas", (json_int_t)s->replicas, "live", is_live);
+	free(note);
+	free(text);
+	return row;
+}
+
+int cmd_status(struct viva_ctx *ctx)
+{
+	static const char *usage = "/viva status SVC [ENV]";
+	static const char *const slots[] = { "canary", "blue", "green" };
+	const char *svc = ctx->argv[0];
+	struct k8s_slot s[3];
+	struct where w;
+	char *live = NULL, *value = NULL;
+	int64_t since = 0, now = ctx->env->clock->now(ctx->env->clock);
+	json_t *rows = json_array(), *data;
+	int rc = where_of(ctx, svc, ctx->argc > 1 ? ctx->argv[1] : NULL, usage, &w);
+
+	memset(s, 0, sizeof(s));
+	if (rc != VIVA_OK) {
+		json_decref(rows);
+		return rc;
+	}
+	rc = k8s_live_slot(w.k, w.t->namespace_, svc, &live, &since);
+	for (size_t i = 0; rc == VIVA_OK && i < 3; i++) {
+		char *name = xasprintf("%s-%s", svc, slots[i]);
+
+		rc = k8s_slot_read(w.k, w.t->namespace_, name, w.repo, &s[i]);
+		free(name);
+		if (rc == VIVA_OK)
+			json_array_append_new(rows, slot_row(&s[i], live, since, now));
+	}
+	if (rc != VIVA_OK) {
+		rc = reply_error(ctx, rc, NULL, "The state of `%s` in %s could not be read: %s.", svc, w.t->env,
+				 kube_last_error());
+		goto out;
+	}
+	{
+		const struct k8s_slot *lv = is_colour(live) ? &s[strcmp(live, "blue") == 0 ? 1 : 2] : NULL;
+		bool ahead = lv && *s[0].tag && strcmp(s[0].tag, lv->tag) != 0;
+		char *lag = ahead && s[0].deployed_at > 0 ?
+			    xasprintf("The canary runs `%s`, ahead of live `%s` for %lld d.", s[0].tag, lv->tag,
+				      (long long)((now - s[0].deployed_at) / 86400)) :
+			    ahead ? xasprintf("The canary runs `%s`, ahead of live `%s`.", s[0].tag, lv->tag)
+				  : xstrdup(lv ? "The canary runs what is live." : "No colour is live.");
+
+		value = deploy_trigger_value(svc, w.t->env, s[0].tag);
+		data = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:b, s:s, s:s}", "service", svc, "env", w.t->env,
+				 "namespace", w.t->namespace_, "live", is_colour(live) ? live : "none", "slots", rows,
+				 "lag", lag, "ahead", ahead, "value", value, "canary_tag", s[0].tag);
+		free(lag);
+	}
+	rc = reply_template(ctx, "slack/deploy_status", data, REPLY_IN_CHANNEL);
+	json_decref(data);
+out:
+	for (size_t i = 0; i < 3; i++)
+		if (s[i].name)
+			k8s_slot_release(&s[i]);
+	json_decref(rows);
+	free(value);
+	free(live);
+	where_release(&w);
+	return rc;
+}
