@@ -171,52 +171,96 @@ static long num(json_t *o, const char *a, const char *b)
 	return (long)json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+static const char *meta_str(json_t *o, const char *map, const char *key)
+{
+	json_t *md = json_object_get(o, "metadata");
+
+	return json_string_value(map ? json_object_get(json_object_get(md, map), key) : json_object_get(md, key));
+}
+
+/*
+ * What runs of s in environment t, one line each: the colour the Service SVC
+ * selects, then every Deployment labelled app=SVC with its ready/desired
+ * replicas and its tag. VIVA_OK, or the error with kube_last_error() saying
+ * why (nothing added then).
+ */
+static int live_in(struct viva_env *env, const struct spec *s, const struct render_target *t, struct strbuf *sb)
+{
+	struct kube *k = NULL;
+	struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
+	json_t *deps = NULL, *svc = NULL, *d;
+	const char *live = NULL;
+	size_t j;
+	int rc;
+
+	rc = k8s_list_service(env, t, &kube_deployments, s->name, 100, &k, &deps);
+	if (rc != VIVA_OK)
+		return rc;
+	if (s->type != SPEC_BATCH) {
+		rc = kube_get(k, &sref, &svc);
+		if (rc == VIVA_OK) {
+			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"),
+										  "selector"), "viva/slot"));
+			sb_addf(sb, "live colour: %s", live ? live : "none (the Service selects no viva/slot)");
+		} else if (rc == VIVA_ENOENT) {
+			sb_addf(sb, "live colour: none (no Service %s)", s->name);
+		} else {
+			goto out;
+		}
+	}
+	json_array_foreach(deps, j, d) {
+		const char *name = meta_str(d, NULL, "name"), *slot = meta_str(d, "labels", "viva/slot");
+		const char *tag = meta_str(d, "annotations", "viva/tag");
+
+		if (!name)
+			continue;
+		sb_addf(sb, "%s%s%s: %ld/%ld ready, tag %s", sb->len ? "\n" : "", slot ? slot : name,
+			slot && live && strcmp(slot, live) == 0 ? " (live)" : "", num(d, "status", "readyReplicas"),
+			num(d, "spec", "replicas"), tag ? tag : "?");
+	}
+	if (json_array_size(deps) == 0)
+		sb_addf(sb, "%s%s", sb->len ? "\n" : "", s->type == SPEC_BATCH ? "batches only" : "no Deployment yet");
+	rc = VIVA_OK;
+out:
+	json_decref(deps);
+	json_decref(svc);
+	return rc;
+}
+
 json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s)
 {
 	struct render_plan plan;
 	json_t *envs = json_array();
+	/* a cluster that did not answer is not asked again for the next
+	 * environment: `pipeline show` waits for one timeout, not one per env */
+	const char *down_cluster = NULL;
+	char *down_why = NULL;
 
 	if (!ctx->env->kube)
 		return envs;
 	render_plan_init(&plan, s, ctx->env->cfg);
 	for (size_t i = 0; i < plan.ntargets; i++) {
 		const struct render_target *t = &plan.targets[i];
-		struct kube *k = NULL;
-		struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
-		json_t *deps = NULL, *svc = NULL, *d;
+		const char *cluster = t->cluster ? t->cluster : "";
 		struct strbuf sb;
-		const char *live = NULL;
-		size_t j;
+		int rc;
 
-		if (k8s_list_service(ctx->env, t, &kube_deployments, s->name, 100, &k, &deps) != VIVA_OK) {
-			json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace",
-							      t->namespace_, "state", kube_last_error()));
-			continue;
-		}
 		sb_init(&sb);
-		if (s->type != SPEC_BATCH && kube_get(k, &sref, &svc) == VIVA_OK)
-			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"),
-								 "viva/slot"));
-		json_array_foreach(deps, j, d) {
-			const char *name = json_string_value(json_object_get(json_object_get(d, "metadata"), "name"));
-			const char *slot = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
-									"labels"), "viva/slot"));
-			const char *tag = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
-								"annotations"), "viva/tag"));
-
-			if (!name)
-				continue;
-			sb_addf(&sb, "%s%s%s: %ld/%ld ready, tag %s", sb.len ? "\n" : "", slot ? slot : name,
-				slot && live && strcmp(slot, live) == 0 ? " (live)" : "", num(d, "status", "readyReplicas"),
-				num(d, "spec", "replicas"), tag ? tag : "?");
+		if (down_cluster && strcmp(down_cluster, cluster) == 0) {
+			sb_addf(&sb, "live state unavailable: %s", down_why);
+		} else if ((rc = live_in(ctx->env, s, t, &sb)) != VIVA_OK) {
+			free(down_why);
+			down_why = xstrdup(kube_last_error());
+			down_cluster = rc == VIVA_EUNAVAIL || rc == VIVA_ETIMEOUT ? cluster : NULL;
+			sb_addf(&sb, "live state unavailable: %s", down_why);
+			log_info("pipeline live state unavailable", "svc=%s env=%s err=\"%s\"", s->name, t->env,
+				 down_why);
 		}
 		json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace", t->namespace_,
-						      "state", sb.len ? sb.buf : (s->type == SPEC_BATCH ? "batches only"
-										   : "not deployed")));
-		json_decref(deps);
-		json_decref(svc);
+						      "state", sb.buf));
 		sb_release(&sb);
 	}
+	free(down_why);
 	render_plan_release(&plan);
 	return envs;
 }

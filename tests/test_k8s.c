@@ -271,6 +271,110 @@ static void apply__api_down_mid_apply__partial_report_then_finished(void **state
 	free(out);
 }
 
+/* What a deploy does to one colour (bot/k8s's business, not apply's): its image, tag and replicas. */
+static void fake_deploy(struct fx *f, const char *ns, const char *slot, const char *tag, int replicas)
+{
+	struct kube *k = kube_clients_get(f->t.env.kube, "dev");
+	char *name = xasprintf("svc-a-%s", slot), *image = xasprintf("127.0.0.1:5000/team/svc-a:%s", tag);
+	struct kube_ref dep = { .res = &kube_deployments, .ns = ns, .name = name };
+	struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+	json_t *patch = json_pack("{s:{s:{s:s}}, s:{s:i, s:{s:{s:[{s:s, s:s}]}}}}", "metadata", "annotations",
+				  "viva/tag", tag, "spec", "replicas", replicas, "template", "spec", "containers",
+				  "name", "app", "image", image);
+
+	assert_int_equal(kube_patch(k, &dep, KUBE_PATCH_STRATEGIC, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+	free(image);
+	free(name);
+}
+
+/* The Service svc-a of ns selects slot (a deploy's switch). */
+static void fake_switch(struct fx *f, const char *ns, const char *slot)
+{
+	struct kube *k = kube_clients_get(f->t.env.kube, "dev");
+	struct kube_ref svc = { .res = &kube_services, .ns = ns, .name = "svc-a" };
+	struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+	json_t *patch = json_pack("{s:{s:{s:s}}}", "spec", "selector", "viva/slot", slot);
+
+	assert_int_equal(kube_patch(k, &svc, KUBE_PATCH_MERGE, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+}
+
+static void assert_contains(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		fail_msg("wanted \"%s\" in:\n%s", want, text);
+}
+
+/*
+ * pipeline show: per environment, the colour the Service selects, and each
+ * colour's ready/desired replicas and tag, as the cluster has them after
+ * deploys moved them.
+ */
+static void show__live_state__colour_replicas_and_tags_per_env(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	/* alpha: green deployed and live; a canary that never becomes ready */
+	fake_deploy(f, "alpha", "green", "2200-develop-c0ffee1", 3);
+	fake_switch(f, "alpha", "green");
+	fake_kube_never_ready(f->kube, "127.0.0.1:5000/team/svc-a:2201-develop-bad0001", true);
+	fake_deploy(f, "alpha", "canary", "2201-develop-bad0001", 1);
+	fake_kube_settle(f->kube, 50);
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive colour: green\n"
+			"blue: 2/2 ready, tag latest\n"
+			"canary: 0/1 ready, tag 2201-develop-bad0001\n"
+			"green (live): 3/3 ready, tag 2200-develop-c0ffee1\n");
+	/* prod: as created, blue live with every instance */
+	assert_contains(out, "*prod* (namespace `prod`)\nlive colour: blue\n"
+			"blue (live): 4/4 ready, tag latest\n"
+			"canary: 1/1 ready, tag latest\n"
+			"green: 0/0 ready, tag latest\n");
+	/* and the spec, as without clusters */
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_null(strstr(out, "unavailable"));
+	free(out);
+}
+
+/*
+ * A cluster that does not answer: the spec is shown all the same, each
+ * environment says why its live state is missing, and a cluster that did
+ * not answer for one environment is not asked again for the next.
+ */
+static void show__cluster_unreachable__spec_and_live_state_unavailable(void **state)
+{
+	struct fx *f = *state;
+	json_t *log, *r;
+	size_t i;
+	char *out;
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	fake_kube_reset_counts(f->kube);
+	fake_kube_fault(f->kube, NULL, "*", FK_FAULT_CLOSE, 1000, 0);
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive state unavailable: ");
+	assert_contains(out, "*prod* (namespace `prod`)\nlive state unavailable: ");
+	free(out);
+	log = fake_kube_requests(f->kube);
+	assert_true(json_array_size(log) > 0);
+	json_array_foreach(log, i, r)
+		assert_string_equal(json_string_value(json_object_get(r, "namespace")), "alpha");
+	json_decref(log);
+	/* gone altogether: connection refused, named */
+	fake_kube_stop(f->kube);
+	f->kube = NULL;
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive state unavailable: the Kubernetes API of cluster dev");
+	assert_contains(out, "*prod* (namespace `prod`)\nlive state unavailable: the Kubernetes API of cluster dev");
+	assert_contains(out, "is not reachable");
+	free(out);
+}
+
 static json_t *click(struct fx *f, const char *action_id, const char *value, const char *ts)
 {
 	(void)f;
@@ -472,6 +576,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(apply__conflict__retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__api_down_mid_apply__partial_report_then_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(show__live_state__colour_replicas_and_tags_per_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(show__cluster_unreachable__spec_and_live_state_unavailable, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(delete__refused_with_cronjobs_then_deleted_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__prod__name_typed_in_a_form, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__batch_service__cronjobs_patched, setup, teardown),
