@@ -55,7 +55,16 @@ static void free_specs(struct spec **v, size_t n)
 	free(v);
 }
 
-/* "service-a in prod: failed: Deployment service-a-blue: ..." lines for what is not unchanged. */
+/* "service-a in prod: created (5 created, 0 updated, 0 unchanged)", or with the
+ * reason: "service-a in prod: failed: Deployment service-a-blue: ..." (caller frees). */
+static char *row_line(const struct k8s_apply_row *r)
+{
+	return r->why ? xasprintf("%s in %s: %s: %s", r->service, r->env, k8s_apply_state_name(r->state), r->why)
+		      : xasprintf("%s in %s: %s (%d created, %d updated, %d unchanged)", r->service, r->env,
+				  k8s_apply_state_name(r->state), r->created, r->updated, r->unchanged);
+}
+
+/* The report's lines for what is not unchanged. */
 static json_t *report_data(const struct k8s_apply_report *rep)
 {
 	json_t *rows = json_array();
@@ -71,9 +80,7 @@ static json_t *report_data(const struct k8s_apply_report *rep)
 			more++;
 			continue;
 		}
-		line = r->why ? xasprintf("%s in %s: %s: %s", r->service, r->env, k8s_apply_state_name(r->state), r->why)
-			      : xasprintf("%s in %s: %s (%d created, %d updated, %d unchanged)", r->service, r->env,
-					  k8s_apply_state_name(r->state), r->created, r->updated, r->unchanged);
+		line = row_line(r);
 		json_array_append_new(rows, json_pack("{s:s, s:b}", "line", line, "failed", r->state == K8S_FAILED));
 		free(line);
 	}
@@ -125,9 +132,12 @@ static int step_apply(struct op *op)
 	k8s_apply_report_init(&rep);
 	rc = k8s_apply_specs(env, specs, n, op_started_by(op), &rep);
 	sb_init(&sb);
-	for (size_t i = 0; i < rep.n; i++)
-		sb_addf(&sb, "%s%s %s%s%s", i ? "; " : "", rep.rows[i].env, k8s_apply_state_name(rep.rows[i].state),
-			rep.rows[i].why ? ": " : "", rep.rows[i].why ? rep.rows[i].why : "");
+	for (size_t i = 0; i < rep.n; i++) {
+		char *line = row_line(&rep.rows[i]);
+
+		sb_addf(&sb, "%s%s", i ? "; " : "", line);
+		free(line);
+	}
 	if (rc != VIVA_OK)
 		op_fail(op, rc, "%s", sb.len ? sb.buf : "nothing applied");
 	else
@@ -159,8 +169,11 @@ int pipeline_apply_later(struct viva_ctx *ctx, const char *svc, const char *chan
 		rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
 	}
 	json_decref(data);
+	/* without an operation pool (the console) it ran here and rc is its outcome */
 	if (rc != VIVA_OK)
-		log_warn("pipeline created; applying it to the clusters did not start", "svc=%s err=\"%s\"", svc, why);
+		log_warn(id ? "pipeline created; applying it to the clusters failed"
+			    : "pipeline created; applying it to the clusters did not start", "svc=%s op=%lld err=\"%s\"",
+			 svc, (long long)id, why);
 	return rc;
 }
 

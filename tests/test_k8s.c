@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bot/clients/kube.h"
 #include "bot/clients/kubeconfig.h"
@@ -25,7 +26,9 @@
 #include "bot/model/catalog.h"
 #include "bot/model/builtin.h"
 #include "bot/model/tmpl.h"
+#include "bot/ops.h"
 #include "store/audit.h"
+#include "store/operations.h"
 #include "store/services.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"
@@ -108,6 +111,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	ops_free(f->t.env.ops);
+	f->t.env.ops = NULL;
 	kube_clients_free(f->t.env.kube);
 	f->t.env.kube = NULL;
 	fake_registry_free(f->reg);
@@ -375,6 +380,95 @@ static void show__cluster_unreachable__spec_and_live_state_unavailable(void **st
 	free(out);
 }
 
+/* The pipeline form (handlers/pipeline.c), submitted with a name and two environments. */
+static json_t *create_form(const char *name)
+{
+	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:{s:{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}}}}}",
+			 "type", "view_submission", "user", "id", "U0CREATOR",
+			 "view", "id", "V1", "callback_id", "pipeline_create", "private_metadata", "{\"channel\":\"C0TEST\"}",
+			 "state", "values",
+			 "name", "value", "type", "plain_text_input", "value", name,
+			 "repo", "value", "type", "plain_text_input", "value", name,
+			 "res_alpha_instance", "value", "type", "plain_text_input", "value", "1",
+			 "res_alpha_cpu", "value", "type", "plain_text_input", "value", "0.25",
+			 "res_alpha_memory", "value", "type", "plain_text_input", "value", "256Mi",
+			 "res_prod_instance", "value", "type", "plain_text_input", "value", "3",
+			 "res_prod_cpu", "value", "type", "plain_text_input", "value", "1",
+			 "res_prod_memory", "value", "type", "plain_text_input", "value", "1Gi");
+}
+
+/* The newest operation on target, once it has ended: its state, and its outcome in *outcome. */
+static enum store_op_state op_wait(struct fx *f, const char *target, const char *kind, char **outcome)
+{
+	enum store_op_state st = OP_RUNNING;
+
+	*outcome = NULL;
+	for (int i = 0; i < 1000 && st == OP_RUNNING; i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		struct store_op *v = NULL;
+		size_t n = 0;
+
+		assert_int_equal(store_op_list(f->t.env.store, target, 1, &v, &n), VIVA_OK);
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].kind, kind);
+		st = v[0].state;
+		if (st != OP_RUNNING)
+			*outcome = v[0].outcome ? xstrdup(v[0].outcome) : NULL;
+		store_ops_free(v, n);
+		if (st == OP_RUNNING)
+			nanosleep(&ts, NULL);
+	}
+	return st;
+}
+
+/*
+ * pipeline create: the submitted form writes the spec and, on the operation
+ * pool (the form's ack does not wait for the clusters), applies it in every
+ * environment; the operation's report says created.
+ */
+static void create__form_submitted__applied_in_every_environment(void **state)
+{
+	struct fx *f = *state;
+	static const char *const objs[][2] = {
+		{ "deployments", "svc-new-blue" }, { "deployments", "svc-new-green" },
+		{ "deployments", "svc-new-canary" }, { "services", "svc-new" }, { "services", "svc-new-canary" },
+	};
+	struct viva_ctx ctx;
+	json_t *sub = create_form("svc-new"), *o;
+	char *out, *outcome = NULL;
+
+	assert_int_equal(ops_new(&f->t.env, 1, &f->t.env.ops), VIVA_OK);
+	test_ctx(&f->t, &ctx, "U0CREATOR");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_OK);
+	json_decref(sub);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Pipeline *svc-new* created by <@U0CREATOR>");
+	assert_contains(out, "being applied to the clusters");
+	free(out);
+	assert_int_equal(op_wait(f, "svc-new", "pipeline-apply", &outcome), OP_DONE);
+	assert_non_null(outcome);
+	assert_contains(outcome, "svc-new in alpha: created (5 created, 0 updated, 0 unchanged)");
+	assert_contains(outcome, "svc-new in prod: created (5 created, 0 updated, 0 unchanged)");
+	free(outcome);
+	for (size_t e = 0; e < 2; e++)
+		for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+			const char *ns = e ? "prod" : "alpha";
+
+			o = fake_kube_get(f->kube, objs[i][0], ns, objs[i][1]);
+			if (!o)
+				fail_msg("%s %s/%s not created", objs[i][0], ns, objs[i][1]);
+			json_decref(o);
+		}
+	assert_obj_str(f, "deployments", "prod", "svc-new-blue", "metadata.annotations.viva/deployed-by", "U0CREATOR");
+	{
+		json_t *d = fake_kube_get(f->kube, "deployments", "prod", "svc-new-blue");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "spec"), "replicas")), 3);
+		json_decref(d);
+	}
+}
+
 static json_t *click(struct fx *f, const char *action_id, const char *value, const char *ts)
 {
 	(void)f;
@@ -579,6 +673,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(show__live_state__colour_replicas_and_tags_per_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(show__cluster_unreachable__spec_and_live_state_unavailable, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(create__form_submitted__applied_in_every_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__refused_with_cronjobs_then_deleted_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__prod__name_typed_in_a_form, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__batch_service__cronjobs_patched, setup, teardown),
