@@ -409,7 +409,7 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 	struct kube *k = NULL;
 	const char *ns = NULL;
 	json_t *objs = NULL, *o;
-	size_t i;
+	size_t i, in_env = 0;
 	int rc;
 
 	rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
@@ -437,7 +437,11 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 			snprintf(why, whylen, "%s %s in %s: %s", kind, name, t->env, kube_last_error());
 			break;
 		}
-		sb_addf(done, "%s%s/%s", done->len ? ", " : "", t->env, name);
+		/* "alpha: Service/svc-a, Deployment/svc-a-blue; prod: ..." (a Service and a
+		 * Deployment share the name SVC-canary) */
+		if (!in_env)
+			sb_addf(done, "%s%s: ", done->len ? "; " : "", t->env);
+		sb_addf(done, "%s%s/%s", in_env++ ? ", " : "", kind, name);
 	}
 	json_decref(objs);
 	return rc;
@@ -521,15 +525,17 @@ static const struct op_step delete_steps[] = {
 };
 const struct op_kind op_pipeline_delete = { "pipeline-delete", delete_steps, 3 };
 
-/* Start the deletion; its message is the one the button was on. */
-static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts)
+/* Start the deletion; its message is the one the button was on, and the
+ * button's one-time claim (click_key, may be NULL) is settled by it. */
+static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts,
+			const char *click_key)
 {
 	char why[512];
 	int64_t id = 0;
 	int rc;
 	struct op_request rq = { .kind = &op_pipeline_delete, .target = svc, .user = ctx->user_id,
 				 .channel = channel, .message_ts = ts, .audit_id = ctx->audit_id,
-				 .click_key = ctx->action_key };
+				 .click_key = click_key };
 
 	rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
 	ctx->op_id = id;
@@ -553,9 +559,10 @@ int act_pipeline_delete(struct viva_ctx *ctx)
 		return rc;
 	rc = check_no_batches(ctx, s);
 	if (rc == VIVA_OK && has_prod(s, ctx->env->cfg)) {
-		/* production: the name is typed in a form, which starts it */
-		json_t *meta = json_pack("{s:s, s:s, s:s}", "svc", svc, "channel", channel ? channel : "",
-					 "ts", ts ? ts : ""), *data, *view = NULL;
+		/* production: the name is typed in a form, which starts it and
+		 * claims the button then (its key travels with the form) */
+		json_t *meta = json_pack("{s:s, s:s, s:s, s:s?}", "svc", svc, "channel", channel ? channel : "",
+					 "ts", ts ? ts : "", "click", ctx->action_key), *data, *view = NULL;
 		char *m = json_dumps(meta, JSON_COMPACT);
 
 		data = json_pack("{s:s, s:s}", "name", svc, "meta", m);
@@ -571,9 +578,43 @@ int act_pipeline_delete(struct viva_ctx *ctx)
 		json_decref(meta);
 		free(m);
 	} else if (rc == VIVA_OK) {
-		rc = start_delete(ctx, svc, channel, ts);
+		rc = start_delete(ctx, svc, channel, ts, ctx->action_key);
 	}
 	spec_free(s);
+	return rc;
+}
+
+/* The production form stays open with msg beside the name; returns rc. */
+static int form_error(struct viva_ctx *ctx, int rc, const char *msg)
+{
+	json_t *errors = json_pack("{s:s}", "confirm_name", msg);
+
+	reply_view_errors(ctx, errors);
+	json_decref(errors);
+	return rc;
+}
+
+/*
+ * The production form acts for the button that opened it: it claims the
+ * button's one-time key (bot/dispatch.c), so that the operation settles it
+ * and a later click on that button is told the deletion was done. As for
+ * the button, that state answers first: a form submitted after the deletion
+ * was asked for from the same message is told so, not "no such pipeline".
+ */
+static int claim_button(struct viva_ctx *ctx, const char *key)
+{
+	int rc;
+
+	if (!key)
+		return VIVA_OK;   /* a form opened before viva carried the key */
+	rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "",
+				ctx->env->clock->now(ctx->env->clock));
+	if (rc == VIVA_EDUP)
+		return form_error(ctx, rc, "This deletion was already asked for from the same message: its message "
+				  "says how it went.");
+	if (rc != VIVA_OK)
+		return form_error(ctx, rc, "viva could not record this deletion, so it did nothing. Try again in a "
+				  "moment.");
 	return rc;
 }
 
@@ -583,6 +624,7 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx)
 	json_t *meta = json_loads(json_string_value(json_object_get(view, "private_metadata")) ?
 				  json_string_value(json_object_get(view, "private_metadata")) : "", 0, NULL);
 	const char *svc = json_string_value(json_object_get(meta, "svc"));
+	const char *click = json_string_value(json_object_get(meta, "click"));
 	const char *typed = json_string_value(json_object_get(json_object_get(json_object_get(json_object_get(
 		json_object_get(view, "state"), "values"), "confirm_name"), "value"), "value"));
 	char why[256];
@@ -590,27 +632,31 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx)
 
 	if (!svc || !is_dns1123_label(svc)) {
 		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That form carries a value viva did not write.");
+		click = NULL;
 		goto out;
 	}
 	dispatch_audit(ctx, svc, NULL);
+	rc = claim_button(ctx, click);
+	if (rc != VIVA_OK) {
+		click = NULL;   /* not ours to release */
+		goto out;
+	}
 	rc = auth_check(ctx->env, ctx->user_id, CMD_OWNER, svc, why, sizeof(why));
 	if (rc != VIVA_OK) {
-		json_t *errors = json_pack("{s:s}", "confirm_name", why);
-		reply_view_errors(ctx, errors);
-		json_decref(errors);
-		rc = rc == VIVA_ENOENT ? VIVA_ENOENT : VIVA_EDENIED;
+		rc = form_error(ctx, rc == VIVA_ENOENT ? VIVA_ENOENT : VIVA_EDENIED, why);
 		goto out;
 	}
 	if (!typed || strcmp(typed, svc) != 0) {
-		json_t *errors = json_pack("{s:s}", "confirm_name", "Type the pipeline's name exactly to delete it.");
-		reply_view_errors(ctx, errors);
-		json_decref(errors);
-		rc = VIVA_EINVAL;
+		rc = form_error(ctx, VIVA_EINVAL, "Type the pipeline's name exactly to delete it.");
 		goto out;
 	}
 	rc = start_delete(ctx, svc, json_string_value(json_object_get(meta, "channel")),
-			  json_string_value(json_object_get(meta, "ts")));
+			  json_string_value(json_object_get(meta, "ts")), click);
 out:
+	if (rc != VIVA_OK && click)
+		/* nothing deleted: the button may be used again (an operation that
+		 * ended failed has released it already) */
+		store_action_release(ctx->env->store, click);
 	json_decref(meta);
 	return rc;
 }

@@ -511,11 +511,21 @@ static void delete__refused_with_cronjobs_then_deleted_once(void **state)
 	store_service_release(&sv);
 	/* the other service is untouched */
 	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "metadata.labels.app", "svc-a");
-	/* a second click deletes nothing: the pipeline is gone, and it says so */
+	/* a second click deletes nothing, and is told who deleted it, when, and how it went
+	 * (not "no pipeline named batchy": the button's state answers before the catalog) */
 	fake_kube_reset_counts(f->kube);
-	test_ctx(&f->t, &ctx, "U0OWNER");
-	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_ENOENT);
+	f->t.now += 3600;
+	test_ctx(&f->t, &ctx, "U0SOMEONE");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
 	assert_int_equal(fake_kube_count_writes(f->kube), 0);
+	assert_int_equal(fake_kube_count(f->kube, NULL, NULL), 0);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Already done (");
+	assert_contains(out, "by <@U0OWNER> <!date^1795554900^");
+	assert_contains(out, "pipeline-delete #1 done: pipeline batchy deleted (alpha: Service/batchy, Service/batchy-canary, "
+			"Deployment/batchy-blue, Deployment/batchy-green, Deployment/batchy-canary)");
+	assert_null(strstr(out, "no pipeline"));
+	free(out);
 	json_decref(payload);
 }
 
@@ -525,6 +535,7 @@ static void delete__prod__name_typed_in_a_form(void **state)
 	struct fx *f = *state;
 	struct viva_ctx ctx;
 	json_t *payload, *last, *sub;
+	char *out;
 
 	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
 	payload = click(f, "pipeline_delete", "{\"svc\":\"svc-a\"}", "1700000000.000200");
@@ -560,7 +571,24 @@ static void delete__prod__name_typed_in_a_form(void **state)
 	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_OK);
 	assert_null(fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue"));
 	assert_null(fake_kube_get(f->kube, "deployments", "alpha", "svc-a-green"));
+	/* the same form submitted again (a second modal from the same button): told in the form */
+	fake_kube_reset_counts(f->kube);
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_EDUP);
+	out = json_dumps(json_array_get(f->t.sent, json_array_size(f->t.sent) - 1), 0);
+	assert_contains(out, "already asked for from the same message");
+	free(out);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
 	json_decref(sub);
+	/* the button the form answered for is settled: a second click is told it was done */
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Already done (");
+	assert_contains(out, "by <@U0OWNER> <!date^");
+	assert_contains(out, "done: pipeline svc-a deleted");
+	free(out);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
 	json_decref(payload);
 }
 
