@@ -326,9 +326,26 @@ static char *action_key(struct viva_ctx *ctx)
 	return xasprintf("%s|%s|%s", ctx->act->action_id, ts ? ts : "", value ? value : "");
 }
 
+/*
+ * Has this button been used already, to its end (a result) or to an
+ * operation (which answers for it)? A claim still without either is a first
+ * click in flight, which the claim itself settles.
+ */
+static bool action_settled(struct viva_ctx *ctx, const char *key)
+{
+	char *user = NULL, *result = NULL;
+	int64_t ts = 0, op_id = 0;
+	bool settled = store_action_get(ctx->env->store, key, &user, &ts, &result, &op_id) == VIVA_OK &&
+		       (result || op_id);
+
+	free(user);
+	free(result);
+	return settled;
+}
+
 static int already_done(struct viva_ctx *ctx, const char *key)
 {
-	char *user = NULL, *result = NULL, *who;
+	char *user = NULL, *result = NULL, *who, *when;
 	int64_t ts = 0, op_id = 0;
 	json_t *data;
 
@@ -352,10 +369,12 @@ static int already_done(struct viva_ctx *ctx, const char *key)
 	log_info("repeated click ignored", "action_id=%s user=%s first_by=%s", ctx->act->action_id,
 		 ctx->user_id ? ctx->user_id : "", user ? user : "?");
 	who = mrkdwn_user(user);
-	data = json_pack("{s:s, s:s, s:s}", "who", who, "result", result ? result : "still running",
+	when = mrkdwn_date(ts);
+	data = json_pack("{s:s, s:s, s:s, s:s}", "who", who, "when", when, "result", result ? result : "still running",
 			 "action", ctx->act->summary);
 	reply_template(ctx, "slack/already_done", data, REPLY_EPHEMERAL);
 	json_decref(data);
+	free(when);
 	free(who);
 	free(user);
 	free(result);
@@ -411,6 +430,18 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		ctx_set_audit(ctx, svc, NULL);
 		need = (a->flags & ACT_OWNER) ? CMD_OWNER : CMD_DEPLOY;
 	}
+	if ((a->flags & ACT_WRITE) && !(a->flags & ACT_VIEW)) {
+		key = action_key(ctx);
+		/* A button already used answers first, before what it names is
+		 * looked up: after a deletion there is no such service any more,
+		 * and the second click is owed what happened, not "no pipeline
+		 * named". It runs nothing, and says what the message the first
+		 * click updated already shows the channel. */
+		if (action_settled(ctx, key)) {
+			rc = already_done(ctx, key);
+			goto out;
+		}
+	}
 	if (a->flags & ACT_ADMIN)
 		need |= CMD_ADMIN;
 	if ((a->flags & ACT_IMAGE) && svc)
@@ -426,8 +457,7 @@ int dispatch_interaction(struct viva_ctx *ctx, json_t *payload)
 		rc = deny(ctx, a->action_id, why);
 		goto out;
 	}
-	if ((a->flags & ACT_WRITE) && !(a->flags & ACT_VIEW)) {
-		key = action_key(ctx);
+	if (key) {
 		rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "",
 					ctx->env->clock->now(ctx->env->clock));
 		if (rc == VIVA_EDUP) {

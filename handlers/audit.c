@@ -14,18 +14,6 @@
 #define PAGE 15
 #define MAX_OFFSET 600
 
-/* Slack shows the date in the reader's time zone; the fallback is UTC. */
-static char *when(int64_t ts)
-{
-	char buf[64];
-	time_t t = (time_t)ts;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
-	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)ts, buf);
-}
-
 /* Long parameters or results would push a section past 3000 characters. */
 static char *clip(const char *s, size_t max)
 {
@@ -46,7 +34,7 @@ static int show_page(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 		goto out;
 	rows = json_array();
 	for (size_t i = (size_t)offset; i < n && i < (size_t)offset + PAGE; i++) {
-		char *w = mrkdwn_user(e[i].user_id), *t = when(e[i].ts);
+		char *w = mrkdwn_user(e[i].user_id), *t = mrkdwn_date(e[i].ts);
 		char *p = clip(e[i].params_json, 300), *r = clip(e[i].result, 300);
 		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}",
 			"who", w, "when", t, "action", e[i].action, "target", e[i].target,

@@ -16,17 +16,6 @@
 
 #define LIST_MAX 15
 
-static char *when(int64_t ts)
-{
-	char buf[40];
-	time_t t = (time_t)ts;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
-	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)ts, buf);
-}
-
 int cmd_ops(struct viva_ctx *ctx)
 {
 	struct store_op *v = NULL;
@@ -42,7 +31,7 @@ int cmd_ops(struct viva_ctx *ctx)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct op_kind *k = op_kind_lookup(v[i].kind);
-		char *who = mrkdwn_user(v[i].started_by), *w = when(v[i].started);
+		char *who = mrkdwn_user(v[i].started_by), *w = mrkdwn_date(v[i].started);
 		json_array_append_new(rows, json_pack("{s:I, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:s}",
 			"id", (json_int_t)v[i].id, "kind", v[i].kind, "target", v[i].target,
 			"state", store_op_state_name(v[i].state), "step", v[i].step + (v[i].state == OP_RUNNING),

@@ -586,8 +586,8 @@ int act_pipeline_create(struct viva_ctx *ctx)
 	channel = json_string_value(json_object_get(meta, "channel"));
 	who = mrkdwn_user(ctx->user_id);
 	file = xasprintf("%s/%s.yaml", ctx->env->cfg->pipelines_dir, s->name);
-	data = json_pack("{s:s, s:s, s:i, s:s, s:o}", "name", s->name, "who", who, "revision", 1,
-			 "file", file, "yaml_parts", split_parts(yaml));
+	data = json_pack("{s:s, s:s, s:i, s:s, s:o, s:b}", "name", s->name, "who", who, "revision", 1,
+			 "file", file, "yaml_parts", split_parts(yaml), "k8s", ctx->env->kube != NULL);
 	/* The modal closes with the (empty) ack; the channel sees the result. */
 	if (channel && reply_post_template(ctx, channel, "slack/pipeline_created", data) != VIVA_OK)
 		log_warn("pipeline created but the confirmation was not posted", "svc=%s channel=%s", s->name, channel);

@@ -24,7 +24,11 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx);  /* the production form: 
 int pipeline_apply_clusters(struct viva_ctx *ctx, json_t *names, json_t **data);
 /* Apply a new pipeline to its clusters on the operation pool (reports in channel). */
 int pipeline_apply_later(struct viva_ctx *ctx, const char *svc, const char *channel);
-/* [{env, namespace, state}] of a spec's environments, from the clusters. */
+/* [{env, namespace, state}] of a spec's environments, from the clusters:
+ * state is the live colour and each Deployment's ready/desired replicas and
+ * tag, one per line, or "live state unavailable: WHY" for an environment
+ * whose cluster could not be read (a cluster that did not answer is asked
+ * once, not once per environment). [] without clusters. */
 json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s);
 extern const struct op_kind op_pipeline_apply;
 extern const struct op_kind op_pipeline_delete;

@@ -55,7 +55,16 @@ static void free_specs(struct spec **v, size_t n)
 	free(v);
 }
 
-/* "service-a in prod: failed: Deployment service-a-blue: ..." lines for what is not unchanged. */
+/* "service-a in prod: created (5 created, 0 updated, 0 unchanged)", or with the
+ * reason: "service-a in prod: failed: Deployment service-a-blue: ..." (caller frees). */
+static char *row_line(const struct k8s_apply_row *r)
+{
+	return r->why ? xasprintf("%s in %s: %s: %s", r->service, r->env, k8s_apply_state_name(r->state), r->why)
+		      : xasprintf("%s in %s: %s (%d created, %d updated, %d unchanged)", r->service, r->env,
+				  k8s_apply_state_name(r->state), r->created, r->updated, r->unchanged);
+}
+
+/* The report's lines for what is not unchanged. */
 static json_t *report_data(const struct k8s_apply_report *rep)
 {
 	json_t *rows = json_array();
@@ -71,9 +80,7 @@ static json_t *report_data(const struct k8s_apply_report *rep)
 			more++;
 			continue;
 		}
-		line = r->why ? xasprintf("%s in %s: %s: %s", r->service, r->env, k8s_apply_state_name(r->state), r->why)
-			      : xasprintf("%s in %s: %s (%d created, %d updated, %d unchanged)", r->service, r->env,
-					  k8s_apply_state_name(r->state), r->created, r->updated, r->unchanged);
+		line = row_line(r);
 		json_array_append_new(rows, json_pack("{s:s, s:b}", "line", line, "failed", r->state == K8S_FAILED));
 		free(line);
 	}
@@ -125,9 +132,12 @@ static int step_apply(struct op *op)
 	k8s_apply_report_init(&rep);
 	rc = k8s_apply_specs(env, specs, n, op_started_by(op), &rep);
 	sb_init(&sb);
-	for (size_t i = 0; i < rep.n; i++)
-		sb_addf(&sb, "%s%s %s%s%s", i ? "; " : "", rep.rows[i].env, k8s_apply_state_name(rep.rows[i].state),
-			rep.rows[i].why ? ": " : "", rep.rows[i].why ? rep.rows[i].why : "");
+	for (size_t i = 0; i < rep.n; i++) {
+		char *line = row_line(&rep.rows[i]);
+
+		sb_addf(&sb, "%s%s", i ? "; " : "", line);
+		free(line);
+	}
 	if (rc != VIVA_OK)
 		op_fail(op, rc, "%s", sb.len ? sb.buf : "nothing applied");
 	else
@@ -159,8 +169,11 @@ int pipeline_apply_later(struct viva_ctx *ctx, const char *svc, const char *chan
 		rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
 	}
 	json_decref(data);
+	/* without an operation pool (the console) it ran here and rc is its outcome */
 	if (rc != VIVA_OK)
-		log_warn("pipeline created; applying it to the clusters did not start", "svc=%s err=\"%s\"", svc, why);
+		log_warn(id ? "pipeline created; applying it to the clusters failed"
+			    : "pipeline created; applying it to the clusters did not start", "svc=%s op=%lld err=\"%s\"",
+			 svc, (long long)id, why);
 	return rc;
 }
 
@@ -171,52 +184,96 @@ static long num(json_t *o, const char *a, const char *b)
 	return (long)json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+static const char *meta_str(json_t *o, const char *map, const char *key)
+{
+	json_t *md = json_object_get(o, "metadata");
+
+	return json_string_value(map ? json_object_get(json_object_get(md, map), key) : json_object_get(md, key));
+}
+
+/*
+ * What runs of s in environment t, one line each: the colour the Service SVC
+ * selects, then every Deployment labelled app=SVC with its ready/desired
+ * replicas and its tag. VIVA_OK, or the error with kube_last_error() saying
+ * why (nothing added then).
+ */
+static int live_in(struct viva_env *env, const struct spec *s, const struct render_target *t, struct strbuf *sb)
+{
+	struct kube *k = NULL;
+	struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
+	json_t *deps = NULL, *svc = NULL, *d;
+	const char *live = NULL;
+	size_t j;
+	int rc;
+
+	rc = k8s_list_service(env, t, &kube_deployments, s->name, 100, &k, &deps);
+	if (rc != VIVA_OK)
+		return rc;
+	if (s->type != SPEC_BATCH) {
+		rc = kube_get(k, &sref, &svc);
+		if (rc == VIVA_OK) {
+			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"),
+										  "selector"), "viva/slot"));
+			sb_addf(sb, "live colour: %s", live ? live : "none (the Service selects no viva/slot)");
+		} else if (rc == VIVA_ENOENT) {
+			sb_addf(sb, "live colour: none (no Service %s)", s->name);
+		} else {
+			goto out;
+		}
+	}
+	json_array_foreach(deps, j, d) {
+		const char *name = meta_str(d, NULL, "name"), *slot = meta_str(d, "labels", "viva/slot");
+		const char *tag = meta_str(d, "annotations", "viva/tag");
+
+		if (!name)
+			continue;
+		sb_addf(sb, "%s%s%s: %ld/%ld ready, tag %s", sb->len ? "\n" : "", slot ? slot : name,
+			slot && live && strcmp(slot, live) == 0 ? " (live)" : "", num(d, "status", "readyReplicas"),
+			num(d, "spec", "replicas"), tag ? tag : "?");
+	}
+	if (json_array_size(deps) == 0)
+		sb_addf(sb, "%s%s", sb->len ? "\n" : "", s->type == SPEC_BATCH ? "batches only" : "no Deployment yet");
+	rc = VIVA_OK;
+out:
+	json_decref(deps);
+	json_decref(svc);
+	return rc;
+}
+
 json_t *pipeline_live_state(struct viva_ctx *ctx, const struct spec *s)
 {
 	struct render_plan plan;
 	json_t *envs = json_array();
+	/* a cluster that did not answer is not asked again for the next
+	 * environment: `pipeline show` waits for one timeout, not one per env */
+	const char *down_cluster = NULL;
+	char *down_why = NULL;
 
 	if (!ctx->env->kube)
 		return envs;
 	render_plan_init(&plan, s, ctx->env->cfg);
 	for (size_t i = 0; i < plan.ntargets; i++) {
 		const struct render_target *t = &plan.targets[i];
-		struct kube *k = NULL;
-		struct kube_ref sref = { .res = &kube_services, .ns = t->namespace_, .name = s->name };
-		json_t *deps = NULL, *svc = NULL, *d;
+		const char *cluster = t->cluster ? t->cluster : "";
 		struct strbuf sb;
-		const char *live = NULL;
-		size_t j;
+		int rc;
 
-		if (k8s_list_service(ctx->env, t, &kube_deployments, s->name, 100, &k, &deps) != VIVA_OK) {
-			json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace",
-							      t->namespace_, "state", kube_last_error()));
-			continue;
-		}
 		sb_init(&sb);
-		if (s->type != SPEC_BATCH && kube_get(k, &sref, &svc) == VIVA_OK)
-			live = json_string_value(json_object_get(json_object_get(json_object_get(svc, "spec"), "selector"),
-								 "viva/slot"));
-		json_array_foreach(deps, j, d) {
-			const char *name = json_string_value(json_object_get(json_object_get(d, "metadata"), "name"));
-			const char *slot = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
-									"labels"), "viva/slot"));
-			const char *tag = json_string_value(json_object_get(json_object_get(json_object_get(d, "metadata"),
-								"annotations"), "viva/tag"));
-
-			if (!name)
-				continue;
-			sb_addf(&sb, "%s%s%s: %ld/%ld ready, tag %s", sb.len ? "\n" : "", slot ? slot : name,
-				slot && live && strcmp(slot, live) == 0 ? " (live)" : "", num(d, "status", "readyReplicas"),
-				num(d, "spec", "replicas"), tag ? tag : "?");
+		if (down_cluster && strcmp(down_cluster, cluster) == 0) {
+			sb_addf(&sb, "live state unavailable: %s", down_why);
+		} else if ((rc = live_in(ctx->env, s, t, &sb)) != VIVA_OK) {
+			free(down_why);
+			down_why = xstrdup(kube_last_error());
+			down_cluster = rc == VIVA_EUNAVAIL || rc == VIVA_ETIMEOUT ? cluster : NULL;
+			sb_addf(&sb, "live state unavailable: %s", down_why);
+			log_info("pipeline live state unavailable", "svc=%s env=%s err=\"%s\"", s->name, t->env,
+				 down_why);
 		}
 		json_array_append_new(envs, json_pack("{s:s, s:s, s:s}", "env", t->env, "namespace", t->namespace_,
-						      "state", sb.len ? sb.buf : (s->type == SPEC_BATCH ? "batches only"
-										   : "not deployed")));
-		json_decref(deps);
-		json_decref(svc);
+						      "state", sb.buf));
 		sb_release(&sb);
 	}
+	free(down_why);
 	render_plan_release(&plan);
 	return envs;
 }
@@ -352,7 +409,7 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 	struct kube *k = NULL;
 	const char *ns = NULL;
 	json_t *objs = NULL, *o;
-	size_t i;
+	size_t i, in_env = 0;
 	int rc;
 
 	rc = kube_for_env(env->kube, env->cfg, t->env, &k, &ns);
@@ -380,7 +437,11 @@ static int delete_in(struct viva_env *env, const struct spec *s, const struct re
 			snprintf(why, whylen, "%s %s in %s: %s", kind, name, t->env, kube_last_error());
 			break;
 		}
-		sb_addf(done, "%s%s/%s", done->len ? ", " : "", t->env, name);
+		/* "alpha: Service/svc-a, Deployment/svc-a-blue; prod: ..." (a Service and a
+		 * Deployment share the name SVC-canary) */
+		if (!in_env)
+			sb_addf(done, "%s%s: ", done->len ? "; " : "", t->env);
+		sb_addf(done, "%s%s/%s", in_env++ ? ", " : "", kind, name);
 	}
 	json_decref(objs);
 	return rc;
@@ -464,15 +525,17 @@ static const struct op_step delete_steps[] = {
 };
 const struct op_kind op_pipeline_delete = { "pipeline-delete", delete_steps, 3 };
 
-/* Start the deletion; its message is the one the button was on. */
-static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts)
+/* Start the deletion; its message is the one the button was on, and the
+ * button's one-time claim (click_key, may be NULL) is settled by it. */
+static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts,
+			const char *click_key)
 {
 	char why[512];
 	int64_t id = 0;
 	int rc;
 	struct op_request rq = { .kind = &op_pipeline_delete, .target = svc, .user = ctx->user_id,
 				 .channel = channel, .message_ts = ts, .audit_id = ctx->audit_id,
-				 .click_key = ctx->action_key };
+				 .click_key = click_key };
 
 	rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
 	ctx->op_id = id;
@@ -497,9 +560,10 @@ int act_pipeline_delete(struct viva_ctx *ctx)
 		return rc;
 	rc = check_no_batches(ctx, s);
 	if (rc == VIVA_OK && has_prod(s, ctx->env->cfg)) {
-		/* production: the name is typed in a form, which starts it */
-		json_t *meta = json_pack("{s:s, s:s, s:s}", "svc", svc, "channel", channel ? channel : "",
-					 "ts", ts ? ts : ""), *data, *view = NULL;
+		/* production: the name is typed in a form, which starts it and
+		 * claims the button then (its key travels with the form) */
+		json_t *meta = json_pack("{s:s, s:s, s:s, s:s?}", "svc", svc, "channel", channel ? channel : "",
+					 "ts", ts ? ts : "", "click", ctx->action_key), *data, *view = NULL;
 		char *m = json_dumps(meta, JSON_COMPACT);
 
 		data = json_pack("{s:s, s:s}", "name", svc, "meta", m);
@@ -515,9 +579,43 @@ int act_pipeline_delete(struct viva_ctx *ctx)
 		json_decref(meta);
 		free(m);
 	} else if (rc == VIVA_OK) {
-		rc = start_delete(ctx, svc, channel, ts);
+		rc = start_delete(ctx, svc, channel, ts, ctx->action_key);
 	}
 	spec_free(s);
+	return rc;
+}
+
+/* The production form stays open with msg beside the name; returns rc. */
+static int form_error(struct viva_ctx *ctx, int rc, const char *msg)
+{
+	json_t *errors = json_pack("{s:s}", "confirm_name", msg);
+
+	reply_view_errors(ctx, errors);
+	json_decref(errors);
+	return rc;
+}
+
+/*
+ * The production form acts for the button that opened it: it claims the
+ * button's one-time key (bot/dispatch.c), so that the operation settles it
+ * and a later click on that button is told the deletion was done. As for
+ * the button, that state answers first: a form submitted after the deletion
+ * was asked for from the same message is told so, not "no such pipeline".
+ */
+static int claim_button(struct viva_ctx *ctx, const char *key)
+{
+	int rc;
+
+	if (!key)
+		return VIVA_OK;   /* a form opened before viva carried the key */
+	rc = store_action_claim(ctx->env->store, key, ctx->user_id ? ctx->user_id : "",
+				ctx->env->clock->now(ctx->env->clock));
+	if (rc == VIVA_EDUP)
+		return form_error(ctx, rc, "This deletion was already asked for from the same message: its message "
+				  "says how it went.");
+	if (rc != VIVA_OK)
+		return form_error(ctx, rc, "viva could not record this deletion, so it did nothing. Try again in a "
+				  "moment.");
 	return rc;
 }
 
@@ -527,6 +625,7 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx)
 	json_t *meta = json_loads(json_string_value(json_object_get(view, "private_metadata")) ?
 				  json_string_value(json_object_get(view, "private_metadata")) : "", 0, NULL);
 	const char *svc = json_string_value(json_object_get(meta, "svc"));
+	const char *click = json_string_value(json_object_get(meta, "click"));
 	const char *typed = json_string_value(json_object_get(json_object_get(json_object_get(json_object_get(
 		json_object_get(view, "state"), "values"), "confirm_name"), "value"), "value"));
 	char why[256];
@@ -534,27 +633,31 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx)
 
 	if (!svc || !is_dns1123_label(svc)) {
 		rc = reply_error(ctx, VIVA_EINVAL, NULL, "That form carries a value viva did not write.");
+		click = NULL;
 		goto out;
 	}
 	dispatch_audit(ctx, svc, NULL);
+	rc = claim_button(ctx, click);
+	if (rc != VIVA_OK) {
+		click = NULL;   /* not ours to release */
+		goto out;
+	}
 	rc = auth_check(ctx->env, ctx->user_id, CMD_OWNER, svc, why, sizeof(why));
 	if (rc != VIVA_OK) {
-		json_t *errors = json_pack("{s:s}", "confirm_name", why);
-		reply_view_errors(ctx, errors);
-		json_decref(errors);
-		rc = rc == VIVA_ENOENT ? VIVA_ENOENT : VIVA_EDENIED;
+		rc = form_error(ctx, rc == VIVA_ENOENT ? VIVA_ENOENT : VIVA_EDENIED, why);
 		goto out;
 	}
 	if (!typed || strcmp(typed, svc) != 0) {
-		json_t *errors = json_pack("{s:s}", "confirm_name", "Type the pipeline's name exactly to delete it.");
-		reply_view_errors(ctx, errors);
-		json_decref(errors);
-		rc = VIVA_EINVAL;
+		rc = form_error(ctx, VIVA_EINVAL, "Type the pipeline's name exactly to delete it.");
 		goto out;
 	}
 	rc = start_delete(ctx, svc, json_string_value(json_object_get(meta, "channel")),
-			  json_string_value(json_object_get(meta, "ts")));
+			  json_string_value(json_object_get(meta, "ts")), click);
 out:
+	if (rc != VIVA_OK && click)
+		/* nothing deleted: the button may be used again (an operation that
+		 * ended failed has released it already) */
+		store_action_release(ctx->env->store, click);
 	json_decref(meta);
 	return rc;
 }

@@ -47,19 +47,6 @@ static char *short_digest(const char *d)
 	return hex ? xasprintf("%.12s", hex + 1) : xstrdup("?");
 }
 
-static char *date_of(int64_t t)
-{
-	char buf[40];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0)
-		return xstrdup("unknown");
-	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
-	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)t, buf);
-}
-
 /* Build times by image digest (immutable), kept in the store. */
 static bool created_cached(void *ud, const char *digest, int64_t *created)
 {
@@ -129,7 +116,7 @@ static int show_tags(struct viva_ctx *ctx, const char *svc, int offset, unsigned
 		json_t *v;
 
 		sd = short_digest(digest);
-		when = date_of(row[k].rc == VIVA_OK ? row[k].created : 0);
+		when = mrkdwn_date(row[k].rc == VIVA_OK ? row[k].created : 0);
 		v = json_pack("{s:s, s:s, s:s}", "svc", svc, "tag", tags[i], "target", "latest");
 		value = json_dumps(v, JSON_COMPACT);
 		json_decref(v);

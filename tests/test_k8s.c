@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "bot/clients/kube.h"
 #include "bot/clients/kubeconfig.h"
@@ -25,7 +26,9 @@
 #include "bot/model/catalog.h"
 #include "bot/model/builtin.h"
 #include "bot/model/tmpl.h"
+#include "bot/ops.h"
 #include "store/audit.h"
+#include "store/operations.h"
 #include "store/services.h"
 #include "tests/fake_registry.h"
 #include "tests/helpers.h"
@@ -108,6 +111,8 @@ static int teardown(void **state)
 {
 	struct fx *f = *state;
 
+	ops_free(f->t.env.ops);
+	f->t.env.ops = NULL;
 	kube_clients_free(f->t.env.kube);
 	f->t.env.kube = NULL;
 	fake_registry_free(f->reg);
@@ -271,6 +276,199 @@ static void apply__api_down_mid_apply__partial_report_then_finished(void **state
 	free(out);
 }
 
+/* What a deploy does to one colour (bot/k8s's business, not apply's): its image, tag and replicas. */
+static void fake_deploy(struct fx *f, const char *ns, const char *slot, const char *tag, int replicas)
+{
+	struct kube *k = kube_clients_get(f->t.env.kube, "dev");
+	char *name = xasprintf("svc-a-%s", slot), *image = xasprintf("127.0.0.1:5000/team/svc-a:%s", tag);
+	struct kube_ref dep = { .res = &kube_deployments, .ns = ns, .name = name };
+	struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+	json_t *patch = json_pack("{s:{s:{s:s}}, s:{s:i, s:{s:{s:[{s:s, s:s}]}}}}", "metadata", "annotations",
+				  "viva/tag", tag, "spec", "replicas", replicas, "template", "spec", "containers",
+				  "name", "app", "image", image);
+
+	assert_int_equal(kube_patch(k, &dep, KUBE_PATCH_STRATEGIC, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+	free(image);
+	free(name);
+}
+
+/* The Service svc-a of ns selects slot (a deploy's switch). */
+static void fake_switch(struct fx *f, const char *ns, const char *slot)
+{
+	struct kube *k = kube_clients_get(f->t.env.kube, "dev");
+	struct kube_ref svc = { .res = &kube_services, .ns = ns, .name = "svc-a" };
+	struct kube_write_opts wo = { .field_manager = "viva-deploy" };
+	json_t *patch = json_pack("{s:{s:{s:s}}}", "spec", "selector", "viva/slot", slot);
+
+	assert_int_equal(kube_patch(k, &svc, KUBE_PATCH_MERGE, patch, &wo, NULL), VIVA_OK);
+	json_decref(patch);
+}
+
+static void assert_contains(const char *text, const char *want)
+{
+	if (!strstr(text, want))
+		fail_msg("wanted \"%s\" in:\n%s", want, text);
+}
+
+/*
+ * pipeline show: per environment, the colour the Service selects, and each
+ * colour's ready/desired replicas and tag, as the cluster has them after
+ * deploys moved them.
+ */
+static void show__live_state__colour_replicas_and_tags_per_env(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	/* alpha: green deployed and live; a canary that never becomes ready */
+	fake_deploy(f, "alpha", "green", "2200-develop-c0ffee1", 3);
+	fake_switch(f, "alpha", "green");
+	fake_kube_never_ready(f->kube, "127.0.0.1:5000/team/svc-a:2201-develop-bad0001", true);
+	fake_deploy(f, "alpha", "canary", "2201-develop-bad0001", 1);
+	fake_kube_settle(f->kube, 50);
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive colour: green\n"
+			"blue: 2/2 ready, tag latest\n"
+			"canary: 0/1 ready, tag 2201-develop-bad0001\n"
+			"green (live): 3/3 ready, tag 2200-develop-c0ffee1\n");
+	/* prod: as created, blue live with every instance */
+	assert_contains(out, "*prod* (namespace `prod`)\nlive colour: blue\n"
+			"blue (live): 4/4 ready, tag latest\n"
+			"canary: 1/1 ready, tag latest\n"
+			"green: 0/0 ready, tag latest\n");
+	/* and the spec, as without clusters */
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_null(strstr(out, "unavailable"));
+	free(out);
+}
+
+/*
+ * A cluster that does not answer: the spec is shown all the same, each
+ * environment says why its live state is missing, and a cluster that did
+ * not answer for one environment is not asked again for the next.
+ */
+static void show__cluster_unreachable__spec_and_live_state_unavailable(void **state)
+{
+	struct fx *f = *state;
+	json_t *log, *r;
+	size_t i;
+	char *out;
+
+	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
+	fake_kube_reset_counts(f->kube);
+	fake_kube_fault(f->kube, NULL, "*", FK_FAULT_CLOSE, 1000, 0);
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive state unavailable: ");
+	assert_contains(out, "*prod* (namespace `prod`)\nlive state unavailable: ");
+	free(out);
+	log = fake_kube_requests(f->kube);
+	assert_true(json_array_size(log) > 0);
+	json_array_foreach(log, i, r)
+		assert_string_equal(json_string_value(json_object_get(r, "namespace")), "alpha");
+	json_decref(log);
+	/* gone altogether: connection refused, named */
+	fake_kube_stop(f->kube);
+	f->kube = NULL;
+	out = test_command(&f->t, "U0ANYONE", "pipeline show svc-a");
+	assert_contains(out, "*Image*\n`team/svc-a`");
+	assert_contains(out, "*alpha* (namespace `alpha`)\nlive state unavailable: the Kubernetes API of cluster dev");
+	assert_contains(out, "*prod* (namespace `prod`)\nlive state unavailable: the Kubernetes API of cluster dev");
+	assert_contains(out, "is not reachable");
+	free(out);
+}
+
+/* The pipeline form (handlers/pipeline.c), submitted with a name and two environments. */
+static json_t *create_form(const char *name)
+{
+	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s, s:{s:{s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}},"
+			 "s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}, s:{s:{s:s, s:s}}}}}}",
+			 "type", "view_submission", "user", "id", "U0CREATOR",
+			 "view", "id", "V1", "callback_id", "pipeline_create", "private_metadata", "{\"channel\":\"C0TEST\"}",
+			 "state", "values",
+			 "name", "value", "type", "plain_text_input", "value", name,
+			 "repo", "value", "type", "plain_text_input", "value", name,
+			 "res_alpha_instance", "value", "type", "plain_text_input", "value", "1",
+			 "res_alpha_cpu", "value", "type", "plain_text_input", "value", "0.25",
+			 "res_alpha_memory", "value", "type", "plain_text_input", "value", "256Mi",
+			 "res_prod_instance", "value", "type", "plain_text_input", "value", "3",
+			 "res_prod_cpu", "value", "type", "plain_text_input", "value", "1",
+			 "res_prod_memory", "value", "type", "plain_text_input", "value", "1Gi");
+}
+
+/* The newest operation on target, once it has ended: its state, and its outcome in *outcome. */
+static enum store_op_state op_wait(struct fx *f, const char *target, const char *kind, char **outcome)
+{
+	enum store_op_state st = OP_RUNNING;
+
+	*outcome = NULL;
+	for (int i = 0; i < 1000 && st == OP_RUNNING; i++) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		struct store_op *v = NULL;
+		size_t n = 0;
+
+		assert_int_equal(store_op_list(f->t.env.store, target, 1, &v, &n), VIVA_OK);
+		assert_int_equal(n, 1);
+		assert_string_equal(v[0].kind, kind);
+		st = v[0].state;
+		if (st != OP_RUNNING)
+			*outcome = v[0].outcome ? xstrdup(v[0].outcome) : NULL;
+		store_ops_free(v, n);
+		if (st == OP_RUNNING)
+			nanosleep(&ts, NULL);
+	}
+	return st;
+}
+
+/*
+ * pipeline create: the submitted form writes the spec and, on the operation
+ * pool (the form's ack does not wait for the clusters), applies it in every
+ * environment; the operation's report says created.
+ */
+static void create__form_submitted__applied_in_every_environment(void **state)
+{
+	struct fx *f = *state;
+	static const char *const objs[][2] = {
+		{ "deployments", "svc-new-blue" }, { "deployments", "svc-new-green" },
+		{ "deployments", "svc-new-canary" }, { "services", "svc-new" }, { "services", "svc-new-canary" },
+	};
+	struct viva_ctx ctx;
+	json_t *sub = create_form("svc-new"), *o;
+	char *out, *outcome = NULL;
+
+	assert_int_equal(ops_new(&f->t.env, 1, &f->t.env.ops), VIVA_OK);
+	test_ctx(&f->t, &ctx, "U0CREATOR");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_OK);
+	json_decref(sub);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Pipeline *svc-new* created by <@U0CREATOR>");
+	assert_contains(out, "being applied to the clusters");
+	free(out);
+	assert_int_equal(op_wait(f, "svc-new", "pipeline-apply", &outcome), OP_DONE);
+	assert_non_null(outcome);
+	assert_contains(outcome, "svc-new in alpha: created (5 created, 0 updated, 0 unchanged)");
+	assert_contains(outcome, "svc-new in prod: created (5 created, 0 updated, 0 unchanged)");
+	free(outcome);
+	for (size_t e = 0; e < 2; e++)
+		for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+			const char *ns = e ? "prod" : "alpha";
+
+			o = fake_kube_get(f->kube, objs[i][0], ns, objs[i][1]);
+			if (!o)
+				fail_msg("%s %s/%s not created", objs[i][0], ns, objs[i][1]);
+			json_decref(o);
+		}
+	assert_obj_str(f, "deployments", "prod", "svc-new-blue", "metadata.annotations.viva/deployed-by", "U0CREATOR");
+	{
+		json_t *d = fake_kube_get(f->kube, "deployments", "prod", "svc-new-blue");
+		assert_int_equal(json_integer_value(json_object_get(json_object_get(d, "spec"), "replicas")), 3);
+		json_decref(d);
+	}
+}
+
 static json_t *click(struct fx *f, const char *action_id, const char *value, const char *ts)
 {
 	(void)f;
@@ -313,11 +511,21 @@ static void delete__refused_with_cronjobs_then_deleted_once(void **state)
 	store_service_release(&sv);
 	/* the other service is untouched */
 	assert_obj_str(f, "deployments", "alpha", "svc-a-blue", "metadata.labels.app", "svc-a");
-	/* a second click deletes nothing: the pipeline is gone, and it says so */
+	/* a second click deletes nothing, and is told who deleted it, when, and how it went
+	 * (not "no pipeline named batchy": the button's state answers before the catalog) */
 	fake_kube_reset_counts(f->kube);
-	test_ctx(&f->t, &ctx, "U0OWNER");
-	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_ENOENT);
+	f->t.now += 3600;
+	test_ctx(&f->t, &ctx, "U0SOMEONE");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
 	assert_int_equal(fake_kube_count_writes(f->kube), 0);
+	assert_int_equal(fake_kube_count(f->kube, NULL, NULL), 0);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Already done (");
+	assert_contains(out, "by <@U0OWNER> <!date^1795554900^");
+	assert_contains(out, "pipeline-delete #1 done: pipeline batchy deleted (alpha: Service/batchy, Service/batchy-canary, "
+			"Deployment/batchy-blue, Deployment/batchy-green, Deployment/batchy-canary)");
+	assert_null(strstr(out, "no pipeline"));
+	free(out);
 	json_decref(payload);
 }
 
@@ -327,6 +535,7 @@ static void delete__prod__name_typed_in_a_form(void **state)
 	struct fx *f = *state;
 	struct viva_ctx ctx;
 	json_t *payload, *last, *sub;
+	char *out;
 
 	free(test_command(&f->t, "U0ANYONE", "pipeline apply --all"));
 	payload = click(f, "pipeline_delete", "{\"svc\":\"svc-a\"}", "1700000000.000200");
@@ -362,7 +571,24 @@ static void delete__prod__name_typed_in_a_form(void **state)
 	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_OK);
 	assert_null(fake_kube_get(f->kube, "deployments", "prod", "svc-a-blue"));
 	assert_null(fake_kube_get(f->kube, "deployments", "alpha", "svc-a-green"));
+	/* the same form submitted again (a second modal from the same button): told in the form */
+	fake_kube_reset_counts(f->kube);
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, sub), VIVA_EDUP);
+	out = json_dumps(json_array_get(f->t.sent, json_array_size(f->t.sent) - 1), 0);
+	assert_contains(out, "already asked for from the same message");
+	free(out);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
 	json_decref(sub);
+	/* the button the form answered for is settled: a second click is told it was done */
+	test_ctx(&f->t, &ctx, "U0OWNER");
+	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_EDUP);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
+	assert_contains(out, "Already done (");
+	assert_contains(out, "by <@U0OWNER> <!date^");
+	assert_contains(out, "done: pipeline svc-a deleted");
+	free(out);
+	assert_int_equal(fake_kube_count_writes(f->kube), 0);
 	json_decref(payload);
 }
 
@@ -472,6 +698,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(apply__conflict__retried, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__api_down_mid_apply__partial_report_then_finished, setup, teardown),
+		cmocka_unit_test_setup_teardown(show__live_state__colour_replicas_and_tags_per_env, setup, teardown),
+		cmocka_unit_test_setup_teardown(show__cluster_unreachable__spec_and_live_state_unavailable, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(create__form_submitted__applied_in_every_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__refused_with_cronjobs_then_deleted_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__prod__name_typed_in_a_form, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__batch_service__cronjobs_patched, setup, teardown),

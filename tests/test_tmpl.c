@@ -845,7 +845,7 @@ static void builtin__directory_overrides_file_by_file_and_reload_rereads_it(void
 	char *dir = make_tmpdir();
 	struct tmpl_set *ts = NULL;
 	char err[512] = "";
-	json_t *data = parse("{\"who\": \"U1\", \"result\": \"ok\", \"action\": \"promote\"}");
+	json_t *data = parse("{\"who\": \"U1\", \"when\": \"today\", \"result\": \"ok\", \"action\": \"promote\"}");
 	json_t *out = NULL;
 	char *s;
 

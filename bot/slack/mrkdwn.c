@@ -6,6 +6,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 bool is_slack_user_id(const char *s)
 {
@@ -46,6 +47,19 @@ char *mrkdwn_escape(const char *s)
 		}
 	}
 	return sb_detach(&sb);
+}
+
+char *mrkdwn_date(int64_t ts)
+{
+	char buf[40];
+	time_t t = (time_t)ts;
+	struct tm tm;
+
+	if (ts <= 0)
+		return xstrdup("unknown");
+	gmtime_r(&t, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M UTC", &tm);
+	return xasprintf("<!date^%lld^{date_short_pretty} {time}|%s>", (long long)ts, buf);
 }
 
 size_t mrkdwn_fit(const char *s, size_t n, size_t budget)

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Slack user id such as U012AB3CD or W012AB3CD (and the console's U_LOCAL). */
 bool is_slack_user_id(const char *s);
@@ -25,5 +26,11 @@ char *mrkdwn_escape_keep_mentions(const char *s);
  * that must stay within a Block Kit limit after escaping.
  */
 size_t mrkdwn_fit(const char *s, size_t n, size_t budget);
+/*
+ * A time (unix seconds) as Slack shows it in the reader's time zone, with
+ * "2024-05-01 10:00 UTC" as the fallback text; "unknown" when ts <= 0.
+ * Caller frees.
+ */
+char *mrkdwn_date(int64_t ts);
 
 #endif
