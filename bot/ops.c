@@ -202,20 +202,38 @@ static void op_release(struct op *op)
 	free(op->outcome);
 }
 
+/* The audit row this operation answers for gets result now (when the
+ * operation, not the dispatcher, owns it), with the data's "audit" object
+ * as its parameters. */
+static void audit_write(struct op *op, const char *result)
+{
+	json_t *extra = json_object_get(op->data, "audit");
+	char *params;
+
+	if (!(op->resumed || op->pooled) || !op->row.audit_id)
+		return;
+	params = json_is_object(extra) ? json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	if (store_audit_finish(op->env->store, op->row.audit_id, NULL, params, result) != VIVA_OK)
+		log_warn("operation's audit row not updated", "op=%lld", (long long)op->row.id);
+	free(params);
+}
+
+void op_audit(struct op *op, const char *result)
+{
+	audit_write(op, result);
+}
+
 /* The end of an operation, recorded (and its audit row, when a restart
  * finished what a dispatcher began). */
 static void finish(struct op *op, enum store_op_state state, const char *outcome)
 {
 	if (store_op_finish(op->env->store, op->row.id, state, outcome, now_of(op->env)) != VIVA_OK)
 		log_error("operation end not recorded", "op=%lld outcome=\"%s\"", (long long)op->row.id, outcome);
-	if ((op->resumed || op->pooled) && op->row.audit_id) {
-		json_t *extra = json_object_get(op->data, "audit");
-		char *params = json_is_object(extra) ? json_dumps(extra, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	{
 		char *r = state == OP_DONE ? xasprintf(op->resumed ? "ok (finished after a restart)" : "ok")
 					   : xasprintf("%s: %s", store_op_state_name(state), outcome);
 
-		store_audit_finish(op->env->store, op->row.audit_id, NULL, params, r);
-		free(params);
+		audit_write(op, r);
 		free(r);
 	}
 

@@ -76,6 +76,9 @@ bool op_sleep(struct op *op, long ms);
 #define OP_PAUSED 2
 /* Its message as text and Block Kit blocks (borrowed; NULL: text only, which removes any button). */
 void op_report(struct op *op, const char *text, json_t *blocks);
+/* Settle the audit row now, before the end (a blue-green once traffic
+ * moved: its wait for the rollback window is no longer the action). */
+void op_audit(struct op *op, const char *result);
 /* Why it failed (the failing step's sentence), or its outcome; NULL when neither is set. */
 const char *op_why(const struct op *op);
 const char *op_outcome(const struct op *op);

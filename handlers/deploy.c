@@ -605,6 +605,7 @@ static int step_bg_switch(struct op *op)
 		json_object_set_new(op_data(op), "counted", json_true());
 	}
 	op_set_outcome(op, "%s", text);
+	op_audit(op, op_resumed(op) ? "ok (finished after a restart)" : "ok");
 	/* the result, with its rollback button, while the old colour waits */
 	report_outcome(op, "blue-green", VIVA_OK);
 	free(text);

@@ -234,7 +234,10 @@ int k8s_live_slot(struct kube *k, const char *ns, const char *svc, char **slot, 
 	if (rc != VIVA_OK)
 		return rc;
 	*slot = jdup(json_object_get(jget(s, "spec", "selector"), "viva/slot"));
+	/* switched by viva: when; never switched: since the Service exists */
 	at = json_string_value(json_object_get(jget(s, "metadata", "annotations"), "viva/live-since"));
+	if (!at)
+		at = json_string_value(jget(s, "metadata", "creationTimestamp"));
 	if (since && at && registry_parse_time(at, since) != VIVA_OK)
 		*since = 0;
 	json_decref(s);

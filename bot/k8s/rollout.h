@@ -71,7 +71,7 @@ int k8s_slot_scale_down_if(struct kube *k, const char *ns, const char *svc, cons
 			   int64_t deployed_at, bool *done, char *why, size_t whylen);
 
 /* The colour Service svc selects (viva/slot), and since when (its
- * viva/live-since annotation; 0 when unknown). *slot: caller frees; "" if none. */
+ * viva/live-since annotation, else its creation; 0 when unknown). *slot: caller frees; "" if none. */
 int k8s_live_slot(struct kube *k, const char *ns, const char *svc, char **slot, int64_t *since);
 /* Point Service svc at slot, recording viva/live-since (at) and viva/live-by (who). */
 int k8s_switch(struct kube *k, const char *ns, const char *svc, const char *slot, const char *who, int64_t at);
