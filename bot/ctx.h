@@ -17,6 +17,7 @@ struct reply;
 struct slack_api;
 struct registry;
 struct kube_clients;
+struct prom;
 struct cmd;
 struct act;
 struct ops;
@@ -36,6 +37,7 @@ struct viva_env {
 	struct slack_api *slack;        /* NULL in the local console */
 	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
 	struct kube_clients *kube;      /* a client per viva.yaml cluster (kube_for_env); NULL when none */
+	struct prom *prom;              /* Prometheus (bot/clients/prom.h); NULL when no PROMETHEUS_URL */
 	struct ops *ops;                /* the operation pool of `serve`; NULL: operations run inline */
 	struct timers *timers;          /* jobs for later (deferred answers); NULL outside `serve` */
 	struct viva_clock *clock;
