@@ -100,6 +100,7 @@ STORE_SRCS += store/services.c
 STORE_SRCS += store/images.c
 STORE_SRCS += store/inbox.c
 STORE_SRCS += store/operations.c
+STORE_SRCS += store/unused.c
 CORE_SRCS += $(STORE_SRCS)
 CORE_SRCS += bot/clients/http.c
 CORE_SRCS += handlers/help.c

@@ -176,3 +176,58 @@ void reply_view_errors(struct viva_ctx *ctx, json_t *errors)
 	ctx->reply->ops->view_response(ctx->reply, resp);
 	json_decref(resp);
 }
+
+/* The block of blocks whose block_id is id, or NULL. */
+static json_t *block_by_id(json_t *blocks, const char *id, size_t *at)
+{
+	json_t *b;
+	size_t i;
+
+	json_array_foreach(blocks, i, b) {
+		const char *bid = json_string_value(json_object_get(b, "block_id"));
+
+		if (bid && strcmp(bid, id) == 0) {
+			*at = i;
+			return b;
+		}
+	}
+	return NULL;
+}
+
+void reply_update_row(struct viva_ctx *ctx, const char *note, bool remove_buttons)
+{
+	json_t *msg = json_object_get(ctx->payload, "message");
+	json_t *blocks = json_deep_copy(json_object_get(msg, "blocks")), *b, *out;
+	const char *id = json_string_value(json_object_get(ctx->action, "block_id"));
+	const char *text = json_string_value(json_object_get(msg, "text"));
+	size_t at = 0;
+
+	if (!json_is_array(blocks) || !id || !(b = block_by_id(blocks, id, &at))) {
+		json_decref(blocks);
+		return;
+	}
+	if (json_object_get(b, "accessory")) {
+		/* a section with its button: the note joins its text */
+		json_t *t = json_object_get(b, "text");
+		char *joined = xasprintf("%s\n%s", json_string_value(json_object_get(t, "text")) ?
+					 json_string_value(json_object_get(t, "text")) : "", note);
+
+		if (remove_buttons)
+			json_object_del(b, "accessory");
+		if (t)
+			json_object_set_new(t, "text", json_string(joined));
+		free(joined);
+	} else {
+		/* an actions block: the note beside it, or instead of it */
+		json_t *ctxb = json_pack("{s:s, s:[{s:s, s:s}]}", "type", "context", "elements", "type", "mrkdwn",
+					 "text", note);
+
+		if (remove_buttons)
+			json_array_set_new(blocks, at, ctxb);
+		else
+			json_array_insert_new(blocks, at + 1, ctxb);
+	}
+	out = json_pack("{s:s, s:o}", "text", text ? text : "", "blocks", blocks);
+	deliver(ctx, out, REPLY_REPLACE);
+	json_decref(out);
+}

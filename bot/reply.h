@@ -2,6 +2,7 @@
 #define VIVA_BOT_REPLY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "bot/ctx.h"
 
@@ -72,6 +73,13 @@ int reply_error(struct viva_ctx *ctx, int outcome, const char *usage, const char
 	__attribute__((format(printf, 4, 5)));
 /* Post a rendered template to a channel; returns the render or delivery error. */
 int reply_post_template(struct viva_ctx *ctx, const char *channel, const char *name, json_t *data);
+/*
+ * A click on one row of a report of many (the lag alert, the unused audit):
+ * the clicked block (the action's block_id) gets note (mrkdwn, viva's
+ * words), its buttons removed or kept, and the message is replaced with the
+ * rest as it was.
+ */
+void reply_update_row(struct viva_ctx *ctx, const char *note, bool remove_buttons);
 /* Open a modal view (borrowed); returns the delivery result. */
 int reply_open_view(struct viva_ctx *ctx, json_t *view);
 /*

@@ -837,40 +837,6 @@ static void message_of(struct viva_ctx *ctx, const char **channel, const char **
 	*ts = json_string_value(json_object_get(container, "message_ts"));
 }
 
-/* The clicked row of a report of many: its button becomes a note. */
-static void replace_row_button(struct viva_ctx *ctx, const char *note)
-{
-	json_t *msg = json_object_get(ctx->payload, "message");
-	json_t *blocks = json_deep_copy(json_object_get(msg, "blocks")), *b;
-	const char *block_id = json_string_value(json_object_get(ctx->action, "block_id"));
-	size_t i;
-
-	if (!json_is_array(blocks) || !block_id) {
-		json_decref(blocks);
-		return;
-	}
-	json_array_foreach(blocks, i, b) {
-		if (json_is_string(json_object_get(b, "block_id")) &&
-		    strcmp(json_string_value(json_object_get(b, "block_id")), block_id) == 0) {
-			json_t *t = json_object_get(json_object_get(b, "text"), "text");
-			char *text = xasprintf("%s\n%s", json_string_value(t) ? json_string_value(t) : "", note);
-
-			json_object_del(b, "accessory");
-			if (json_object_get(b, "text"))
-				json_object_set_new(json_object_get(b, "text"), "text", json_string(text));
-			free(text);
-			break;
-		}
-	}
-	{
-		const char *t = json_string_value(json_object_get(msg, "text"));
-		json_t *out = json_pack("{s:s, s:o}", "text", t ? t : "", "blocks", blocks);
-
-		reply_send(ctx, out, REPLY_REPLACE);
-		json_decref(out);
-	}
-}
-
 struct start {
 	const struct op_kind *kind;
 	const char *what;        /* "blue-green" */
@@ -919,7 +885,7 @@ static int start(struct viva_ctx *ctx, const struct where *w, const struct start
 	} else if (own_row) {
 		char *note = xasprintf(":hourglass_flowing_sand: %s started by <@%s> (operation #%lld)", st->what,
 				       ctx->user_id ? ctx->user_id : "", (long long)id);
-		replace_row_button(ctx, note);
+		reply_update_row(ctx, note, true);
 		free(note);
 	} else if (!ts) {
 		reply_text(ctx, REPLY_EPHEMERAL, "%s of `%s` in %s started (operation #%lld); <#%s> shows how it goes.",

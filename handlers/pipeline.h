@@ -18,6 +18,14 @@ int act_pipeline_list_more(struct viva_ctx *ctx);  /* "Next page" under the list
 int cmd_pipeline_delete(struct viva_ctx *ctx);          /* pipeline delete SVC: the guarded flow */
 int act_pipeline_delete(struct viva_ctx *ctx);          /* pipeline_delete button */
 int act_pipeline_delete_confirm(struct viva_ctx *ctx);  /* the production form: the name typed */
+/*
+ * The guarded deletion from a button: refused while CronJobs are connected,
+ * a typed-name form for production, else the durable deletion. via NULL:
+ * the pipeline_delete button (its message becomes the deletion's); "unused
+ * audit": a row of the unused report (the row says what happened, the
+ * deletion reports in a message of its own, the savings tally says why).
+ */
+int pipeline_delete_flow(struct viva_ctx *ctx, const char *svc, const char *via);
 /* Apply names' specs (a JSON array) to their clusters; *data is the report
  * for the pipeline_apply template (NULL without clusters). VIVA_EREMOTE
  * when an environment failed. */

@@ -22,6 +22,7 @@
 #include "bot/slack/mrkdwn.h"
 #include "store/envelopes.h"
 #include "store/services.h"
+#include "store/unused.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -465,6 +466,22 @@ static int step_delete_check(struct op *op)
 		rc = op_fail(op, VIVA_EBUSY, "batches are connected again: %s", list);
 		free(list);
 	}
+	if (rc == VIVA_OK && !json_object_get(op_data(op), "cpu_milli")) {
+		/* what it runs, for the savings tally: instances x requests where it is deployed */
+		struct render_plan plan;
+		json_int_t cpu = 0, mem = 0;
+
+		render_plan_init(&plan, s, env->cfg);
+		for (size_t i = 0; i < plan.ntargets; i++)
+			for (size_t j = 0; j < s->nresources; j++)
+				if (strcmp(s->resources[j].env, plan.targets[i].env) == 0) {
+					cpu += (json_int_t)s->resources[j].instance * s->resources[j].cpu_milli;
+					mem += (json_int_t)s->resources[j].instance * s->resources[j].memory_bytes;
+				}
+		render_plan_release(&plan);
+		json_object_set_new(op_data(op), "cpu_milli", json_integer(cpu));
+		json_object_set_new(op_data(op), "memory_bytes", json_integer(mem));
+	}
 	json_decref(found);
 	spec_free(s);
 	return rc;
@@ -512,6 +529,19 @@ static int step_delete_mark(struct op *op)
 	free(gone);
 	if (rc != VIVA_OK && rc != VIVA_ENOENT)
 		return op_fail(op, rc, "the catalog could not record the deletion (%s)", viva_strerror(rc));
+	{
+		/* into the savings tally, once for this operation */
+		const char *via = json_string_value(json_object_get(op_data(op), "via"));
+		struct store_saving sv = {
+			.service = (char *)op_target(op), .removed_at = env->clock->now(env->clock),
+			.confirmed_by = (char *)op_started_by(op), .via = (char *)(via ? via : "pipeline delete"),
+			.cpu_milli = json_integer_value(json_object_get(op_data(op), "cpu_milli")),
+			.memory_bytes = json_integer_value(json_object_get(op_data(op), "memory_bytes")),
+		};
+
+		if (store_saving_add(env->store, op_id(op), &sv) != VIVA_OK)
+			log_warn("deleted service not added to the savings tally", "svc=%s", op_target(op));
+	}
 	op_set_outcome(op, "pipeline %s deleted (%s); its spec is kept for the audit log and savings", op_target(op),
 		       json_string_value(json_object_get(op_data(op), "deleted")) ?
 		       json_string_value(json_object_get(op_data(op), "deleted")) : "no cluster objects");
@@ -527,43 +557,64 @@ const struct op_kind op_pipeline_delete = { "pipeline-delete", delete_steps, 3 }
 
 /* Start the deletion; its message is the one the button was on, and the
  * button's one-time claim (click_key, may be NULL) is settled by it. */
+/*
+ * Start the deletion. Its message is the one the button was on, or, from a
+ * report of many (via: the unused audit), a new one in that channel while
+ * the clicked row says who started it.
+ */
 static int start_delete(struct viva_ctx *ctx, const char *svc, const char *channel, const char *ts,
-			const char *click_key)
+			const char *click_key, const char *via)
 {
 	char why[512];
 	int64_t id = 0;
 	int rc;
-	struct op_request rq = { .kind = &op_pipeline_delete, .target = svc, .user = ctx->user_id,
-				 .channel = channel, .message_ts = ts, .audit_id = ctx->audit_id,
-				 .click_key = click_key };
+	json_t *data = json_pack("{s:s}", "via", via ? via : "pipeline delete");
+	struct op_request rq = { .kind = &op_pipeline_delete, .target = svc, .user = ctx->user_id, .data = data,
+				 .channel = channel && *channel ? channel : NULL, .message_ts = ts && *ts ? ts : NULL,
+				 .audit_id = ctx->audit_id, .click_key = click_key };
 
 	rc = ops_submit(ctx->env, &rq, &id, why, sizeof(why));
+	json_decref(data);
 	ctx->op_id = id;
 	if (rc != VIVA_OK)
 		return reply_error(ctx, rc, NULL, "`%s` was not deleted: %s.", svc, why);
 	ctx->op_async = ctx->env->ops != NULL;
 	dispatch_audit(ctx, NULL, json_pack("{s:I}", "operation", (json_int_t)id));
-	reply_text(ctx, REPLY_REPLACE, "Deleting pipeline `%s` (operation #%lld), asked by <@%s>. This message shows "
-		   "how it goes.", svc, (long long)id, ctx->user_id ? ctx->user_id : "");
+	if (via && json_object_get(ctx->payload, "message")) {
+		char *note = xasprintf(":wastebasket: Deletion confirmed by <@%s> (operation #%lld).",
+				       ctx->user_id ? ctx->user_id : "", (long long)id);
+		reply_update_row(ctx, note, true);
+		free(note);
+	} else {
+		reply_text(ctx, REPLY_REPLACE, "Deleting pipeline `%s` (operation #%lld), asked by <@%s>. This message "
+			   "shows how it goes.", svc, (long long)id, ctx->user_id ? ctx->user_id : "");
+	}
 	return VIVA_OK;
 }
 
-int act_pipeline_delete(struct viva_ctx *ctx)
+int pipeline_delete_flow(struct viva_ctx *ctx, const char *svc, const char *via)
 {
-	const char *svc = json_string_value(json_object_get(ctx->value, "svc"));
 	json_t *container = json_object_get(ctx->payload, "container");
-	const char *channel = ctx->channel_id, *ts = json_string_value(json_object_get(container, "message_ts"));
+	const char *channel = json_string_value(json_object_get(container, "channel_id")) ?
+			      json_string_value(json_object_get(container, "channel_id")) : ctx->channel_id;
+	/* from a report of many, the deletion reports in a message of its own */
+	const char *ts = via ? NULL : json_string_value(json_object_get(container, "message_ts"));
 	struct spec *s = NULL;
 	int rc = load_active(ctx, svc, &s);
 
 	if (rc)
 		return rc;
 	rc = check_no_batches(ctx, s);
-	if (rc == VIVA_OK && has_prod(s, ctx->env->cfg)) {
+	if (rc != VIVA_OK && via && json_object_get(ctx->payload, "message")) {
+		/* the row says why, and keeps its buttons */
+		char *note = xasprintf(":no_entry: %s", ctx->outcome_detail ? ctx->outcome_detail : "Not deleted.");
+		reply_update_row(ctx, note, false);
+		free(note);
+	} else if (rc == VIVA_OK && has_prod(s, ctx->env->cfg)) {
 		/* production: the name is typed in a form, which starts it and
 		 * claims the button then (its key travels with the form) */
-		json_t *meta = json_pack("{s:s, s:s, s:s, s:s?}", "svc", svc, "channel", channel ? channel : "",
-					 "ts", ts ? ts : "", "click", ctx->action_key), *data, *view = NULL;
+		json_t *meta = json_pack("{s:s, s:s, s:s, s:s?, s:s?}", "svc", svc, "channel", channel ? channel : "",
+					 "ts", ts ? ts : "", "click", ctx->action_key, "via", via), *data, *view = NULL;
 		char *m = json_dumps(meta, JSON_COMPACT);
 
 		data = json_pack("{s:s, s:s}", "name", svc, "meta", m);
@@ -579,10 +630,15 @@ int act_pipeline_delete(struct viva_ctx *ctx)
 		json_decref(meta);
 		free(m);
 	} else if (rc == VIVA_OK) {
-		rc = start_delete(ctx, svc, channel, ts, ctx->action_key);
+		rc = start_delete(ctx, svc, channel, ts, ctx->action_key, via);
 	}
 	spec_free(s);
 	return rc;
+}
+
+int act_pipeline_delete(struct viva_ctx *ctx)
+{
+	return pipeline_delete_flow(ctx, json_string_value(json_object_get(ctx->value, "svc")), NULL);
 }
 
 /* The production form stays open with msg beside the name; returns rc. */
@@ -652,7 +708,8 @@ int act_pipeline_delete_confirm(struct viva_ctx *ctx)
 		goto out;
 	}
 	rc = start_delete(ctx, svc, json_string_value(json_object_get(meta, "channel")),
-			  json_string_value(json_object_get(meta, "ts")), click);
+			  json_string_value(json_object_get(meta, "ts")), click,
+			  json_string_value(json_object_get(meta, "via")));
 out:
 	if (rc != VIVA_OK && click)
 		/* nothing deleted: the button may be used again (an operation that

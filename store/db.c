@@ -146,6 +146,25 @@ static const char *const migrations[] = {
 	"ALTER TABLE operations ADD COLUMN locked INTEGER NOT NULL DEFAULT 1;"
 	"DROP INDEX operations_one_per_target;"
 	"CREATE UNIQUE INDEX operations_one_per_target ON operations(target) WHERE state = 'running' AND locked = 1;",
+
+	/* 8 -> 9: the unused-service audit: "still in use" snoozes, and the
+	 * savings tally of deleted services (one row per deletion). */
+	"CREATE TABLE snoozes ("
+	"  service TEXT PRIMARY KEY,"
+	"  until INTEGER NOT NULL,"
+	"  by TEXT NOT NULL,"
+	"  at INTEGER NOT NULL"
+	");"
+	"CREATE TABLE savings ("
+	"  id INTEGER PRIMARY KEY,"
+	"  op_id INTEGER UNIQUE,"
+	"  service TEXT NOT NULL,"
+	"  removed_at INTEGER NOT NULL,"
+	"  confirmed_by TEXT NOT NULL,"
+	"  via TEXT NOT NULL,"
+	"  cpu_milli INTEGER NOT NULL,"
+	"  memory_bytes INTEGER NOT NULL"
+	");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -169,10 +169,10 @@ int store_service_put(struct store *st, const struct store_service_put *p, int *
 	if (exists)
 		rev = cur.revision + 1;
 	rc = prepare(st->db, "service_put",
-		     "INSERT INTO services(" SERVICE_COLS ", image) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, NULL, ?8)"
+		     "INSERT INTO services(" SERVICE_COLS ", image) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?9, ?7, NULL, ?8)"
 		     " ON CONFLICT(name) DO UPDATE SET type = ?2, spec_yaml = ?3, spec_json = ?4,"
 		     " revision = ?5, source = ?6, updated_at = ?7, deleted_at = NULL, image = ?8,"
-		     " created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE ?7 END", &stmt);
+		     " created_at = CASE WHEN deleted_at IS NULL THEN created_at ELSE ?9 END", &stmt);
 	if (rc)
 		goto rollback;
 	sqlite3_bind_text(stmt, 1, p->name, -1, SQLITE_STATIC);
@@ -182,6 +182,7 @@ int store_service_put(struct store *st, const struct store_service_put *p, int *
 	sqlite3_bind_int(stmt, 5, rev);
 	sqlite3_bind_text(stmt, 6, p->source, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 7, p->now);
+	sqlite3_bind_int64(stmt, 9, p->born > 0 && p->born < p->now ? p->born : p->now);
 	if (p->image)
 		sqlite3_bind_text(stmt, 8, p->image, -1, SQLITE_STATIC);
 	rc = step_done(st->db, "service_put", stmt);

@@ -29,6 +29,11 @@ struct store_service_put {
 	const char *name, *type, *spec_yaml, *spec_json, *source, *author;
 	const char *image;   /* its registry repository; NULL: none */
 	int64_t now;         /* the caller's clock, > 0 */
+	/* When the service came to be, for a new (or revived) row's created_at:
+	 * its spec file's modification time when viva first loads it, so a
+	 * freshly installed viva does not take every service for new; 0 (or
+	 * later than now): now. */
+	int64_t born;
 	bool create_only;    /* VIVA_ECONFLICT when an active service has the name */
 	/* An image repository belongs to one pipeline: when another active
 	 * service has `image`, the put is refused with VIVA_ECONFLICT and, if

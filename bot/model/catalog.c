@@ -106,7 +106,8 @@ static void add_invalid(struct catalog_report *rep, const char *fname, const cha
  * *image_owner (caller frees) when another pipeline has its image.
  */
 static int store_spec(struct viva_env *env, const struct spec *s, const char *yaml, const char *source,
-		      const char *author, bool create_only, struct catalog_report *rep, char **image_owner)
+		      const char *author, int64_t born, bool create_only, struct catalog_report *rep,
+		      char **image_owner)
 {
 	struct store_service cur;
 	json_t *j = spec_to_json(s);
@@ -114,7 +115,7 @@ static int store_spec(struct viva_env *env, const struct spec *s, const char *ya
 	struct store_service_put p = {
 		.name = s->name, .type = spec_type_name(s->type), .spec_yaml = yaml, .spec_json = js,
 		.source = source, .author = author, .create_only = create_only, .image = s->image,
-		.now = env->clock->now(env->clock), .image_owner = image_owner,
+		.now = env->clock->now(env->clock), .image_owner = image_owner, .born = born,
 	};
 	bool existed = store_service_get(env->store, s->name, &cur) == VIVA_OK && cur.deleted_at == 0;
 	bool changed = false;
@@ -142,7 +143,16 @@ struct spec_file {
 	char *text;
 	struct spec *spec;    /* NULL when invalid */
 	bool keeps_image;     /* it is its image's current owner: stored first */
+	int64_t mtime;        /* the file's modification time: the service's birth when first loaded */
 };
+
+/* The modification time of a file just read (0 when it cannot be told). */
+static int64_t file_mtime(int dfd, const char *file)
+{
+	struct stat st;
+
+	return fstatat(dfd, file, &st, AT_SYMLINK_NOFOLLOW) == 0 ? (int64_t)st.st_mtime : 0;
+}
 
 /* Read and parse files[i] from the directory open at dfd; an invalid one goes in the report. */
 static void load_spec_file(int dfd, const char *dir, struct spec_file *sf, struct catalog_report *rep)
@@ -152,6 +162,7 @@ static void load_spec_file(int dfd, const char *dir, struct spec_file *sf, struc
 	size_t len = 0;
 
 	spec_errors_init(&errs, sf->file);
+	sf->mtime = file_mtime(dfd, sf->file);
 	/* only a regular file inside the directory, and never a huge one */
 	if (read_regular_file(dfd, sf->file, READ_BENEATH, MAX_SPEC_BYTES, &sf->text, &len, &refused) != VIVA_OK) {
 		char *msg = xasprintf("not read: %s%s", refused,
@@ -178,7 +189,7 @@ static void store_spec_file(struct viva_env *env, const char *author, struct spe
 			    struct catalog_report *rep)
 {
 	char *source = xasprintf("file:%s", sf->file), *owner = NULL;
-	int rc = store_spec(env, sf->spec, sf->text, source, author, false, rep, &owner);
+	int rc = store_spec(env, sf->spec, sf->text, source, author, sf->mtime, false, rep, &owner);
 
 	if (rc == VIVA_ECONFLICT && owner) {
 		/* an image repository belongs to one pipeline: the second one is refused */
@@ -360,7 +371,7 @@ int catalog_create(struct viva_env *env, const struct spec *s, const char *autho
 		rc = VIVA_ECONFLICT;
 		goto out;
 	}
-	rc = store_spec(env, s, yaml, "form", author, true, NULL, &owner);
+	rc = store_spec(env, s, yaml, "form", author, 0, true, NULL, &owner);
 	if (rc == VIVA_ECONFLICT && owner) {
 		snprintf(err, errlen, "the image %s is already the image of pipeline %s; a repository belongs to "
 			 "one pipeline", s->image, owner);
