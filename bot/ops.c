@@ -227,15 +227,14 @@ void op_audit(struct op *op, const char *result)
  * finished what a dispatcher began). */
 static void finish(struct op *op, enum store_op_state state, const char *outcome)
 {
+	/* the audit row first: whoever sees the operation ended finds it written */
+	char *r = state == OP_DONE ? xasprintf(op->resumed ? "ok (finished after a restart)" : "ok")
+				   : xasprintf("%s: %s", store_op_state_name(state), outcome);
+
+	audit_write(op, r);
+	free(r);
 	if (store_op_finish(op->env->store, op->row.id, state, outcome, now_of(op->env)) != VIVA_OK)
 		log_error("operation end not recorded", "op=%lld outcome=\"%s\"", (long long)op->row.id, outcome);
-	{
-		char *r = state == OP_DONE ? xasprintf(op->resumed ? "ok (finished after a restart)" : "ok")
-					   : xasprintf("%s: %s", store_op_state_name(state), outcome);
-
-		audit_write(op, r);
-		free(r);
-	}
 
 	log_info("operation finished", "op=%lld kind=%s target=%s state=%s outcome=\"%s\"", (long long)op->row.id,
 		 op->kind->name, op->row.target, store_op_state_name(state), outcome);
