@@ -155,6 +155,7 @@ TESTS += tests/test_kube
 TESTS += tests/test_kube_fake
 TESTS += tests/test_k8s
 TESTS += tests/test_deploy
+TESTS += tests/test_serve_deploy
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -212,7 +213,7 @@ KUBE_FAKE_OBJS := $(KUBE_FAKE_SRCS:%.c=$(TBUILD)/%.o)
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
                 $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
                 $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
-                $(TBUILD)/tests/tls_front.o $(KUBE_FAKE_OBJS)
+                $(TBUILD)/tests/tls_front.o $(TBUILD)/tests/serve_fx.o $(KUBE_FAKE_OBJS)
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"

@@ -7,6 +7,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
 #include "store/store.h"
+#include "tests/kube/fake_kube.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -262,4 +263,44 @@ void test_catalog_reload(struct test_env *t)
 	catalog_report_init(&rep);
 	assert_int_equal(catalog_apply_dir(&t->env, "test", &rep, err, sizeof(err)), VIVA_OK);
 	catalog_report_release(&rep);
+}
+
+const char *test_json_path(json_t *o, const char *path, char *buf, size_t len)
+{
+	char *p = xstrdup(path), *save = NULL, *k;
+	json_t *cur = o;
+
+	for (k = strtok_r(p, ".", &save); k && cur; k = strtok_r(NULL, ".", &save))
+		cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(k)) : json_object_get(cur, k);
+	free(p);
+	if (json_is_integer(cur))
+		snprintf(buf, len, "%lld", (long long)json_integer_value(cur));
+	else
+		snprintf(buf, len, "%s", json_string_value(cur) ? json_string_value(cur) : "(none)");
+	return buf;
+}
+
+void test_kube_expect(struct fake_kube *k, const char *res, const char *ns, const char *name, const char *path,
+		      const char *want)
+{
+	json_t *o = fake_kube_get(k, res, ns, name);
+	char buf[256];
+
+	if (!o || strcmp(test_json_path(o, path, buf, sizeof(buf)), want) != 0)
+		fail_msg("%s %s/%s %s: got %s, want %s", res, ns, name, path, o ? buf : "(no object)", want);
+	json_decref(o);
+}
+
+int test_request_index(json_t *log, const char *method, const char *resource, const char *name, int from)
+{
+	for (size_t i = (size_t)from; i < json_array_size(log); i++) {
+		json_t *r = json_array_get(log, i);
+		const char *m = json_string_value(json_object_get(r, "method"));
+		const char *res = json_string_value(json_object_get(r, "resource"));
+		const char *nm = json_string_value(json_object_get(r, "name"));
+
+		if (m && res && nm && strcmp(m, method) == 0 && strcmp(res, resource) == 0 && strcmp(nm, name) == 0)
+			return (int)i;
+	}
+	return -1;
 }

@@ -41,6 +41,17 @@ void test_cfg_add_env(struct viva_config *cfg, const char *name, const char *clu
 /* Load the catalog from cfg.pipelines_dir (asserts it worked). */
 void test_catalog_reload(struct test_env *t);
 
+/* The value at a dotted path ("spec.template.spec.containers.0.image") of o, as
+ * text in buf: an integer in decimal, a string as is, else "(none)". */
+const char *test_json_path(json_t *o, const char *path, char *buf, size_t len);
+/* The object res ns/name of the fake Kubernetes API server has `want` at path (else the test fails). */
+struct fake_kube;
+void test_kube_expect(struct fake_kube *k, const char *res, const char *ns, const char *name, const char *path,
+		      const char *want);
+/* The index of the first request of the fake's log (fake_kube_requests) from `from` on with this
+ * method, resource and name; -1 if none. */
+int test_request_index(json_t *log, const char *method, const char *resource, const char *name, int from);
+
 /* Make a temporary directory (caller frees the string; rm_rf removes it). */
 char *test_tmpdir(void);
 void test_rm_rf(const char *path);

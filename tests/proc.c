@@ -127,6 +127,8 @@ int proc_wait(struct proc *p, long timeout_ms)
 
 int proc_stop(struct proc *p, int sig, long timeout_ms)
 {
+	if (p->pid <= 0)
+		return -1;   /* never started: kill(0) would signal the whole process group */
 	if (!p->reaped)
 		kill(p->pid, sig);
 	return proc_wait(p, timeout_ms);

@@ -104,29 +104,9 @@ static int teardown(void **state)
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static const char *jpath(json_t *o, const char *path, char *buf, size_t len)
-{
-	char *p = xstrdup(path), *save = NULL, *k;
-	json_t *cur = o;
-
-	for (k = strtok_r(p, ".", &save); k && cur; k = strtok_r(NULL, ".", &save))
-		cur = json_is_array(cur) ? json_array_get(cur, (size_t)atoi(k)) : json_object_get(cur, k);
-	free(p);
-	if (json_is_integer(cur))
-		snprintf(buf, len, "%lld", (long long)json_integer_value(cur));
-	else
-		snprintf(buf, len, "%s", json_string_value(cur) ? json_string_value(cur) : "(none)");
-	return buf;
-}
-
 static void assert_obj(struct fx *f, const char *res, const char *name, const char *path, const char *want)
 {
-	json_t *o = fake_kube_get(f->kube, res, "prod", name);
-	char buf[256];
-
-	if (!o || strcmp(jpath(o, path, buf, sizeof(buf)), want) != 0)
-		fail_msg("%s prod/%s %s: got %s, want %s", res, name, path, o ? buf : "(no object)", want);
-	json_decref(o);
+	test_kube_expect(f->kube, res, "prod", name, path, want);
 }
 
 /* The newest operation on svc-a/prod, waited for until it is no longer running (bounded). */
@@ -156,20 +136,6 @@ static void wait_ops_idle(struct fx *f, struct store_op *out)
 static char *run(struct fx *f, const char *user, const char *text)
 {
 	return test_command(&f->t, user, text);
-}
-
-static int request_index(json_t *log, const char *method, const char *resource, const char *name, int from)
-{
-	for (size_t i = (size_t)from; i < json_array_size(log); i++) {
-		json_t *r = json_array_get(log, i);
-		const char *m = json_string_value(json_object_get(r, "method"));
-		const char *res = json_string_value(json_object_get(r, "resource"));
-		const char *nm = json_string_value(json_object_get(r, "name"));
-
-		if (m && res && nm && strcmp(m, method) == 0 && strcmp(res, resource) == 0 && strcmp(nm, name) == 0)
-			return (int)i;
-	}
-	return -1;
 }
 
 static void canary(struct fx *f, const char *tag)
@@ -258,10 +224,10 @@ static void bluegreen__canary_tag__switch_after_rollout(void **state)
 	assert_obj(f, "deployments", "svc-a-blue", "spec.template.spec.containers.0.image", REPO "svc-a:latest");
 	/* order: green patched, green read until complete, then the Service patched */
 	log = fake_kube_requests(f->kube);
-	set = request_index(log, "PATCH", "deployments", "svc-a-green", 0);
-	sw = request_index(log, "PATCH", "services", "svc-a", 0);
+	set = test_request_index(log, "PATCH", "deployments", "svc-a-green", 0);
+	sw = test_request_index(log, "PATCH", "services", "svc-a", 0);
 	assert_true(set >= 0 && sw > set);
-	for (int i = set; (i = request_index(log, "GET", "deployments", "svc-a-green", i + 1)) >= 0 && i < sw;)
+	for (int i = set; (i = test_request_index(log, "GET", "deployments", "svc-a-green", i + 1)) >= 0 && i < sw;)
 		last_get = i;
 	assert_true(last_get > set);
 	json_decref(log);
@@ -428,8 +394,8 @@ static void rollback__after_window__scaled_up_then_switched(void **state)
 	assert_obj(f, "deployments", "svc-a-blue", "status.availableReplicas", "2");
 	{
 		json_t *log = fake_kube_requests(f->kube);
-		int up = request_index(log, "PATCH", "deployments", "svc-a-blue", 0);
-		int sw = request_index(log, "PATCH", "services", "svc-a", 0);
+		int up = test_request_index(log, "PATCH", "deployments", "svc-a-blue", 0);
+		int sw = test_request_index(log, "PATCH", "services", "svc-a", 0);
 
 		assert_true(up >= 0 && sw > up);
 		json_decref(log);

@@ -7,7 +7,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <dirent.h>
-#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sqlite3.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,201 +26,17 @@
 #include "bot/lib/fileio.h"
 #include "bot/lib/times.h"
 #include "tests/helpers.h"
-#include "tests/proc.h"
-#include "tests/tls_front.h"
-#include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
-#include "tests/registry_server.h"
-
-struct fx {
-	char *dir;
-	int port;             /* fake Slack */
-	int http_port;        /* viva's endpoint */
-	struct proc fake;
-	struct proc viva;
-	char base[128];       /* the fake's control API */
-	char api_base[160];   /* SLACK_API_BASE for viva: the fake's, or the TLS front's */
-	struct tls_front *front;
-	char *ca_dir;         /* SSL_CERT_DIR for viva (TLS tests), or NULL */
-	const char *ca_file;  /* SSL_CERT_FILE for viva (TLS tests): "" unless set */
-	bool bare;            /* viva gets the Slack settings and nothing else */
-	int hung_fd;          /* a "registry" that takes connections and never answers, or 0 */
-	struct registry_server reg;   /* docker-registry, when reg.port != 0 */
-	struct regproxy *proxy;       /* in front of it */
-	long fd_hard;         /* the descriptor hard limit viva was started with */
-};
-
-static char viva_bin[PATH_MAX], fake_bin[PATH_MAX];
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&ts, NULL);
-}
-
-static json_t *ctl(struct fx *f, const char *path, const char *body)
-{
-	char *url = xasprintf("%s/_fake/%s", f->base, path);
-	json_t *j = body ? http_post_json(url, body) : http_get_json(url);
-	free(url);
-	return j;
-}
-
-static long state_int(struct fx *f, const char *key)
-{
-	json_t *s = ctl(f, "state", NULL);
-	long v = (long)json_integer_value(json_object_get(s, key));
-	json_decref(s);
-	return v;
-}
-
-/* Wait until the fake's state[key] >= want. */
-static bool wait_state(struct fx *f, const char *key, long want, long timeout_ms)
-{
-	int64_t end = now_ms_mono() + timeout_ms;
-	while (now_ms_mono() < end) {
-		if (state_int(f, key) >= want)
-			return true;
-		sleep_ms(20);
-	}
-	return false;
-}
-
-/* Recorded Web API / response_url calls of one method. */
-static json_t *calls(struct fx *f, const char *method)
-{
-	char *path = xasprintf("calls?method=%s", method);
-	json_t *j = ctl(f, path, NULL);
-	json_t *c = json_incref(json_object_get(j, "calls"));
-	free(path);
-	json_decref(j);
-	return c ? c : json_array();
-}
-
-static size_t calls_n(struct fx *f, const char *method)
-{
-	json_t *c = calls(f, method);
-	size_t n = json_array_size(c);
-
-	json_decref(c);
-	return n;
-}
-
-static size_t wait_calls(struct fx *f, const char *method, size_t want, long timeout_ms)
-{
-	int64_t end = now_ms_mono() + timeout_ms;
-	size_t n = 0;
-	while (now_ms_mono() < end) {
-		json_t *c = calls(f, method);
-		n = json_array_size(c);
-		json_decref(c);
-		if (n >= want)
-			break;
-		sleep_ms(20);
-	}
-	return n;
-}
-
-static void start_fake(struct fx *f)
-{
-	char port[16], *log = xasprintf("%s/fake.log", f->dir);
-	char *argv[] = { fake_bin, "--port", port, "--ack-timeout-ms", "3000", NULL };
-
-	f->port = free_port();
-	snprintf(port, sizeof(port), "%d", f->port);
-	snprintf(f->base, sizeof(f->base), "http://127.0.0.1:%d", f->port);
-	snprintf(f->api_base, sizeof(f->api_base), "%s/api/", f->base);
-	assert_int_equal(proc_start(&f->fake, argv, NULL, log), 0);
-	assert_true(proc_wait_log(&f->fake, "READY", 10000));
-	free(log);
-}
-
-/*
- * viva runs as it is installed: from an empty directory of its own (run/),
- * with a clean environment holding only what the test gives it. With
- * f->bare, not even VIVA_DB or VIVA_CONFIG: everything at its defaults,
- * relative to that directory.
- */
-static void start_viva(struct fx *f, const char *extra_env, const char *extra_yaml)
-{
-	char *log = xasprintf("%s/viva.log", f->dir);
-	char *run = xasprintf("%s/run", f->dir);
-	char *e[16];
-	int n = 0;
-	char *argv[] = { viva_bin, "serve", NULL };
-	char *cfg = xasprintf("%s/viva.yaml", f->dir);
-
-	assert_true(mkdir(run, 0755) == 0 || errno == EEXIST);   /* a restart: the same directory */
-	if (!f->bare) {
-		/* extra_yaml may set its own pool size */
-		bool sized = extra_yaml && strstr(extra_yaml, "workers:");
-		char *yaml = xasprintf("%spipelines: { dir: %s/pipelines }\n%s",
-				       sized ? "" : "workers: 2\nqueue_size: 64\n", f->dir,
-				       extra_yaml ? extra_yaml : "");
-		test_write_file(cfg, yaml);
-		free(yaml);
-	}
-	f->http_port = free_port();
-	e[n++] = xstrdup("SLACK_APP_TOKEN=xapp-test");
-	e[n++] = xstrdup("SLACK_BOT_TOKEN=xoxb-test");
-	e[n++] = xasprintf("SLACK_API_BASE=%s", f->api_base);
-	if (!f->bare) {
-		e[n++] = xasprintf("VIVA_DB=%s/viva.db", f->dir);
-		e[n++] = xasprintf("VIVA_CONFIG=%s", cfg);
-		e[n++] = xasprintf("VIVA_HTTP_LISTEN=127.0.0.1:%d", f->http_port);
-		e[n++] = xstrdup("VIVA_LOG_LEVEL=info");
-	}
-	e[n++] = xstrdup(extra_env ? extra_env : "VIVA_TEST_NOTHING=1");
-	if (f->ca_dir) {
-		/* only the test's CA, found through the hashed directory; the
-		 * bundle a CI machine may name in these must not be used */
-		e[n++] = xasprintf("SSL_CERT_DIR=%s", f->ca_dir);
-		e[n++] = xasprintf("SSL_CERT_FILE=%s", f->ca_file ? f->ca_file : "");
-		e[n++] = xstrdup("CURL_CA_BUNDLE=");
-	}
-	e[n] = NULL;
-	assert_int_equal(proc_start_in(&f->viva, run, true, argv, e, log), 0);
-	/* putenv in the child kept pointers into e: the parent may free now */
-	for (int i = 0; i < n; i++)
-		free(e[i]);
-	free(cfg);
-	free(run);
-	free(log);
-}
-
-/* 0 once viva says its Socket Mode link is up, else -1 with its log. */
-static int wait_link(struct fx *f)
-{
-	char *l;
-
-	if (proc_wait_log(&f->viva, "socket mode connected", 15000))
-		return 0;
-	l = proc_log(&f->viva);
-	fprintf(stderr, "viva did not connect:\n%s\n", l);
-	free(l);
-	return -1;
-}
-
-static int setup_common_yaml(void **state, const char *extra_env, const char *extra_yaml,
-			     bool wait_connected)
-{
-	struct fx *f = xcalloc(1, sizeof(*f));
-
-	f->dir = test_tmpdir();
-	start_fake(f);
-	start_viva(f, extra_env, extra_yaml);
-	*state = f;
-	return wait_connected ? wait_link(f) : 0;
-}
+#include "tests/serve_fx.h"
 
 static int setup_common(void **state, const char *extra_env, bool wait_connected)
 {
-	return setup_common_yaml(state, extra_env, NULL, wait_connected);
+	return fx_setup(state, extra_env, NULL, wait_connected);
 }
 
 static int setup_realtime(void **state)
 {
-	return setup_common_yaml(state, NULL, "loop_priority: realtime\n", true);
+	return fx_setup(state, NULL, "loop_priority: realtime\n", true);
 }
 
 static int setup(void **state)
@@ -233,7 +47,7 @@ static int setup(void **state)
 /* One slow worker and room for two queued jobs: the third waiting is refused. */
 static int setup_tiny_queue(void **state)
 {
-	return setup_common_yaml(state, "VIVA_DEBUG_JOB_DELAY_MS=1000", "workers: 1\nqueue_size: 2\n", true);
+	return fx_setup(state, "VIVA_DEBUG_JOB_DELAY_MS=1000", "workers: 1\nqueue_size: 2\n", true);
 }
 
 /* Only the Slack settings: no viva.yaml, no VIVA_DB, no templates directory. */
@@ -243,70 +57,15 @@ static int setup_bare(void **state)
 
 	f->dir = test_tmpdir();
 	f->bare = true;
-	start_fake(f);
-	start_viva(f, NULL, NULL);
+	fx_start_fake(f);
+	fx_start_viva(f, NULL, NULL);
 	*state = f;
-	return wait_link(f);
+	return fx_wait_link(f);
 }
 
 static int setup_slow(void **state)
 {
 	return setup_common(state, "VIVA_DEBUG_JOB_DELAY_MS=1500", true);
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	char *log;
-
-	if (!f)
-		return 0;
-	proc_stop(&f->viva, SIGTERM, 30000);
-	log = proc_log(&f->viva);
-	/* the sanitizers must have nothing to say about the whole run */
-	if (strstr(log, "ERROR: AddressSanitizer") || strstr(log, "ERROR: LeakSanitizer") ||
-	    strstr(log, "runtime error:")) {
-		fprintf(stderr, "sanitizer report from viva:\n%s\n", log);
-		free(log);
-		return -1;
-	}
-	free(log);
-	proc_release(&f->viva);
-	if (f->hung_fd > 0)
-		close(f->hung_fd);
-	if (f->proxy)
-		regproxy_stop(f->proxy);
-	if (f->reg.port)
-		registry_server_stop(&f->reg);
-	tls_front_stop(f->front);
-	proc_stop(&f->fake, SIGTERM, 5000);
-	proc_release(&f->fake);
-	test_rm_rf(f->dir);
-	free(f->dir);
-	free(f->ca_dir);
-	free(f);
-	return 0;
-}
-
-static json_t *send_slash(struct fx *f, const char *text, const char *extra)
-{
-	char *body = xasprintf("{\"type\":\"slash_commands\",\"payload\":{\"command\":\"/viva\",\"text\":\"%s\","
-			       "\"user_id\":\"U0ALICE\",\"channel_id\":\"C0TEST\"}%s}", text, extra ? extra : "");
-	json_t *r = ctl(f, "send", body);
-	free(body);
-	assert_non_null(r);
-	assert_true(json_is_true(json_object_get(r, "ok")));
-	return r;
-}
-
-static json_t *send_slash_payload(struct fx *f, const char *payload)
-{
-	char *body = xasprintf("{\"type\":\"slash_commands\",\"payload\":%s}", payload);
-	json_t *r = ctl(f, "send", body);
-	free(body);
-	assert_non_null(r);
-	assert_true(json_is_true(json_object_get(r, "ok")));
-	return r;
 }
 
 static void serve__help__answered_through_response_url(void **state)
@@ -315,10 +74,10 @@ static void serve__help__answered_through_response_url(void **state)
 	json_t *c, *body;
 	char *s;
 
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
-	c = calls(f, "response_url");
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
+	c = fx_calls(f, "response_url");
 	body = json_object_get(json_array_get(c, 0), "body");
 	s = json_dumps(body, 0);
 	assert_non_null(strstr(s, "/viva help [COMMAND]"));
@@ -345,9 +104,9 @@ static void serve__empty_directory__answers_with_built_in_templates(void **state
 	char *s, *db = xasprintf("%s/run/viva.db", f->dir);
 	struct stat st;
 
-	json_decref(send_slash(f, "help", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
-	c = calls(f, "response_url");
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
+	c = fx_calls(f, "response_url");
 	body = json_object_get(json_array_get(c, 0), "body");
 	s = json_dumps(body, 0);
 	assert_non_null(strstr(s, "/viva help [COMMAND]"));
@@ -376,9 +135,9 @@ static void serve__loop_priority_realtime__only_the_loop_thread(void **state)
 	struct dirent *de;
 	int fifo = 0, others = 0;
 
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	assert_non_null(d);
@@ -415,9 +174,9 @@ static void serve__queue_full__busy_said_in_the_ack(void **state)
 	size_t i, busy = 0, n;
 
 	for (i = 0; i < 6; i++)
-		json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 6, 5000));
-	acks = ctl(f, "acks", NULL);
+		json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 6, 5000));
+	acks = fx_ctl(f, "acks", NULL);
 	list = json_object_get(acks, "acks");
 	n = json_array_size(list);
 	assert_int_equal(n, 6);
@@ -432,7 +191,7 @@ static void serve__queue_full__busy_said_in_the_ack(void **state)
 	assert_true(busy >= 3);
 	assert_true(busy <= 5);
 	/* the rest are answered once the worker gets to them */
-	assert_int_equal(wait_calls(f, "response_url", 6 - busy, 15000), 6 - busy);
+	assert_int_equal(fx_wait_calls(f, "response_url", 6 - busy, 15000), 6 - busy);
 	assert_true(proc_wait_log(&f->viva, "queue full; envelope refused", 1000));
 }
 
@@ -447,8 +206,8 @@ static void serve__healthz_and_metrics__reflect_the_link(void **state)
 	assert_non_null(strstr(b, "\"status\":\"ok\""));
 	free(b);
 	free(url);
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
 	url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
 	b = http_get(url, &st);
 	assert_int_equal(st, 200);
@@ -481,24 +240,24 @@ static void serve__slow_job__does_not_delay_next_ack(void **state)
 
 	/* every job sleeps 1.5 s; acks must not wait for them */
 	for (int i = 0; i < 4; i++)
-		json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 4, 3000));
-	a = ctl(f, "acks", NULL);
+		json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 4, 3000));
+	a = fx_ctl(f, "acks", NULL);
 	assert_true(json_integer_value(json_object_get(a, "max_us")) < 500000);
 	json_decref(a);
-	assert_int_equal(wait_calls(f, "response_url", 4, 15000), 4);
-	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+	assert_int_equal(fx_wait_calls(f, "response_url", 4, 15000), 4);
+	assert_int_equal(fx_state_int(f, "operation_timeouts"), 0);
 }
 
 static void serve__duplicate_delivery__runs_once(void **state)
 {
 	struct fx *f = *state;
 
-	json_decref(send_slash(f, "help", ",\"twice\":true"));
-	assert_true(wait_state(f, "acks", 2, 5000));       /* both acked */
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
-	sleep_ms(700);
-	assert_int_equal(wait_calls(f, "response_url", 2, 300), 1);   /* but answered once */
+	json_decref(fx_send_slash(f, "help", ",\"twice\":true"));
+	assert_true(fx_wait_state(f, "acks", 2, 5000));       /* both acked */
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
+	fx_sleep_ms(700);
+	assert_int_equal(fx_wait_calls(f, "response_url", 2, 300), 1);   /* but answered once */
 }
 
 static void serve__refresh_requested__new_link_first_nothing_lost(void **state)
@@ -506,33 +265,33 @@ static void serve__refresh_requested__new_link_first_nothing_lost(void **state)
 	struct fx *f = *state;
 	json_t *r;
 
-	r = ctl(f, "disconnect", "{\"reason\":\"refresh_requested\",\"which\":\"all\"}");
+	r = fx_ctl(f, "disconnect", "{\"reason\":\"refresh_requested\",\"which\":\"all\"}");
 	json_decref(r);
 	/* envelopes sent during the hand-over */
 	for (int i = 0; i < 10; i++) {
-		json_decref(send_slash(f, "help", NULL));
-		sleep_ms(30);
+		json_decref(fx_send_slash(f, "help", NULL));
+		fx_sleep_ms(30);
 	}
-	assert_true(wait_state(f, "acks", 10, 10000));
-	assert_int_equal(wait_calls(f, "response_url", 10, 15000), 10);
-	assert_true(state_int(f, "connections_opened") >= 2);
-	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+	assert_true(fx_wait_state(f, "acks", 10, 10000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 10, 15000), 10);
+	assert_true(fx_state_int(f, "connections_opened") >= 2);
+	assert_int_equal(fx_state_int(f, "operation_timeouts"), 0);
 	/* the old socket is closed after the grace period; one stays */
-	for (int i = 0; i < 200 && state_int(f, "connections") != 1; i++)
-		sleep_ms(50);
-	assert_int_equal(state_int(f, "connections"), 1);
+	for (int i = 0; i < 200 && fx_state_int(f, "connections") != 1; i++)
+		fx_sleep_ms(50);
+	assert_int_equal(fx_state_int(f, "connections"), 1);
 }
 
 static void serve__abrupt_drop__reconnects_and_handles_later_envelopes(void **state)
 {
 	struct fx *f = *state;
 
-	json_decref(ctl(f, "drop", "{}"));
-	assert_true(wait_state(f, "connections_opened", 2, 15000));
+	json_decref(fx_ctl(f, "drop", "{}"));
+	assert_true(fx_wait_state(f, "connections_opened", 2, 15000));
 	assert_true(proc_wait_log(&f->viva, "conn=2 num_connections", 10000));
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
 }
 
 static void serve__rate_limited__waits_retry_after(void **state)
@@ -543,11 +302,11 @@ static void serve__rate_limited__waits_retry_after(void **state)
 
 	/* No response_url: the answer goes through chat.postEphemeral, which
 	 * Slack rate-limits with 429 + Retry-After. */
-	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":1}"));
-	json_decref(send_slash_payload(f, "{\"text\":\"help\",\"user_id\":\"U0ALICE\","
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":1}"));
+	json_decref(fx_send_slash_payload(f, "{\"text\":\"help\",\"user_id\":\"U0ALICE\","
 				       "\"channel_id\":\"C0TEST\",\"response_url\":\"\"}"));
-	assert_int_equal(wait_calls(f, "chat.postEphemeral", 2, 15000), 2);
-	c = calls(f, "chat.postEphemeral");
+	assert_int_equal(fx_wait_calls(f, "chat.postEphemeral", 2, 15000), 2);
+	c = fx_calls(f, "chat.postEphemeral");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 0), "status")), 429);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(c, 1), "status")), 200);
 	t1 = json_integer_value(json_object_get(json_array_get(c, 0), "t_ms"));
@@ -556,35 +315,10 @@ static void serve__rate_limited__waits_retry_after(void **state)
 	json_decref(c);
 }
 
-static int64_t call_t_ms(json_t *c, size_t i)
-{
-	return json_integer_value(json_object_get(json_array_get(c, i), "t_ms"));
-}
-
-static long call_status(json_t *c, size_t i)
-{
-	return (long)json_integer_value(json_object_get(json_array_get(c, i), "status"));
-}
-
-/* A line of /metrics, e.g. "viva_replies_total{kind=\"message\",result=\"deferred\"} 1". */
-static bool metrics_has(struct fx *f, const char *line)
-{
-	char *url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
-	long st = 0;
-	char *b = http_get(url, &st);
-	bool found = st == 200 && b && strstr(b, line);
-
-	if (!found)
-		fprintf(stderr, "metrics lack \"%s\":\n%s\n", line, b ? b : "(none)");
-	free(b);
-	free(url);
-	return found;
-}
-
 /* One worker, so that a worker asleep on a Retry-After would hold everything. */
 static int setup_one_worker(void **state)
 {
-	return setup_common_yaml(state, NULL, "workers: 1\nqueue_size: 64\n", true);
+	return fx_setup(state, NULL, "workers: 1\nqueue_size: 64\n", true);
 }
 
 /*
@@ -599,28 +333,28 @@ static void serve__long_retry_after__deferred_not_slept(void **state)
 	struct fx *f = *state;
 	json_t *c;
 
-	json_decref(ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":1,\"retry_after\":3}"));
-	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":3}"));
-	json_decref(send_slash(f, "help", NULL));
-	assert_int_equal(wait_calls(f, "chat.postEphemeral", 1, 10000), 1);
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_calls(f, "response_url", 2, 10000) >= 2);
-	c = calls(f, "response_url");
-	assert_int_equal(call_status(c, 0), 429);
-	assert_int_equal(call_status(c, 1), 200);   /* the second help */
-	assert_true(call_t_ms(c, 1) - call_t_ms(c, 0) < 1500);
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":1,\"retry_after\":3}"));
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":1,\"retry_after\":3}"));
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_int_equal(fx_wait_calls(f, "chat.postEphemeral", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_calls(f, "response_url", 2, 10000) >= 2);
+	c = fx_calls(f, "response_url");
+	assert_int_equal(fx_call_status(c, 0), 429);
+	assert_int_equal(fx_call_status(c, 1), 200);   /* the second help */
+	assert_true(fx_call_t_ms(c, 1) - fx_call_t_ms(c, 0) < 1500);
 	json_decref(c);
 	/* the first answer arrives once the 3 s have passed, exactly once */
-	assert_int_equal(wait_calls(f, "response_url", 3, 15000), 3);
-	sleep_ms(1500);
-	c = calls(f, "response_url");
+	assert_int_equal(fx_wait_calls(f, "response_url", 3, 15000), 3);
+	fx_sleep_ms(1500);
+	c = fx_calls(f, "response_url");
 	assert_int_equal(json_array_size(c), 3);
-	assert_int_equal(call_status(c, 2), 200);
-	assert_true(call_t_ms(c, 2) - call_t_ms(c, 0) >= 2900);
+	assert_int_equal(fx_call_status(c, 2), 200);
+	assert_true(fx_call_t_ms(c, 2) - fx_call_t_ms(c, 0) >= 2900);
 	json_decref(c);
-	assert_int_equal(calls_n(f, "chat.postEphemeral"), 1);
-	assert_true(metrics_has(f, "viva_replies_total{kind=\"message\",result=\"deferred\"} 1"));
-	assert_true(metrics_has(f, "viva_replies_total{kind=\"message\",result=\"delivered\"} 2"));
+	assert_int_equal(fx_calls_n(f, "chat.postEphemeral"), 1);
+	assert_true(fx_metrics_has(f, "viva_replies_total{kind=\"message\",result=\"deferred\"} 1"));
+	assert_true(fx_metrics_has(f, "viva_replies_total{kind=\"message\",result=\"delivered\"} 2"));
 }
 
 /*
@@ -634,14 +368,14 @@ static void serve__slack_outage__answer_retried_until_back(void **state)
 	json_t *c;
 	size_t ok = 0;
 
-	json_decref(ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":3,\"retry_after\":0,\"status\":503}"));
-	json_decref(ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":3,\"retry_after\":0,\"status\":503}"));
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_calls(f, "response_url", 4, 30000) >= 4);
-	sleep_ms(1000);
-	c = calls(f, "response_url");
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"response_url\",\"count\":3,\"retry_after\":0,\"status\":503}"));
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":3,\"retry_after\":0,\"status\":503}"));
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_calls(f, "response_url", 4, 30000) >= 4);
+	fx_sleep_ms(1000);
+	c = fx_calls(f, "response_url");
 	for (size_t i = 0; i < json_array_size(c); i++)
-		ok += call_status(c, i) == 200;
+		ok += fx_call_status(c, i) == 200;
 	json_decref(c);
 	assert_int_equal(ok, 1);   /* answered, once */
 	assert_true(proc_wait_log(&f->viva, "answer deferred", 1000));
@@ -655,7 +389,6 @@ static void serve__slack_outage__answer_retried_until_back(void **state)
  * and help is answered in seconds. Before: every worker waited the
  * registry's 30 s timeout and help with them.
  */
-static json_t *wait_ack(struct fx *f, const char *envelope_id, long timeout_ms);
 static char *view_submission(const char *name, const char *cpu);
 
 static int setup_hung_registry_with(void **state, const char *yaml)
@@ -676,11 +409,11 @@ static int setup_hung_registry_with(void **state, const char *yaml)
 			"pipeline: { type: service, interface: http, platform: linux/amd64 }\n");
 	free(path);
 	env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", ntohs(sa.sin_port));
-	start_fake(f);
-	start_viva(f, env, yaml);
+	fx_start_fake(f);
+	fx_start_viva(f, env, yaml);
 	free(env);
 	*state = f;
-	return wait_link(f);
+	return fx_wait_link(f);
 }
 
 static int setup_hung_registry(void **state)
@@ -704,19 +437,19 @@ static void serve__busy_workers__forms_go_ahead(void **state)
 	json_t *c, *r, *ack;
 	char *body;
 
-	json_decref(send_slash(f, "tags svc", NULL));
-	json_decref(send_slash(f, "tags svc", NULL));
-	assert_true(wait_state(f, "acks", 2, 5000));
-	sleep_ms(300);
-	json_decref(send_slash(f, "pipeline create", NULL));
-	assert_int_equal(wait_calls(f, "views.open", 1, 5000), 1);
-	c = calls(f, "views.open");
+	json_decref(fx_send_slash(f, "tags svc", NULL));
+	json_decref(fx_send_slash(f, "tags svc", NULL));
+	assert_true(fx_wait_state(f, "acks", 2, 5000));
+	fx_sleep_ms(300);
+	json_decref(fx_send_slash(f, "pipeline create", NULL));
+	assert_int_equal(fx_wait_calls(f, "views.open", 1, 5000), 1);
+	c = fx_calls(f, "views.open");
 	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
 	json_decref(c);
 	body = view_submission("Bad_Name", "lots");
-	r = ctl(f, "send", body);
+	r = fx_ctl(f, "send", body);
 	free(body);
-	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	ack = fx_wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
 	assert_non_null(ack);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(ack, "payload"), "response_action")),
 			    "errors");
@@ -733,24 +466,24 @@ static void serve__hung_registry__help_still_answered(void **state)
 	bool help = false;
 
 	for (int i = 0; i < 5; i++)
-		json_decref(send_slash(f, "tags svc", NULL));
-	assert_true(wait_state(f, "acks", 5, 5000));
-	sleep_ms(200);
+		json_decref(fx_send_slash(f, "tags svc", NULL));
+	assert_true(fx_wait_state(f, "acks", 5, 5000));
+	fx_sleep_ms(200);
 	t0 = now_ms_mono();
-	json_decref(send_slash(f, "help", NULL));
+	json_decref(fx_send_slash(f, "help", NULL));
 	for (int i = 0; i < 400 && !help && now_ms_mono() - t0 < 8000; i++) {
-		c = calls(f, "response_url");
+		c = fx_calls(f, "response_url");
 		for (size_t j = 0; j < json_array_size(c); j++) {
 			char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
 			help = help || strstr(b, "/viva help [COMMAND]");
 			free(b);
 		}
 		json_decref(c);
-		sleep_ms(20);
+		fx_sleep_ms(20);
 	}
 	assert_true(help);
 	/* the tags beyond the bulkhead were told why, not left waiting */
-	c = calls(f, "response_url");
+	c = fx_calls(f, "response_url");
 	for (size_t j = 0; j < json_array_size(c); j++) {
 		char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
 		slow += strstr(b, "answering slowly") != NULL;
@@ -758,22 +491,6 @@ static void serve__hung_registry__help_still_answered(void **state)
 	}
 	json_decref(c);
 	assert_true(slow >= 2);
-}
-
-/* The first column of the first row of sql in the database at path, or NULL. */
-static char *sqlite_value(const char *path, const char *sql)
-{
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
-	char *v = NULL;
-
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-	    sqlite3_column_text(st, 0))
-		v = xstrdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return v;
 }
 
 /* docker-registry with two images of team/svc, behind a proxy that can hold a PUT's answer. */
@@ -800,11 +517,11 @@ static int setup_registry(void **state)
 			"pipeline: { type: service, interface: http, platform: linux/amd64 }\n");
 	free(path);
 	env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", regproxy_port(f->proxy));
-	start_fake(f);
-	start_viva(f, env, "workers: 2\nqueue_size: 64\n");
+	fx_start_fake(f);
+	fx_start_viva(f, env, "workers: 2\nqueue_size: 64\n");
 	free(env);
 	*state = f;
-	return wait_link(f);
+	return fx_wait_link(f);
 }
 
 static char *registry_digest(struct fx *f, const char *tag)
@@ -832,64 +549,40 @@ static void serve__kill_9_mid_promote__settled_once_after_restart(void **state)
 {
 	struct fx *f = *state;
 	struct regproxy_stats st;
-	char *want = registry_digest(f, "2181-develop-10520f4"), *got, *db, *audit;
+	char *want = registry_digest(f, "2181-develop-10520f4"), *got;
 	json_t *c;
-	bool told = false;
 
 	regproxy_hold_puts(f->proxy, 1, 4000);
-	json_decref(send_slash(f, "promote svc 2181-develop-10520f4", NULL));
+	json_decref(fx_send_slash(f, "promote svc 2181-develop-10520f4", NULL));
 	for (int i = 0; i < 500; i++) {
 		regproxy_stats(f->proxy, &st);
 		if (st.manifest_puts >= 1)
 			break;
-		sleep_ms(10);
+		fx_sleep_ms(10);
 	}
 	assert_int_equal(st.manifest_puts, 1);
-	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
-	proc_release(&f->viva);
+	fx_kill9(f);
 	got = registry_digest(f, "latest");
 	assert_string_equal(got, want);   /* the registry did move */
 	free(got);
-	sleep_ms(4000);   /* the proxy has let go of the held answer */
+	fx_sleep_ms(4000);   /* the proxy has let go of the held answer */
 	{
 		char *env = xasprintf("REGISTRY_URL=http://127.0.0.1:%d", regproxy_port(f->proxy));
-		start_viva(f, env, "workers: 2\nqueue_size: 64\n");
+		fx_start_viva(f, env, "workers: 2\nqueue_size: 64\n");
 		free(env);
 	}
-	assert_int_equal(wait_link(f), 0);
+	assert_int_equal(fx_wait_link(f), 0);
 	assert_true(proc_wait_log(&f->viva, "msg=\"operation finished\" op=1 kind=promote target=svc state=done",
 				  10000));
 	regproxy_stats(f->proxy, &st);
 	assert_int_equal(st.manifest_puts, 1);   /* not put twice */
 	/* the channel is told it goes on, then (in the same message) how it ended */
-	for (int i = 0; i < 200 && !told; i++) {
-		c = calls(f, "chat.update");
-		for (size_t j = 0; j < json_array_size(c); j++) {
-			char *b = json_dumps(json_object_get(json_array_get(c, j), "body"), 0);
-			told = told || (strstr(b, "promote #1 on svc: done: team/svc:latest is now 2181-develop-10520f4") != NULL);
-			free(b);
-		}
-		json_decref(c);
-		if (!told)
-			sleep_ms(25);
-	}
-	if (!told) {
-		char *l = proc_log(&f->viva);
-		c = calls(f, "chat.update");
-		got = json_dumps(c, 0);
-		fprintf(stderr, "no report in the channel; updates: %s\nviva's log:\n%s\n", got, l);
-		free(got);
-		json_decref(c);
-		free(l);
-	}
-	assert_true(told);
+	c = fx_wait_call_with(f, "chat.update", "promote #1 on svc: done: team/svc:latest is now 2181-develop-10520f4",
+			      5000);
+	assert_non_null(c);
+	json_decref(c);
 	/* the audit row has the real outcome */
-	db = xasprintf("%s/viva.db", f->dir);
-	audit = sqlite_value(db, "SELECT result FROM audit_log WHERE action = 'promote'");
-	assert_non_null(audit);
-	assert_string_equal(audit, "ok (finished after a restart)");
-	free(audit);
-	free(db);
+	fx_db_expect(f, "SELECT result FROM audit_log WHERE action = 'promote'", "ok (finished after a restart)");
 	free(want);
 }
 
@@ -898,11 +591,11 @@ static void serve__sigterm__finishes_queued_jobs_and_exits_zero(void **state)
 	struct fx *f = *state;
 
 	for (int i = 0; i < 5; i++)
-		json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 5, 5000));
+		json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 5, 5000));
 	assert_int_equal(proc_stop(&f->viva, SIGTERM, 30000), 0);
 	/* every acked command was answered before the exit */
-	assert_int_equal(wait_calls(f, "response_url", 5, 1000), 5);
+	assert_int_equal(fx_wait_calls(f, "response_url", 5, 1000), 5);
 }
 
 static void serve__link_disabled__exits_with_one_clear_line(void **state)
@@ -910,7 +603,7 @@ static void serve__link_disabled__exits_with_one_clear_line(void **state)
 	struct fx *f = *state;
 	char *log;
 
-	json_decref(ctl(f, "disconnect", "{\"reason\":\"link_disabled\",\"which\":\"all\"}"));
+	json_decref(fx_ctl(f, "disconnect", "{\"reason\":\"link_disabled\",\"which\":\"all\"}"));
 	assert_int_equal(proc_wait(&f->viva, 15000), 1);
 	log = proc_log(&f->viva);
 	assert_non_null(strstr(log, "viva: Slack disabled Socket Mode for this app (link_disabled)"));
@@ -932,19 +625,19 @@ static int setup_overrides(void **state)
 	path = xasprintf("%s/pipelines/.keep", f->dir);
 	test_write_file(path, "");
 	free(path);
-	start_fake(f);
+	fx_start_fake(f);
 	env = xasprintf("VIVA_TEMPLATES=%s/tpl", f->dir);
-	start_viva(f, env, NULL);
+	fx_start_viva(f, env, NULL);
 	free(env);
 	*state = f;
-	rc = wait_link(f);
+	rc = fx_wait_link(f);
 	return rc;
 }
 
 /* The text of the i-th response_url post. */
 static char *response_text(struct fx *f, size_t i)
 {
-	json_t *c = calls(f, "response_url");
+	json_t *c = fx_calls(f, "response_url");
 	char *s = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
 
 	json_decref(c);
@@ -960,8 +653,8 @@ static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
 	struct fx *f = *state;
 	char *path = xasprintf("%s/tpl/slack/help_command.json", f->dir), *s;
 
-	json_decref(send_slash(f, "help audit", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help audit", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
 	s = response_text(f, 0);
 	assert_non_null(strstr(s, "FIRST audit"));
 	free(s);
@@ -975,13 +668,13 @@ static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
 	assert_int_equal(kill(f->viva.pid, SIGHUP), 0);
 	assert_true(proc_wait_log(&f->viva, "msg=\"reload queued\"", 5000));
 	assert_true(proc_wait_log(&f->viva, "msg=\"reloaded\"", 5000));
-	json_decref(send_slash(f, "help audit", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 2, 10000), 2);
+	json_decref(fx_send_slash(f, "help audit", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 2, 10000), 2);
 	s = response_text(f, 1);
 	assert_non_null(strstr(s, "SECOND audit"));
 	free(s);
-	json_decref(send_slash(f, "pipeline show svc-hup", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 3, 10000), 3);
+	json_decref(fx_send_slash(f, "pipeline show svc-hup", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 3, 10000), 3);
 	s = response_text(f, 2);
 	assert_non_null(strstr(s, "svc-hup"));
 	assert_null(strstr(s, "no pipeline named"));
@@ -992,8 +685,8 @@ static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
 	free(path);
 	assert_int_equal(kill(f->viva.pid, SIGHUP), 0);
 	assert_true(proc_wait_log(&f->viva, "template reload failed; keeping the old ones", 5000));
-	json_decref(send_slash(f, "help audit", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 4, 10000), 4);
+	json_decref(fx_send_slash(f, "help audit", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 4, 10000), 4);
 	s = response_text(f, 3);
 	assert_non_null(strstr(s, "SECOND audit"));
 	free(s);
@@ -1002,7 +695,7 @@ static void serve__sighup__reloads_templates_and_specs_as_a_job(void **state)
 /* One worker, slow jobs: a queue to kill viva under. */
 static int setup_one_slow_worker(void **state)
 {
-	return setup_common_yaml(state, "VIVA_DEBUG_JOB_DELAY_MS=1500", "workers: 1\nqueue_size: 64\n", true);
+	return fx_setup(state, "VIVA_DEBUG_JOB_DELAY_MS=1500", "workers: 1\nqueue_size: 64\n", true);
 }
 
 /*
@@ -1018,18 +711,17 @@ static void serve__kill_9_with_acked_jobs__answered_once_after_restart(void **st
 	size_t helps = 0, notes = 0;
 
 	for (int i = 0; i < 6; i++)
-		json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 6, 5000));
-	sleep_ms(300);   /* the first one has started: it sleeps its 1.5 s */
-	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
-	proc_release(&f->viva);
-	assert_int_equal(calls_n(f, "response_url"), 0);
-	start_viva(f, "VIVA_DEBUG_JOB_DELAY_MS=10", "workers: 1\nqueue_size: 64\n");
-	assert_int_equal(wait_link(f), 0);
+		json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 6, 5000));
+	fx_sleep_ms(300);   /* the first one has started: it sleeps its 1.5 s */
+	fx_kill9(f);
+	assert_int_equal(fx_calls_n(f, "response_url"), 0);
+	fx_start_viva(f, "VIVA_DEBUG_JOB_DELAY_MS=10", "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(fx_wait_link(f), 0);
 	assert_true(proc_wait_log(&f->viva, "msg=\"inbox recovered\" replayed=5 interrupted=1", 5000));
-	assert_int_equal(wait_calls(f, "response_url", 6, 15000), 6);
-	sleep_ms(500);
-	c = calls(f, "response_url");
+	assert_int_equal(fx_wait_calls(f, "response_url", 6, 15000), 6);
+	fx_sleep_ms(500);
+	c = fx_calls(f, "response_url");
 	assert_int_equal(json_array_size(c), 6);   /* exactly once each */
 	for (size_t i = 0; i < json_array_size(c); i++) {
 		char *s = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
@@ -1045,11 +737,11 @@ static void serve__kill_9_with_acked_jobs__answered_once_after_restart(void **st
 	/* and a third start replays nothing */
 	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
 	proc_release(&f->viva);
-	start_viva(f, NULL, "workers: 1\nqueue_size: 64\n");
-	assert_int_equal(wait_link(f), 0);
-	sleep_ms(500);
+	fx_start_viva(f, NULL, "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(fx_wait_link(f), 0);
+	fx_sleep_ms(500);
 	assert_false(proc_wait_log(&f->viva, "inbox recovered", 100));
-	assert_int_equal(calls_n(f, "response_url"), 6);
+	assert_int_equal(fx_calls_n(f, "response_url"), 6);
 }
 
 /* viva started with the soft descriptor limit systemd gives (1024). */
@@ -1059,16 +751,16 @@ static int setup_low_fd_limit(void **state)
 	struct rlimit old, low;
 
 	f->dir = test_tmpdir();
-	start_fake(f);
+	fx_start_fake(f);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
 	low = old;
 	low.rlim_cur = old.rlim_max > 1024 ? 1024 : old.rlim_max;
 	f->fd_hard = (long)old.rlim_max;
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);   /* inherited by viva only */
-	start_viva(f, NULL, NULL);
+	fx_start_viva(f, NULL, NULL);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
 	*state = f;
-	return wait_link(f);
+	return fx_wait_link(f);
 }
 
 /*
@@ -1097,13 +789,13 @@ static void serve__http_connection_flood__slack_keeps_being_answered(void **stat
 	}
 	assert_true(opened > 1000);
 	/* during the flood: Slack envelopes acked and answered */
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
 	/* the idle ones are closed within seconds; then the endpoint answers */
 	url = xasprintf("http://127.0.0.1:%d/metrics", f->http_port);
 	for (int i = 0; i < 100 && st != 200; i++) {
-		sleep_ms(200);
+		fx_sleep_ms(200);
 		body = http_get(url, &st);
 		if (st == 200) {
 			assert_non_null(strstr(body, "viva_http_connections_refused_total "));
@@ -1117,8 +809,8 @@ static void serve__http_connection_flood__slack_keeps_being_answered(void **stat
 		if (fds[i] >= 0)
 			close(fds[i]);
 	free(fds);
-	json_decref(send_slash(f, "help", NULL));
-	assert_int_equal(wait_calls(f, "response_url", 2, 10000), 2);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_int_equal(fx_wait_calls(f, "response_url", 2, 10000), 2);
 	assert_false(proc_wait_log(&f->viva, "errno 24", 100));
 }
 
@@ -1144,10 +836,10 @@ static void kill_mid_operation(struct fx *f, const char *kind, const char *want_
 	free(p);
 	proc_stop(&f->viva, SIGTERM, 10000);
 	proc_release(&f->viva);
-	start_viva(f, env, NULL);
+	fx_start_viva(f, env, NULL);
 	free(env);
 	/* step one done, step two sleeping: the moment to die */
-	for (end = now_ms_mono() + 10000; now_ms_mono() < end; sleep_ms(50)) {
+	for (end = now_ms_mono() + 10000; now_ms_mono() < end; fx_sleep_ms(50)) {
 		free(j);
 		j = read_journal(f);
 		if (strcmp(j, "one\n") == 0)
@@ -1155,19 +847,18 @@ static void kill_mid_operation(struct fx *f, const char *kind, const char *want_
 	}
 	assert_string_equal(j, "one\n");
 	free(j);
-	sleep_ms(300);
-	assert_int_equal(proc_stop(&f->viva, SIGKILL, 5000), 128 + SIGKILL);
-	proc_release(&f->viva);
-	start_viva(f, NULL, NULL);
-	assert_int_equal(wait_link(f), 0);
+	fx_sleep_ms(300);
+	fx_kill9(f);
+	fx_start_viva(f, NULL, NULL);
+	assert_int_equal(fx_wait_link(f), 0);
 	assert_true(proc_wait_log(&f->viva, want_log, 10000));
-	for (end = now_ms_mono() + 10000, j = NULL; now_ms_mono() < end; sleep_ms(50)) {
+	for (end = now_ms_mono() + 10000, j = NULL; now_ms_mono() < end; fx_sleep_ms(50)) {
 		free(j);
 		j = read_journal(f);
 		if (strcmp(j, want_journal) == 0)
 			break;
 	}
-	sleep_ms(300);
+	fx_sleep_ms(300);
 	free(j);
 	j = read_journal(f);
 	assert_string_equal(j, want_journal);
@@ -1189,8 +880,8 @@ static int setup_bad_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	f->dir = test_tmpdir();
-	start_fake(f);
-	start_viva(f, "SLACK_APP_TOKEN=xapp-wrong", NULL);
+	fx_start_fake(f);
+	fx_start_viva(f, "SLACK_APP_TOKEN=xapp-wrong", NULL);
 	*state = f;
 	return 0;
 }
@@ -1205,33 +896,6 @@ static void serve__invalid_app_token__exits_with_one_clear_line(void **state)
 	assert_non_null(strstr(log, "viva: Slack refused SLACK_APP_TOKEN"));
 	assert_null(strstr(log, "xapp-wrong"));   /* never echo a secret */
 	free(log);
-}
-
-/* The last ack of an envelope, from the fake's records. */
-static json_t *ack_of(struct fx *f, const char *envelope_id)
-{
-	json_t *a = ctl(f, "acks", NULL), *v, *found = NULL;
-	size_t i;
-
-	json_array_foreach(json_object_get(a, "acks"), i, v)
-		if (strcmp(json_string_value(json_object_get(v, "envelope_id")), envelope_id) == 0)
-			found = v;
-	found = json_incref(found);
-	json_decref(a);
-	return found;
-}
-
-static json_t *wait_ack(struct fx *f, const char *envelope_id, long timeout_ms)
-{
-	int64_t end = now_ms_mono() + timeout_ms;
-	json_t *a = NULL;
-
-	while (!a && now_ms_mono() < end) {
-		a = ack_of(f, envelope_id);
-		if (!a)
-			sleep_ms(20);
-	}
-	return a;
 }
 
 static char *view_submission(const char *name, const char *cpu)
@@ -1256,16 +920,16 @@ static void serve__pipeline_create__form_errors_then_confirmation(void **state)
 	char *body, *s;
 
 	/* 1. the command opens the modal with its trigger_id (the fake checks it) */
-	json_decref(send_slash(f, "pipeline create", NULL));
-	assert_int_equal(wait_calls(f, "views.open", 1, 10000), 1);
-	c = calls(f, "views.open");
+	json_decref(fx_send_slash(f, "pipeline create", NULL));
+	assert_int_equal(fx_wait_calls(f, "views.open", 1, 10000), 1);
+	c = fx_calls(f, "views.open");
 	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
 	json_decref(c);
 	/* 2. an invalid submission: the errors come back in the ack, by block id */
 	body = view_submission("Bad_Name", "lots");
-	r = ctl(f, "send", body);
+	r = fx_ctl(f, "send", body);
 	free(body);
-	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	ack = fx_wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
 	assert_non_null(ack);
 	assert_true(json_integer_value(json_object_get(ack, "latency_us")) < 2500000);
 	errors = json_object_get(json_object_get(ack, "payload"), "errors");
@@ -1277,30 +941,30 @@ static void serve__pipeline_create__form_errors_then_confirmation(void **state)
 	json_decref(r);
 	/* 3. a valid one: an empty ack closes the modal, the channel gets the YAML */
 	body = view_submission("svc-e2e", "500m");
-	r = ctl(f, "send", body);
+	r = fx_ctl(f, "send", body);
 	free(body);
-	ack = wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
+	ack = fx_wait_ack(f, json_string_value(json_object_get(r, "envelope_id")), 5000);
 	assert_non_null(ack);
 	assert_true(json_is_null(json_object_get(ack, "payload")) || !json_object_get(ack, "payload"));
 	json_decref(ack);
 	json_decref(r);
-	assert_int_equal(wait_calls(f, "chat.postMessage", 1, 10000), 1);
-	c = calls(f, "chat.postMessage");
+	assert_int_equal(fx_wait_calls(f, "chat.postMessage", 1, 10000), 1);
+	c = fx_calls(f, "chat.postMessage");
 	s = json_dumps(json_object_get(json_array_get(c, 0), "body"), 0);
 	assert_non_null(strstr(s, "svc-e2e"));
 	assert_non_null(strstr(s, "<@U0ALICE>"));
 	assert_true(json_is_true(json_object_get(json_object_get(json_array_get(c, 0), "response"), "ok")));
 	free(s);
 	json_decref(c);
-	assert_int_equal(state_int(f, "operation_timeouts"), 0);
+	assert_int_equal(fx_state_int(f, "operation_timeouts"), 0);
 }
 
 static int setup_bad_bot_token(void **state)
 {
 	struct fx *f = xcalloc(1, sizeof(*f));
 	f->dir = test_tmpdir();
-	start_fake(f);
-	start_viva(f, "SLACK_BOT_TOKEN=xoxb-wrong", NULL);
+	fx_start_fake(f);
+	fx_start_viva(f, "SLACK_BOT_TOKEN=xoxb-wrong", NULL);
 	*state = f;
 	return 0;
 }
@@ -1315,7 +979,7 @@ static void serve__invalid_bot_token__exits_with_one_clear_line(void **state)
 	assert_non_null(strstr(log, "viva: Slack refused SLACK_BOT_TOKEN (auth.test: invalid_auth)"));
 	assert_null(strstr(log, "xoxb-wrong"));
 	free(log);
-	assert_int_equal(state_int(f, "connections_opened"), 0);
+	assert_int_equal(fx_state_int(f, "connections_opened"), 0);
 }
 
 static void serve__malformed_frames__ignored_without_crash(void **state)
@@ -1343,30 +1007,30 @@ static void serve__malformed_frames__ignored_without_crash(void **state)
 	for (const char **fr = frames; *fr; fr++) {
 		json_t *body = json_pack("{s:s}", "text", *fr);
 		char *txt = json_dumps(body, 0);
-		json_decref(ctl(f, "raw", txt));
+		json_decref(fx_ctl(f, "raw", txt));
 		free(txt);
 		json_decref(body);
 	}
 	/* an id no ack could echo in 128 bytes: acked whole, not run */
-	json_decref(ctl(f, "raw", lt));
+	json_decref(fx_ctl(f, "raw", lt));
 	free(lt);
 	json_decref(lb);
 	free(long_id);
 	/* still alive and serving: a real command after the garbage is answered */
-	sleep_ms(300);
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_calls(f, "response_url", 1, 10000) >= 1);
+	fx_sleep_ms(300);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_calls(f, "response_url", 1, 10000) >= 1);
 	/* "\u0000" in the text (valid JSON): acked, and refused, not cut short */
 	{
-		json_t *r = ctl(f, "send", "{\"type\":\"slash_commands\",\"payload\":{\"command\":\"/viva\","
+		json_t *r = fx_ctl(f, "send", "{\"type\":\"slash_commands\",\"payload\":{\"command\":\"/viva\","
 				  "\"text\":\"help\\u0000 audit\",\"user_id\":\"U0ALICE\",\"channel_id\":\"C0TEST\"}}");
 		char *s;
 		json_t *c;
 
 		assert_true(json_is_true(json_object_get(r, "ok")));
 		json_decref(r);
-		assert_true(wait_calls(f, "response_url", 2, 10000) >= 2);
-		c = calls(f, "response_url");
+		assert_true(fx_wait_calls(f, "response_url", 2, 10000) >= 2);
+		c = fx_calls(f, "response_url");
 		s = json_dumps(json_object_get(json_array_get(c, 1), "body"), 0);
 		assert_non_null(strstr(s, "contains a NUL character"));
 		free(s);
@@ -1388,21 +1052,21 @@ static void serve__event_redelivered_with_new_envelope_id__runs_once(void **stat
 	bool seen = false;
 
 	/* Slack re-sends an event under a new envelope id: event_id is the key */
-	json_decref(ctl(f, "send", ev));
-	json_decref(ctl(f, "send", ev));
-	assert_true(wait_state(f, "acks", 2, 5000));
+	json_decref(fx_ctl(f, "send", ev));
+	json_decref(fx_ctl(f, "send", ev));
+	assert_true(fx_wait_state(f, "acks", 2, 5000));
 	for (int i = 0; i < 100 && !seen; i++) {
 		free(b);
 		b = http_get(url, &st);
 		seen = strstr(b, "viva_envelopes_duplicate_total 1") != NULL;
 		if (!seen)
-			sleep_ms(50);
+			fx_sleep_ms(50);
 	}
 	assert_true(seen);
 	assert_non_null(strstr(b, "viva_envelopes_total{type=\"events_api\"} 2"));
 	free(b);
 	free(url);
-	assert_int_equal(state_int(f, "redeliveries"), 0);   /* both were acked in time */
+	assert_int_equal(fx_state_int(f, "redeliveries"), 0);   /* both were acked in time */
 }
 
 /* ---- wss:// and https:// through a TLS front with a throwaway CA ------------ */
@@ -1445,7 +1109,7 @@ static int setup_tls_common(void **state, const char *link_cert, bool wait_conne
 
 	f->dir = test_tmpdir();
 	make_test_pki(f->dir);
-	start_fake(f);
+	fx_start_fake(f);
 	c[0] = xasprintf("%s/ip.pem", f->dir);
 	c[1] = xasprintf("%s/ip.key", f->dir);
 	c[2] = xasprintf("%s/%s.pem", f->dir, link_cert);
@@ -1459,9 +1123,9 @@ static int setup_tls_common(void **state, const char *link_cert, bool wait_conne
 	snprintf(f->api_base, sizeof(f->api_base), "https://127.0.0.1:%d/api/", tls_front_api_port(f->front));
 	f->ca_dir = xasprintf("%s/cadir", f->dir);
 	f->ca_file = ca_file;
-	start_viva(f, NULL, NULL);
+	fx_start_viva(f, NULL, NULL);
 	*state = f;
-	return wait_connected ? wait_link(f) : 0;
+	return wait_connected ? fx_wait_link(f) : 0;
 }
 
 static int setup_tls(void **state)
@@ -1487,9 +1151,9 @@ static void serve__wss__answers_over_tls_with_ca_from_cert_dir(void **state)
 	struct tls_front_stats st;
 	char *log;
 
-	json_decref(send_slash(f, "help", NULL));
-	assert_true(wait_state(f, "acks", 1, 5000));
-	assert_int_equal(wait_calls(f, "response_url", 1, 10000), 1);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(fx_wait_state(f, "acks", 1, 5000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 1, 10000), 1);
 	tls_front_stats(f->front, &st);
 	assert_true(st.api_requests >= 2);      /* auth.test, apps.connections.open */
 	assert_int_equal(st.links, 1);
@@ -1516,12 +1180,12 @@ static void serve__wss__certificate_for_another_host__refused(void **state)
 	char *log;
 
 	for (int i = 0; i < 300 && st.link_refused < 1; i++) {
-		sleep_ms(50);
+		fx_sleep_ms(50);
 		tls_front_stats(f->front, &st);
 	}
 	assert_true(st.link_refused >= 1);
 	assert_int_equal(st.links, 0);
-	assert_int_equal(state_int(f, "hellos"), 0);
+	assert_int_equal(fx_state_int(f, "hellos"), 0);
 	log = proc_log(&f->viva);
 	assert_null(strstr(log, "socket mode connected"));
 	/* refused by the host name check lws makes on our SSL_CTX */
@@ -1531,53 +1195,49 @@ static void serve__wss__certificate_for_another_host__refused(void **state)
 
 int main(void)
 {
-	const char *vb = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
-	const char *fb = getenv("FAKE_SLACK") ? getenv("FAKE_SLACK") : "build/san/tests/fake_slack";
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__queue_full__busy_said_in_the_ack, setup_tiny_queue, teardown),
+		cmocka_unit_test_setup_teardown(serve__help__answered_through_response_url, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__queue_full__busy_said_in_the_ack, setup_tiny_queue, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__loop_priority_realtime__only_the_loop_thread,
-						setup_realtime, teardown),
-		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, teardown),
-		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, teardown),
+						setup_realtime, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__healthz_and_metrics__reflect_the_link, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__pipeline_create__form_errors_then_confirmation, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__slow_job__does_not_delay_next_ack, setup_slow, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__duplicate_delivery__runs_once, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__empty_directory__answers_with_built_in_templates, setup_bare,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__sighup__reloads_templates_and_specs_as_a_job, setup_overrides,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__kill_9_with_acked_jobs__answered_once_after_restart,
-						setup_one_slow_worker, teardown),
+						setup_one_slow_worker, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__http_connection_flood__slack_keeps_being_answered,
-						setup_low_fd_limit, teardown),
-		cmocka_unit_test_setup_teardown(serve__kill_9_mid_operation__resumed_each_step_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__kill_9_mid_unsafe_step__abandoned_cleanly, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, teardown),
-		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, teardown),
-		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, teardown),
+						setup_low_fd_limit, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_mid_operation__resumed_each_step_once, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__kill_9_mid_unsafe_step__abandoned_cleanly, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__event_redelivered_with_new_envelope_id__runs_once, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__malformed_frames__ignored_without_crash, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__refresh_requested__new_link_first_nothing_lost, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__abrupt_drop__reconnects_and_handles_later_envelopes, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
-						teardown),
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__kill_9_mid_promote__settled_once_after_restart, setup_registry,
-						teardown),
-		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, teardown),
-		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, teardown),
-		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, teardown),
-		cmocka_unit_test_setup_teardown(serve__invalid_bot_token__exits_with_one_clear_line, setup_bad_bot_token, teardown),
-		cmocka_unit_test_setup_teardown(serve__wss__answers_over_tls_with_ca_from_cert_dir, setup_tls, teardown),
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__sigterm__finishes_queued_jobs_and_exits_zero, setup_slow, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__link_disabled__exits_with_one_clear_line, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__invalid_app_token__exits_with_one_clear_line, setup_bad_token, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__invalid_bot_token__exits_with_one_clear_line, setup_bad_bot_token, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__wss__answers_over_tls_with_ca_from_cert_dir, setup_tls, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__wss__stale_cert_file__ignored_with_a_warning,
-						setup_tls_stale_bundle, teardown),
-		cmocka_unit_test_setup_teardown(serve__wss__certificate_for_another_host__refused, setup_tls_other_host, teardown),
+						setup_tls_stale_bundle, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__wss__certificate_for_another_host__refused, setup_tls_other_host, fx_teardown),
 	};
 
-	if (!realpath(vb, viva_bin) || !realpath(fb, fake_bin)) {
-		fprintf(stderr, "test_serve: need %s and %s\n", vb, fb);
+	if (fx_find_bins("test_serve"))
 		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
