@@ -594,7 +594,7 @@ static int step_bg_switch(struct op *op)
 		json_object_set_new(op_data(op), "switched_at", json_integer(now_of(op)));
 	who = mrkdwn_user(op_started_by(op));
 	text = xasprintf("*%s* in %s: %s is live with `%s` (was %s with `%s`), by %s in %lld s. %s stays up for "
-			 "rollback until %s UTC, then scales to zero.", dstr(op, "service"), dstr(op, "env"),
+			 "rollback until %s, then scales to zero.", dstr(op, "service"), dstr(op, "env"),
 			 dstr(op, "idle"), dstr(op, "tag"), dstr(op, "live"), dstr(op, "from_tag"), who,
 			 (long long)(dint(op, "switched_at") - dint(op, "started")), dstr(op, "live"),
 			 k8s_time(dint(op, "switched_at") + cfg->rollback_window_s, until, sizeof(until)));
@@ -999,7 +999,7 @@ static json_t *slot_row(const struct k8s_slot *s, const char *live, int64_t sinc
 	json_t *row;
 
 	if (is_live && since > 0)
-		note = xasprintf(" (live since %s UTC)", k8s_time(since, when, sizeof(when)));
+		note = xasprintf(" (live since %s)", k8s_time(since, when, sizeof(when)));
 	else if (is_live)
 		note = xstrdup(" (live)");
 	else
@@ -1009,7 +1009,7 @@ static json_t *slot_row(const struct k8s_slot *s, const char *live, int64_t sinc
 			 s->rollout == K8S_ROLLOUT_COMPLETE ? "" : " — ", s->rollout == K8S_ROLLOUT_COMPLETE ? "" : s->progress,
 			 "");
 	if (s->deployed_at > 0) {
-		char *more = xasprintf("%s\ndeployed %s UTC (%lld d ago)%s%s", text, k8s_time(s->deployed_at, when,
+		char *more = xasprintf("%s\ndeployed %s (%lld d ago)%s%s", text, k8s_time(s->deployed_at, when,
 				       sizeof(when)), (long long)((now - s->deployed_at) / 86400),
 				       *s->deployed_by ? " by " : "", s->deployed_by);
 		free(text);
