@@ -27,7 +27,8 @@ else
 Q := @
 endif
 
-# Debian packages: libraries, and the real servers the tests start.
+# Debian packages: libraries, and the real servers the tests start
+# (prometheus ships promtool too: tests/prom_fixture.c backfills with it).
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
              libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
@@ -71,6 +72,7 @@ CORE_SRCS += bot/clients/kubeconfig.c
 CORE_SRCS += bot/clients/kube_exec.c
 CORE_SRCS += bot/clients/kube.c
 CORE_SRCS += bot/clients/kube_http.c
+CORE_SRCS += bot/clients/prom.c
 CORE_SRCS += bot/model/tmpl.c
 CORE_SRCS += bot/model/builtin.c
 CORE_SRCS += bot/model/render.c
@@ -156,6 +158,7 @@ TESTS += tests/test_kube_fake
 TESTS += tests/test_k8s
 TESTS += tests/test_deploy
 TESTS += tests/test_serve_deploy
+TESTS += tests/test_prom
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -211,9 +214,10 @@ KUBE_FAKE_SRCS += tests/kube/yaml.c
 KUBE_FAKE_OBJS := $(KUBE_FAKE_SRCS:%.c=$(TBUILD)/%.o)
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
-                $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
+                $(TBUILD)/tests/http_front.o $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
                 $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
-                $(TBUILD)/tests/tls_front.o $(TBUILD)/tests/serve_fx.o $(KUBE_FAKE_OBJS)
+                $(TBUILD)/tests/tls_front.o $(TBUILD)/tests/serve_fx.o $(TBUILD)/tests/prom_fixture.o \
+                $(TBUILD)/tests/prom_proxy.o $(KUBE_FAKE_OBJS)
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
@@ -266,7 +270,8 @@ install: $(INSTALL_BIN)
 	install -m 0644 .env.example $(DESTDIR)$(PREFIX)/share/viva/env.example
 
 BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \
-                   $(BUILD)/tests/registry_push.o $(BUILD)/tests/registry_proxy.o $(CORE_OBJS)
+                   $(BUILD)/tests/registry_push.o $(BUILD)/tests/registry_proxy.o $(BUILD)/tests/http_front.o \
+                   $(CORE_OBJS)
 $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)

@@ -13,6 +13,7 @@
 #include "bot/lib/log.h"
 #include "bot/clients/registry.h"
 #include "bot/clients/kube.h"
+#include "bot/clients/prom.h"
 #include "bot/k8s/doctor.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
@@ -144,6 +145,20 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 			log_warn("registry TLS certificates are not checked (registry.insecure)", "url=%s",
 				 cfg->registry_url);
 	}
+	if (cfg->prometheus_url) {
+		struct prom_opts po = {
+			.url = cfg->prometheus_url, .user = cfg->prometheus_user,
+			.password = cfg->prometheus_password, .token = cfg->prometheus_token,
+			.ca_file = cfg->prometheus_ca_file,
+			/* as for the registry: a hung Prometheus holds half the workers */
+			.max_concurrent = cfg->workers > 1 ? cfg->workers / 2 : 1,
+		};
+		env->prom = prom_new(&po, err, sizeof(err));
+		if (!env->prom) {
+			fprintf(stderr, "viva: %s\n", err);
+			goto fail;
+		}
+	}
 	if (cfg->n_clusters > 0 &&
 	    kube_clients_new(cfg, NULL, NULL, &env->kube, err, sizeof(err)) != VIVA_OK) {
 		/* a missing or wrong setting: one line naming it (SPEC section 2) */
@@ -153,6 +168,8 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 	startup_apply(env);
 	return 0;
 fail:
+	prom_free(env->prom);
+	env->prom = NULL;
 	registry_free(env->registry);
 	env->registry = NULL;
 	store_close(env->store);
@@ -166,6 +183,7 @@ fail:
 static void env_close(struct viva_config *cfg, struct viva_env *env)
 {
 	kube_clients_free(env->kube);
+	prom_free(env->prom);
 	registry_free(env->registry);
 	store_close(env->store);
 	tmpl_set_free(env->tmpl);
@@ -259,13 +277,18 @@ static int run_check_config(void)
 
 	if (env_open(&cfg, &env, true))
 		return 1;
+	/* whether secrets are set, never what they are; the URLs hold none
+	 * (registry_new_ex and prom_new refuse user:password@) */
 	printf("configuration ok: slash_command=%s workers=%d db=%s templates=%zu "
-	       "template_overrides=%zu%s%s slack_tokens=%s http_listen=%s\n",
+	       "template_overrides=%zu%s%s slack_tokens=%s http_listen=%s registry=%s registry_credentials=%s "
+	       "prometheus=%s prometheus_credentials=%s\n",
 	       cfg.slash_command, cfg.workers, cfg.db_path, tmpl_set_count(env.tmpl),
 	       tmpl_set_overrides(env.tmpl), cfg.templates_dir ? " templates_dir=" : "",
 	       cfg.templates_dir ? cfg.templates_dir : "",
 	       cfg.slack_app_token && cfg.slack_bot_token ? "set" : "missing",
-	       cfg.http_listen ? cfg.http_listen : "(off)");
+	       cfg.http_listen ? cfg.http_listen : "(off)", cfg.registry_url ? cfg.registry_url : "(off)",
+	       cfg.registry_user ? "set" : "none", cfg.prometheus_url ? cfg.prometheus_url : "(off)",
+	       cfg.prometheus_token ? "bearer" : cfg.prometheus_user ? "basic" : "none");
 	env_close(&cfg, &env);
 	return 0;
 }

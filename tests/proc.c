@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,7 +31,7 @@ int proc_start_in(struct proc *p, const char *cwd, bool clean_env, char *const a
 	/* what a clean environment keeps: the sanitizers' options and a PATH */
 	static const char *const keep[] = { "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", NULL };
 	char *kept[8] = { NULL };
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	memset(p, 0, sizeof(*p));
 	p->status = -1;
@@ -40,6 +41,10 @@ int proc_start_in(struct proc *p, const char *cwd, bool clean_env, char *const a
 		return -1;
 	if (pid == 0) {
 		int fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		/* a test that crashes must not leave its servers running */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+			_exit(125);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);

@@ -30,6 +30,7 @@ static const char *const config_vars[] = {
 	"KUBECONFIG", "KUBE_API_URL", "KUBE_TOKEN", "KUBE_CA_FILE", "REGISTRY_URL",
 	"REGISTRY_USER", "REGISTRY_PASSWORD", "PROMETHEUS_URL", "VIVA_HTTP_LISTEN",
 	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES", "REGISTRY_CA_FILE",
+	"PROMETHEUS_USER", "PROMETHEUS_PASSWORD", "PROMETHEUS_TOKEN", "PROMETHEUS_CA_FILE",
 };
 
 struct fixture {
@@ -754,6 +755,58 @@ static void config__registry_tls__ca_file_and_insecure(void **state)
 	expect_fail(fx, VIVA_EINVAL, "REGISTRY_CA_FILE: uses ~ but HOME is not set");
 }
 
+static void config__prometheus_credentials__basic_or_bearer_never_echoed(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	write_file("viva.yaml", "prometheus:\n  url: https://prom.example:9090/prometheus\n"
+		   "  ca_file: ~/certs/prom-ca.pem\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->prometheus_url, "https://prom.example:9090/prometheus");
+	assert_string_equal(c->prometheus_ca_file, "/home/tester/certs/prom-ca.pem");
+	assert_null(c->prometheus_user);
+	assert_null(c->prometheus_password);
+	assert_null(c->prometheus_token);
+	config_release(c);
+
+	/* basic auth from .env, the CA file from the environment (it wins over the yaml) */
+	write_file(".env", "PROMETHEUS_USER=viewer\nPROMETHEUS_PASSWORD=\"pw with spaces-secret-77\"\n");
+	setenv("PROMETHEUS_CA_FILE", "/etc/ssl/prom.pem", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->prometheus_user, "viewer");
+	assert_string_equal(c->prometheus_password, "pw with spaces-secret-77");
+	assert_string_equal(c->prometheus_ca_file, "/etc/ssl/prom.pem");
+	config_release(c);
+	unsetenv("PROMETHEUS_CA_FILE");
+
+	/* a bearer token alone */
+	write_file(".env", "PROMETHEUS_TOKEN=tok-secret-77\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->prometheus_token, "tok-secret-77");
+	config_release(c);
+
+	/* half of basic auth, or both kinds: start-up stops with one line, no secret */
+	write_file(".env", "PROMETHEUS_USER=viewer\n");
+	expect_fail(fx, VIVA_EINVAL, "PROMETHEUS_USER is set without PROMETHEUS_PASSWORD: set both for "
+		    "basic auth, or PROMETHEUS_TOKEN alone");
+	write_file(".env", "PROMETHEUS_PASSWORD=pw-secret-77\n");
+	expect_fail(fx, VIVA_EINVAL, "PROMETHEUS_PASSWORD is set without PROMETHEUS_USER");
+	assert_null(strstr(fx->err, "secret-77"));
+	write_file(".env", "PROMETHEUS_USER=viewer\nPROMETHEUS_PASSWORD=pw-secret-77\n"
+		   "PROMETHEUS_TOKEN=tok-secret-77\n");
+	expect_fail(fx, VIVA_EINVAL, "PROMETHEUS_USER and PROMETHEUS_TOKEN are both set: use basic auth or "
+		    "a bearer token, not both");
+	assert_null(strstr(fx->err, "secret-77"));
+	/* a token goes into a header: no spaces */
+	write_file(".env", "PROMETHEUS_TOKEN=\"tok secret-77\"\n");
+	expect_fail(fx, VIVA_EINVAL, "PROMETHEUS_TOKEN (from ./.env): must not contain spaces");
+	assert_null(strstr(fx->err, "secret-77"));
+	unlink(".env");
+	expect_yaml_fail(fx, "prometheus:\n  ca_file: \"a\\tb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: prometheus.ca_file: must not contain control characters");
+}
+
 /* ---- yaml errors -------------------------------------------------------------- */
 
 static void config__unknown_key__error_with_line(void **state)
@@ -1123,6 +1176,7 @@ int main(void)
 		T(config__bad_env_values__name_the_variable),
 		T(config__templates_dir__env_beats_yaml_none_means_built_in),
 		T(config__registry_tls__ca_file_and_insecure),
+		T(config__prometheus_credentials__basic_or_bearer_never_echoed),
 		T(config__unknown_key__error_with_line),
 		T(config__wrong_type__error_with_line),
 		T(config__out_of_range__error),

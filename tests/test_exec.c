@@ -155,6 +155,45 @@ static void exec__bad_config__one_clear_line(void **state)
 	free(path);
 }
 
+/* Prometheus's credentials: check-config says which kind is set, never
+ * what; half of them, or both kinds, stop start-up with one line. */
+static void check_config__prometheus_credentials__said_never_shown(void **state)
+{
+	static const struct {
+		const char *env;
+		int ok;
+		const char *says;
+	} cases[] = {
+		{ "", 1, "prometheus=(off) prometheus_credentials=none" },
+		{ "PROMETHEUS_URL=http://127.0.0.1:9 ", 1, "prometheus=http://127.0.0.1:9 prometheus_credentials=none" },
+		{ "PROMETHEUS_URL=http://127.0.0.1:9 PROMETHEUS_USER=viewer PROMETHEUS_PASSWORD=pw-SECRET-9 ", 1,
+		  "prometheus_credentials=basic" },
+		{ "PROMETHEUS_URL=http://127.0.0.1:9 PROMETHEUS_TOKEN=tok-SECRET-9 ", 1, "prometheus_credentials=bearer" },
+		{ "REGISTRY_URL=http://127.0.0.1:9 REGISTRY_USER=robot REGISTRY_PASSWORD=pw-SECRET-9 ", 1,
+		  "registry=http://127.0.0.1:9 registry_credentials=set" },
+		{ "PROMETHEUS_URL=http://127.0.0.1:9 PROMETHEUS_USER=viewer ", 0,
+		  "viva: configuration error: PROMETHEUS_USER is set without PROMETHEUS_PASSWORD" },
+		{ "PROMETHEUS_USER=viewer PROMETHEUS_PASSWORD=pw-SECRET-9 PROMETHEUS_TOKEN=tok-SECRET-9 ", 0,
+		  "viva: configuration error: PROMETHEUS_USER and PROMETHEUS_TOKEN are both set" },
+		{ "PROMETHEUS_URL=http://127.0.0.1:9 PROMETHEUS_CA_FILE=/nonexistent/ca.pem ", 0,
+		  "viva: prometheus.ca_file /nonexistent/ca.pem: No such file or directory" },
+	};
+	struct fixture *f = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st;
+		char *env = xasprintf("VIVA_DB=%s/viva.db %s", f->dir, cases[i].env);
+		char *out = viva_env(f, env, "check-config", &st);
+
+		if ((st == 0) != cases[i].ok || !strstr(out, cases[i].says) || strstr(out, "SECRET"))
+			fail_msg("case %zu: exit %d, output:\n%s", i, st, out);
+		/* one line */
+		assert_true(strchr(out, '\n') == out + strlen(out) - 1);
+		free(out);
+		free(env);
+	}
+}
+
 static void exec__help__lists_every_subcommand(void **state)
 {
 	struct fixture *f = *state;
@@ -361,6 +400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exec__unknown_command__says_so_and_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__failed_or_refused_action__non_zero_exit, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__bad_config__one_clear_line, setup, teardown),
+		cmocka_unit_test_setup_teardown(check_config__prometheus_credentials__said_never_shown, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__help__lists_every_subcommand, setup, teardown),
 		cmocka_unit_test_setup_teardown(exec__templates_dump_edit_override, setup, teardown),
 		cmocka_unit_test_setup_teardown(render__spec_dir_and_override__printed_as_a_list, setup, teardown),

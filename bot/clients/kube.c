@@ -103,23 +103,6 @@ static int ensure_message(const struct kube *k, int rc)
 	return rc;
 }
 
-/* Remote or user text for a message: printable ASCII, at most max bytes. */
-static const char *shown(const char *s, char *buf, size_t bufsz, size_t max)
-{
-	size_t i = 0;
-
-	if (!s)
-		s = "";
-	if (max >= bufsz)
-		max = bufsz - 1;
-	for (; s[i] && i < max; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	if (s[i] && i >= 3)
-		memcpy(buf + i - 3, "...", 3);
-	return buf;
-}
-
 const char *kube_resource_name(const struct kube_resource *res, char *buf, size_t n)
 {
 	if (!res)
@@ -153,7 +136,7 @@ static void describe(const struct kube *k, const struct kube_ref *ref, char *buf
 
 	kube_resource_name(ref->res, res, sizeof(res));
 	if (ref->name)
-		snprintf(buf, n, "%s \"%s\"%s%s%s%s", res, shown(ref->name, name, sizeof(name), 80),
+		snprintf(buf, n, "%s \"%s\"%s%s%s%s", res, text_shown(ref->name, name, sizeof(name), 80),
 			 ref->sub ? " " : "", ref->sub ? ref->sub : "", ns && *ns ? " in namespace " : "",
 			 ns && *ns ? ns : "");
 	else
@@ -213,7 +196,7 @@ int kube_status_error(const struct kube *k, const struct kube_ref *ref, const ch
 		if (k && k->creds)
 			sb_addf(&sb, " (%s)", k->creds);
 	} else if (message && *message) {
-		shown(message, msg, sizeof(msg), 400);
+		text_shown(message, msg, sizeof(msg), 400);
 		if (status == 404 || status == 409 || status == 400 || status == 422) {
 			/* the API's own words, e.g. deployments.apps "x" not found,
 			 * with the namespace it leaves out */
@@ -233,10 +216,10 @@ int kube_status_error(const struct kube *k, const struct kube_ref *ref, const ch
 			json_array_foreach(causes, i, c) {
 				const char *cm = json_string_value(json_object_get(c, "message"));
 				const char *field = json_string_value(json_object_get(c, "field"));
-				if (!cm || n >= MAX_CAUSES_SHOWN || strstr(msg, shown(cm, what, sizeof(what), 200)))
+				if (!cm || n >= MAX_CAUSES_SHOWN || strstr(msg, text_shown(cm, what, sizeof(what), 200)))
 					continue;
 				sb_addf(&sb, "%s%s%s%s", n ? "; " : ": ", field ? field : "", field ? " " : "",
-					shown(cm, what, sizeof(what), 200));
+					text_shown(cm, what, sizeof(what), 200));
 				n++;
 			}
 		}
@@ -246,7 +229,7 @@ int kube_status_error(const struct kube *k, const struct kube_ref *ref, const ch
 		kube_resource_name(ref ? ref->res : NULL, res, sizeof(res));
 		if (ref && ref->name) {
 			char name[96];
-			sb_addf(&sb, "%s \"%s\" not found%s%s", res, shown(ref->name, name, sizeof(name), 80),
+			sb_addf(&sb, "%s \"%s\" not found%s%s", res, text_shown(ref->name, name, sizeof(name), 80),
 				ns && *ns ? " in namespace " : "", ns && *ns ? ns : "");
 		}
 		else
@@ -303,7 +286,7 @@ char *kube_path(const struct kube *k, const struct kube_ref *ref)
 	}
 	ns = ns_of(k, ref);
 	if (ns && *ns && !is_dns1123_label(ns)) {
-		kube_fail(VIVA_EINVAL, 0, "", "'%s' is not a namespace name", shown(ns, buf, sizeof(buf), 64));
+		kube_fail(VIVA_EINVAL, 0, "", "'%s' is not a namespace name", text_shown(ns, buf, sizeof(buf), 64));
 		return NULL;
 	}
 	if (ns && !*ns && ref->name) {
@@ -311,7 +294,7 @@ char *kube_path(const struct kube *k, const struct kube_ref *ref)
 		return NULL;
 	}
 	if (ref->name && !name_ok(ref->name)) {
-		kube_fail(VIVA_EINVAL, 0, "", "'%s' is not an object name", shown(ref->name, buf, sizeof(buf), 64));
+		kube_fail(VIVA_EINVAL, 0, "", "'%s' is not an object name", text_shown(ref->name, buf, sizeof(buf), 64));
 		return NULL;
 	}
 	if (ref->sub && (!ref->name || !lower_token(ref->sub, false))) {
@@ -752,7 +735,7 @@ int kube_for_env(struct kube_clients *s, const struct viva_config *cfg, const ch
 		*ns = NULL;
 	if (!e)
 		return kube_fail(VIVA_ENOENT, 0, "", "viva.yaml has no environment '%s' (add it under environments)",
-				 shown(env, buf, sizeof(buf), 63));
+				 text_shown(env, buf, sizeof(buf), 63));
 	*k = kube_clients_get(s, e->cluster);
 	if (!*k)
 		return kube_fail(VIVA_EUNAVAIL, 0, "", "cluster %s of environment %s has no Kubernetes client", e->cluster,

@@ -361,23 +361,13 @@ static int call(struct kube_real *r, const struct call *c, json_t **out)
 
 static void add_query(struct strbuf *sb, bool *first, const char *key, const char *value)
 {
-	static const char hex[] = "0123456789ABCDEF";
-
 	if (!value)
 		return;
 	sb_addc(sb, *first ? '?' : '&');
 	*first = false;
 	sb_adds(sb, key);
 	sb_addc(sb, '=');
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (isalnum(*p) || *p == '-' || *p == '_' || *p == '.' || *p == '~') {
-			sb_addc(sb, (char)*p);
-		} else {
-			sb_addc(sb, '%');
-			sb_addc(sb, hex[*p >> 4]);
-			sb_addc(sb, hex[*p & 15]);
-		}
-	}
+	sb_add_pct(sb, value);
 }
 
 /* The URL of ref with the write options' query (fieldManager, force, dryRun). */

@@ -24,7 +24,15 @@
  *                  the API's JSON, an HTTP error without one
  *   VIVA_EAUTH     401 / 403
  *   VIVA_EUNAVAIL  not reachable (connection refused, DNS), 502/503/504
+ *   VIVA_ERANGE    an answer larger than max_bytes
+ *   VIVA_EBUSY     429, or max_concurrent queries already waiting (nothing sent)
+ *   VIVA_EINVAL    also: arguments viva will not send (no query, step <= 0,
+ *                  end before start, more than 11,000 steps a series)
  * Warnings (status "success" with "warnings") are kept in the result.
+ *
+ * A query is sent once: a Prometheus that timed out (its 503) would only
+ * time out again, so the HTTP layer retries only a connection that could
+ * not be made (nothing was sent) and a 429.
  */
 struct viva_config;
 
@@ -47,9 +55,12 @@ struct prom_result {
 	struct prom_series *series;  /* vector and matrix: one per series; scalar, string: one */
 	size_t n;
 	char *text;                  /* string results only */
-	json_t *warnings;            /* array of strings; empty when none */
+	json_t *warnings;            /* array of strings; empty when none (NULL after a failure) */
 };
 
+/* Frees what r holds and leaves it empty (NULL is fine). On failure the
+ * calls below leave *out empty, holding nothing: releasing it is harmless,
+ * not needed. */
 void prom_result_release(struct prom_result *r);
 /* The value of label `name` of series s, or NULL. */
 const char *prom_label(const struct prom_series *s, const char *name);
@@ -62,6 +73,9 @@ struct prom_opts {
 	const char *token;       /* bearer; not with user */
 	const char *ca_file;     /* may be NULL */
 	long timeout_ms;         /* one query, all of it; <= 0: 30000 */
+	size_t max_bytes;        /* cap on one answer; 0: 32 MiB */
+	int max_concurrent;      /* queries on Prometheus at once (a bulkhead: a hung
+				  * Prometheus holds that many workers); 0: no bound */
 };
 
 /* NULL with one line in err when the options cannot be used. */
@@ -74,8 +88,11 @@ int prom_query(struct prom *p, const char *promql, int64_t at, struct prom_resul
 int prom_query_range(struct prom *p, const char *promql, int64_t start, int64_t end, int64_t step,
 		     struct prom_result *out);
 
-/* How many queries this client has sent (tests, benchmarks). */
+/* How many queries this client has sent (tests, benchmarks): every query
+ * handed to the HTTP layer, whatever its outcome. */
 uint64_t prom_queries_sent(const struct prom *p);
+/* How messages name it: "Prometheus at http://host:9090" (borrowed). */
+const char *prom_peer(const struct prom *p);
 
 const char *prom_last_error(void);
 

@@ -24,6 +24,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/text.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -63,23 +64,11 @@ static int ensure_message(int rc)
 	return rc;
 }
 
-/* User or remote text for a message: printable ASCII only, at most max bytes. */
+/* User or remote text for a message (text_shown), "(none)" for NULL. */
 const char *registry_shown(const char *s, char *buf, size_t bufsz, size_t max)
 {
-	size_t i = 0;
-
-	if (!s)
-		s = "(none)";
-	if (max >= bufsz)
-		max = bufsz - 1;
-	for (; s[i] && i < max; i++)
-		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	buf[i] = '\0';
-	if (s[i] && i >= 3)
-		memcpy(buf + i - 3, "...", 3);
-	return buf;
+	return text_shown(s ? s : "(none)", buf, bufsz, max);
 }
-
 /* ---- names, in messages ------------------------------------------------------ */
 
 /* Messages for names refused before any request. */

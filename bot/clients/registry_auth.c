@@ -242,22 +242,6 @@ bad:
 	return VIVA_EREMOTE;
 }
 
-static void add_query_escaped(struct strbuf *sb, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (is_alnum((char)c) || c == '-' || c == '_' || c == '.' || c == '~') {
-			sb_addc(sb, (char)c);
-		} else {
-			sb_addc(sb, '%');
-			sb_addc(sb, hex[c >> 4]);
-			sb_addc(sb, hex[c & 15]);
-		}
-	}
-}
-
 /* Ask the realm for a token answering ch. */
 static int fetch_token(struct registry_real *r, const struct challenge *ch, char **token,
 		       int64_t *expires_ms)
@@ -278,11 +262,11 @@ static int fetch_token(struct registry_real *r, const struct challenge *ch, char
 	sb_addc(&url, strchr(ch->realm, '?') ? '&' : '?');
 	if (ch->service) {
 		sb_adds(&url, "service=");
-		add_query_escaped(&url, ch->service);
+		sb_add_pct(&url, ch->service);
 	}
 	if (ch->scope) {
 		sb_adds(&url, ch->service ? "&scope=" : "scope=");
-		add_query_escaped(&url, ch->scope);
+		sb_add_pct(&url, ch->scope);
 	}
 	origin = registry_origin_of(ch->realm);
 	peer = xasprintf("the registry's token service at %s", origin ? origin : "(unknown)");

@@ -15,6 +15,9 @@ void sb_add(struct strbuf *sb, const char *s, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s percent-encoded for a URL query or a form body: RFC 3986's unreserved
+ * characters as they are, every other byte as %XX. */
+void sb_add_pct(struct strbuf *sb, const char *s);
 /* Give the buffer to the caller (caller frees); sb is empty afterwards. */
 char *sb_detach(struct strbuf *sb);
 

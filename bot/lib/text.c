@@ -7,6 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *text_shown(const char *s, char *buf, size_t bufsz, size_t max)
+{
+	size_t i = 0;
+
+	if (!s)
+		s = "";
+	if (max >= bufsz)
+		max = bufsz - 1;
+	for (; s[i] && i < max; i++)
+		buf[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	buf[i] = '\0';
+	if (s[i] && i >= 3)
+		memcpy(buf + i - 3, "...", 3);
+	return buf;
+}
+
 bool is_dns1123_label(const char *s)
 {
 	size_t n;

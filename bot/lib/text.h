@@ -18,6 +18,13 @@ char *utf8_sanitize(const char *s, size_t n);
 size_t utf8_char_len(const unsigned char *s, size_t n);
 
 /*
+ * Remote or user text for a one-line message: s (NULL: "") copied into buf
+ * as printable ASCII (any other byte becomes '?'), at most max bytes
+ * (bufsz - 1 at most); a longer text ends in "...". Returns buf.
+ */
+const char *text_shown(const char *s, char *buf, size_t bufsz, size_t max);
+
+/*
  * Split a command line into words: blanks separate, "double" and 'single'
  * quotes group, backslash escapes inside double quotes. On success *argv is a
  * NULL-terminated array (free with argv_free) and *argc its length.

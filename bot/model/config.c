@@ -448,6 +448,7 @@ static const struct field http_fields[] = {
 
 static const struct field prometheus_fields[] = {
 	{ .key = "url", .kind = F_STR, .off = CFG(prometheus_url), .check = check_url, .quiet = true },
+	{ .key = "ca_file", .kind = F_STR, .off = CFG(prometheus_ca_file), .check = check_oneline, .home = true },
 	{ .key = NULL }
 };
 
@@ -979,6 +980,10 @@ static const struct {
 	{ "REGISTRY_USER", CFG(registry_user), 0, NULL, NULL },
 	{ "REGISTRY_PASSWORD", CFG(registry_password), 0, NULL, NULL },
 	{ "PROMETHEUS_URL", CFG(prometheus_url), V_URL, NULL, NULL },
+	{ "PROMETHEUS_USER", CFG(prometheus_user), 0, NULL, NULL },
+	{ "PROMETHEUS_PASSWORD", CFG(prometheus_password), 0, NULL, NULL },
+	{ "PROMETHEUS_TOKEN", CFG(prometheus_token), V_SECRET, NULL, NULL },
+	{ "PROMETHEUS_CA_FILE", CFG(prometheus_ca_file), V_HOME, NULL, NULL },
 	{ "VIVA_HTTP_LISTEN", CFG(http_listen), 0, NULL, NULL },
 	{ "VIVA_NODE_TOKEN", CFG(node_token), V_SECRET, NULL, NULL },
 	{ "VIVA_LOG_LEVEL", CFG(log_level), 0, NULL, NULL },
@@ -1032,6 +1037,18 @@ static int apply_env(struct ld *ld)
 	if (c->slack_api_base[strlen(c->slack_api_base) - 1] != '/')
 		replace_str(&c->slack_api_base, xasprintf("%s/", c->slack_api_base));
 
+	/* Prometheus's credentials: basic auth (both) or a bearer token (alone) */
+	if (!c->prometheus_user != !c->prometheus_password) {
+		viva_errf(ld->err, ld->errlen, "%s is set without %s: set both for basic auth, or "
+			"PROMETHEUS_TOKEN alone", c->prometheus_user ? "PROMETHEUS_USER" : "PROMETHEUS_PASSWORD",
+			c->prometheus_user ? "PROMETHEUS_PASSWORD" : "PROMETHEUS_USER");
+		return VIVA_EINVAL;
+	}
+	if (c->prometheus_user && c->prometheus_token) {
+		viva_errf(ld->err, ld->errlen, "PROMETHEUS_USER and PROMETHEUS_TOKEN are both set: use basic "
+			"auth or a bearer token, not both");
+		return VIVA_EINVAL;
+	}
 	if (c->http_listen && check_listen(c->http_listen) != VIVA_OK) {
 		viva_errf(ld->err, ld->errlen, "VIVA_HTTP_LISTEN: expected HOST:PORT with a port "
 			"1..65535, e.g. 127.0.0.1:8080");
@@ -1123,6 +1140,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->db_path, &cfg->config_path, &cfg->kubeconfig, &cfg->kube_api_url,
 		&cfg->kube_token, &cfg->kube_ca_file, &cfg->registry_url,
 		&cfg->registry_user, &cfg->registry_password, &cfg->registry_ca_file, &cfg->prometheus_url,
+		&cfg->prometheus_user, &cfg->prometheus_password, &cfg->prometheus_token, &cfg->prometheus_ca_file,
 		&cfg->http_listen, &cfg->node_token, &cfg->log_level, &cfg->templates_dir,
 		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup, &cfg->loop_priority,
 		&cfg->channel_deploy, &cfg->channel_audit, &cfg->channel_nodes,

@@ -15,6 +15,7 @@
  * viva.yaml is optional: every key has a default. Where a value exists both
  * as a variable and a yaml key (REGISTRY_URL / registry.url,
  * REGISTRY_CA_FILE / registry.ca_file, PROMETHEUS_URL / prometheus.url,
+ * PROMETHEUS_CA_FILE / prometheus.ca_file,
  * VIVA_TEMPLATES / templates_dir) the variable wins.
  *
  * Every error names the key and, for yaml, file:line, e.g.
@@ -51,6 +52,10 @@ struct viva_config {
 	char *registry_password;  /* REGISTRY_PASSWORD (secret) */
 	char *registry_ca_file;   /* REGISTRY_CA_FILE, else registry.ca_file: CA bundle for https */
 	char *prometheus_url;     /* PROMETHEUS_URL, else prometheus.url */
+	char *prometheus_user;    /* PROMETHEUS_USER: basic auth, with the password */
+	char *prometheus_password; /* PROMETHEUS_PASSWORD (secret) */
+	char *prometheus_token;   /* PROMETHEUS_TOKEN (secret): a bearer token, not with a user */
+	char *prometheus_ca_file; /* PROMETHEUS_CA_FILE, else prometheus.ca_file: CA bundle for https */
 	char *http_listen;        /* VIVA_HTTP_LISTEN, e.g. 127.0.0.1:8080; NULL = no endpoint */
 	char *node_token;         /* VIVA_NODE_TOKEN (secret) */
 	char *log_level;          /* VIVA_LOG_LEVEL, default info */
