@@ -113,6 +113,7 @@ CORE_SRCS += handlers/tags.c
 CORE_SRCS += handlers/promote.c
 CORE_SRCS += handlers/deploy.c
 CORE_SRCS += handlers/lag.c
+CORE_SRCS += handlers/unused.c
 CORE_SRCS += bot/k8s/apply.c
 CORE_SRCS += bot/k8s/rollout.c
 CORE_SRCS += bot/k8s/doctor.c
@@ -159,6 +160,7 @@ TESTS += tests/test_k8s
 TESTS += tests/test_deploy
 TESTS += tests/test_serve_deploy
 TESTS += tests/test_prom
+TESTS += tests/test_unused
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

@@ -12,6 +12,7 @@
 #include "handlers/pipeline.h"
 #include "handlers/promote.h"
 #include "handlers/tags.h"
+#include "handlers/unused.h"
 
 /*
  * The command table: every `/viva` subcommand, in the order `help` shows it.
@@ -70,6 +71,11 @@ const struct cmd cmd_table[] = {
 	{ "lag", cmd_lag, 0, 0, 0, SAFE,
 	  "lag", "run the lag audit now: services whose canary is ahead of live for more than "
 	  "thresholds.lag_days, posted to the deploy channel", NULL },
+	{ "unused", cmd_unused, 0, 0, 0, SAFE,
+	  "unused", "run the unused-service audit now (Prometheus: HTTP, Kafka, suspended CronJobs), posted to "
+	  "the audit channel with keep / confirm buttons", NULL },
+	{ "savings", cmd_savings, 0, 0, 0, SAFE,
+	  "savings", "services removed and the CPU and memory reclaimed, in total and per month", NULL },
 	{ "ops", cmd_ops, 0, 1, 0, SAFE,
 	  "ops [TARGET]", "durable operations (deploys, promotions, drains): state, step, who, outcome",
 	  "ops service-a" },
@@ -91,6 +97,10 @@ const struct act act_table[] = {
 	{ "tag_promote", act_tag_promote, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY | ACT_IMAGE, DESTRUCTIVE,
 	  "promote a tag to latest" },
 	{ "tags_more", act_tags_more, 0, SAFE, "older image tags" },
+	{ "unused_keep", act_unused_keep, ACT_WRITE | ACT_DEPLOY, SAFE,
+	  "still in use: leave the service out of the unused audit for thresholds.snooze_days" },
+	{ "unused_confirm", act_unused_confirm, ACT_WRITE | ACT_CONFIRM | ACT_OWNER, DESTRUCTIVE,
+	  "confirm unused: the guarded deletion, into the savings tally" },
 	{ "bluegreen_trigger", act_bluegreen_trigger, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
 	  "blue-green to the canary's tag" },
 	{ "rollback", act_rollback, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
@@ -113,6 +123,8 @@ const struct op_kind *const op_kinds[] = {
 
 /* Scheduled tasks (bot/sched_thread.c runs them). */
 const struct sched_task sched_table[] = {
+	{ "unused", task_unused, "0 10 * * MON",
+	  "the unused-service audit (schedules.unused), posted to channels.audit" },
 	{ "lag", task_lag, "0 10 * * *",
 	  "the lag audit (schedules.lag): canaries ahead of live for more than thresholds.lag_days" },
 	{ "housekeeping", task_housekeeping, "17 * * * *",

@@ -15,7 +15,8 @@
 static json_t *plain_message(const char *text)
 {
 	char *clean = utf8_sanitize(text, strlen(text));
-	char *esc = mrkdwn_escape(clean);
+	/* mentions viva wrote stay mentions; anything else is shown as typed */
+	char *esc = mrkdwn_escape_keep_mentions(clean);
 	json_t *msg = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}",
 				"text", esc,
 				"blocks", "type", "section", "text", "type", "mrkdwn", "text", esc);

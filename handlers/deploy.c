@@ -27,6 +27,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 #include "bot/lib/strbuf.h"
+#include "bot/lib/times.h"
 #include "bot/metrics.h"
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
@@ -234,10 +235,12 @@ static int wait_rollout(struct op *op, const char *slot, const char *consequence
 	int64_t started = dint(op, "rollout_started");
 	char last[160] = "";
 	struct kube *k = NULL;
-	long poll = poll_ms();
+	/* short waits first (a quick rollout is seen at once), growing to the poll interval */
+	long poll = poll_ms(), wait = poll < 100 ? poll : 100;
+	int64_t mono0 = now_ms_mono();   /* bounds this run in real time too, whatever the clock says */
 	int rc = kube_of(op, &k);
 
-	for (long round = 0; rc == VIVA_OK; round++) {
+	while (rc == VIVA_OK) {
 		struct k8s_slot s;
 		char *name = slot_name(op, slot);
 		int64_t waited = now_of(op) - started;
@@ -268,13 +271,13 @@ static int wait_rollout(struct op *op, const char *slot, const char *consequence
 		}
 		if (rc == VIVA_OK)
 			k8s_slot_release(&s);
-		if (waited > cfg->deploy_timeout_s)
+		if (waited > cfg->deploy_timeout_s || now_ms_mono() - mono0 > (int64_t)cfg->deploy_timeout_s * 1000)
 			return op_fail(op, VIVA_ETIMEOUT, "%s did not become ready within %d s (%s). %s", slot,
 				       cfg->deploy_timeout_s, last[0] ? last : "no answer", consequence);
-		if (!op_sleep(op, poll))
+		if (!op_sleep(op, wait))
 			return OP_PAUSED;
+		wait = wait * 2 < poll ? wait * 2 : poll;
 		rc = VIVA_OK;
-		(void)round;
 	}
 	return rc;
 }
@@ -625,8 +628,10 @@ static int step_bg_keep(struct op *op)
 	struct kube *k = NULL;
 	bool done = false;
 	int rc = VIVA_OK;
+	int64_t mono_end = now_ms_mono() + ((int64_t)cfg->rollback_window_s + 60) * 1000;
 
-	while (now_of(op) < until) {
+	/* until the window ends (bounded in real time too, whatever the clock says) */
+	while (now_of(op) < until && now_ms_mono() < mono_end) {
 		char *live = NULL;
 
 		if (kube_of(op, &k) == VIVA_OK && k8s_live_slot(k, dstr(op, "namespace"), dstr(op, "service"), &live,

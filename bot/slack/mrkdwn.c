@@ -85,13 +85,14 @@ char *mrkdwn_escape_keep_mentions(const char *s)
 	const char *p = e;
 
 	while (*p) {
-		/* "&lt;@U0ABC&gt;" back to "<@U0ABC>": a user mention viva wrote */
-		if (strncmp(p, "&lt;@", 5) == 0 && (p[5] == 'U' || p[5] == 'W')) {
+		/* "&lt;@U0ABC&gt;" back to "<@U0ABC>" (and a channel's "<#C0ABC>"): a mention viva wrote */
+		if ((strncmp(p, "&lt;@", 5) == 0 && (p[5] == 'U' || p[5] == 'W')) ||
+		    (strncmp(p, "&lt;#", 5) == 0 && (p[5] == 'C' || p[5] == 'G' || p[5] == 'D'))) {
 			size_t n = strspn(p + 6, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
 
 			if (n >= 2 && n <= 20 && strncmp(p + 6 + n, "&gt;", 4) == 0) {
 				*o++ = '<';
-				*o++ = '@';
+				*o++ = p[4];
 				memcpy(o, p + 5, n + 1);
 				o += n + 1;
 				*o++ = '>';

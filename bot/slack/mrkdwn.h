@@ -17,8 +17,9 @@ char *mrkdwn_user(const char *user_id);
 
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
-/* The same, but a user mention (<@U...>, <@W...>) stays one: for viva's own
- * sentences that quote user text and name people. */
+/* The same, but a user mention (<@U...>, <@W...>) or a channel's (<#C...>)
+ * stays one: for viva's own sentences that quote user text and name people
+ * and channels. */
 char *mrkdwn_escape_keep_mentions(const char *s);
 /*
  * How many bytes of s (at most n) fit in `budget` characters once escaped for
