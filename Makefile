@@ -270,7 +270,8 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # pipeline apply of 500 services x 2 environments against the fake API server.
-$(BUILD)/bench/bench_apply: $(BUILD)/bench/bench_apply.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/bench/bench_apply: $(BUILD)/bench/bench_apply.o $(BUILD)/bench/launcher.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) \
+		$(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
