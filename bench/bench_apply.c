@@ -13,40 +13,28 @@
  * BENCH_APPLY_SERVICES changes the count (default 500). Exit 1 when a run
  * failed or the second run wrote anything.
  *
- * Peak RSS is wait4's ru_maxrss of viva, which Linux seeds at exec with the
- * high-water RSS of the memory image exec replaces: the forked copy of
- * whoever forked it. Forked from this process, which holds the fake API
- * server and every object of the first run, the second run would "peak" at
- * this process's size. So viva is started by a launcher forked first thing
- * in main, while this process is still small: the launcher's own peak RSS
- * is printed as the floor under which no figure can go.
+ * Peak RSS is wait4's ru_maxrss of viva, started by the launcher
+ * (bench/launcher.h) forked first thing in main, while this process is
+ * still small: forked from here, which holds the fake API server and every
+ * object of the first run, the second run would "peak" at this process's
+ * size. The launcher's own peak RSS is printed as the floor under which no
+ * figure can go.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
+#include "bench/launcher.h"
 #include "tests/kube/fake_kube.h"
 
 #define TOKEN "bench-token"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 static void write_file(const char *path, const char *text)
 {
@@ -66,113 +54,14 @@ struct run {
 	uint64_t committed;
 };
 
-/* What the launcher sends back for one run of viva. */
-struct launched {
-	double wall_ms;
-	long rss_kb;          /* viva's ru_maxrss */
-	long floor_kb;        /* the launcher's own ru_maxrss */
-	int status;           /* exit code, 128 + signal, or -1 when it could not start */
-};
-
-struct launcher {
-	pid_t pid;
-	int to, from;         /* our ends of its pipes */
-};
-
-static bool full_io(int fd, void *buf, size_t n, bool wr)
-{
-	char *p = buf;
-
-	while (n > 0) {
-		ssize_t r = wr ? write(fd, p, n) : read(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return false;
-		p += r;
-		n -= (size_t)r;
-	}
-	return true;
-}
-
-/* The launcher's loop: one byte in, one run of viva, one struct launched out. */
-static _Noreturn void launcher_main(int in, int out, const char *viva, const char *dir, char *const env[])
+static bool run_viva(struct launcher *L, const char *viva, struct fake_kube *k, struct run *r, long *floor_kb)
 {
 	char *argv[] = { (char *)viva, "exec", "/viva pipeline apply --all", NULL };
-	char go;
-
-	while (full_io(in, &go, 1, false)) {
-		struct launched l = { .status = -1 };
-		struct rusage ru, self;
-		double t0 = now_ms();
-		pid_t pid = fork();
-		int st = 0;
-
-		if (pid == 0) {
-			int null = open("/dev/null", O_WRONLY);
-
-			close(in);
-			close(out);
-			if (chdir(dir) != 0)
-				_exit(127);
-			if (null >= 0) {
-				dup2(null, 1);
-				dup2(null, 2);
-			}
-			execve(viva, argv, env);
-			_exit(127);
-		}
-		if (pid > 0 && wait4(pid, &st, 0, &ru) == pid) {
-			l.wall_ms = now_ms() - t0;
-			l.rss_kb = ru.ru_maxrss;
-			l.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-		}
-		getrusage(RUSAGE_SELF, &self);
-		l.floor_kb = self.ru_maxrss;
-		if (!full_io(out, &l, sizeof(l), true))
-			break;
-	}
-	_exit(0);
-}
-
-/* Fork the launcher now, while this process is small and has no thread. */
-static bool launcher_start(struct launcher *L, const char *viva, const char *dir, char *const env[])
-{
-	int down[2], up[2];
-
-	if (pipe(down) != 0 || pipe(up) != 0)
-		return false;
-	L->pid = fork();
-	if (L->pid < 0)
-		return false;
-	if (L->pid == 0) {
-		close(down[1]);
-		close(up[0]);
-		launcher_main(down[0], up[1], viva, dir, env);
-	}
-	close(down[0]);
-	close(up[1]);
-	L->to = down[1];
-	L->from = up[0];
-	return true;
-}
-
-static void launcher_stop(struct launcher *L)
-{
-	close(L->to);
-	close(L->from);
-	waitpid(L->pid, NULL, 0);
-}
-
-static bool run_viva(struct launcher *L, struct fake_kube *k, struct run *r, long *floor_kb)
-{
 	uint64_t c0 = fake_kube_store_writes(k);
 	struct launched l;
-	char go = 1;
 
 	fake_kube_reset_counts(k);
-	if (!full_io(L->to, &go, 1, true) || !full_io(L->from, &l, sizeof(l), false) || l.status < 0)
+	if (!launcher_run(L, argv, NULL, NULL, NULL, &l) || l.status < 0)
 		return false;
 	r->wall_ms = l.wall_ms;
 	r->rss_kb = l.rss_kb;
@@ -209,7 +98,7 @@ int main(void)
 	envv[3] = "REGISTRY_URL=http://127.0.0.1:5000";
 	envv[4] = NULL;
 	/* before the fake exists: see the comment at the top */
-	if (!launcher_start(&L, viva, dir, envv)) {
+	if (!launcher_start(&L, dir, envv)) {
 		fprintf(stderr, "bench_apply: cannot start the launcher: %s\n", strerror(errno));
 		return 1;
 	}
@@ -237,7 +126,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/viva.yaml", dir);
 	write_file(path, yaml);
 	free(yaml);
-	if (!run_viva(&L, k, &first, &floor_kb) || !run_viva(&L, k, &second, &floor_kb)) {
+	if (!run_viva(&L, viva, k, &first, &floor_kb) || !run_viva(&L, viva, k, &second, &floor_kb)) {
 		fprintf(stderr, "bench_apply: could not run viva\n");
 		rc = 1;
 	} else {
