@@ -68,6 +68,30 @@ void sb_addf(struct strbuf *sb, const char *fmt, ...)
 	sb->len += (size_t)n;
 }
 
+static void add_pct(struct strbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			sb_addc(sb, (char)*p);
+		} else {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			sb_add(sb, e, 3);
+		}
+	}
+}
+
+void sb_add_form(struct strbuf *sb, const char *key, const char *value)
+{
+	if (sb->buf && sb->len)
+		sb_addc(sb, '&');
+	add_pct(sb, key);
+	sb_addc(sb, '=');
+	add_pct(sb, value ? value : "");
+}
+
 char *sb_detach(struct strbuf *sb)
 {
 	char *p;

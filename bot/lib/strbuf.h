@@ -15,6 +15,12 @@ void sb_add(struct strbuf *sb, const char *s, size_t n);
 void sb_adds(struct strbuf *sb, const char *s);
 void sb_addc(struct strbuf *sb, char c);
 void sb_addf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * One field of an application/x-www-form-urlencoded body: "&" when sb is
+ * not empty, then key=value, both percent-encoded (every byte but
+ * A-Z a-z 0-9 - . _ ~ becomes %XX; a space is %20).
+ */
+void sb_add_form(struct strbuf *sb, const char *key, const char *value);
 /* Give the buffer to the caller (caller frees); sb is empty afterwards. */
 char *sb_detach(struct strbuf *sb);
 
