@@ -9,7 +9,7 @@
 #   V=1             show the full commands
 
 CC      ?= cc
-PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3
+PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3 cairo
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
 CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -30,13 +30,14 @@ endif
 # Debian packages: libraries, and the real servers the tests start
 # (prometheus ships promtool too: tests/prom_fixture.c backfills with it).
 DEB_BUILD := gcc make pkg-config libc6-dev libwebsockets-dev libcurl4-openssl-dev \
-             libjansson-dev libyaml-dev libsqlite3-dev libssl-dev
+             libjansson-dev libyaml-dev libsqlite3-dev libssl-dev libcairo2-dev
 DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq openssl
 # kubectl drives the fake Kubernetes API server (tests/test_kube_fake.c):
 # the `kubectl` package where a Kubernetes repository is configured, else
 # Debian's own kubernetes-client (tests/deps.sh: "a|b" alternatives).
 DEB_TEST  += 'kubectl|kubernetes-client'
-DEB_RUN   := ca-certificates tzdata
+# A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif).
+DEB_RUN   := ca-certificates tzdata fonts-dejavu-core
 # What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
 DEB_BENCH := skopeo
 
@@ -89,6 +90,7 @@ CORE_SRCS += bot/timers.c
 CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c
+CORE_SRCS += bot/chart/chart.c
 CORE_SRCS += bot/slack/socket.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
@@ -161,6 +163,9 @@ TESTS += tests/test_deploy
 TESTS += tests/test_serve_deploy
 TESTS += tests/test_prom
 TESTS += tests/test_unused
+TESTS += tests/test_chart
+TESTS += tests/test_slack_upload
+TESTS += tests/test_fileio
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

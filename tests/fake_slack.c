@@ -15,13 +15,20 @@
  * the deadline (events_api re-delivered up to 3 times, commands and
  * interactions recorded as operation_timeout), acks of 20 KB or more dropped,
  * Block Kit limits (tests/fake_slack_blocks.c), trigger_id 3 s single use,
- * response_url 5 uses, view hashes, 429 + Retry-After when armed.
+ * response_url 5 uses, view hashes, 429 + Retry-After when armed; the
+ * three-step external file upload: files.getUploadURLExternal and
+ * files.completeUploadExternal form-encoded only, an upload URL on this
+ * server that takes one POST of exactly the announced length (raw or
+ * multipart), complete only after the bytes arrived and only once, with a
+ * channel_id that exists and has the bot in it.
  *
  * Control API (no auth, JSON; see the table ctl_routes[] at the bottom):
  *   POST /_fake/send, /_fake/flood, /_fake/disconnect, /_fake/drop,
  *        /_fake/stall, /_fake/raw, /_fake/ratelimit, /_fake/usergroup, /_fake/config,
- *        /_fake/reset, /_fake/shutdown
- *   GET  /_fake/state, /_fake/acks, /_fake/calls[?method=M]
+ *        /_fake/channel, /_fake/reset, /_fake/shutdown
+ *   GET  /_fake/state, /_fake/acks, /_fake/calls[?method=M],
+ *        /_fake/files[?id=F] (uploads, without contents), /_fake/file?id=F (the bytes)
+ * /_fake/ratelimit also takes the method "file_upload" (the POST of the bytes).
  *
  * Everything runs on the lws service thread: no locks. Every store is capped
  * (oldest entries are evicted), so memory stays bounded under a flood.
@@ -53,6 +60,13 @@
 /* ---- limits ------------------------------------------------------------ */
 
 #define MAX_BODY            (1024 * 1024)    /* request bodies; more -> 413 */
+#define MAX_UPLOAD_BODY     (32 * 1024 * 1024) /* bytes POSTed to an upload URL */
+#define UPLOAD_BYTES_CAP    (256u * 1024 * 1024) /* file contents kept; the oldest go first */
+#define UPLOADS_CAP         10000
+#define SNIPPET_MAX         (1024 * 1024)    /* snippet_too_large past it */
+#define ALT_TEXT_MAX        1000
+#define COMPLETE_FILES_MAX  100
+#define DEFAULT_MAX_UPLOAD  MAX_UPLOAD_BODY  /* file_upload_size_restricted past it */
 #define MAX_WS_MSG          (1024 * 1024)    /* reassembled ack frame */
 #define ACK_MAX_BYTES       (20 * 1024)      /* Slack silently drops acks this big */
 #define MAX_SOCKETS         10               /* Socket Mode limit per app */
@@ -495,7 +509,25 @@ struct rurl { int64_t created_us; int uses; bool from_slash; };
 struct ticket { bool used; };
 struct message { char channel[64]; int updates; };
 struct view { char hash[48]; char external_id[256]; json_t *view; };
-struct upload { int64_t bytes; bool uploaded, completed; };
+/* An external upload: reserved by files.getUploadURLExternal, its bytes
+ * POSTed to the upload URL, then shared by files.completeUploadExternal. */
+struct upload {
+	char id[16];                 /* F... */
+	char *filename, *alt_txt, *snippet_type;
+	int64_t length;              /* declared */
+	bool uploaded, completed;
+	unsigned char *bytes;        /* what arrived (NULL before, or once evicted) */
+	size_t nbytes;
+	bool evicted;
+	bool multipart;              /* the bytes came as a multipart/form-data part */
+	char ctype[128];             /* of the POST */
+	/* set by files.completeUploadExternal */
+	char *title, *channel, *initial_comment, *thread_ts;
+	json_t *blocks;
+};
+/* What /_fake/channel declared about a channel; an undeclared well-formed id
+ * exists and has the bot as a member. */
+struct chan { bool exists, member, archived; };
 
 /* The next `remaining` calls of a method (or "response_url") are answered
  * with `status` (429 by default; 5xx for an outage), with Retry-After when > 0. */
@@ -531,6 +563,11 @@ static struct fake {
 	size_t n_inflight;
 
 	struct smap tickets, triggers, rurls, messages, views, usergroups, uploads;
+	struct smap upload_urls;     /* secret part of an upload URL -> file id */
+	struct smap channels;        /* declared channels (struct chan) */
+	size_t upload_bytes;         /* file contents kept, all uploads */
+	int64_t max_upload_bytes;    /* file_upload_size_restricted past it */
+	bool uploads_disabled;       /* file_uploads_disabled */
 	struct ratelimit rl[32];
 	size_t n_rl;
 
@@ -1439,6 +1476,7 @@ static void flood_tick(lws_sorted_usec_list_t *sul)
 struct call {
 	json_t *args;        /* borrowed: merged query + body arguments */
 	int64_t now_us;
+	bool json;           /* the body was JSON (not a form) */
 };
 
 static void new_ts(char out[32])
@@ -1522,6 +1560,25 @@ static bool channel_ok(const char *ch)
 	return ch && strlen(ch) >= 2 && strlen(ch) < 64 && strchr("CGDUW", ch[0]);
 }
 
+/* Why ch cannot be posted to ("channel_not_found", "is_archived",
+ * "not_in_channel"), or NULL: what /_fake/channel declared, else any
+ * well-formed id exists with the bot in it. */
+static const char *channel_error(const char *ch)
+{
+	const struct chan *c;
+
+	if (!channel_ok(ch))
+		return "channel_not_found";
+	c = smap_get(&g.channels, ch);
+	if (!c)
+		return NULL;
+	if (!c->exists)
+		return "channel_not_found";
+	if (c->archived)
+		return "is_archived";
+	return c->member ? NULL : "not_in_channel";
+}
+
 static json_t *m_connections_open(struct call *cl)
 {
 	struct ticket *t = xcalloc(1, sizeof(*t));
@@ -1554,8 +1611,8 @@ static json_t *m_post_message(struct call *cl)
 	struct message *m;
 	char ts[32], dm[64];
 
-	if (!channel_ok(ch))
-		return err_resp("channel_not_found");
+	if (channel_error(ch))
+		return err_resp(channel_error(ch));
 	resp = check_message(cl->args, 40000, &blocks);
 	if (resp)
 		return resp;
@@ -1612,8 +1669,8 @@ static json_t *m_post_ephemeral(struct call *cl)
 	json_t *blocks = NULL, *resp;
 	char ts[32];
 
-	if (!channel_ok(ch))
-		return err_resp("channel_not_found");
+	if (channel_error(ch))
+		return err_resp(channel_error(ch));
 	if (!user || !user_id_ok(user))
 		return err_resp("user_not_found");
 	resp = check_message(cl->args, 40000, &blocks);
@@ -1823,51 +1880,193 @@ static json_t *m_conversations_open(struct call *cl)
 	return json_pack("{s:b, s:{s:s}}", "ok", 1, "channel", "id", id);
 }
 
+static void upload_free(void *p)
+{
+	struct upload *u = p;
+
+	if (!u)
+		return;
+	g.upload_bytes -= u->nbytes;
+	free(u->bytes);
+	free(u->filename);
+	free(u->alt_txt);
+	free(u->snippet_type);
+	free(u->title);
+	free(u->channel);
+	free(u->initial_comment);
+	free(u->thread_ts);
+	json_decref(u->blocks);
+	free(u);
+}
+
+/* ok:false, error `code`, with one "[ERROR] ..." line as Slack words them. */
+static json_t *err_arg(const char *code, const char *msg)
+{
+	return err_resp_msgs(code, json_pack("[s]", msg));
+}
+
+/*
+ * Step 1 of an external upload. Form-encoded only (or URL arguments, as
+ * the older page's GET): a JSON body is not read, so its fields are
+ * missing, as they would be for Slack, and the fake says why.
+ */
 static json_t *m_files_upload_url(struct call *cl)
 {
 	const char *fname = arg_str(cl->args, "filename");
-	json_int_t len = arg_int(cl->args, "length", 0);
+	const char *len_s = arg_str(cl->args, "length");
+	const char *alt = arg_str(cl->args, "alt_txt");
+	const char *snip = arg_str(cl->args, "snippet_type");
 	struct upload *u;
-	char id[16];
+	char tok[33];
+	long long len;
 
-	if (!fname || !*fname || len <= 0)
-		return err_resp("invalid_arguments");
+	if (cl->json) {
+		perr(0, "json_for_form_method", "method=files.getUploadURLExternal");
+		return err_arg("invalid_arguments", "[ERROR] this method takes form-encoded arguments "
+			       "(application/x-www-form-urlencoded), not JSON");
+	}
+	if (!fname || !*fname)
+		return err_arg("invalid_arguments", "[ERROR] missing required field: filename");
+	if (!len_s || !*len_s)
+		return err_arg("invalid_arguments", "[ERROR] missing required field: length");
+	if (len_s[strspn(len_s, "0123456789")] != '\0' || strlen(len_s) > 15)
+		return err_arg("invalid_arguments", "[ERROR] length must be a whole number of bytes");
+	len = atoll(len_s);
+	if (len == 0)
+		return err_resp("missing_argument");
+	if (alt && fsb_utf8_len(alt) > ALT_TEXT_MAX)
+		return err_arg("invalid_arguments", "[ERROR] alt_txt must be at most 1000 characters");
+	if (g.uploads_disabled)
+		return err_resp("file_uploads_disabled");
+	if (snip && *snip && len > SNIPPET_MAX)
+		return err_resp("snippet_too_large");
+	if (len > g.max_upload_bytes)
+		return err_resp("file_upload_size_restricted");
 	u = xcalloc(1, sizeof(*u));
-	id[0] = 'F';
-	rand_upper(id + 1, 10);
-	smap_put(&g.uploads, id, u);
-	smap_evict(&g.uploads, STORE_CAP);
+	u->id[0] = 'F';
+	rand_upper(u->id + 1, 10);
+	u->filename = xstrdup(fname);
+	u->alt_txt = alt ? xstrdup(alt) : NULL;
+	u->snippet_type = snip && *snip ? xstrdup(snip) : NULL;
+	u->length = len;
+	/* the URL's secret is not the file id: knowing one gives not the other */
+	rand_hex(tok, 32);
+	smap_put(&g.upload_urls, tok, xstrdup(u->id));
+	smap_evict(&g.upload_urls, UPLOADS_CAP);
+	smap_put(&g.uploads, u->id, u);
+	smap_evict(&g.uploads, UPLOADS_CAP);
 	return json_pack("{s:b, s:o, s:s}", "ok", 1, "upload_url",
-			 json_sprintf("http://127.0.0.1:%d/upload/%s", g.port, id), "file_id", id);
+			 json_sprintf("http://127.0.0.1:%d/upload/v1/%s", g.port, tok), "file_id", u->id);
 }
 
+/*
+ * Step 3: share uploaded files in a channel, exactly once. This fake
+ * requires channel_id (Slack would keep a file without one private: viva
+ * must always say where the file goes, SPEC section 9) and refuses the
+ * legacy `channels` list.
+ */
 static json_t *m_files_complete(struct call *cl)
 {
+	const char *ch = arg_str(cl->args, "channel_id");
+	const char *comment = arg_str(cl->args, "initial_comment");
+	const char *thread = arg_str(cl->args, "thread_ts");
+	json_t *files = NULL, *blocks = NULL, *out = NULL, *f, *resp = NULL, *msgs;
 	bool bad = false;
-	json_t *files = arg_json(cl->args, "files", &bad);
-	json_t *out, *f;
 	size_t i;
 
-	if (!json_is_array(files) || !json_array_size(files)) {
-		json_decref(files);
-		return err_resp("invalid_arguments");
+	if (cl->json) {
+		perr(0, "json_for_form_method", "method=files.completeUploadExternal");
+		return err_arg("invalid_arguments", "[ERROR] this method takes form-encoded arguments "
+			       "(application/x-www-form-urlencoded), not JSON");
+	}
+	if (arg_str(cl->args, "channels"))
+		perr(0, "channels_instead_of_channel_id", "method=files.completeUploadExternal");
+	files = arg_json(cl->args, "files", &bad);
+	if (bad || !json_is_array(files) || !json_array_size(files)) {
+		resp = err_arg("invalid_arguments", "[ERROR] files must be a JSON array of {\"id\",\"title\"}");
+		goto out;
+	}
+	if (json_array_size(files) > COMPLETE_FILES_MAX) {
+		resp = err_resp("too_many_files");
+		goto out;
+	}
+	if (!ch || !*ch) {
+		resp = err_arg("invalid_arguments", "[ERROR] missing required field: channel_id "
+			       "(this fake requires it: without it the file is shared nowhere)");
+		goto out;
+	}
+	if (channel_error(ch)) {
+		resp = err_resp(channel_error(ch));
+		goto out;
+	}
+	if (comment && fsb_utf8_len(comment) > 40000) {
+		resp = err_resp("msg_too_long");
+		goto out;
+	}
+	blocks = arg_json(cl->args, "blocks", &bad);
+	if (bad || (blocks && !json_is_array(blocks))) {
+		resp = err_resp("invalid_blocks_format");
+		goto out;
+	}
+	if (blocks) {
+		msgs = json_array();
+		if (fsb_check_blocks(blocks, FSB_MESSAGE, "/blocks", msgs)) {
+			resp = err_resp_msgs("invalid_blocks", msgs);
+			goto out;
+		}
+		json_decref(msgs);
+	}
+	/* every file first, so that a refused call changes nothing */
+	json_array_foreach(files, i, f) {
+		const char *id = arg_str(f, "id");
+		const json_t *title = json_object_get(f, "title");
+		struct upload *u = id ? smap_get(&g.uploads, id) : NULL;
+
+		if (!json_is_object(f) || !id || (title && !json_is_string(title))) {
+			resp = err_arg("invalid_arguments", "[ERROR] each file needs a string id (and a string title)");
+			goto out;
+		}
+		if (!u) {
+			resp = err_resp("file_not_found");
+			goto out;
+		}
+		if (!u->uploaded) {
+			perr(0, "complete_before_upload", "file=%s", id);
+			resp = err_resp("file_not_found");
+			goto out;
+		}
+		if (u->completed) {
+			perr(0, "completed_twice", "file=%s", id);
+			resp = err_resp("file_not_found");
+			goto out;
+		}
+		for (size_t k = 0; k < i; k++) {
+			if (strcmp(arg_str(json_array_get(files, k), "id"), id) == 0) {
+				resp = err_arg("invalid_arguments", "[ERROR] a file is listed twice");
+				goto out;
+			}
+		}
 	}
 	out = json_array();
 	json_array_foreach(files, i, f) {
-		const char *id = arg_str(f, "id");
-		struct upload *u = id ? smap_get(&g.uploads, id) : NULL;
+		struct upload *u = smap_get(&g.uploads, arg_str(f, "id"));
+		const char *title = arg_str(f, "title");
 
-		if (!u || !u->uploaded || u->completed) {
-			json_decref(out);
-			json_decref(files);
-			return err_resp("file_not_found");
-		}
 		u->completed = true;
-		json_array_append_new(out, json_pack("{s:s, s:s}", "id", id, "title",
-			arg_str(f, "title") ? arg_str(f, "title") : ""));
+		u->title = xstrdup(title && *title ? title : u->filename);
+		u->channel = xstrdup(ch);
+		u->initial_comment = comment ? xstrdup(comment) : NULL;
+		u->thread_ts = thread && *thread ? xstrdup(thread) : NULL;
+		/* Slack ignores blocks when initial_comment is given */
+		u->blocks = comment && *comment ? NULL : json_incref(blocks);
+		json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:I}", "id", u->id, "title", u->title,
+						     "name", u->filename, "size", (json_int_t)u->nbytes));
 	}
+	resp = json_pack("{s:b, s:o}", "ok", 1, "files", out);
+out:
 	json_decref(files);
-	return json_pack("{s:b, s:o}", "ok", 1, "files", out);
+	json_decref(blocks);
+	return resp;
 }
 
 enum token_kind { TOK_BOT, TOK_APP, TOK_ANY };
@@ -1919,6 +2118,7 @@ struct req {
 	char auth[512];
 	bool has_auth;
 	struct strbuf body;
+	size_t max_body;             /* MAX_BODY, or MAX_UPLOAD_BODY for an upload URL */
 	bool too_big;
 	/* the answer, written from LWS_CALLBACK_HTTP_WRITEABLE */
 	bool resp_ready;
@@ -1959,6 +2159,7 @@ static void req_init(struct req *r, struct lws *wsi, const char *uri)
 	r->query = json_object();
 	r->method = lws_http_get_uri_and_method(wsi, &uri_ptr, &uri_len);
 	snprintf(r->path, sizeof(r->path), "%s", uri ? uri : "");
+	r->max_body = strncmp(r->path, "/upload/", 8) == 0 ? MAX_UPLOAD_BODY : MAX_BODY;
 	if (lws_hdr_copy(wsi, r->ctype, sizeof(r->ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) < 0)
 		r->ctype[0] = '\0';
 	r->has_auth = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
@@ -2145,6 +2346,7 @@ static void handle_web_api(struct lws *wsi, struct req *r, const char *name)
 	json_object_del(args, "token");
 	cl.args = args;
 	cl.now_us = now;
+	cl.json = r->body.len > 0 && ctype_is(r->ctype, "application/json");
 	resp = m->fn(&cl);
 	if (json_is_true(json_object_get(resp, "ok")) && ctype_is(r->ctype, "application/json") &&
 	    !strcasestr(r->ctype, "charset")) {
@@ -2244,20 +2446,119 @@ out:
 	json_decref(resp);
 }
 
-/* POST /upload/<file_id>: step 2 of the external upload; no token, as Slack. */
-static void handle_upload(struct lws *wsi, struct req *r, const char *id)
+/*
+ * The file part of a multipart/form-data body: *data and *len point into
+ * body. false when the body is not a well-formed multipart body with a part.
+ */
+static bool multipart_file(const char *ctype, const char *body, size_t blen, const char **data, size_t *len)
 {
-	struct upload *u = smap_get(&g.uploads, id);
-	json_t *rec = json_pack("{s:s, s:I}", "file_id", id, "bytes", (json_int_t)r->body.len);
-	char *text;
+	const char *b = strcasestr(ctype, "boundary=");
+	char delim[128];
+	const char *p, *end, *hdr_end;
+	size_t n;
 
-	if (!u || u->uploaded) {
-		record_call("file_upload", mono_us(), 404, rec, NULL, 64);
-		respond_raw(wsi, r, 404, "text/plain", xstrdup("not found"), 9);
+	if (!b)
+		return false;
+	b += 9;
+	n = strcspn(b, "; ");
+	if (n >= 2 && b[0] == '"' && b[n - 1] == '"') {
+		b++;
+		n -= 2;
+	}
+	if (n == 0 || n > 70)
+		return false;
+	snprintf(delim, sizeof(delim), "--%.*s", (int)n, b);
+	n = strlen(delim);
+	if (blen < n || memcmp(body, delim, n) != 0)
+		return false;
+	p = body + n;
+	if (blen - n < 2 || memcmp(p, "\r\n", 2) != 0)
+		return false;
+	hdr_end = memmem(p, blen - (size_t)(p - body), "\r\n\r\n", 4);
+	if (!hdr_end)
+		return false;
+	p = hdr_end + 4;
+	/* the part ends at CRLF + delimiter */
+	snprintf(delim, sizeof(delim), "\r\n--%.*s", (int)(n - 2), b);
+	end = memmem(p, blen - (size_t)(p - body), delim, strlen(delim));
+	if (!end)
+		return false;
+	*data = p;
+	*len = (size_t)(end - p);
+	return true;
+}
+
+/* Drop the contents of the oldest uploads until the kept bytes fit the cap. */
+static void uploads_trim(void)
+{
+	for (struct sent *e = g.uploads.oldest; e && g.upload_bytes > UPLOAD_BYTES_CAP; e = e->newer) {
+		struct upload *u = e->val;
+
+		if (!u->bytes)
+			continue;
+		g.upload_bytes -= u->nbytes;
+		free(u->bytes);
+		u->bytes = NULL;
+		u->evicted = true;
+	}
+}
+
+/*
+ * POST /upload/v1/<secret>: step 2 of the external upload. Slack documents
+ * no token here and HTTP 200 as success; the bytes come raw or as a
+ * multipart/form-data part, and must be exactly the length announced in
+ * step 1. A URL takes one upload: used, it is gone.
+ */
+static void handle_upload(struct lws *wsi, struct req *r, const char *tok)
+{
+	const char *id = smap_get(&g.upload_urls, tok);
+	struct upload *u = id ? smap_get(&g.uploads, id) : NULL;
+	const char *data = r->body.buf ? r->body.buf : "";
+	size_t len = r->body.len;
+	struct ratelimit *rl = find_rl("file_upload");
+	json_t *rec = json_pack("{s:s, s:I}", "file_id", u ? u->id : "", "bytes", (json_int_t)r->body.len);
+	const char *why = NULL;
+	int status = 200;
+	bool multipart = ctype_is(r->ctype, "multipart/form-data");
+
+	if (r->has_auth)
+		perr(0, "token_sent_to_upload_url", "file=%s", u ? u->id : "?");
+	if (r->method != LWSHUMETH_POST) {
+		status = 405;
+		why = "method_not_allowed";
+	} else if (!u || u->uploaded) {
+		status = 404;
+		why = u ? "upload_url_used" : "invalid_upload_url";
+	} else if (rl && rl->remaining > 0) {
+		rl->remaining--;
+		status = rl->status;
+		r->retry_after = rl->retry_after;
+		why = status == 429 ? "ratelimited" : "service_unavailable";
+	} else if (multipart && !multipart_file(r->ctype, r->body.buf ? r->body.buf : "", r->body.len,
+						 &data, &len)) {
+		status = 400;
+		why = "invalid_multipart";
+	} else if ((int64_t)len != u->length) {
+		status = 400;
+		why = "length_mismatch";
+		perr(0, "upload_length_mismatch", "file=%s announced=%lld posted=%zu", u->id,
+		     (long long)u->length, len);
+	}
+	if (why) {
+		json_object_set_new(rec, "error", json_string(why));
+		record_call("file_upload", mono_us(), status, rec, NULL, 64);
+		respond_raw(wsi, r, status, "text/plain", xstrdup(why), strlen(why));
 	} else {
+		char *text = xasprintf("OK - %zu", len);
+
 		u->uploaded = true;
-		u->bytes = (int64_t)r->body.len;
-		text = xasprintf("OK - %zu", r->body.len);
+		u->multipart = multipart;
+		snprintf(u->ctype, sizeof(u->ctype), "%s", r->ctype);
+		u->bytes = xmalloc(len ? len : 1);
+		memcpy(u->bytes, data, len);
+		u->nbytes = len;
+		g.upload_bytes += len;
+		uploads_trim();
 		record_call("file_upload", mono_us(), 200, rec, NULL, 64);
 		respond_raw(wsi, r, 200, "text/plain", text, strlen(text));
 	}
@@ -2512,9 +2813,66 @@ static int ctl_usergroup(json_t *body, json_t **resp)
 	return 200;
 }
 
+/* POST /_fake/channel {"id":"C1", "exists":true, "member":true, "archived":false} */
+static int ctl_channel(json_t *body, json_t **resp)
+{
+	const char *id = arg_str(body, "id");
+	const json_t *ex = json_object_get(body, "exists"), *mem = json_object_get(body, "member");
+	struct chan *c;
+
+	if (!channel_ok(id)) {
+		*resp = err_resp("bad_channel");
+		return 400;
+	}
+	c = xcalloc(1, sizeof(*c));
+	c->exists = !ex || json_is_true(ex);
+	c->member = !mem || json_is_true(mem);
+	c->archived = json_is_true(json_object_get(body, "archived"));
+	smap_put(&g.channels, id, c);
+	smap_evict(&g.channels, 10000);
+	*resp = json_pack("{s:b}", "ok", 1);
+	return 200;
+}
+
+static json_t *upload_json(const struct upload *u)
+{
+	json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:b, s:b, s:b, s:b, s:s}", "id", u->id,
+			      "filename", u->filename, "length", (json_int_t)u->length,
+			      "bytes", (json_int_t)u->nbytes, "uploaded", u->uploaded,
+			      "completed", u->completed, "multipart", u->multipart,
+			      "content_evicted", u->evicted, "content_type", u->ctype);
+
+	json_object_set_new(o, "title", u->title ? json_string(u->title) : json_null());
+	json_object_set_new(o, "alt_txt", u->alt_txt ? json_string(u->alt_txt) : json_null());
+	json_object_set_new(o, "snippet_type", u->snippet_type ? json_string(u->snippet_type) : json_null());
+	json_object_set_new(o, "channel_id", u->channel ? json_string(u->channel) : json_null());
+	json_object_set_new(o, "initial_comment", u->initial_comment ? json_string(u->initial_comment)
+									 : json_null());
+	json_object_set_new(o, "thread_ts", u->thread_ts ? json_string(u->thread_ts) : json_null());
+	json_object_set_new(o, "blocks", u->blocks ? json_incref(u->blocks) : json_null());
+	return o;
+}
+
+/* GET /_fake/files[?id=F..]: every upload (or one), oldest first, without contents. */
+static int ctl_files(json_t *query, json_t **resp)
+{
+	const char *only = arg_str(query, "id");
+	json_t *list = json_array();
+
+	for (struct sent *e = g.uploads.oldest; e; e = e->newer) {
+		const struct upload *u = e->val;
+
+		if (!only || strcmp(only, u->id) == 0)
+			json_array_append_new(list, upload_json(u));
+	}
+	*resp = json_pack("{s:b, s:o}", "ok", 1, "files", list);
+	return 200;
+}
+
 static int ctl_config(json_t *body, json_t **resp)
 {
 	json_int_t v;
+	const json_t *dis = json_object_get(body, "file_uploads_disabled");
 
 	if ((v = arg_int(body, "ack_timeout_ms", -1)) > 0)
 		g.ack_timeout_us = v * 1000;
@@ -2522,10 +2880,16 @@ static int ctl_config(json_t *body, json_t **resp)
 		g.ping_us = v * 1000;
 	if ((v = arg_int(body, "trigger_ttl_ms", -1)) > 0)
 		g.trigger_ttl_us = v * 1000;
-	*resp = json_pack("{s:b, s:I, s:I, s:I}", "ok", 1,
+	if ((v = arg_int(body, "max_upload_bytes", -1)) > 0)
+		g.max_upload_bytes = v;
+	if (json_is_boolean(dis))
+		g.uploads_disabled = json_is_true(dis);
+	*resp = json_pack("{s:b, s:I, s:I, s:I, s:I, s:b}", "ok", 1,
 			  "ack_timeout_ms", (json_int_t)(g.ack_timeout_us / 1000),
 			  "ping_ms", (json_int_t)(g.ping_us / 1000),
-			  "trigger_ttl_ms", (json_int_t)(g.trigger_ttl_us / 1000));
+			  "trigger_ttl_ms", (json_int_t)(g.trigger_ttl_us / 1000),
+			  "max_upload_bytes", (json_int_t)g.max_upload_bytes,
+			  "file_uploads_disabled", g.uploads_disabled);
 	return 200;
 }
 
@@ -2674,6 +3038,16 @@ static int ctl_reset(json_t *body, json_t **resp)
 	json_array_clear(g.timeouts);
 	json_array_clear(g.dropped_ids);
 	g.n_rl = 0;
+	/* files and declared channels belong to the test that made them */
+	smap_release(&g.uploads);
+	smap_release(&g.upload_urls);
+	smap_release(&g.channels);
+	smap_init(&g.uploads, upload_free);
+	smap_init(&g.upload_urls, free);
+	smap_init(&g.channels, free);
+	g.upload_bytes = 0;
+	g.uploads_disabled = false;
+	g.max_upload_bytes = DEFAULT_MAX_UPLOAD;
 	*resp = json_pack("{s:b}", "ok", 1);
 	return 200;
 }
@@ -2699,11 +3073,14 @@ static const struct ctl_route {
 	{ LWSHUMETH_POST, "/_fake/ratelimit",  ctl_ratelimit },
 	{ LWSHUMETH_POST, "/_fake/usergroup",  ctl_usergroup },
 	{ LWSHUMETH_POST, "/_fake/config",     ctl_config },
+	{ LWSHUMETH_POST, "/_fake/channel",    ctl_channel },
 	{ LWSHUMETH_POST, "/_fake/reset",      ctl_reset },
 	{ LWSHUMETH_POST, "/_fake/shutdown",   ctl_shutdown },
 	{ LWSHUMETH_GET,  "/_fake/state",      ctl_state },
 	{ LWSHUMETH_GET,  "/_fake/acks",       ctl_acks },
 	{ LWSHUMETH_GET,  "/_fake/calls",      ctl_calls },
+	{ LWSHUMETH_GET,  "/_fake/files",      NULL },   /* ctl_files: takes the query */
+	{ LWSHUMETH_GET,  "/_fake/file",       NULL },   /* the raw bytes of ?id= */
 };
 
 static void handle_control(struct lws *wsi, struct req *r)
@@ -2727,6 +3104,24 @@ static void handle_control(struct lws *wsi, struct req *r)
 	}
 	if (rt->fn == ctl_calls) {
 		status = ctl_calls(r->query, &resp);
+		goto out;
+	}
+	if (strcmp(rt->path, "/_fake/files") == 0) {
+		status = ctl_files(r->query, &resp);
+		goto out;
+	}
+	if (strcmp(rt->path, "/_fake/file") == 0) {
+		const struct upload *u = smap_get(&g.uploads, arg_str(r->query, "id"));
+
+		if (u && u->bytes) {
+			unsigned char *copy = xmalloc(u->nbytes ? u->nbytes : 1);
+
+			memcpy(copy, u->bytes, u->nbytes);
+			respond_raw(wsi, r, 200, "application/octet-stream", (char *)copy, u->nbytes);
+			return;
+		}
+		status = 404;
+		resp = err_resp(u ? "no_content" : "file_not_found");
 		goto out;
 	}
 	/* NUL allowed: a test may send what Slack may send, "\u0000" in text */
@@ -2761,8 +3156,8 @@ static void handle_request(struct lws *wsi, struct req *r)
 		}
 	} else if (strncmp(r->path, "/response/", 10) == 0 && r->method == LWSHUMETH_POST) {
 		handle_response_url(wsi, r, r->path + 10);
-	} else if (strncmp(r->path, "/upload/", 8) == 0 && r->method == LWSHUMETH_POST) {
-		handle_upload(wsi, r, r->path + 8);
+	} else if (strncmp(r->path, "/upload/v1/", 11) == 0) {
+		handle_upload(wsi, r, r->path + 11);
 	} else if (strncmp(r->path, "/_fake/", 7) == 0) {
 		handle_control(wsi, r);
 	} else {
@@ -2937,7 +3332,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				json_decref(resp);
 				return 0;
 			}
-			if (atoll(cl) > MAX_BODY) {
+			if (atoll(cl) > (long long)pss->req.max_body) {
 				/* the body still arrives (and is dropped) before the answer */
 				pss->req.too_big = true;
 			}
@@ -2958,7 +3353,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP_BODY:
 		if (!pss->req.active || pss->req.too_big)
 			return 0;
-		if (pss->req.body.len + len > MAX_BODY) {
+		if (pss->req.body.len + len > pss->req.max_body) {
 			/* keep reading (lws discards nothing for us) but store no more */
 			pss->req.too_big = true;
 			sb_release(&pss->req.body);
@@ -3081,6 +3476,8 @@ static void fake_release(void)
 	smap_release(&g.views);
 	smap_release(&g.usergroups);
 	smap_release(&g.uploads);
+	smap_release(&g.upload_urls);
+	smap_release(&g.channels);
 }
 
 static void json_free_val(void *p) { json_decref(p); }
@@ -3159,7 +3556,10 @@ int main(int argc, char **argv)
 	smap_init(&g.messages, free);
 	smap_init(&g.views, view_free);
 	smap_init(&g.usergroups, json_free_val);
-	smap_init(&g.uploads, free);
+	smap_init(&g.uploads, upload_free);
+	smap_init(&g.upload_urls, free);
+	smap_init(&g.channels, free);
+	g.max_upload_bytes = DEFAULT_MAX_UPLOAD;
 	g.acks = xcalloc(ACK_LIST_CAP, sizeof(*g.acks));
 	g.calls = xcalloc(CALLS_CAP, sizeof(*g.calls));
 	g.perrs = json_array();

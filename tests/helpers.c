@@ -304,3 +304,28 @@ int test_request_index(json_t *log, const char *method, const char *resource, co
 	}
 	return -1;
 }
+
+struct png_reader {
+	const unsigned char *p;
+	size_t len, off;
+};
+
+static cairo_status_t read_png(void *closure, unsigned char *data, unsigned int length)
+{
+	struct png_reader *r = closure;
+
+	if (length > r->len - r->off)
+		return CAIRO_STATUS_READ_ERROR;
+	memcpy(data, r->p + r->off, length);
+	r->off += length;
+	return CAIRO_STATUS_SUCCESS;
+}
+
+cairo_surface_t *test_png_decode(const void *png, size_t len)
+{
+	struct png_reader r = { png, len, 0 };
+	cairo_surface_t *s = cairo_image_surface_create_from_png_stream(read_png, &r);
+
+	cairo_surface_flush(s);
+	return s;
+}

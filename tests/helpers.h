@@ -1,6 +1,7 @@
 #ifndef VIVA_TESTS_HELPERS_H
 #define VIVA_TESTS_HELPERS_H
 
+#include <cairo.h>
 #include <jansson.h>
 
 #include "bot/model/config.h"
@@ -57,6 +58,10 @@ char *test_tmpdir(void);
 void test_rm_rf(const char *path);
 /* Write a file, creating parent directories. */
 void test_write_file(const char *path, const char *content);
+/* Decode PNG bytes with cairo (a chart as Slack would get it); the caller
+ * destroys the surface and checks cairo_surface_status() (an error
+ * surface for bytes that are not a PNG). */
+cairo_surface_t *test_png_decode(const void *png, size_t len);
 /* Run a command line with /bin/sh, capture stdout+stderr (caller frees); *status = exit code. */
 char *test_run(const char *cmdline, int *status);
 

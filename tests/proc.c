@@ -170,7 +170,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-static char *request(const char *url, const char *ctype, const char *body, long *status)
+static char *request_n(const char *url, const char *ctype, const char *body, long *status, size_t *len)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
@@ -194,7 +194,19 @@ static char *request(const char *url, const char *ctype, const char *body, long 
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
+	if (len)
+		*len = sb.len;
 	return sb_detach(&sb);
+}
+
+static char *request(const char *url, const char *ctype, const char *body, long *status)
+{
+	return request_n(url, ctype, body, status, NULL);
+}
+
+char *http_get_n(const char *url, long *status, size_t *len)
+{
+	return request_n(url, NULL, NULL, status, len);
 }
 
 char *http_get(const char *url, long *status)

@@ -45,6 +45,8 @@ int free_port(void);
 /* HTTP: returns the body (caller frees) and sets *status (0 on transport error). */
 char *http_get(const char *url, long *status);
 char *http_post(const char *url, const char *content_type, const char *body, long *status);
+/* GET a body that may hold any bytes: *len is its length. */
+char *http_get_n(const char *url, long *status, size_t *len);
 /* POST JSON text, parse the JSON answer (NULL if none). */
 json_t *http_post_json(const char *url, const char *json_text);
 json_t *http_get_json(const char *url);

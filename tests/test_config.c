@@ -31,6 +31,7 @@ static const char *const config_vars[] = {
 	"REGISTRY_USER", "REGISTRY_PASSWORD", "PROMETHEUS_URL", "VIVA_HTTP_LISTEN",
 	"VIVA_NODE_TOKEN", "VIVA_LOG_LEVEL", "VIVA_TEMPLATES", "REGISTRY_CA_FILE",
 	"PROMETHEUS_USER", "PROMETHEUS_PASSWORD", "PROMETHEUS_TOKEN", "PROMETHEUS_CA_FILE",
+	"VIVA_OUT_DIR",
 };
 
 struct fixture {
@@ -147,6 +148,7 @@ static void assert_defaults(const struct viva_config *c)
 	assert_null(c->node_token);
 	assert_string_equal(c->log_level, "info");
 	assert_null(c->templates_dir);   /* the built-in templates */
+	assert_null(c->out_dir);         /* the temporary directory */
 	assert_string_equal(c->slash_command, "/viva");
 	assert_string_equal(c->timezone, "UTC");
 	assert_int_equal(c->workers, 4);
@@ -492,6 +494,7 @@ static void config__env_values__applied_and_normalised(void **state)
 	setenv("VIVA_NODE_TOKEN", "node-token-1", 1);
 	setenv("VIVA_LOG_LEVEL", "debug", 1);
 	setenv("VIVA_TEMPLATES", "/usr/share/viva/templates", 1);
+	setenv("VIVA_OUT_DIR", "~/charts", 1);
 	assert_int_equal(load(fx), VIVA_OK);
 	assert_string_equal(c->slack_app_token, "xapp-1-A1-2-abc");
 	assert_string_equal(c->slack_bot_token, "xoxb-1-2-abc");
@@ -507,6 +510,7 @@ static void config__env_values__applied_and_normalised(void **state)
 	assert_string_equal(c->node_token, "node-token-1");
 	assert_string_equal(c->log_level, "debug");
 	assert_string_equal(c->templates_dir, "/usr/share/viva/templates");
+	assert_string_equal(c->out_dir, "/home/tester/charts");
 	config_release(c);
 
 	setenv("SLACK_API_BASE", "https://slack.example/api/", 1);
@@ -533,6 +537,7 @@ static void config__dotenv__quotes_export_comments(void **state)
 		"REGISTRY_USER='robot # not a comment'\r\n"
 		"VIVA_DB=./data/viva.db   \n"
 		"VIVA_TEMPLATES=./t # comment after a space\n"
+		"VIVA_OUT_DIR=./out\n"
 		"KUBE_CA_FILE=/ca#1\n"
 		"SOME_OTHER_TOOL=ignored\n"
 		"lower_case_ok=1\n"
@@ -548,6 +553,7 @@ static void config__dotenv__quotes_export_comments(void **state)
 	assert_string_equal(c->registry_user, "robot # not a comment");
 	assert_string_equal(c->db_path, "./data/viva.db");
 	assert_string_equal(c->templates_dir, "/from/env");
+	assert_string_equal(c->out_dir, "./out");
 	assert_string_equal(c->kube_ca_file, "/ca#1");
 	assert_string_equal(c->log_level, "error");
 	assert_null(c->node_token);

@@ -1020,6 +1020,204 @@ static void fake__drop_then_pending__delivered_on_reconnect(void **state)
 	wsc_close(c);
 }
 
+/* ---- external file upload ---------------------------------------------- */
+
+#define FORM "application/x-www-form-urlencoded"
+
+/* Step 1 by hand: the upload URL's path (caller frees) and the file id. */
+static char *upload_url(const char *form, char *file_id, size_t idlen)
+{
+	struct http_resp r;
+	const char *u;
+	char *path;
+
+	http("/api/files.getUploadURLExternal", form, "xoxb-test", FORM, &r);
+	assert_true(json_is_true(json_object_get(r.json, "ok")));
+	u = json_string_value(json_object_get(r.json, "upload_url"));
+	assert_non_null(u);
+	assert_non_null(strstr(u, "/upload/v1/"));
+	/* the URL's secret is not the file id */
+	assert_null(strstr(u, json_string_value(json_object_get(r.json, "file_id"))));
+	snprintf(file_id, idlen, "%s", json_string_value(json_object_get(r.json, "file_id")));
+	path = strdup(strstr(u, "/upload/v1/"));
+	http_resp_release(&r);
+	return path;
+}
+
+static const char *error_of(const char *method, const char *body, const char *ctype)
+{
+	static char err[64];
+	struct http_resp r;
+	char path[128];
+
+	snprintf(path, sizeof(path), "/api/%s", method);
+	http(path, body, "xoxb-test", ctype, &r);
+	assert_int_equal(r.status, 200);
+	snprintf(err, sizeof(err), "%s", json_is_true(json_object_get(r.json, "ok")) ? "ok" :
+		 json_string_value(json_object_get(r.json, "error")));
+	http_resp_release(&r);
+	return err;
+}
+
+static void fake__get_upload_url__form_only_and_arguments_checked(void **state)
+{
+	json_t *x;
+
+	(void)state;
+	/* JSON is not read: its fields are missing, and the fake says why */
+	assert_string_equal(error_of("files.getUploadURLExternal", "{\"filename\":\"a.png\",\"length\":5}", NULL),
+			    "invalid_arguments");
+	assert_int_equal(state_int("protocol_error_count"), 1);
+	assert_string_equal(error_of("files.getUploadURLExternal", "length=5", FORM), "invalid_arguments");
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.png", FORM), "invalid_arguments");
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.png&length=-3", FORM),
+			    "invalid_arguments");
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.png&length=0", FORM),
+			    "missing_argument");
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.txt&length=2000000&snippet_type=text",
+				     FORM), "snippet_too_large");
+	x = ctl("/_fake/config", "{\"max_upload_bytes\":10}");
+	json_decref(x);
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.png&length=11", FORM),
+			    "file_upload_size_restricted");
+	x = ctl("/_fake/config", "{\"file_uploads_disabled\":true}");
+	json_decref(x);
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a.png&length=5", FORM),
+			    "file_uploads_disabled");
+	x = ctl("/_fake/reset", NULL);
+	json_decref(x);
+	assert_string_equal(error_of("files.getUploadURLExternal", "filename=a%20b.png&length=5", FORM), "ok");
+}
+
+static void fake__upload_url__exact_length_once_and_no_token_needed(void **state)
+{
+	char id[32], *path;
+	struct http_resp r;
+	json_t *files, *f;
+
+	(void)state;
+	path = upload_url("filename=chart.png&length=5", id, sizeof(id));
+	/* complete before the bytes: not there yet */
+	{
+		char form[160];
+		snprintf(form, sizeof(form), "channel_id=C0TEST&files=%%5B%%7B%%22id%%22%%3A%%22%s%%22%%7D%%5D", id);
+		assert_string_equal(error_of("files.completeUploadExternal", form, FORM), "file_not_found");
+	}
+	http(path, "1234", NULL, "application/octet-stream", &r);
+	assert_int_equal(r.status, 400);                 /* 4 bytes, 5 announced */
+	http_resp_release(&r);
+	http(path, "123456", NULL, "application/octet-stream", &r);
+	assert_int_equal(r.status, 400);
+	http_resp_release(&r);
+	http(path, "12345", NULL, "application/octet-stream", &r);
+	assert_int_equal(r.status, 200);
+	http_resp_release(&r);
+	http(path, "12345", NULL, "application/octet-stream", &r);
+	assert_int_equal(r.status, 404);                 /* used */
+	http_resp_release(&r);
+	http("/upload/v1/0123456789abcdef0123456789abcdef", "12345", NULL, "application/octet-stream", &r);
+	assert_int_equal(r.status, 404);                 /* never issued */
+	http_resp_release(&r);
+
+	files = ctl_get("/_fake/files");
+	f = json_array_get(json_object_get(files, "files"), 0);
+	assert_string_equal(json_string_value(json_object_get(f, "id")), id);
+	assert_true(json_is_true(json_object_get(f, "uploaded")));
+	assert_false(json_is_true(json_object_get(f, "completed")));
+	assert_int_equal(json_integer_value(json_object_get(f, "bytes")), 5);
+	json_decref(files);
+	/* protocol errors so far: complete before upload, two wrong lengths */
+	assert_int_equal(state_int("protocol_error_count"), 3);
+	free(path);
+}
+
+static void fake__upload_multipart__file_part_counted(void **state)
+{
+	char id[32], *path;
+	struct http_resp r;
+	json_t *files;
+	const char *body = "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+			   "Content-Type: image/png\r\n\r\nhello\r\n--XyZ--\r\n";
+
+	(void)state;
+	path = upload_url("filename=a.png&length=5", id, sizeof(id));
+	http(path, body, NULL, "multipart/form-data; boundary=XyZ", &r);
+	assert_int_equal(r.status, 200);
+	http_resp_release(&r);
+	files = ctl_get("/_fake/files");
+	assert_true(json_is_true(json_object_get(json_array_get(json_object_get(files, "files"), 0), "multipart")));
+	json_decref(files);
+	free(path);
+	path = upload_url("filename=a.png&length=5", id, sizeof(id));
+	http(path, "--XyZ\r\nno end", NULL, "multipart/form-data; boundary=XyZ", &r);
+	assert_int_equal(r.status, 400);
+	http_resp_release(&r);
+	free(path);
+}
+
+static void fake__complete__channel_required_existing_and_once(void **state)
+{
+	char id[32], *path, form[200], ok_form[320];
+	struct http_resp r;
+	json_t *x, *files, *f;
+
+	(void)state;
+	path = upload_url("filename=chart.png&length=3", id, sizeof(id));
+	http(path, "abc", "xoxb-test", "application/octet-stream", &r);   /* a token sent: noted */
+	assert_int_equal(r.status, 200);
+	http_resp_release(&r);
+	assert_int_equal(state_int("protocol_error_count"), 1);
+
+	snprintf(form, sizeof(form), "files=%%5B%%7B%%22id%%22%%3A%%22%s%%22%%2C%%22title%%22%%3A%%22Chart%%22%%7D%%5D", id);
+	assert_string_equal(error_of("files.completeUploadExternal", form, FORM), "invalid_arguments");
+	snprintf(ok_form, sizeof(ok_form), "%s&channel_id=C0NOPE", form);
+	x = ctl("/_fake/channel", "{\"id\":\"C0NOPE\",\"exists\":false}");
+	json_decref(x);
+	assert_string_equal(error_of("files.completeUploadExternal", ok_form, FORM), "channel_not_found");
+	x = ctl("/_fake/channel", "{\"id\":\"C0OUT\",\"member\":false}");
+	json_decref(x);
+	snprintf(ok_form, sizeof(ok_form), "%s&channel_id=C0OUT", form);
+	assert_string_equal(error_of("files.completeUploadExternal", ok_form, FORM), "not_in_channel");
+	/* the same as JSON is not read */
+	snprintf(ok_form, sizeof(ok_form), "{\"channel_id\":\"C0TEST\",\"files\":[{\"id\":\"%s\"}]}", id);
+	assert_string_equal(error_of("files.completeUploadExternal", ok_form, NULL), "invalid_arguments");
+	/* a refused call shared nothing */
+	files = ctl_get("/_fake/files");
+	assert_false(json_is_true(json_object_get(json_array_get(json_object_get(files, "files"), 0), "completed")));
+	json_decref(files);
+
+	snprintf(ok_form, sizeof(ok_form), "%s&channel_id=C0TEST&initial_comment=Traffic%%20%%2A7d%%2A", form);
+	http("/api/files.completeUploadExternal", ok_form, "xoxb-test", FORM, &r);
+	assert_true(json_is_true(json_object_get(r.json, "ok")));
+	assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "files"), 0),
+							      "id")), id);
+	http_resp_release(&r);
+	assert_string_equal(error_of("files.completeUploadExternal", ok_form, FORM), "file_not_found");  /* twice */
+
+	files = ctl_get("/_fake/files");
+	f = json_array_get(json_object_get(files, "files"), 0);
+	assert_true(json_is_true(json_object_get(f, "completed")));
+	assert_string_equal(json_string_value(json_object_get(f, "channel_id")), "C0TEST");
+	assert_string_equal(json_string_value(json_object_get(f, "title")), "Chart");
+	assert_string_equal(json_string_value(json_object_get(f, "initial_comment")), "Traffic *7d*");
+	json_decref(files);
+	{
+		char url[128];
+		snprintf(url, sizeof(url), "/_fake/file?id=%s", id);
+		http(url, NULL, NULL, NULL, &r);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.len, 3);
+		assert_memory_equal(r.body, "abc", 3);
+		http_resp_release(&r);
+	}
+	x = ctl("/_fake/reset", NULL);
+	json_decref(x);
+	files = ctl_get("/_fake/files");
+	assert_int_equal(json_array_size(json_object_get(files, "files")), 0);
+	json_decref(files);
+	free(path);
+}
+
 static void fake__sigterm__exits_zero_without_leaks(void **state)
 {
 	(void)state;
@@ -1047,6 +1245,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup(fake__flood__every_envelope_acked, reset),
 		cmocka_unit_test_setup(fake__twice_and_oversized_ack, reset),
 		cmocka_unit_test_setup(fake__drop_then_pending__delivered_on_reconnect, reset),
+		cmocka_unit_test_setup(fake__get_upload_url__form_only_and_arguments_checked, reset),
+		cmocka_unit_test_setup(fake__upload_url__exact_length_once_and_no_token_needed, reset),
+		cmocka_unit_test_setup(fake__upload_multipart__file_part_counted, reset),
+		cmocka_unit_test_setup(fake__complete__channel_required_existing_and_once, reset),
 		cmocka_unit_test(fake__sigterm__exits_zero_without_leaks),
 	};
 

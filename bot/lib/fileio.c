@@ -1,4 +1,4 @@
-/* Reading files safely (see fileio.h). */
+/* Reading files safely, writing a file for a person (see fileio.h). */
 #include "bot/lib/fileio.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -140,4 +142,83 @@ int read_file(const char *path, char **out, size_t *len)
 int read_file_max(const char *path, size_t max, char **out, size_t *len)
 {
 	return read_regular_file(AT_FDCWD, path, 0, max, out, len, NULL);
+}
+
+/* s reduced to [A-Za-z0-9._-], at most max bytes, no leading or double dot; dflt when empty. */
+static void safe_name(const char *s, size_t max, const char *dflt, char *out)
+{
+	size_t n = 0;
+
+	for (; s && *s && n < max; s++) {
+		char c = *s;
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || (c == '.' && n > 0 && out[n - 1] != '.'))
+			out[n++] = c;
+	}
+	if (n == 0)
+		n = (size_t)sprintf(out, "%s", dflt);
+	out[n] = '\0';
+}
+
+int save_output_file(const char *dir, const char *stem, const char *ext, const void *data, size_t len,
+		     char **path, char *err, size_t errlen)
+{
+	char st[65], ex[17], *tmpl = NULL, *abs = NULL;
+	size_t off = 0;
+	int fd = -1, rc = VIVA_OK;
+	bool created = false;
+
+	if (path)
+		*path = NULL;
+	if (!path || (!data && len)) {
+		viva_errf(err, errlen, "viva has nothing to save");
+		return VIVA_EINVAL;
+	}
+	if (dir && *dir) {
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			viva_errf(err, errlen, "viva cannot create the directory %s: %s", dir, strerror(errno));
+			return VIVA_EIO;
+		}
+	} else {
+		dir = getenv("TMPDIR");
+		if (!dir || !*dir)
+			dir = "/tmp";
+	}
+	safe_name(stem, 64, "viva", st);
+	safe_name(ext, 16, "bin", ex);
+	tmpl = xasprintf("%s/%s-XXXXXX.%s", dir, st, ex);
+	fd = mkostemps(tmpl, (int)strlen(ex) + 1, O_CLOEXEC);
+	if (fd < 0) {
+		viva_errf(err, errlen, "viva cannot create a file in %s: %s", dir, strerror(errno));
+		rc = VIVA_EIO;
+		goto out;
+	}
+	created = true;
+	while (off < len) {
+		ssize_t k = write(fd, (const char *)data + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			viva_errf(err, errlen, "viva cannot write %s: %s", tmpl, k < 0 ? strerror(errno) : "no space");
+			rc = VIVA_EIO;
+			goto out;
+		}
+		off += (size_t)k;
+	}
+	if (close(fd) != 0) {
+		fd = -1;
+		viva_errf(err, errlen, "viva cannot write %s: %s", tmpl, strerror(errno));
+		rc = VIVA_EIO;
+		goto out;
+	}
+	fd = -1;
+	abs = realpath(tmpl, NULL);
+	*path = abs ? abs : xstrdup(tmpl);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rc != VIVA_OK && created)
+		unlink(tmpl);
+	free(tmpl);
+	return rc;
 }

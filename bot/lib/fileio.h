@@ -40,4 +40,21 @@ int read_file(const char *path, char **out, size_t *len);
 /* The same for a file of at most max bytes (VIVA_ERANGE past it). */
 int read_file_max(const char *path, size_t max, char **out, size_t *len);
 
+/*
+ * Write len bytes to a new file for a person to open (the console saves a
+ * chart it cannot show): in dir when it is given (cfg->out_dir,
+ * VIVA_OUT_DIR; created 0700 if missing, one level), else in $TMPDIR or
+ * /tmp. The name is
+ * "<stem>-XXXXXX.<ext>" with 6 random characters, stem and ext reduced to
+ * [A-Za-z0-9._-] without a leading or double dot (at most 64 and 16 bytes;
+ * "viva" and "bin" when nothing is left). The file is created with O_EXCL, mode 0600 (mkostemps): never
+ * an existing file, never through a link someone planted in a shared
+ * directory. On VIVA_OK *path is its absolute path (caller frees); else
+ * *path is NULL, nothing is left behind, and err (may be NULL) says which
+ * directory and why: VIVA_EIO (also for a directory that cannot be made
+ * or written), VIVA_EINVAL for NULL data or path.
+ */
+int save_output_file(const char *dir, const char *stem, const char *ext, const void *data, size_t len,
+		     char **path, char *err, size_t errlen);
+
 #endif

@@ -86,6 +86,15 @@ void sb_add_pct(struct strbuf *sb, const char *s)
 	}
 }
 
+void sb_add_form(struct strbuf *sb, const char *key, const char *value)
+{
+	if (sb->buf && sb->len)
+		sb_addc(sb, '&');
+	sb_add_pct(sb, key);
+	sb_addc(sb, '=');
+	sb_add_pct(sb, value ? value : "");
+}
+
 char *sb_detach(struct strbuf *sb)
 {
 	char *p;

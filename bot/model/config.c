@@ -988,6 +988,7 @@ static const struct {
 	{ "VIVA_NODE_TOKEN", CFG(node_token), V_SECRET, NULL, NULL },
 	{ "VIVA_LOG_LEVEL", CFG(log_level), 0, NULL, NULL },
 	{ "VIVA_TEMPLATES", CFG(templates_dir), 0, NULL, NULL },
+	{ "VIVA_OUT_DIR", CFG(out_dir), V_HOME, NULL, NULL },
 };
 
 static int apply_env(struct ld *ld)
@@ -1147,6 +1148,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->pipelines_dir, &cfg->schedule_lag, &cfg->schedule_unused,
 		&cfg->link_bluegreen, &cfg->cluster_configs, &cfg->promql_unused_http,
 		&cfg->promql_unused_kafka, &cfg->promql_unused_batch, &cfg->traffic_api_label,
+		&cfg->out_dir,
 	};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)

@@ -61,6 +61,8 @@ struct viva_config {
 	char *log_level;          /* VIVA_LOG_LEVEL, default info */
 	char *templates_dir;      /* VIVA_TEMPLATES, else templates_dir; NULL: the built-in
 	                           * templates (a directory only overrides them file by file) */
+	char *out_dir;            /* VIVA_OUT_DIR: where the console saves files it cannot show
+	                           * (traffic charts); NULL: the temporary directory */
 
 	/* viva.yaml */
 	char *slash_command;      /* slash_command, default /viva */

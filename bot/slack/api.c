@@ -15,6 +15,7 @@
 #include "bot/metrics.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@ struct slack_api_real {
 
 static const char *const json_headers[] = { "Content-Type: application/json; charset=utf-8", NULL };
 static const char *const form_headers[] = { "Content-Type: application/x-www-form-urlencoded", NULL };
+static const char *const bytes_headers[] = { "Content-Type: application/octet-stream", NULL };
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -385,6 +387,239 @@ static int real_connections_open(struct slack_api *api, char **url, int *retry_a
 	return connections_open((struct slack_api_real *)api, url, retry_after_s, NULL);
 }
 
+/* ---- files -------------------------------------------------------------- */
+
+/* Slack ids (C0123ABC, F0123ABC): letters and digits, nothing else. */
+static bool valid_id(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* What a person can do about an error code of the upload methods, or NULL. */
+static const char *upload_hint(const char *code)
+{
+	static const struct { const char *code, *hint; } hints[] = {
+		{ "not_in_channel", "invite the bot to the channel" },
+		{ "channel_not_found", "the channel does not exist, or the bot cannot see it" },
+		{ "is_archived", "the channel is archived" },
+		{ "missing_scope", "the Slack app needs the files:write scope (reinstall it)" },
+		{ "not_authed", "check SLACK_BOT_TOKEN" },
+		{ "invalid_auth", "check SLACK_BOT_TOKEN" },
+		{ "token_revoked", "check SLACK_BOT_TOKEN" },
+		{ "file_uploads_disabled", "file uploads are disabled in this workspace" },
+		{ "file_upload_size_restricted", "the file is larger than this workspace allows" },
+		{ "invalid_blocks", "the message with the file is not valid Block Kit" },
+	};
+
+	for (size_t i = 0; code && i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (strcmp(code, hints[i].code) == 0)
+			return hints[i].hint;
+	return NULL;
+}
+
+/* One line for a step that failed with rc (r: its answer, j: its parsed reply). */
+static void upload_failed(const char *step, int rc, const struct http_response *r, json_t *j, char *err,
+			  size_t errlen)
+{
+	char code[72], dur[32];
+	const char *c = NULL, *hint;
+
+	if (rc == VIVA_EREMOTE) {
+		if (j)
+			c = slack_error(j);
+		else if (!(c = short_code(r->body.buf, r->body.len, code, sizeof(code))))
+			c = "error";
+		hint = upload_hint(c);
+		if (r->status == 200 || !r->status)
+			viva_errf(err, errlen, "Slack refused the file upload (%s: %s)%s%s", step, c,
+				  hint ? ": " : "", hint ? hint : "");
+		else
+			viva_errf(err, errlen, "Slack refused the file upload (%s: HTTP %ld, %s)", step, r->status, c);
+	} else if (rc == VIVA_EBUSY) {
+		viva_errf(err, errlen, "Slack is rate limiting file uploads (%s): try again in %ld s", step,
+			  slack_retry_after_s());
+	} else if (rc == VIVA_ETIMEOUT && strcmp(step, "files.completeUploadExternal") == 0) {
+		/* the file was uploaded; whether Slack shared it before the
+		 * timeout is unknown, and a second complete is refused anyway */
+		viva_errf(err, errlen, "Slack did not confirm the file upload in time (%s): the file may still "
+			  "appear in the channel", step);
+	} else if (r->error[0]) {
+		viva_errf(err, errlen, "%s (%s)", r->error, step);
+	} else if (r->status >= 500) {
+		viva_errf(err, errlen, "Slack is unavailable (%s: HTTP %ld): try again later", step, r->status);
+	} else {
+		http_format_ms(r->ms, dur, sizeof(dur));
+		viva_errf(err, errlen, "Slack gave an answer that makes no sense (%s: HTTP %ld after %s)", step,
+			  r->status, dur);
+	}
+	log_warn("slack file upload failed", "step=\"%s\" result=\"%s\" status=%ld error=%s", step,
+		 viva_strerror(rc), r->status, c ? c : "-");
+}
+
+/* A call that cannot work: nothing is sent. */
+static int upload_check(const struct slack_api_real *a, const struct slack_file *f, char *err, size_t errlen)
+{
+	const char *why = NULL;
+
+	if (!f)
+		why = "nothing to upload";
+	else if (!a->bot_token)
+		why = "no SLACK_BOT_TOKEN";
+	else if (!valid_id(f->channel_id))
+		why = "no channel id (C..., G... or D...)";
+	else if (!f->filename || !*f->filename || strlen(f->filename) > 255)
+		why = "no file name, or one longer than 255 bytes";
+	else if (!f->bytes || f->len == 0)
+		why = "an empty file";
+	else if (f->len > SLACK_UPLOAD_MAX)
+		why = "a file larger than 1 GB";
+	else if (f->blocks && (!json_is_array(f->blocks) || (f->initial_comment && *f->initial_comment)))
+		why = "blocks that are not an array, or blocks with initial_comment (Slack would ignore them)";
+	else if (f->thread_ts && *f->thread_ts && strspn(f->thread_ts, "0123456789.") != strlen(f->thread_ts))
+		why = "a thread_ts that is not a message timestamp";
+	if (!why)
+		return VIVA_OK;
+	viva_errf(err, errlen, "viva cannot upload this file: %s", why);
+	log_warn("slack file upload refused", "reason=\"%s\"", why);
+	return VIVA_EINVAL;
+}
+
+/* POST a form body to a Web API method: as slack_call(), form-encoded. */
+static int form_call(struct slack_api_real *a, const char *method, const char *body, struct http_response *r,
+		     json_t **j)
+{
+	char *url = xasprintf("%s%s", a->base_url, method);
+	int rc = post(a, method, url, form_headers, body, a->bot_token, false, NULL, r);
+
+	if (rc == VIVA_OK)
+		rc = web_api_result(method, r, j);
+	free(url);
+	return rc;
+}
+
+/* Step 3's files argument: [{"id":..., "title":...}] (caller frees). */
+static char *files_arg(const char *id, const struct slack_file *f)
+{
+	const char *t = f->title && *f->title ? f->title : f->filename;
+	char *title = utf8_sanitize(t, strlen(t));
+	json_t *j = json_pack("[{s:s, s:s}]", "id", id, "title", title);
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	json_decref(j);
+	free(title);
+	return s;
+}
+
+static int real_upload(struct slack_api *api, const struct slack_file *f, char **file_id, char *err,
+		       size_t errlen)
+{
+	struct slack_api_real *a = (struct slack_api_real *)api;
+	const char *step = "files.getUploadURLExternal";
+	struct http_response r;
+	struct http_request rq;
+	struct strbuf form;
+	char *upload_url = NULL, *id = NULL, *files = NULL, *blocks = NULL;
+	char num[32];
+	json_t *j = NULL;
+	const char *u, *fid;
+	int rc;
+
+	http_response_init(&r);
+	sb_init(&form);
+	rc = upload_check(a, f, err, errlen);
+	if (rc != VIVA_OK)
+		goto out;
+
+	/* 1: a place for the bytes */
+	snprintf(num, sizeof(num), "%zu", f->len);
+	sb_add_form(&form, "filename", f->filename);
+	sb_add_form(&form, "length", num);
+	if (f->alt_text && *f->alt_text)
+		sb_add_form(&form, "alt_txt", f->alt_text);
+	rc = form_call(a, step, form.buf, &r, &j);
+	if (rc != VIVA_OK)
+		goto failed;
+	u = json_string_value(json_object_get(j, "upload_url"));
+	fid = json_string_value(json_object_get(j, "file_id"));
+	if (!is_http_url(u) || !valid_id(fid)) {
+		log_warn("slack api bad reply", "method=%s reason=no upload_url or file_id", step);
+		viva_errf(err, errlen, "Slack answered %s without an upload URL or a file id", step);
+		rc = VIVA_EUNAVAIL;
+		goto out;
+	}
+	upload_url = xstrdup(u);
+	id = xstrdup(fid);
+	json_decref(j);
+	j = NULL;
+
+	/* 2: the bytes, to a URL that is itself the credential (no token);
+	 * the layer retries a POST only when nothing could be sent */
+	step = "the upload URL";
+	rq = (struct http_request){
+		.op = "file_upload", .method = "POST", .url = upload_url, .headers = bytes_headers,
+		.body = f->bytes, .body_len = f->len, .max_body = 65536, .peer = "Slack's file upload URL",
+	};
+	rc = http_do(a->http, &rq, &r);
+	if (rc == VIVA_ERANGE)
+		rc = VIVA_EUNAVAIL;
+	if (rc == VIVA_OK && r.status == 429) {
+		rc = VIVA_EBUSY;
+		last_retry_after_s = r.retry_after_s > 0 ? r.retry_after_s : 1;
+	} else if (rc == VIVA_OK && r.status >= 500) {
+		rc = VIVA_EUNAVAIL;
+	} else if (rc == VIVA_OK && r.status != 200) {
+		rc = VIVA_EREMOTE;
+	}
+	if (rc != VIVA_OK)
+		goto failed;
+
+	/* 3: share it, once */
+	step = "files.completeUploadExternal";
+	files = files_arg(id, f);
+	sb_release(&form);
+	sb_init(&form);
+	sb_add_form(&form, "files", files);
+	sb_add_form(&form, "channel_id", f->channel_id);
+	if (f->initial_comment && *f->initial_comment)
+		sb_add_form(&form, "initial_comment", f->initial_comment);
+	if (f->blocks) {
+		blocks = json_dumps(f->blocks, JSON_COMPACT);
+		sb_add_form(&form, "blocks", blocks ? blocks : "[]");
+	}
+	if (f->thread_ts && *f->thread_ts)
+		sb_add_form(&form, "thread_ts", f->thread_ts);
+	rc = form_call(a, step, form.buf, &r, &j);
+	if (rc != VIVA_OK)
+		goto failed;
+	fid = json_string_value(json_object_get(json_array_get(json_object_get(j, "files"), 0), "id"));
+	if (!fid || strcmp(fid, id) != 0)
+		log_warn("slack api odd reply", "method=%s reason=another file id", step);
+	log_info("slack file shared", "file=%s channel=%s bytes=%zu", id, f->channel_id, f->len);
+	if (file_id) {
+		*file_id = id;
+		id = NULL;
+	}
+	goto out;
+failed:
+	upload_failed(step, rc, &r, j, err, errlen);
+out:
+	json_decref(j);
+	free(upload_url);
+	free(id);
+	free(files);
+	free(blocks);
+	sb_release(&form);
+	http_response_release(&r);
+	return rc;
+}
+
 static void real_free(struct slack_api *api)
 {
 	struct slack_api_real *a = (struct slack_api_real *)api;
@@ -401,6 +636,7 @@ static const struct slack_api_ops real_ops = {
 	.respond = real_respond,
 	.connections_open = real_connections_open,
 	.free = real_free,
+	.upload = real_upload,
 };
 
 /* The layer's limits for the api's. */
@@ -488,6 +724,20 @@ int slack_respond(struct slack_api *api, const char *response_url, json_t *msg)
 	if (!api || !api->ops || !api->ops->respond)
 		return VIVA_EINVAL;
 	return api->ops->respond(api, response_url, msg);
+}
+
+int slack_upload_file(struct slack_api *api, const struct slack_file *f, char **file_id, char *err,
+		      size_t errlen)
+{
+	if (file_id)
+		*file_id = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	if (!api || !api->ops || !api->ops->upload) {
+		viva_errf(err, errlen, "viva cannot upload files here (no Slack client)");
+		return VIVA_EINVAL;
+	}
+	return api->ops->upload(api, f, file_id, err, errlen);
 }
 
 int slack_connections_open(struct slack_api *api, char **url, int *retry_after_s)

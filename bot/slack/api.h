@@ -22,6 +22,7 @@
  * times and within an overall deadline. Never logs a token.
  */
 struct slack_api;
+struct slack_file;
 
 struct slack_api_ops {
 	int (*call)(struct slack_api *api, const char *method, json_t *args, json_t **resp);
@@ -30,6 +31,9 @@ struct slack_api_ops {
 	/* apps.connections.open with the app-level token: a wss:// URL (caller frees). */
 	int (*connections_open)(struct slack_api *api, char **url, int *retry_after_s);
 	void (*free)(struct slack_api *api);
+	/* Share a file in a channel (slack_upload_file()); NULL: cannot. */
+	int (*upload)(struct slack_api *api, const struct slack_file *f, char **file_id, char *err,
+		      size_t errlen);
 };
 
 struct slack_api {
@@ -107,6 +111,58 @@ void slack_api_thread_cleanup(void);
  * sleeping. With a fake api, *error is "unknown" on VIVA_EREMOTE.
  */
 int slack_connections_open_ex(struct slack_api *api, char **url, int *retry_after_s, char **error);
+
+/*
+ * Files (SPEC section 9: the traffic chart). Slack's three steps, each on
+ * the client's HTTP layer with its timeouts and retries:
+ *   1. files.getUploadURLExternal, form-encoded: filename, length (and
+ *      alt_txt): Slack answers an upload URL and a file id;
+ *   2. the bytes POSTed to that URL (application/octet-stream, no token:
+ *      Slack documents none for it); HTTP 200 is success;
+ *   3. files.completeUploadExternal, form-encoded: files=[{"id","title"}],
+ *      channel_id (and initial_comment or blocks, thread_ts), which shares
+ *      the file in the channel.
+ * Step 3 runs only once steps 1 and 2 succeeded, and once: a file Slack
+ * never hears of in step 3 is discarded by Slack, so a failed upload
+ * leaves nothing half posted in the channel. A 429 is waited out as for
+ * any call (the upload URL's POST too: Slack did not take the bytes).
+ *
+ * Neither the upload URL (it is a credential for the file) nor a token is
+ * ever logged or put in a message: logs carry the step, the HTTP status
+ * and Slack's error code.
+ */
+#define SLACK_UPLOAD_MAX ((size_t)1 << 30)   /* Slack's limit: 1 GB a file */
+
+struct slack_file {
+	const char *channel_id;      /* required: C..., G... or D... (where the file is shared) */
+	const char *filename;        /* required, with its extension: "traffic-payments-api.png" */
+	const char *title;           /* shown above the file; NULL: the filename */
+	const char *alt_text;        /* for screen readers (images); NULL: none; at most 1000 characters */
+	const void *bytes;           /* required */
+	size_t len;                  /* 1 .. SLACK_UPLOAD_MAX */
+	const char *initial_comment; /* a message posted with the file (mrkdwn); NULL: none */
+	json_t *blocks;              /* or Block Kit blocks for it (borrowed); not with initial_comment */
+	const char *thread_ts;       /* share in this thread; NULL: in the channel */
+};
+
+/*
+ * Upload f and share it in f->channel_id. On VIVA_OK *file_id is Slack's
+ * id of the file ("F0..."; caller frees; file_id may be NULL). Otherwise
+ * *file_id is NULL and err (errlen bytes; may be NULL) holds one line for
+ * a person that names the step and what to do, e.g. "Slack refused the
+ * file upload (files.completeUploadExternal: not_in_channel): invite the
+ * bot to the channel". Return codes:
+ *   VIVA_EINVAL    a bad call (no channel, no bytes, too large, no bot
+ *                  token, blocks with initial_comment): nothing sent
+ *   VIVA_EREMOTE   Slack refused a step (ok:false, or the upload URL
+ *                  answered an error status)
+ *   VIVA_ETIMEOUT  a step got no answer in time (if it was step 3, the
+ *                  file may or may not appear: the message says so)
+ *   VIVA_EUNAVAIL  Slack not reachable, 5xx, or an answer that makes no sense
+ *   VIVA_EBUSY     still rate limited after the retries
+ */
+int slack_upload_file(struct slack_api *api, const struct slack_file *f, char **file_id, char *err,
+		      size_t errlen);
 
 /* A copy of a Socket Mode URL safe to log: the ticket value is replaced by
  * "REDACTED" (caller frees; NULL -> NULL). */
