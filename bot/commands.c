@@ -12,6 +12,7 @@
 #include "handlers/pipeline.h"
 #include "handlers/promote.h"
 #include "handlers/tags.h"
+#include "handlers/traffic.h"
 #include "handlers/unused.h"
 
 /*
@@ -74,6 +75,9 @@ const struct cmd cmd_table[] = {
 	{ "unused", cmd_unused, 0, 0, 0, SAFE,
 	  "unused", "run the unused-service audit now (Prometheus: HTTP, Kafka, suspended CronJobs), posted to "
 	  "the audit channel with keep / confirm buttons", NULL },
+	{ "traffic", cmd_traffic, 1, 2, CMD_SVC, SAFE,
+	  "traffic SVC [RANGE]", "requests by API and by source, mean duration by source (top 10 each) over RANGE "
+	  "(default 7d), with a chart", "traffic service-a 24h" },
 	{ "savings", cmd_savings, 0, 0, 0, SAFE,
 	  "savings", "services removed and the CPU and memory reclaimed, in total and per month", NULL },
 	{ "ops", cmd_ops, 0, 1, 0, SAFE,
