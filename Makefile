@@ -298,6 +298,13 @@ $(BUILD)/bench/bench_deploy: $(BUILD)/bench/bench_deploy.o $(BUILD)/bench/launch
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+# /viva traffic for one service over 7 days, chart included, against a real
+# Prometheus (tests/prom_fixture.c backfills it).
+$(BUILD)/bench/bench_traffic: $(BUILD)/bench/bench_traffic.o $(BUILD)/bench/launcher.o \
+		$(BUILD)/tests/prom_fixture.o $(BUILD)/tests/proc.o $(LIB_SRCS:%.c=$(BUILD)/%.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
 $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
@@ -306,11 +313,12 @@ $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LI
 bench: deps
 	@sh tests/deps.sh $(DEB_BENCH)
 	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor $(BUILD)/bench/bench_apply \
-		$(BUILD)/bench/bench_deploy
+		$(BUILD)/bench/bench_deploy $(BUILD)/bench/bench_traffic
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags
 	$(Q)$(BUILD)/bench/bench_apply
 	$(Q)$(BUILD)/bench/bench_deploy
+	$(Q)$(BUILD)/bench/bench_traffic
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20

@@ -135,9 +135,9 @@ bool launcher_start(struct launcher *L, const char *dir, char *const env[])
 {
 	int down[2], up[2];
 
-	if (pipe(down) != 0)
+	if (pipe2(down, O_CLOEXEC) != 0)
 		return false;
-	if (pipe(up) != 0) {
+	if (pipe2(up, O_CLOEXEC) != 0) {
 		close(down[0]);
 		close(down[1]);
 		return false;
