@@ -37,7 +37,7 @@ DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq open
 DEB_TEST  += 'kubectl|kubernetes-client'
 DEB_RUN   := ca-certificates tzdata
 # What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
-DEB_BENCH := skopeo
+DEB_BENCH := skopeo golang-go golang-github-slack-go-slack-dev
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).
