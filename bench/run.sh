@@ -269,13 +269,28 @@ run_viva() { # run_viva RUN
   start_fake viva
   printf 'workers: %s\nqueue_size: %s\nloop_priority: %s\n' "$WORKERS" "$QUEUE" "$LOOP_PRIORITY" >"$TMP/viva.yaml"
   rm -f "$TMP"/viva.db*  # a fresh store (and durable inbox) each run
-  # viva's own view of its acks (envelope read -> ack written), from /metrics
-  VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
-  env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
-    SLACK_API_BASE="http://127.0.0.1:$PORT/api/" VIVA_DB="$TMP/viva.db" \
-    VIVA_CONFIG="$TMP/viva.yaml" VIVA_TEMPLATES="$ROOT/templates" VIVA_LOG_LEVEL=warn \
-    VIVA_DEBUG_JOB_DELAY_MS="$DELAY_MS" "$VIVA" serve >"$OUT/viva.log" 2>&1 &
-  APP_PID=$!
+  # viva's own view of its acks (envelope read -> ack written), from /metrics,
+  # on a random port: another port when that one was taken (viva exits)
+  tries=0
+  while :; do
+    VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
+    env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
+      SLACK_API_BASE="http://127.0.0.1:$PORT/api/" VIVA_DB="$TMP/viva.db" \
+      VIVA_CONFIG="$TMP/viva.yaml" VIVA_TEMPLATES="$ROOT/templates" VIVA_LOG_LEVEL=warn \
+      VIVA_DEBUG_JOB_DELAY_MS="$DELAY_MS" "$VIVA" serve >"$OUT/viva.log" 2>&1 &
+    APP_PID=$!
+    i=0
+    while [ "$i" -lt 20 ] && alive "$APP_PID" && [ "$(state hellos)" -lt 1 ] 2>/dev/null; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    alive "$APP_PID" && break
+    wait "$APP_PID" 2>/dev/null || true
+    tries=$((tries + 1))
+    grep -q "VIVA_HTTP_LISTEN=" "$OUT/viva.log" && [ "$tries" -lt 5 ] || break
+    say "viva: port $VHTTP for /metrics was taken; another one"
+    rm -f "$TMP"/viva.db*
+  done
   wait_connected viva
   measure viva
   # Internal ack latency: histogram buckets -> share under 1 ms and the p99 bucket bound.
