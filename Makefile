@@ -39,7 +39,7 @@ DEB_TEST  += 'kubectl|kubernetes-client'
 # A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif).
 DEB_RUN   := ca-certificates tzdata fonts-dejavu-core
 # What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
-DEB_BENCH := skopeo
+DEB_BENCH := skopeo golang-go golang-github-slack-go-slack-dev
 
 # ---- sources --------------------------------------------------------------
 # Core objects shared by ./viva and the tests (everything but bot/main.c).

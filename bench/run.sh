@@ -1,13 +1,16 @@
 #!/bin/sh
 # `make bench`: Socket Mode ack latency, throughput and memory of viva, next
-# to a minimal Bolt for JavaScript app (bench/peer/) doing the same work, both
-# against the fake Slack (tests/fake_slack.c, release build) on 127.0.0.1.
+# to a minimal Bolt for JavaScript app (bench/peer/) and a minimal slack-go
+# socketmode app (bench/peer-go/) doing the same work, all against the fake
+# Slack (tests/fake_slack.c, release build) on 127.0.0.1. Each runs
+# BENCH_RUNS times (round-robin); the table gives the medians.
 # See bench/README.md for what is measured and the caveats.
 #
 # Knobs (environment): BENCH_N (10000), BENCH_RATE (2000 per second),
 # BENCH_DELAY_MS (20), BENCH_WORKERS (64), BENCH_QUEUE (20000),
-# BENCH_SKIP_BOLT=1 (viva only), BENCH_BOLT_MAX_INFLIGHT (64; 0: Bolt's
-# unbounded default), BENCH_STRICT=1 (exit 1 when viva misses a target),
+# BENCH_RUNS (3 runs per implementation), BENCH_SKIP_BOLT=1, BENCH_SKIP_GO=1,
+# BENCH_BOLT_MAX_INFLIGHT (64; 0: Bolt's unbounded default),
+# BENCH_GO_MAX_INFLIGHT (64; 0: unbounded), BENCH_STRICT=1 (exit 1 when viva misses a target),
 # VIVA_BIN (./viva), FAKE_BIN (build/rel/tests/fake_slack, built here when it is the default).
 set -eu
 
@@ -19,6 +22,7 @@ DELAY_MS=${BENCH_DELAY_MS:-20}
 WORKERS=${BENCH_WORKERS:-64}
 QUEUE=${BENCH_QUEUE:-20000}
 LOOP_PRIORITY=${BENCH_LOOP_PRIORITY:-realtime}
+RUNS=${BENCH_RUNS:-3}
 OUT=bench/out
 VIVA=${VIVA_BIN:-./viva}
 FAKE=${FAKE_BIN:-build/rel/tests/fake_slack}
@@ -191,6 +195,15 @@ measure() {
   [ "$R_RESP" -ge "$N" ] || say "$name: only $R_RESP of $N response_url calls (waited up to 60 s, stopped after 10 s without progress)"
   R_PEAK=$(kb "$APP_PID" VmHWM)
   R_THREADS=$(kb "$APP_PID" Threads)
+  # Where the resident memory is once the flood is over (smaps_rollup, kB):
+  # anonymous (heap, stacks, arenas: the process's own) against file-backed
+  # (the binary's and shared libraries' pages); Private against Shared as
+  # the kernel counts them (Shared: also mapped by another process).
+  eval "$(awk '{ v[$1] = $2 } END {
+      printf "R_END_RSS=%d R_END_ANON=%d R_END_PRIV=%d R_END_SHARED=%d R_END_PSS=%d\n",
+        v["Rss:"], v["Anonymous:"], v["Private_Clean:"] + v["Private_Dirty:"],
+        v["Shared_Clean:"] + v["Shared_Dirty:"], v["Pss:"] }' "/proc/$APP_PID/smaps_rollup" 2>/dev/null ||
+    echo 'R_END_RSS=0 R_END_ANON=0 R_END_PRIV=0 R_END_SHARED=0 R_END_PSS=0')"
 
   ctl_get acks >"$TMP/acks.json"
   ctl_get 'calls?method=response_url' >"$TMP/calls.json"
@@ -217,9 +230,27 @@ measure() {
   R_LATE=$(jq .late_acks "$TMP/state.json")
   R_PERR=$(jq .protocol_error_count "$TMP/state.json")
   R_HELLOS=$(jq .hellos "$TMP/state.json")
-  [ "$name" = viva ] && jq '.calls[0].body // empty' "$TMP/calls.json" >"$TMP/reply.json"
-  say "$name: acks=$R_ACKS timeouts=$R_TMO late=$R_LATE connections=$R_HELLOS protocol_errors=$R_PERR responses=$R_RESP_OK/$R_RESP last_reply_ms=$R_DONE_MS"
+  say "$name: acks=$R_ACKS timeouts=$R_TMO late=$R_LATE connections=$R_HELLOS protocol_errors=$R_PERR responses=$R_RESP_OK/$R_RESP last_reply_ms=$R_DONE_MS peak_rss_kb=$R_PEAK"
   return 0
+}
+
+# record NAME RUN RC: one run's R_* as a JSON line in $TMP/runs.jsonl
+record() {
+  jq -cn --arg impl "$1" --argjson run "$2" --argjson rc "${3:-null}" \
+    --argjson acks "${R_ACKS:-0}" --argjson p50 "${R_P50:-0}" --argjson p99 "${R_P99:-0}" \
+    --argjson max "${R_MAX:-0}" --argjson eps "${R_EPS:-0}" --argjson idle "${R_IDLE:-0}" \
+    --argjson peak "${R_PEAK:-0}" --argjson anon "${R_IDLE_ANON:-0}" --argjson pss "${R_IDLE_PSS:-0}" \
+    --argjson thr "${R_THREADS:-0}" --argjson resp "${R_RESP_OK:-0}" --argjson last "${R_DONE_MS:-0}" \
+    --argjson tmo "${R_TMO:-0}" --argjson late "${R_LATE:-0}" --argjson hellos "${R_HELLOS:-0}" \
+    --argjson perr "${R_PERR:-0}" --argjson erss "$R_END_RSS" --argjson eanon "$R_END_ANON" \
+    --argjson epriv "$R_END_PRIV" --argjson eshared "$R_END_SHARED" --argjson epss "$R_END_PSS" \
+    '{impl: $impl, run: $run, acks: $acks, p50_us: $p50, p99_us: $p99, max_us: $max, env_per_s: $eps,
+      idle_rss_kb: $idle, peak_rss_kb: $peak, idle_rss_anon_kb: $anon, idle_pss_kb: $pss,
+      end_rss_kb: $erss, end_anon_kb: $eanon, end_file_kb: ($erss - $eanon),
+      end_private_kb: $epriv, end_shared_kb: $eshared, end_pss_kb: $epss,
+      threads: $thr, responses_ok: $resp, last_reply_ms: $last,
+      operation_timeouts: $tmo, late_acks: $late, connections: $hellos,
+      protocol_errors: $perr, exit_status: $rc}' >>"$TMP/runs.jsonl"
 }
 
 # The numbers are only as good as the machine is quiet: note what else runs.
@@ -228,38 +259,59 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$LOAD0" 'BEGIN { exit !(l > 0.5) }'; then
   say "warning: load average $LOAD0 before the run on $NCPU CPUs: other work will show up in the tail latencies"
 fi
+: >"$TMP/runs.jsonl"
+: >"$TMP/internal.txt"
 
 # ---- viva -------------------------------------------------------------------
-say "viva: $N slash commands at $RATE/s, workers=$WORKERS queue_size=$QUEUE job delay ${DELAY_MS} ms"
-start_fake viva
-printf 'workers: %s\nqueue_size: %s\nloop_priority: %s\n' "$WORKERS" "$QUEUE" "$LOOP_PRIORITY" >"$TMP/viva.yaml"
-# viva's own view of its acks (envelope read -> ack written), from /metrics
-VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
-env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
-  SLACK_API_BASE="http://127.0.0.1:$PORT/api/" VIVA_DB="$TMP/viva.db" \
-  VIVA_CONFIG="$TMP/viva.yaml" VIVA_TEMPLATES="$ROOT/templates" VIVA_LOG_LEVEL=warn \
-  VIVA_DEBUG_JOB_DELAY_MS="$DELAY_MS" "$VIVA" serve >"$OUT/viva.log" 2>&1 &
-APP_PID=$!
-wait_connected viva
-measure viva
-# Internal ack latency: histogram buckets -> share under 1 ms and the p99 bucket bound.
-curl -s "http://127.0.0.1:$VHTTP/metrics" >"$TMP/metrics.txt" 2>/dev/null || true
-V_INT=$(awk '/^viva_ack_latency_seconds_bucket/ { split($0, a, "le=\""); split(a[2], b, "\""); le[n] = b[1]; c[n++] = $2 }
-  /^viva_ack_latency_seconds_count/ { total = $2 }
-  END { if (total == 0) { print "n/a"; exit }
-        under = 0; p99 = "";
-        for (i = 0; i < n; i++) { if (le[i] == "0.001") under = c[i]; if (p99 == "" && c[i] >= 0.99 * total) p99 = le[i] }
-        printf "%.2f%% of %d acks written within 1 ms of reading the envelope; p99 <= %s s", 100 * under / total, total, p99 }' "$TMP/metrics.txt")
-say "viva internal: $V_INT"
-V_ACKS=$R_ACKS V_P50=$R_P50 V_P99=$R_P99 V_MAX=$R_MAX V_EPS=$R_EPS V_IDLE=$R_IDLE V_PEAK=$R_PEAK
-V_RESP=$R_RESP_OK V_DONE=$R_DONE_MS V_TMO=$R_TMO V_PERR=$R_PERR
-V_ANON=$R_IDLE_ANON V_PSS=$R_IDLE_PSS V_THR=${R_THREADS:-0} V_LATE=$R_LATE V_HELLOS=$R_HELLOS
-stop_pid "$APP_PID" 30
-APP_PID=
-V_RC=$STOP_RC
-[ "$V_RC" = 0 ] || say "viva exited $V_RC on SIGTERM (expected 0; see $OUT/viva.log)"
-ctl_post reset '{}' >/dev/null
-stop_fake
+V_FAIL=0
+run_viva() { # run_viva RUN
+  say "viva (run $1/$RUNS): $N slash commands at $RATE/s, workers=$WORKERS queue_size=$QUEUE job delay ${DELAY_MS} ms"
+  start_fake viva
+  printf 'workers: %s\nqueue_size: %s\nloop_priority: %s\n' "$WORKERS" "$QUEUE" "$LOOP_PRIORITY" >"$TMP/viva.yaml"
+  rm -f "$TMP"/viva.db*  # a fresh store (and durable inbox) each run
+  # viva's own view of its acks (envelope read -> ack written), from /metrics,
+  # on a random port: another port when that one was taken (viva exits)
+  tries=0
+  while :; do
+    VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
+    env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
+      SLACK_API_BASE="http://127.0.0.1:$PORT/api/" VIVA_DB="$TMP/viva.db" \
+      VIVA_CONFIG="$TMP/viva.yaml" VIVA_TEMPLATES="$ROOT/templates" VIVA_LOG_LEVEL=warn \
+      VIVA_DEBUG_JOB_DELAY_MS="$DELAY_MS" "$VIVA" serve >"$OUT/viva.log" 2>&1 &
+    APP_PID=$!
+    i=0
+    while [ "$i" -lt 20 ] && alive "$APP_PID" && [ "$(state hellos)" -lt 1 ] 2>/dev/null; do
+      sleep 0.1
+      i=$((i + 1))
+    done
+    alive "$APP_PID" && break
+    wait "$APP_PID" 2>/dev/null || true
+    tries=$((tries + 1))
+    grep -q "VIVA_HTTP_LISTEN=" "$OUT/viva.log" && [ "$tries" -lt 5 ] || break
+    say "viva: port $VHTTP for /metrics was taken; another one"
+    rm -f "$TMP"/viva.db*
+  done
+  wait_connected viva
+  measure viva
+  # Internal ack latency: histogram buckets -> share under 1 ms and the p99 bucket bound.
+  curl -s "http://127.0.0.1:$VHTTP/metrics" >"$TMP/metrics.txt" 2>/dev/null || true
+  V_INT=$(awk '/^viva_ack_latency_seconds_bucket/ { split($0, a, "le=\""); split(a[2], b, "\""); le[n] = b[1]; c[n++] = $2 }
+    /^viva_ack_latency_seconds_count/ { total = $2 }
+    END { if (total == 0) { print "n/a"; exit }
+          under = 0; p99 = "";
+          for (i = 0; i < n; i++) { if (le[i] == "0.001") under = c[i]; if (p99 == "" && c[i] >= 0.99 * total) p99 = le[i] }
+          printf "%.2f%% of %d acks written within 1 ms of reading the envelope; p99 <= %s s", 100 * under / total, total, p99 }' "$TMP/metrics.txt")
+  say "viva internal: $V_INT"
+  printf 'run %s: %s\n' "$1" "$V_INT" >>"$TMP/internal.txt"
+  [ "$1" = 1 ] && jq '.calls[0].body // empty' "$TMP/calls.json" >"$TMP/reply.json"
+  stop_pid "$APP_PID" 30
+  APP_PID=
+  [ "$STOP_RC" = 0 ] || { say "viva exited $STOP_RC on SIGTERM (expected 0; see $OUT/viva.log)"; V_FAIL=1; }
+  { [ "$R_ACKS" -ge "$N" ] && [ "$R_RESP_OK" -ge "$N" ]; } || V_FAIL=1
+  record viva "$1" "$STOP_RC"
+  ctl_post reset '{}' >/dev/null
+  stop_fake
+}
 
 # ---- Bolt -------------------------------------------------------------------
 B_OK=0
@@ -273,110 +325,191 @@ else
     (cd bench/peer && timeout 300 npm install --no-audit --no-fund >"$ROOT/$OUT/npm.log" 2>&1) ||
       say "bolt: npm install failed (see $OUT/npm.log)"
   fi
-  if [ -d bench/peer/node_modules/@slack/bolt ]; then
-    say "bolt: the same flood against node bench/peer/app.js ($(node --version), @slack/bolt $(jq -r .version bench/peer/node_modules/@slack/bolt/package.json))"
-    start_fake bolt
-    env SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
-      SLACK_API_URL="http://127.0.0.1:$PORT/api/" BENCH_DELAY_MS="$DELAY_MS" \
-      BENCH_REPLY_FILE="$TMP/reply.json" BENCH_MAX_INFLIGHT="${BENCH_BOLT_MAX_INFLIGHT:-64}" node bench/peer/app.js >"$OUT/bolt.log" 2>&1 &
-    APP_PID=$!
-    wait_connected bolt
-    measure bolt
-    B_ACKS=$R_ACKS B_P50=$R_P50 B_P99=$R_P99 B_MAX=$R_MAX B_EPS=$R_EPS B_IDLE=$R_IDLE B_PEAK=$R_PEAK
-    B_RESP=$R_RESP_OK B_DONE=$R_DONE_MS B_TMO=$R_TMO B_PERR=$R_PERR
-    B_ANON=$R_IDLE_ANON B_PSS=$R_IDLE_PSS B_THR=${R_THREADS:-0} B_LATE=$R_LATE B_HELLOS=$R_HELLOS
-    stop_pid "$APP_PID" 10
-    APP_PID=
-    B_RC=$STOP_RC
-    stop_fake
-    B_OK=1
-  fi
+  [ -d bench/peer/node_modules/@slack/bolt ] && B_OK=1
 fi
+BOLT_VERSION=$(jq -r .version bench/peer/node_modules/@slack/bolt/package.json 2>/dev/null || echo none)
+run_bolt() { # run_bolt RUN
+  say "bolt (run $1/$RUNS): the same flood against node bench/peer/app.js ($(node --version), @slack/bolt $BOLT_VERSION)"
+  start_fake bolt
+  env SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
+    SLACK_API_URL="http://127.0.0.1:$PORT/api/" BENCH_DELAY_MS="$DELAY_MS" \
+    BENCH_REPLY_FILE="$TMP/reply.json" BENCH_MAX_INFLIGHT="${BENCH_BOLT_MAX_INFLIGHT:-64}" node bench/peer/app.js >"$OUT/bolt.log" 2>&1 &
+  APP_PID=$!
+  wait_connected bolt
+  measure bolt
+  stop_pid "$APP_PID" 10
+  APP_PID=
+  record bolt "$1" "$STOP_RC"
+  stop_fake
+}
+
+# ---- slack-go -----------------------------------------------------------------
+# bench/peer-go/main.go, built here with Debian's Go and slack-go packages in
+# GOPATH mode (no module download: everything comes from /usr/share/gocode).
+G_OK=0
+GO_PEER=build/rel/bench/go_peer
+GOPATH_DEB=/usr/share/gocode
+if [ "${BENCH_SKIP_GO:-0}" = 1 ]; then
+  say "go: skipped (BENCH_SKIP_GO=1)"
+elif ! command -v go >/dev/null 2>&1; then
+  say "go: skipped (go is needed: make bench installs golang-go)"
+elif [ ! -d "$GOPATH_DEB/src/github.com/slack-go/slack/socketmode" ]; then
+  say "go: skipped (slack-go is needed: make bench installs golang-github-slack-go-slack-dev)"
+else
+  if [ ! -x "$GO_PEER" ] || [ bench/peer-go/main.go -nt "$GO_PEER" ]; then
+    mkdir -p build/rel/bench
+    if ! env GOPATH="$GOPATH_DEB" GO111MODULE=off GOFLAGS= GOPROXY=off GOCACHE="$ROOT/build/gocache" \
+      go build -o "$GO_PEER" ./bench/peer-go >"$OUT/go_build.log" 2>&1; then
+      say "go: skipped (the build failed, see $OUT/go_build.log)"
+      rm -f "$GO_PEER"
+    fi
+  fi
+  [ -x "$GO_PEER" ] && G_OK=1
+fi
+GO_VERSION=$(go env GOVERSION 2>/dev/null || echo none)
+SLACKGO_VERSION=$(dpkg-query -W -f='${Version}' golang-github-slack-go-slack-dev 2>/dev/null || echo none)
+run_go() { # run_go RUN
+  say "go (run $1/$RUNS): the same flood against $GO_PEER (slack-go socketmode $SLACKGO_VERSION, $GO_VERSION)"
+  start_fake go
+  env SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
+    SLACK_API_URL="http://127.0.0.1:$PORT/api/" BENCH_DELAY_MS="$DELAY_MS" \
+    BENCH_REPLY_FILE="$TMP/reply.json" BENCH_MAX_INFLIGHT="${BENCH_GO_MAX_INFLIGHT:-64}" "$GO_PEER" >"$OUT/go.log" 2>&1 &
+  APP_PID=$!
+  wait_connected go
+  measure go
+  stop_pid "$APP_PID" 10
+  APP_PID=
+  record go "$1" "$STOP_RC"
+  stop_fake
+}
+
+# ---- the runs -----------------------------------------------------------------
+# Round-robin, so slow drift of the machine lands on every implementation.
+RUN_I=1
+while [ "$RUN_I" -le "$RUNS" ]; do
+  run_viva "$RUN_I"
+  [ "$B_OK" = 1 ] && run_bolt "$RUN_I"
+  [ "$G_OK" = 1 ] && run_go "$RUN_I"
+  RUN_I=$((RUN_I + 1))
+done
 
 # ---- report -----------------------------------------------------------------
+# Per implementation, the median of each column over the runs (the middle
+# value; the mean of the two middle ones for an even count).
+jq -s '
+  def median: sort | length as $n | if $n == 0 then null
+    elif $n % 2 == 1 then .[($n - 1) / 2] else ((.[$n / 2 - 1] + .[$n / 2]) / 2) end;
+  group_by(.impl) | map(. as $runs | ($runs[0] | keys_unsorted - ["impl", "run", "exit_status"]) as $k
+    | reduce $k[] as $f ({impl: $runs[0].impl, runs: ($runs | length)};
+        .[$f] = ($runs | map(.[$f]) | median))
+    | .exit_status = ($runs | map(.exit_status) | max))
+  | sort_by(if .impl == "viva" then 0 elif .impl == "bolt" then 1 else 2 end)' \
+  "$TMP/runs.jsonl" >"$TMP/medians.json"
+
+med() { jq -r --arg i "$1" --arg f "$2" '.[] | select(.impl == $i) | .[$f] // 0 | if type == "number" then (. * 10 | round / 10) else . end' "$TMP/medians.json"; }
+has() { jq -e --arg i "$1" 'any(.[]; .impl == $i)' "$TMP/medians.json" >/dev/null; }
 ratio() { awk -v b="$1" -v v="$2" 'BEGIN { if (v > 0) printf "%.2f", b / v; else printf "n/a" }'; }
 row() { printf '%-20s %6s %7s %7s %7s %9s %11s %11s\n' "$@"; }
+COLS="acks p50_us p99_us max_us env_per_s idle_rss_kb peak_rss_kb"
+impl_row() { # impl_row IMPL
+  # shellcheck disable=SC2046
+  row "$1" $(for c in $COLS; do med "$1" "$c"; done)
+}
+ratio_row() { # ratio_row IMPL: IMPL/viva, column by column
+  line=""
+  for c in $COLS; do line="$line $(ratio "$(med "$1" "$c")" "$(med viva "$c")")"; done
+  # shellcheck disable=SC2086
+  row "ratio ($1/viva)" $line
+}
 echo
+printf 'medians of %s run(s) each, %s envelopes at %s/s\n' "$RUNS" "$N" "$RATE"
 row impl acks p50_us p99_us max_us env_per_s idle_rss_kb peak_rss_kb
-row viva "$V_ACKS" "$V_P50" "$V_P99" "$V_MAX" "$V_EPS" "$V_IDLE" "$V_PEAK"
-if [ "$B_OK" = 1 ]; then
-  row bolt "$B_ACKS" "$B_P50" "$B_P99" "$B_MAX" "$B_EPS" "$B_IDLE" "$B_PEAK"
-  row 'ratio (bolt/viva)' "$(ratio "$B_ACKS" "$V_ACKS")" "$(ratio "$B_P50" "$V_P50")" \
-    "$(ratio "$B_P99" "$V_P99")" "$(ratio "$B_MAX" "$V_MAX")" "$(ratio "$B_EPS" "$V_EPS")" \
-    "$(ratio "$B_IDLE" "$V_IDLE")" "$(ratio "$B_PEAK" "$V_PEAK")"
-fi
+for i in viva bolt go; do if has "$i"; then impl_row "$i"; fi; done
+for i in bolt go; do if has "$i"; then ratio_row "$i"; fi; done
 echo
-printf 'replies (response_url, 200): viva %s/%s, last %s ms after the first send' "$V_RESP" "$N" "$V_DONE"
-[ "$B_OK" = 1 ] && printf '; bolt %s/%s, last %s ms' "$B_RESP" "$N" "$B_DONE"
-echo
-printf 'over the 3 s deadline (operation_timeout): viva %s, late acks %s, sockets %s' "$V_TMO" "$V_LATE" "$V_HELLOS"
-[ "$B_OK" = 1 ] && printf '; bolt %s, late acks %s, sockets %s' "$B_TMO" "$B_LATE" "$B_HELLOS"
-echo
-printf 'idle memory detail: viva anon %s kB, pss %s kB' "$V_ANON" "$V_PSS"
-[ "$B_OK" = 1 ] && printf '; bolt anon %s kB, pss %s kB' "$B_ANON" "$B_PSS"
-printf ' (%s CPUs, load %s before the run)\n' "$NCPU" "$LOAD0"
-printf 'viva internal ack latency (its /metrics histogram): %s\n' "$V_INT"
+for i in viva bolt go; do
+  has "$i" || continue
+  printf '%-5s runs: %s\n' "$i" "$(jq -rs --arg i "$i" '[.[] | select(.impl == $i)
+    | "p50 \(.p50_us) p99 \(.p99_us) peak \(.peak_rss_kb)"] | join("; ")' "$TMP/runs.jsonl")"
+done
+for i in viva bolt go; do
+  has "$i" || continue
+  printf '%-5s replies (response_url, 200) %s/%s, last %s ms after the first send; over the 3 s deadline %s, late acks %s, sockets %s, protocol errors %s\n' \
+    "$i" "$(med "$i" responses_ok)" "$N" "$(med "$i" last_reply_ms)" "$(med "$i" operation_timeouts)" \
+    "$(med "$i" late_acks)" "$(med "$i" connections)" "$(med "$i" protocol_errors)"
+done
+echo "memory (kB, medians), idle: RssAnon and PSS; after the flood (smaps_rollup): Rss = anonymous + file-backed, and Private + Shared:"
+for i in viva bolt go; do
+  has "$i" || continue
+  printf '%-5s idle anon %s pss %s; after: rss %s = anon %s + file %s; private %s + shared %s; pss %s; peak (VmHWM) %s\n' "$i" \
+    "$(med "$i" idle_rss_anon_kb)" "$(med "$i" idle_pss_kb)" "$(med "$i" end_rss_kb)" "$(med "$i" end_anon_kb)" \
+    "$(med "$i" end_file_kb)" "$(med "$i" end_private_kb)" "$(med "$i" end_shared_kb)" "$(med "$i" end_pss_kb)" \
+    "$(med "$i" peak_rss_kb)"
+done
+printf '(%s CPUs, load %s before the run)\n' "$NCPU" "$LOAD0"
+printf 'viva internal ack latency (its /metrics histogram):\n'
+cat "$TMP/internal.txt"
 # The part of viva's idle RSS that is its libraries' (bench/floor.c).
 FLOOR=build/rel/bench/floor
+V_IDLE=$(med viva idle_rss_kb)
 if [ -x "$FLOOR" ]; then
   mkdir -p "$TMP/floor"
   F_LINE=$("$FLOOR" "$TMP/floor/db" 2>/dev/null || true)
   F_RSS=$(printf '%s' "$F_LINE" | sed -n 's/.*floor_rss_kb=\([0-9]*\).*/\1/p')
   [ -n "$F_RSS" ] && printf 'library floor: %s kB VmRSS for a program that only links viva'"'"'s libraries and initialises libcurl, a libwebsockets context and SQLite (bench/floor.c); viva idle minus floor: %s kB\n' \
-    "$F_RSS" "$((V_IDLE - F_RSS))"
+    "$F_RSS" "$(awk -v a="$V_IDLE" -v b="$F_RSS" 'BEGIN { printf "%d", a - b }')"
 fi
 
-pf() { if [ "$1" -lt "$2" ]; then echo pass; else echo MISS; fi; }
-TP99=$(pf "$V_P99" $T_P99_US)
-TIDLE=$(pf "$V_IDLE" $T_IDLE_KB)
-TPEAK=$(pf "$V_PEAK" $T_PEAK_KB)
-printf 'targets (viva): p99 ack < %s us: %s (%s); idle RSS < %s kB: %s (%s); peak RSS < %s kB: %s (%s); exit on SIGTERM: %s\n' \
-  $T_P99_US "$TP99" "$V_P99" $T_IDLE_KB "$TIDLE" "$V_IDLE" $T_PEAK_KB "$TPEAK" "$V_PEAK" "$V_RC"
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+pf() { if "$@"; then echo pass; else echo MISS; fi; }
+V_P50=$(med viva p50_us) V_P99=$(med viva p99_us) V_PEAK=$(med viva peak_rss_kb)
+TP99=$(pf lt "$V_P99" $T_P99_US)
+TIDLE=$(pf lt "$V_IDLE" $T_IDLE_KB)
+TPEAK=$(pf lt "$V_PEAK" $T_PEAK_KB)
+printf 'targets (viva, medians): p99 ack < %s us: %s (%s); idle RSS < %s kB: %s (%s); peak RSS < %s kB: %s (%s); exit on SIGTERM: %s\n' \
+  $T_P99_US "$TP99" "$V_P99" $T_IDLE_KB "$TIDLE" "$V_IDLE" $T_PEAK_KB "$TPEAK" "$V_PEAK" "$(med viva exit_status)"
+# Against the peers (issue 10): p50 and p99 below every peer's, peak RSS at
+# or below the Go peer's.
+TPEERS=""
+for i in bolt go; do
+  has "$i" || continue
+  a=$(pf lt "$V_P50" "$(med "$i" p50_us)") b=$(pf lt "$V_P99" "$(med "$i" p99_us)")
+  TPEERS="$TPEERS${TPEERS:+; }p50 < $i: $a ($V_P50 vs $(med "$i" p50_us)), p99 < $i: $b ($V_P99 vs $(med "$i" p99_us))"
+done
+if has go; then
+  TGOPEAK=$(pf le "$V_PEAK" "$(med go peak_rss_kb)")
+  TPEERS="$TPEERS; peak RSS <= go: $TGOPEAK ($V_PEAK vs $(med go peak_rss_kb) kB)"
+fi
+[ -n "$TPEERS" ] && printf 'targets against the peers (medians): %s\n' "$TPEERS"
 
 T_END=$(date +%s%N)
 ELAPSED=$(awk -v a="$T_START" -v b="$T_END" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
 
-impl_json() { # impl_json NAME ACKS P50 P99 MAX EPS IDLE PEAK RESP DONE TMO PERR RC ANON PSS THREADS LATE HELLOS
-  jq -n --arg impl "$1" --argjson acks "$2" --argjson p50 "$3" --argjson p99 "$4" \
-    --argjson max "$5" --argjson eps "$6" --argjson idle "$7" --argjson peak "$8" \
-    --argjson resp "$9" --argjson last "${10}" --argjson tmo "${11}" --argjson perr "${12}" \
-    --argjson rc "${13:-null}" --argjson anon "${14}" --argjson pss "${15}" --argjson thr "${16}" \
-    --argjson late "${17}" --argjson hellos "${18}" \
-    '{impl: $impl, acks: $acks, p50_us: $p50, p99_us: $p99, max_us: $max, env_per_s: $eps,
-      idle_rss_kb: $idle, peak_rss_kb: $peak, idle_rss_anon_kb: $anon, idle_pss_kb: $pss,
-      threads: $thr, responses_ok: $resp, last_reply_ms: $last,
-      operation_timeouts: $tmo, late_acks: $late, connections: $hellos,
-      protocol_errors: $perr, exit_status: $rc}'
-}
-{
-  impl_json viva "$V_ACKS" "$V_P50" "$V_P99" "$V_MAX" "$V_EPS" "$V_IDLE" "$V_PEAK" \
-    "$V_RESP" "$V_DONE" "$V_TMO" "$V_PERR" "$V_RC" "$V_ANON" "$V_PSS" "$V_THR" "$V_LATE" "$V_HELLOS"
-  if [ "$B_OK" = 1 ]; then
-    impl_json bolt "$B_ACKS" "$B_P50" "$B_P99" "$B_MAX" "$B_EPS" "$B_IDLE" "$B_PEAK" \
-      "$B_RESP" "$B_DONE" "$B_TMO" "$B_PERR" "$B_RC" "$B_ANON" "$B_PSS" "$B_THR" "$B_LATE" "$B_HELLOS"
-  fi
-} | jq -s --argjson n "$N" --argjson rate "$RATE" --argjson delay "$DELAY_MS" \
+jq -n --slurpfile med "$TMP/medians.json" --slurpfile runs "$TMP/runs.jsonl" \
+  --argjson n "$N" --argjson rate "$RATE" --argjson delay "$DELAY_MS" --argjson nruns "$RUNS" \
   --argjson workers "$WORKERS" --argjson queue "$QUEUE" --arg elapsed "$ELAPSED" \
   --argjson ncpu "$NCPU" --arg load0 "$LOAD0" \
-  --arg node "$(node --version 2>/dev/null || echo none)" \
-  --arg bolt "$(jq -r .version bench/peer/node_modules/@slack/bolt/package.json 2>/dev/null || echo none)" \
-  --arg tp99 "$TP99" --arg tidle "$TIDLE" --arg tpeak "$TPEAK" '
-  def ratio(k): if .[0][k] > 0 and (.[1][k] != null) then (.[1][k] / .[0][k] * 100 | round / 100) else null end;
-  {bench: "socket_mode", n: $n, rate: $rate, job_delay_ms: $delay, viva_workers: $workers,
-   viva_queue_size: $queue, node: $node, bolt_version: $bolt, elapsed_s: ($elapsed | tonumber),
+  --arg node "$(node --version 2>/dev/null || echo none)" --arg bolt "$BOLT_VERSION" \
+  --arg go "$GO_VERSION" --arg slackgo "$SLACKGO_VERSION" \
+  --arg tp99 "$TP99" --arg tidle "$TIDLE" --arg tpeak "$TPEAK" --arg tpeers "$TPEERS" '
+  $med[0] as $m
+  | ($m | map({key: .impl, value: .}) | from_entries) as $by
+  | def ratio($i): if $by[$i] == null then null else
+      ["acks", "p50_us", "p99_us", "max_us", "env_per_s", "idle_rss_kb", "peak_rss_kb"]
+      | map({key: ., value: (if $by.viva[.] > 0 then ($by[$i][.] / $by.viva[.] * 100 | round / 100) else null end)})
+      | from_entries end;
+  {bench: "socket_mode", n: $n, rate: $rate, job_delay_ms: $delay, runs_per_impl: $nruns,
+   viva_workers: $workers, viva_queue_size: $queue, node: $node, bolt_version: $bolt,
+   go: $go, slack_go_version: $slackgo, elapsed_s: ($elapsed | tonumber),
    cpus: $ncpu, loadavg_before: ($load0 | tonumber),
-   rows: .,
-   ratio_bolt_over_viva: (if length > 1 then
-     {acks: ratio("acks"), p50_us: ratio("p50_us"), p99_us: ratio("p99_us"), max_us: ratio("max_us"),
-      env_per_s: ratio("env_per_s"), idle_rss_kb: ratio("idle_rss_kb"), peak_rss_kb: ratio("peak_rss_kb")}
-     else null end),
-   targets_viva: {p99_under_1000_us: $tp99, idle_rss_under_10240_kb: $tidle, peak_rss_under_20480_kb: $tpeak}}' \
-  >"$OUT/socket_mode.json"
+   rows: $m, runs: $runs,
+   ratio_bolt_over_viva: ratio("bolt"), ratio_go_over_viva: ratio("go"),
+   targets_viva: {p99_under_1000_us: $tp99, idle_rss_under_10240_kb: $tidle, peak_rss_under_20480_kb: $tpeak,
+                  against_peers: $tpeers}}' >"$OUT/socket_mode.json"
 echo "wrote $OUT/socket_mode.json (whole run ${ELAPSED} s)"
 
-FAIL=0
-[ "$V_RC" = 0 ] || FAIL=1
-[ "$V_ACKS" -ge "$N" ] && [ "$V_RESP" -ge "$N" ] || FAIL=1
+FAIL=$V_FAIL
 if [ "${BENCH_STRICT:-0}" = 1 ] && { [ "$TP99" = MISS ] || [ "$TIDLE" = MISS ] || [ "$TPEAK" = MISS ]; }; then
   FAIL=1
 fi

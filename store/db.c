@@ -410,6 +410,7 @@ void store_close(struct store *st)
 		return;
 	sqlite3_finalize(st->claim_stmt);
 	sqlite3_finalize(st->inbox_state_stmt);
+	sqlite3_finalize(st->inbox_frame_stmt);
 	sqlite3_close_v2(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);

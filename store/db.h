@@ -20,6 +20,7 @@ struct store {
 	/* Statements on the hot path (every envelope), prepared once. */
 	sqlite3_stmt *claim_stmt;
 	sqlite3_stmt *inbox_state_stmt;
+	sqlite3_stmt *inbox_frame_stmt;
 };
 
 /* Log an sqlite failure with the operation name; map it to a viva code. */

@@ -165,6 +165,49 @@ int store_inbox_finished(struct store *st, const char *envelope_id, int64_t now)
 	return set_state(st, envelope_id, 2, now);
 }
 
+int store_inbox_started_frame(struct store *st, const char *envelope_id, char **frame, size_t *len)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	*frame = NULL;
+	*len = 0;
+	if (!st || !envelope_id)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	/* one statement: the row the UPDATE reads anyway gives the frame */
+	rc = prepare_cached(st->db, "inbox_started_frame",
+			    "UPDATE inbox SET state = 1, finished = NULL WHERE envelope_id = ?1 RETURNING frame",
+			    &st->inbox_frame_stmt, &stmt);
+	if (rc)
+		goto out;
+	sqlite3_bind_text(stmt, 1, envelope_id, -1, SQLITE_STATIC);
+	src = sqlite3_step(stmt);
+	if (src == SQLITE_ROW) {
+		int blen = sqlite3_column_bytes(stmt, 0);
+		const void *b = sqlite3_column_blob(stmt, 0);
+
+		*frame = xmalloc((size_t)blen + 1);
+		if (blen > 0)
+			memcpy(*frame, b, (size_t)blen);
+		(*frame)[blen] = '\0';
+		*len = (size_t)blen;
+		src = sqlite3_step(stmt);
+	} else if (src == SQLITE_DONE) {
+		rc = VIVA_ENOENT;
+	}
+	if (src != SQLITE_DONE) {
+		rc = db_fail(st->db, "inbox_started_frame", src);
+		free(*frame);
+		*frame = NULL;
+		*len = 0;
+	}
+	sqlite3_reset(stmt);
+out:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 void store_inbox_free(struct store_inbox_entry *v, size_t n)
 {
 	for (size_t i = 0; v && i < n; i++) {

@@ -42,6 +42,10 @@ int inbox_forget(struct inbox *ib, const char *envelope_id);
 /* ---- workers and start-up, through the store ---------------------------- */
 int store_inbox_started(struct store *st, const char *envelope_id);
 int store_inbox_finished(struct store *st, const char *envelope_id, int64_t now);
+/* store_inbox_started(), giving back the frame recorded for envelope_id
+ * (malloc'd, NUL-terminated, *len bytes), in one statement: for a job that
+ * was queued without it. VIVA_ENOENT when there is no such entry. */
+int store_inbox_started_frame(struct store *st, const char *envelope_id, char **frame, size_t *len);
 
 struct store_inbox_entry {
 	char *envelope_id;

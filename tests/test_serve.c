@@ -744,6 +744,45 @@ static void serve__kill_9_with_acked_jobs__answered_once_after_restart(void **st
 	assert_int_equal(fx_calls_n(f, "response_url"), 6);
 }
 
+/* One worker, short jobs: a backlog longer than the job pool. */
+static int setup_one_worker_backlog(void **state)
+{
+	return fx_setup(state, "VIVA_DEBUG_JOB_DELAY_MS=10", "workers: 1\nqueue_size: 1000\n", true);
+}
+
+/*
+ * A backlog beyond the loop's pool of job slots (256): the jobs past it keep
+ * only their ids and the worker reads each frame back from the inbox. 400
+ * commands at 4,000/s to one worker: every one answered, once.
+ */
+static void serve__backlog_past_the_job_pool__frames_read_back_from_the_inbox(void **state)
+{
+	struct fx *f = *state;
+	json_t *r, *c;
+	size_t helps = 0;
+
+	r = fx_ctl(f, "flood", "{\"type\":\"slash_commands\",\"count\":400,\"rate\":4000,\"payload\":"
+		"{\"command\":\"/viva\",\"text\":\"help\",\"user_id\":\"U0ALICE\",\"channel_id\":\"C0TEST\"}}");
+	assert_non_null(r);
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	assert_true(fx_wait_state(f, "acks", 400, 10000));
+	assert_int_equal(fx_wait_calls(f, "response_url", 400, 30000), 400);
+	fx_sleep_ms(300);
+	c = fx_calls(f, "response_url");
+	assert_int_equal(json_array_size(c), 400);   /* exactly once each */
+	for (size_t i = 0; i < json_array_size(c); i++) {
+		char *b = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
+		if (b && strstr(b, "/viva help [COMMAND]"))
+			helps++;
+		free(b);
+	}
+	json_decref(c);
+	assert_int_equal(helps, 400);
+	assert_false(proc_wait_log(&f->viva, "not read back", 10));
+	assert_int_equal(fx_state_int(f, "protocol_error_count"), 0);
+}
+
 /* viva started with the soft descriptor limit systemd gives (1024). */
 static int setup_low_fd_limit(void **state)
 {
@@ -1210,6 +1249,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__kill_9_with_acked_jobs__answered_once_after_restart,
 						setup_one_slow_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__backlog_past_the_job_pool__frames_read_back_from_the_inbox,
+						setup_one_worker_backlog, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__http_connection_flood__slack_keeps_being_answered,
 						setup_low_fd_limit, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__kill_9_mid_operation__resumed_each_step_once, setup, fx_teardown),
