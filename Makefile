@@ -305,6 +305,13 @@ $(BUILD)/bench/bench_traffic: $(BUILD)/bench/bench_traffic.o $(BUILD)/bench/laun
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
+# The unused audit over 10,000 services against a real Prometheus (promtool
+# backfill, cached in bench/out/), through the recording proxy.
+$(BUILD)/bench/bench_unused: $(BUILD)/bench/bench_unused.o $(BUILD)/bench/launcher.o $(BUILD)/tests/prom_fixture.o \
+		$(BUILD)/tests/prom_proxy.o $(BUILD)/tests/http_front.o $(BUILD)/tests/proc.o $(CORE_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
+
 # What loading viva's libraries costs before viva does anything (bench/run.sh).
 $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
@@ -313,12 +320,14 @@ $(BUILD)/bench/floor: $(BUILD)/bench/floor.o $(STORE_SRCS:%.c=$(BUILD)/%.o) $(LI
 bench: deps
 	@sh tests/deps.sh $(DEB_BENCH)
 	$(Q)$(MAKE) --no-print-directory viva $(BUILD)/bench/bench_tags $(BUILD)/bench/floor $(BUILD)/bench/bench_apply \
-		$(BUILD)/bench/bench_deploy $(BUILD)/bench/bench_traffic
+		$(BUILD)/bench/bench_deploy $(BUILD)/bench/bench_traffic \
+		$(BUILD)/bench/bench_unused
 	$(Q)sh bench/run.sh
 	$(Q)$(BUILD)/bench/bench_tags
 	$(Q)$(BUILD)/bench/bench_apply
 	$(Q)$(BUILD)/bench/bench_deploy
 	$(Q)$(BUILD)/bench/bench_traffic
+	$(Q)$(BUILD)/bench/bench_unused
 
 # ---- fuzzing (libFuzzer; `make fuzz FUZZ_SECONDS=60`) ------------------------
 FUZZ_SECONDS ?= 20

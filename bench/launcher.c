@@ -135,6 +135,12 @@ bool launcher_start(struct launcher *L, const char *dir, char *const env[])
 {
 	int down[2], up[2];
 
+	/*
+	 * Close-on-exec: a server the benchmark starts later (fork + exec)
+	 * must not hold the request pipe open, or the launcher never sees it
+	 * close and launcher_stop waits for ever. The launcher itself does
+	 * not exec, and a measured program has no use for them.
+	 */
 	if (pipe2(down, O_CLOEXEC) != 0)
 		return false;
 	if (pipe2(up, O_CLOEXEC) != 0) {

@@ -215,7 +215,8 @@ int step_done(sqlite3 *db, const char *op, sqlite3_stmt *stmt)
 
 /*
  * A statement prepared once and reused: reset and unbound on each use, kept
- * until store_close. Only for fixed SQL on paths taken per envelope.
+ * until store_close. Only for fixed SQL on paths taken per envelope or per
+ * service; reset by its user as soon as it is done with.
  */
 int prepare_cached(sqlite3 *db, const char *op, const char *sql, sqlite3_stmt **slot,
 			  sqlite3_stmt **out)
@@ -411,6 +412,9 @@ void store_close(struct store *st)
 	sqlite3_finalize(st->claim_stmt);
 	sqlite3_finalize(st->inbox_state_stmt);
 	sqlite3_finalize(st->inbox_frame_stmt);
+	sqlite3_finalize(st->service_get_stmt);
+	sqlite3_finalize(st->image_owner_stmt);
+	sqlite3_finalize(st->snooze_get_stmt);
 	sqlite3_close_v2(st->db);
 	pthread_mutex_destroy(&st->mu);
 	free(st);

@@ -21,6 +21,12 @@ struct store {
 	sqlite3_stmt *claim_stmt;
 	sqlite3_stmt *inbox_state_stmt;
 	sqlite3_stmt *inbox_frame_stmt;
+	/* ... and per service (the catalog applied at every start, the unused
+	 * audit): compiling them anew was a quarter of a start's CPU time at
+	 * 10,000 specs. */
+	sqlite3_stmt *service_get_stmt;
+	sqlite3_stmt *image_owner_stmt;
+	sqlite3_stmt *snooze_get_stmt;
 };
 
 /* Log an sqlite failure with the operation name; map it to a viva code. */
@@ -32,7 +38,9 @@ int exec_sql(sqlite3 *db, const char *op, const char *sql);
 int step_done(sqlite3 *db, const char *op, sqlite3_stmt *stmt);
 /*
  * A statement prepared once and reused: reset and unbound on each use, kept
- * until store_close. Only for fixed SQL on paths taken per envelope.
+ * until store_close. Only for fixed SQL on paths taken per envelope or per
+ * service. Reset it as soon as it is done with (a statement left stepping
+ * holds a read snapshot: later reads would miss other processes' writes).
  */
 int prepare_cached(sqlite3 *db, const char *op, const char *sql, sqlite3_stmt **slot,
 		   sqlite3_stmt **out);

@@ -53,9 +53,10 @@ static int image_owner_locked(struct store *st, const char *image, const char *e
 	int rc, src;
 
 	*name = NULL;
-	rc = prepare(st->db, "service_image_owner",
-		     "SELECT name FROM services WHERE image = ?1 AND deleted_at IS NULL"
-		     " AND (?2 IS NULL OR name != ?2) ORDER BY created_at, name LIMIT 1", &stmt);
+	rc = prepare_cached(st->db, "service_image_owner",
+			    "SELECT name FROM services WHERE image = ?1 AND deleted_at IS NULL"
+			    " AND (?2 IS NULL OR name != ?2) ORDER BY created_at, name LIMIT 1",
+			    &st->image_owner_stmt, &stmt);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(stmt, 1, image, -1, SQLITE_STATIC);
@@ -68,7 +69,7 @@ static int image_owner_locked(struct store *st, const char *image, const char *e
 		rc = VIVA_ENOENT;
 	else
 		rc = db_fail(st->db, "service_image_owner", src);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);   /* cached: release its snapshot, keep it */
 	return rc;
 }
 
@@ -92,7 +93,8 @@ static int service_get_locked(struct store *st, const char *name, struct store_s
 	sqlite3_stmt *stmt = NULL;
 	int rc, src;
 
-	rc = prepare(st->db, "service_get", "SELECT " SERVICE_COLS " FROM services WHERE name = ?1", &stmt);
+	rc = prepare_cached(st->db, "service_get", "SELECT " SERVICE_COLS " FROM services WHERE name = ?1",
+			    &st->service_get_stmt, &stmt);
 	if (rc)
 		return rc;
 	sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
@@ -103,7 +105,7 @@ static int service_get_locked(struct store *st, const char *name, struct store_s
 		rc = VIVA_ENOENT;
 	else
 		rc = db_fail(st->db, "service_get", src);
-	sqlite3_finalize(stmt);
+	sqlite3_reset(stmt);   /* cached: release its snapshot, keep it */
 	return rc;
 }
 

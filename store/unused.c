@@ -43,7 +43,8 @@ int store_snooze_get(struct store *st, const char *service, int64_t *until, char
 	if (!st || !service)
 		return VIVA_EINVAL;
 	pthread_mutex_lock(&st->mu);
-	rc = prepare(st->db, "snooze_get", "SELECT until, by FROM snoozes WHERE service = ?1", &stmt);
+	rc = prepare_cached(st->db, "snooze_get", "SELECT until, by FROM snoozes WHERE service = ?1",
+			    &st->snooze_get_stmt, &stmt);
 	if (rc == VIVA_OK) {
 		sqlite3_bind_text(stmt, 1, service, -1, SQLITE_STATIC);
 		src = sqlite3_step(stmt);
@@ -54,8 +55,8 @@ int store_snooze_get(struct store *st, const char *service, int64_t *until, char
 		} else if (src != SQLITE_DONE) {
 			rc = db_fail(st->db, "snooze_get", src);
 		}
+		sqlite3_reset(stmt);   /* cached: release its snapshot, keep it */
 	}
-	sqlite3_finalize(stmt);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

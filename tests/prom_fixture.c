@@ -102,7 +102,8 @@ void prom_fixture_text(struct prom_fixture *f, const char *text)
 
 static int backfill(struct prom_fixture *f)
 {
-	char *data = xasprintf("%s/data", f->dir), *log = xasprintf("%s/promtool.log", f->dir);
+	char *data = f->data_dir ? xstrdup(f->data_dir) : xasprintf("%s/data", f->dir);
+	char *log = xasprintf("%s/promtool.log", f->dir);
 	char *argv[] = { PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "-q",
 			 "--max-block-duration=720h", f->om_path, data, NULL };
 	struct proc p;
@@ -149,7 +150,8 @@ static int start_once(struct prom_fixture *f)
 {
 	char *cfg = xasprintf("%s/prometheus.yml", f->dir), *log = xasprintf("%s/prometheus.log", f->dir);
 	char *web = xasprintf("%s/web.yml", f->dir);
-	char *data = xasprintf("--storage.tsdb.path=%s/data", f->dir);
+	char *data = f->data_dir ? xasprintf("--storage.tsdb.path=%s", f->data_dir)
+				 : xasprintf("--storage.tsdb.path=%s/data", f->dir);
 	char *cfgarg = xasprintf("--config.file=%s", cfg);
 	char *listen = xasprintf("--web.listen-address=127.0.0.1:%d", f->port);
 	char *webarg = xasprintf("--web.config.file=%s", web);

@@ -45,6 +45,12 @@ struct prom_fixture {
 	const char *tls_cert;        /* set before starting: serve https with this PEM */
 	const char *tls_key;         /* certificate (for IP 127.0.0.1) and key */
 	double backfill_s, ready_s;  /* how long promtool and the first start took */
+	/*
+	 * Set before starting (benchmarks): the TSDB directory, instead of
+	 * dir/data; kept by prom_fixture_release. With `backfilled` set too
+	 * it already holds the history: promtool is not run.
+	 */
+	const char *data_dir;
 };
 
 /* 0, or -1 (temporary directory or file not made). */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define DEF_HANG_MS 10000L
 
@@ -122,7 +123,22 @@ out:
 	if (!forward)
 		return;
 	if (p->upstream) {
+		struct timespec t0, t1;
+		double ms;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		http_front_forward(p->upstream, NULL, NULL, rq, NULL, rs);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+		if (query && rs->status != 502) {
+			pthread_mutex_lock(&p->mu);
+			p->st.forwarded++;
+			p->st.forward_ms += ms;
+			if (ms > p->st.forward_max_ms)
+				p->st.forward_max_ms = ms;
+			p->st.answer_bytes += rs->body.len;
+			pthread_mutex_unlock(&p->mu);
+		}
 	} else {
 		rs->status = 502;
 		sb_adds(&rs->body, "no upstream\n");

@@ -11,6 +11,8 @@
  *    /api/v1/query_range), how they were sent (POST form bodies, explicit
  *    time= or start/end/step), and keeps the last query's parameters and
  *    Authorization header;
+ *  - times the queries it passes on (Prometheus's time to answer, as seen
+ *    from here on a fresh connection, and the answers' size);
  *  - checks credentials like an auth proxy in front of Prometheus: with
  *    user/password (HTTP Basic) or token (Bearer) set, a request without
  *    them gets 401 and is not passed on;
@@ -46,6 +48,10 @@ struct promproxy_stats {
 	int unauthorized;            /* 401s sent */
 	int with_authorization;      /* requests that carried an Authorization header */
 	int failed;                  /* requests not answered because the proxy was down */
+	int forwarded;               /* queries passed to Prometheus and answered by it */
+	double forward_ms;           /* their time: request sent to Prometheus -> its whole answer read */
+	double forward_max_ms;       /* the longest of them */
+	size_t answer_bytes;         /* the bodies of their answers */
 	char last_authorization[256];/* the last Authorization header, as received ("" when none) */
 };
 
