@@ -122,23 +122,6 @@ static void keep_service(json_t *s, json_t *acc)
 	json_object_set_new(e, "live", json_string(slot));
 }
 
-/* "<@U1> <@U2>" or "nobody named" (caller frees). */
-static char *mentions(char *const *ids, size_t n)
-{
-	struct strbuf sb;
-
-	sb_init(&sb);
-	for (size_t i = 0; i < n; i++) {
-		char *m = mrkdwn_user(ids[i]);
-
-		sb_addf(&sb, "%s%s", i ? " " : "", m);
-		free(m);
-	}
-	if (!sb.len)
-		sb_adds(&sb, "nobody named");
-	return sb_detach(&sb);
-}
-
 /* links.bluegreen with {service} and {env} filled in, or NULL. */
 static char *bluegreen_link(const struct viva_config *cfg, const char *svc, const char *env)
 {
@@ -226,8 +209,8 @@ static void check_spec(struct viva_env *env, const struct spec *s, json_t *cache
 		if (at <= 0 || days <= cfg->lag_days)
 			continue;
 		{
-			char *owners = mentions(s->owners, s->nowners);
-			char *dms = mentions(s->deploy_managers, s->ndeploy_managers);
+			char *owners = mrkdwn_users(s->owners, s->nowners, "nobody named");
+			char *dms = mrkdwn_users(s->deploy_managers, s->ndeploy_managers, "nobody named");
 			char *link = bluegreen_link(cfg, s->name, t->env), *value = deploy_trigger_value(s->name, t->env, canary);
 			char *text = xasprintf("*%s* in %s: canary `%s` is *%lld days* ahead of live %s `%s`\nOwners %s · "
 					       "deploy managers %s%s%s%s", s->name, t->env, canary, (long long)days, live,

@@ -145,22 +145,6 @@ static char *evidence(enum rule r, const struct spec *s, json_t *idx)
 	return sb_detach(&sb);
 }
 
-static char *mentions(char *const *ids, size_t n)
-{
-	struct strbuf sb;
-
-	sb_init(&sb);
-	for (size_t i = 0; i < n; i++) {
-		char *m = mrkdwn_user(ids[i]);
-
-		sb_addf(&sb, "%s%s", i ? " " : "", m);
-		free(m);
-	}
-	if (!sb.len)
-		sb_adds(&sb, "no owner named");
-	return sb_detach(&sb);
-}
-
 /* By rule, then by name: the report groups consecutive rows of a rule. */
 static int by_rule(const void *a, const void *b)
 {
@@ -254,7 +238,7 @@ int unused_collect(struct viva_env *env, int64_t now, struct unused_result *r)
 		} else if (store_snooze_get(env->store, s->name, &until, NULL) == VIVA_OK && until > now) {
 			r->snoozed++;
 		} else if ((ev = evidence(k, s, idx[k])) != NULL) {
-			char *owners = mentions(s->owners, s->nowners);
+			char *owners = mrkdwn_users(s->owners, s->nowners, "no owner named");
 			json_t *v = json_pack("{s:s}", "svc", s->name);
 			char *value = json_dumps(v, JSON_COMPACT);
 

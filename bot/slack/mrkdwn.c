@@ -106,3 +106,19 @@ char *mrkdwn_escape_keep_mentions(const char *s)
 	free(e);
 	return out;
 }
+
+char *mrkdwn_users(char *const *ids, size_t n, const char *none)
+{
+	struct strbuf sb;
+
+	sb_init(&sb);
+	for (size_t i = 0; i < n; i++) {
+		char *m = mrkdwn_user(ids[i]);
+
+		sb_addf(&sb, "%s%s", i ? " " : "", m);
+		free(m);
+	}
+	if (!sb.len)
+		sb_adds(&sb, none ? none : "");
+	return sb_detach(&sb);
+}

@@ -14,6 +14,8 @@ bool is_slack_user_id(const char *s);
  * Caller frees.
  */
 char *mrkdwn_user(const char *user_id);
+/* n user ids as mentions separated by spaces, or `none` when n is 0 (caller frees). */
+char *mrkdwn_users(char *const *ids, size_t n, const char *none);
 
 /* Escape &, < and > for Slack mrkdwn. Returns a new string (caller frees). */
 char *mrkdwn_escape(const char *s);
