@@ -7,8 +7,9 @@
  * Slack's 50 blocks a message.
  *
  * The clusters are read per namespace, not per service: one paged LIST of
- * the Deployments that carry viva/slot and one of the Services viva
- * manages, keeping only the few fields the audit needs from each page.
+ * the Deployments that carry viva/slot and one of the Services (those whose
+ * selector names a viva/slot are kept: whatever labels the Service itself
+ * carries), keeping only the few fields the audit needs from each page.
  * An environment that cannot be read is named in the report, and nobody in
  * it is flagged.
  */
@@ -171,7 +172,7 @@ static json_t *ns_state(struct viva_env *env, const struct render_target *t, jso
 	st = json_object();
 	rc = list_pages(k, &kube_deployments, t->namespace_, "viva/slot", keep_deployment, st, &r->requests);
 	if (rc == VIVA_OK)
-		rc = list_pages(k, &kube_services, t->namespace_, "app", keep_service, st,
+		rc = list_pages(k, &kube_services, t->namespace_, NULL, keep_service, st,
 				&r->requests);
 	if (rc != VIVA_OK) {
 		json_decref(st);
