@@ -1044,14 +1044,32 @@ int cmd_status(struct viva_ctx *ctx)
 		json_decref(rows);
 		return rc;
 	}
+	/* what is missing is said, not an error: a service half created, a Service deleted by hand */
 	rc = k8s_live_slot(w.k, w.t->namespace_, svc, &live, &since);
+	if (rc == VIVA_ENOENT) {
+		json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "slot", svc, "tag", "", "text",
+						      "*Service* not found: no colour is live (`pipeline apply` creates it)",
+						      "ready", (json_int_t)0, "replicas", (json_int_t)0, "live", 0));
+		rc = VIVA_OK;
+	}
 	for (size_t i = 0; rc == VIVA_OK && i < 3; i++) {
 		char *name = xasprintf("%s-%s", svc, slots[i]);
 
 		rc = k8s_slot_read(w.k, w.t->namespace_, name, w.repo, &s[i]);
-		free(name);
-		if (rc == VIVA_OK)
+		if (rc == VIVA_ENOENT) {
+			char *text = xasprintf("*%s*: Deployment %s not found (`pipeline apply` creates it)", slots[i], name);
+
+			s[i].slot = xstrdup(slots[i]);
+			s[i].tag = xstrdup("");
+			json_array_append_new(rows, json_pack("{s:s, s:s, s:s, s:I, s:I, s:b}", "slot", slots[i], "tag", "",
+							      "text", text, "ready", (json_int_t)0, "replicas",
+							      (json_int_t)0, "live", 0));
+			free(text);
+			rc = VIVA_OK;
+		} else if (rc == VIVA_OK) {
 			json_array_append_new(rows, slot_row(&s[i], live, since, now));
+		}
+		free(name);
 	}
 	if (rc != VIVA_OK) {
 		rc = reply_error(ctx, rc, NULL, "The state of `%s` in %s could not be read: %s.", svc, w.t->env,
@@ -1077,8 +1095,7 @@ int cmd_status(struct viva_ctx *ctx)
 	json_decref(data);
 out:
 	for (size_t i = 0; i < 3; i++)
-		if (s[i].name)
-			k8s_slot_release(&s[i]);
+		k8s_slot_release(&s[i]);
 	json_decref(rows);
 	free(value);
 	free(live);

@@ -471,6 +471,21 @@ static void status__canary_ahead__colours_and_trigger_button(void **state)
 	assert_non_null(strstr(value, "\"tag\":\"" TAG1 "\""));
 }
 
+/* Half there (a Deployment or the Service deleted by hand): said, not an error. */
+static void status__missing_objects__said_not_an_error(void **state)
+{
+	struct fx *f = *state;
+	char *out;
+
+	assert_int_equal(fake_kube_remove(f->kube, "deployments", "prod", "svc-a-green"), 0);
+	assert_int_equal(fake_kube_remove(f->kube, "services", "prod", "svc-a"), 0);
+	out = run(f, "U0ANYONE", "status svc-a prod");
+	if (!strstr(out, "*green*: Deployment svc-a-green not found") || !strstr(out, "*Service* not found") ||
+	    !strstr(out, "*blue*: `latest`, 2/2 ready") || !strstr(out, "No colour is live."))
+		fail_msg("%s", out);
+	free(out);
+}
+
 /* ---- the lag audit --------------------------------------------------------------------------------------- */
 
 static void lag_service(struct fx *f, const char *name, int days_ago)
@@ -549,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollback__after_window__scaled_up_then_switched, setup, teardown),
 		cmocka_unit_test_setup_teardown(rollback__within_window__switches_and_nothing_scaled_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(status__canary_ahead__colours_and_trigger_button, setup, teardown),
+		cmocka_unit_test_setup_teardown(status__missing_objects__said_not_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(lag__3_7_12_days__only_12_listed, setup, teardown),
 	};
 
