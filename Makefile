@@ -278,7 +278,7 @@ install: $(INSTALL_BIN)
 	install -m 0644 viva.example.yaml slack-app-manifest.yaml $(DESTDIR)$(PREFIX)/share/viva/
 	install -m 0644 .env.example $(DESTDIR)$(PREFIX)/share/viva/env.example
 
-BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \
+BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/bench/util.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \
                    $(BUILD)/tests/registry_push.o $(BUILD)/tests/registry_proxy.o $(BUILD)/tests/http_front.o \
                    $(CORE_OBJS)
 $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
@@ -286,28 +286,28 @@ $(BUILD)/bench/bench_tags: $(BENCH_TAGS_OBJS)
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # pipeline apply of 500 services x 2 environments against the fake API server.
-$(BUILD)/bench/bench_apply: $(BUILD)/bench/bench_apply.o $(BUILD)/bench/launcher.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) \
+$(BUILD)/bench/bench_apply: $(BUILD)/bench/bench_apply.o $(BUILD)/bench/launcher.o $(BUILD)/bench/util.o $(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) \
 		$(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # Blue-green overhead and the lag audit over 1,000 services against the fake
 # API server; seeds objects rendered by viva's own code (CORE_OBJS).
-$(BUILD)/bench/bench_deploy: $(BUILD)/bench/bench_deploy.o $(BUILD)/bench/launcher.o \
+$(BUILD)/bench/bench_deploy: $(BUILD)/bench/bench_deploy.o $(BUILD)/bench/launcher.o $(BUILD)/bench/util.o \
 		$(KUBE_FAKE_SRCS:%.c=$(BUILD)/%.o) $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # /viva traffic for one service over 7 days, chart included, against a real
 # Prometheus (tests/prom_fixture.c backfills it).
-$(BUILD)/bench/bench_traffic: $(BUILD)/bench/bench_traffic.o $(BUILD)/bench/launcher.o \
+$(BUILD)/bench/bench_traffic: $(BUILD)/bench/bench_traffic.o $(BUILD)/bench/launcher.o $(BUILD)/bench/util.o \
 		$(BUILD)/tests/prom_fixture.o $(BUILD)/tests/proc.o $(LIB_SRCS:%.c=$(BUILD)/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)
 
 # The unused audit over 10,000 services against a real Prometheus (promtool
 # backfill, cached in bench/out/), through the recording proxy.
-$(BUILD)/bench/bench_unused: $(BUILD)/bench/bench_unused.o $(BUILD)/bench/launcher.o $(BUILD)/tests/prom_fixture.o \
+$(BUILD)/bench/bench_unused: $(BUILD)/bench/bench_unused.o $(BUILD)/bench/launcher.o $(BUILD)/bench/util.o $(BUILD)/tests/prom_fixture.o \
 		$(BUILD)/tests/prom_proxy.o $(BUILD)/tests/http_front.o $(BUILD)/tests/proc.o $(CORE_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) -o $@ $^ $(LIBS)

@@ -32,19 +32,10 @@
 #include <jansson.h>
 
 #include "bench/launcher.h"
+#include "bench/util.h"
 #include "tests/kube/fake_kube.h"
 
 #define TOKEN "bench-token"
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		fprintf(stderr, "bench_apply: cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
 
 struct run {
 	double wall_ms;
@@ -116,7 +107,7 @@ int main(void)
 		snprintf(spec, sizeof(spec), "name: svc-%04d\nowners: [U0OWNER]\nrepository: { name: svc-%04d }\n"
 			 "image: team/svc-%04d\nresources:\n  alpha: { instance: 1, cpu: \"0.1\", memory: 256MB }\n"
 			 "  prod: { instance: 3, cpu: \"1\", memory: 2048MB }\n", i, i, i);
-		write_file(path, spec);
+		bench_write_file(path, spec);
 	}
 	yaml = NULL;
 	if (asprintf(&yaml, "pipelines: { dir: ./pipelines }\nclusters:\n  dev: { kubeconfig: %s }\n"
@@ -124,7 +115,7 @@ int main(void)
 		     "  prod: { cluster: dev, namespace: prod }\n", fake_kube_kubeconfig(k)) < 0)
 		return 1;
 	snprintf(path, sizeof(path), "%s/viva.yaml", dir);
-	write_file(path, yaml);
+	bench_write_file(path, yaml);
 	free(yaml);
 	if (!run_viva(&L, viva, k, &first, &floor_kb) || !run_viva(&L, viva, k, &second, &floor_kb)) {
 		fprintf(stderr, "bench_apply: could not run viva\n");

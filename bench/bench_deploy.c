@@ -54,6 +54,7 @@
 #include <jansson.h>
 
 #include "bench/launcher.h"
+#include "bench/util.h"
 #include "bot/lib/err.h"
 #include "bot/model/render.h"
 #include "bot/model/spec.h"
@@ -77,80 +78,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "bench_deploy: %s\n", what);
 	exit(1);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		fprintf(stderr, "bench_deploy: cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	for (int i = 0; i < 4096; i++) {       /* at most 256 MB */
-		size_t n;
-
-		if (cap - *len < 65536) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			if (!buf)
-				die("out of memory");
-		}
-		n = fread(buf + *len, 1, cap - *len, f);
-		*len += n;
-		if (n == 0)
-			break;
-	}
-	fclose(f);
-	buf[*len] = '\0';
-	return buf;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_RUNS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double min_of(const double *v, int n)
-{
-	double m = n > 0 ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] < m ? v[i] : m;
-	return m;
-}
-
-static double max_of(const double *v, int n)
-{
-	double m = n > 0 ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] > m ? v[i] : m;
-	return m;
 }
 
 /* ---- seeding: N services as viva renders them ------------------------------------------ */
@@ -207,7 +134,7 @@ static int seed_service(struct fake_kube *k, struct tmpl_set *ts, const char *di
 
 	snprintf(path, sizeof(path), "%s/pipelines/svc-%04d.yaml", dir, i);
 	if (spec_file)
-		write_file(path, text);
+		bench_write_file(path, text);
 	spec_errors_init(&errs, path);
 	if (spec_parse(text, strlen(text), path, &s, &errs) != VIVA_OK) {
 		char *e = spec_errors_format(&errs);
@@ -294,7 +221,7 @@ static void use_fake(struct bench *b, struct fake_kube *k)
 		     fake_kube_kubeconfig(k), LAG_DAYS) < 0)
 		die("out of memory");
 	snprintf(path, sizeof(path), "%s/viva.yaml", b->dir);
-	write_file(path, yaml);
+	bench_write_file(path, yaml);
 	free(yaml);
 	b->k = k;
 }
@@ -325,7 +252,7 @@ static void run(struct bench *b, char *const argv[], char *const extra_env[], st
 static int lag_rows(const char *path, int *messages)
 {
 	size_t len = 0, off = 0;
-	char *buf = read_all(path, &len);
+	char *buf = bench_read_file(path, &len);
 	int rows = 0;
 
 	*messages = 0;
@@ -546,7 +473,7 @@ int main(void)
 	if (!realpath("bench/out", viva_out))
 		die("no bench/out");
 	snprintf(b.log, sizeof(b.log), "%s/deploy_viva.log", viva_out);
-	write_file(b.log, "");
+	bench_write_file(b.log, "");
 	envv[0] = "PATH=/usr/bin:/bin";
 	envv[1] = "HOME=/nonexistent";
 	envv[2] = "VIVA_LOG_LEVEL=warn";
@@ -633,11 +560,11 @@ int main(void)
 	       seed_ms, settle_rounds, settle_ms, step_ms);
 	printf("%-22s %8s %7s %7s %7s %9s  %s\n", "run (3 each)", "wall ms", "min", "max", "CPU ms", "peak RSS",
 	       "requests");
-	printf("%-22s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d: %s\n", "start-up (/viva help)", median(help.wall, help.n),
-	       min_of(help.wall, help.n), max_of(help.wall, help.n), median(help.cpu, help.n), median(help.rss, help.n),
+	printf("%-22s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d: %s\n", "start-up (/viva help)", bench_median(help.wall, help.n),
+	       bench_min(help.wall, help.n), bench_max(help.wall, help.n), bench_median(help.cpu, help.n), bench_median(help.rss, help.n),
 	       help.c[1].total, counts_text(&help.c[1], buf, sizeof(buf)));
-	printf("%-22s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d: %s\n", "lag audit", median(lag.wall, lag.n),
-	       min_of(lag.wall, lag.n), max_of(lag.wall, lag.n), median(lag.cpu, lag.n), median(lag.rss, lag.n),
+	printf("%-22s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d: %s\n", "lag audit", bench_median(lag.wall, lag.n),
+	       bench_min(lag.wall, lag.n), bench_max(lag.wall, lag.n), bench_median(lag.cpu, lag.n), bench_median(lag.rss, lag.n),
 	       lag.c[1].total, counts_text(&lag.c[1], buf, sizeof(buf)));
 	printf("(wall, CPU and RSS: medians; CPU: viva's user + system time)\n");
 	printf("lag rows: %d %d %d listed in %d messages, %d expected (the canaries 12 days ahead): %s\n", rows[0],
@@ -674,7 +601,7 @@ int main(void)
 			v[9][i] = r->cpu_ms;
 		}
 		for (int j = 0; j < 10; j++)
-			m[j] = median(v[j], bg_runs);
+			m[j] = bench_median(v[j], bg_runs);
 		printf("%-5d %-9s %6.0f %6.0f %6.0f %8.0f %7.0f %8.0f %8.0f %6.0f %6.0f %5.0f\n", polls[p], "median", m[0],
 		       m[1], m[2], m[3], m[4], m[5], m[6], m[7], m[8], m[9]);
 		json_array_append_new(jm, json_pack("{s:i, s:i, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "poll_ms",
@@ -715,11 +642,11 @@ int main(void)
 			"loadavg", loadavg, "services", n, "tick_ms", TICK_MS, "lag_expected_rows", expected,
 			"rss_floor_kb", (int)b.floor_kb,
 			"controller_round_ms", step_ms,
-			"startup", "median_wall_ms", median(help.wall, help.n), "median_cpu_ms", median(help.cpu, help.n),
-			"median_rss_kb", median(help.rss, help.n),
+			"startup", "median_wall_ms", bench_median(help.wall, help.n), "median_cpu_ms", bench_median(help.cpu, help.n),
+			"median_rss_kb", bench_median(help.rss, help.n),
 			"requests", counts_json(&help.c[1]),
-			"lag", "median_wall_ms", median(lag.wall, lag.n), "median_cpu_ms", median(lag.cpu, lag.n),
-			"median_rss_kb", median(lag.rss, lag.n),
+			"lag", "median_wall_ms", bench_median(lag.wall, lag.n), "median_cpu_ms", bench_median(lag.cpu, lag.n),
+			"median_rss_kb", bench_median(lag.rss, lag.n),
 			"messages", messages, "runs", jl,
 			"bluegreen_medians", jm, "bluegreen", jb, "ok", rc == 0);
 	json_dump_file(out, "bench/out/deploy.json", JSON_INDENT(2));

@@ -45,6 +45,7 @@
 #include "tests/registry_proxy.h"
 #include "tests/registry_push.h"
 #include "tests/registry_server.h"
+#include "bench/util.h"
 
 #define REPO "team/service-a"
 #define NTAGS 5000
@@ -93,17 +94,6 @@ static double now_ms(void)
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
 }
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
 /*
  * Run argv (env: the whole environment) in dir with stdout+stderr to
  * out_path; add its wall time and peak RSS to s when its output contains
@@ -148,27 +138,10 @@ static bool measure(struct series *s, const char *name, char *const argv[], char
 	return ok;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 static int cmp_long(const void *a, const void *b)
 {
 	long x = *(const long *)a, y = *(const long *)b;
 	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[MAX_RUNS];
-
-	if (n == 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*v));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
 static long median_long(const long *v, int n)
@@ -180,24 +153,6 @@ static long median_long(const long *v, int n)
 	memcpy(s, v, (size_t)n * sizeof(*v));
 	qsort(s, (size_t)n, sizeof(*s), cmp_long);
 	return s[n / 2];
-}
-
-static double min_of(const double *v, int n)
-{
-	double m = n ? v[0] : 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
-static double max_of(const double *v, int n)
-{
-	double m = n ? v[0] : 0;
-	for (int i = 1; i < n; i++)
-		if (v[i] > m)
-			m = v[i];
-	return m;
 }
 
 static size_t sink(char *p, size_t size, size_t n, void *ud)
@@ -399,11 +354,11 @@ int main(void)
 	mkdir(path, 0755);
 	free(path);
 	path = xasprintf("%s/pipelines/service-a.yaml", dir);
-	write_file(path, "name: service-a\nowners: [U0OWNER]\nrepository: { name: service-a }\nimage: " REPO "\n"
+	bench_write_file(path, "name: service-a\nowners: [U0OWNER]\nrepository: { name: service-a }\nimage: " REPO "\n"
 			 "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
 	free(path);
 	path = xasprintf("%s/viva.yaml", dir);
-	write_file(path, "pipelines: { dir: ./pipelines }\n");
+	bench_write_file(path, "pipelines: { dir: ./pipelines }\n");
 	free(path);
 	po.upstream = reg.base;
 	po.page_cap = 100;
@@ -439,7 +394,7 @@ int main(void)
 	regproxy_stats(proxy, &stats);
 
 	for (int k = 0; k < NKINDS; k++)
-		med[k] = median(ser[k].ms, ser[k].n);
+		med[k] = bench_median(ser[k].ms, ser[k].n);
 	if (med[SKOPEO] > 0) {
 		r_cold = med[COLD] / med[SKOPEO];
 		r_warm = med[WARM] / med[SKOPEO];
@@ -448,8 +403,8 @@ int main(void)
 	       "release build, medians of %d rounds (%.1f s to push)\n", NTAGS, NDISTINCT, ser[COLD].n, push_ms / 1000);
 	printf("%-10s %10s %9s %9s %12s  %s\n", "run", "median_ms", "min_ms", "max_ms", "peak_rss_kb", "what");
 	for (int k = 0; k < NKINDS; k++)
-		printf("%-10s %10.1f %9.1f %9.1f %12ld  %s\n", kind_name[k], med[k], min_of(ser[k].ms, ser[k].n),
-		       max_of(ser[k].ms, ser[k].n), median_long(ser[k].rss_kb, ser[k].n), kind_note[k]);
+		printf("%-10s %10.1f %9.1f %9.1f %12ld  %s\n", kind_name[k], med[k], bench_min(ser[k].ms, ser[k].n),
+		       bench_max(ser[k].ms, ser[k].n), median_long(ser[k].rss_kb, ser[k].n), kind_note[k]);
 	printf("cold / skopeo  %.2f  (goal <= %.1f)  %s\n", r_cold, GOAL_COLD, r_cold <= GOAL_COLD ? "pass" : "MISS");
 	printf("warm / skopeo  %.2f  (goal <= %.1f)  %s\n", r_warm, GOAL_WARM, r_warm <= GOAL_WARM ? "pass" : "MISS");
 	printf("paged runs: %d tags/list pages served by the proxy (%d per run)\n", stats.tags_pages,

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "bench/launcher.h"
+#include "bench/util.h"
 #include "tests/prom_fixture.h"
 
 #define RUNS 3
@@ -50,13 +51,6 @@ static double counter(void *ud, int64_t t)
 	double x = (double)(t - g->start), day = 86400.0;
 
 	return g->per_s * (x - day / (2 * 3.14159265358979) * 0.5 * (cos(2 * 3.14159265358979 * x / day) - 1));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
 }
 
 int main(void)
@@ -106,19 +100,13 @@ int main(void)
 	mkdir(out_dir, 0700);
 	snprintf(env_out, sizeof(env_out), "VIVA_OUT_DIR=%s", out_dir);
 	snprintf(yaml, sizeof(yaml), "%s/viva.yaml", dir);
-	{
-		FILE *f = fopen(yaml, "w");
-
-		if (!f || fputs("pipelines: { dir: ./pipelines }\n", f) == EOF || fclose(f) != 0)
-			return 1;
-	}
+	bench_write_file(yaml, "pipelines: { dir: ./pipelines }\n");
 	snprintf(out_path, sizeof(out_path), "%s/reply.txt", dir);
 	snprintf(err_path, sizeof(err_path), "%s/viva.log", dir);
 	for (int i = 0; i < RUNS; i++) {
 		struct launched l;
-		char *text = NULL, *p;
+		char *text, *p;
 		size_t len = 0;
-		FILE *f;
 
 		if (!launcher_run(&L, argv, extra, out_path, err_path, &l) || l.status != 0) {
 			fprintf(stderr, "bench_traffic: run %d failed (status %d); see %s\n", i + 1, l.status, err_path);
@@ -128,13 +116,8 @@ int main(void)
 		wall[i] = l.wall_ms;
 		cpu[i] = l.cpu_ms;
 		rss[i] = l.rss_kb;
-		f = fopen(out_path, "r");
-		if (f) {
-			text = calloc(1, 65536);
-			len = text ? fread(text, 1, 65535, f) : 0;
-			fclose(f);
-		}
-		p = text && len ? strstr(text, "Chart (PNG, ") : NULL;
+		text = bench_read_file(out_path, &len);
+		p = text ? strstr(text, "Chart (PNG, ") : NULL;
 		png_bytes = p ? strtol(p + 12, NULL, 10) : 0;
 		free(text);
 		if (png_bytes <= 0) {
@@ -144,23 +127,19 @@ int main(void)
 		}
 	}
 	if (rc == 0) {
-		double w[RUNS], c[RUNS];
+		double w = bench_median(wall, RUNS), c = bench_median(cpu, RUNS);
 		long r = rss[0];
 		json_t *out;
 
-		memcpy(w, wall, sizeof(w));
-		memcpy(c, cpu, sizeof(c));
-		qsort(w, RUNS, sizeof(double), cmp_double);
-		qsort(c, RUNS, sizeof(double), cmp_double);
 		for (int i = 1; i < RUNS; i++)
 			r = rss[i] > r ? rss[i] : r;
 		printf("traffic shop 7d: 5 sources, 2 operations, 8 days at %d s in a real Prometheus (%zu series)\n",
 		       STEP, fx.nseries);
 		printf("%-10s %10s %10s %12s %12s\n", "runs", "wall ms", "CPU ms", "peak RSS", "PNG bytes");
-		printf("%-10s %10.0f %10.0f %9ld KB %12ld\n", "median", w[RUNS / 2], c[RUNS / 2], r, png_bytes);
+		printf("%-10s %10.0f %10.0f %9ld KB %12ld\n", "median", w, c, r, png_bytes);
 		printf("(wall: viva exec start to exit: start-up, 4 queries, the tables, the chart drawn and saved)\n");
 		mkdir("bench/out", 0755);
-		out = json_pack("{s:f, s:f, s:i, s:i}", "wall_ms", w[RUNS / 2], "cpu_ms", c[RUNS / 2], "rss_kb", (int)r,
+		out = json_pack("{s:f, s:f, s:i, s:i}", "wall_ms", w, "cpu_ms", c, "rss_kb", (int)r,
 				"png_bytes", (int)png_bytes);
 		json_dump_file(out, "bench/out/traffic.json", JSON_INDENT(2));
 		json_decref(out);

@@ -69,6 +69,7 @@
 #include <jansson.h>
 
 #include "bench/launcher.h"
+#include "bench/util.h"
 #include "bot/model/config.h"
 #include "tests/http_front.h"
 #include "tests/prom_fixture.h"
@@ -122,80 +123,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "bench_unused: %s\n", what);
 	exit(1);
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f || fputs(text, f) == EOF || fclose(f) != 0) {
-		fprintf(stderr, "bench_unused: cannot write %s: %s\n", path, strerror(errno));
-		exit(1);
-	}
-}
-
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0;
-
-	*len = 0;
-	if (!f)
-		return NULL;
-	for (int i = 0; i < 4096; i++) {       /* at most 256 MB */
-		size_t n;
-
-		if (cap - *len < 65536) {
-			cap += 65536;
-			buf = realloc(buf, cap + 1);
-			if (!buf)
-				die("out of memory");
-		}
-		n = fread(buf + *len, 1, cap - *len, f);
-		*len += n;
-		if (n == 0)
-			break;
-	}
-	fclose(f);
-	buf[*len] = '\0';
-	return buf;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n)
-{
-	double s[RUNS];
-
-	if (n <= 0)
-		return 0;
-	memcpy(s, v, (size_t)n * sizeof(*s));
-	qsort(s, (size_t)n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double min_of(const double *v, int n)
-{
-	double m = n > 0 ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] < m ? v[i] : m;
-	return m;
-}
-
-static double max_of(const double *v, int n)
-{
-	double m = n > 0 ? v[0] : 0;
-
-	for (int i = 1; i < n; i++)
-		m = v[i] > m ? v[i] : m;
-	return m;
 }
 
 static int env_int(const char *name, int dflt, int lo, int hi)
@@ -323,7 +250,7 @@ static void write_spec(const char *dir, int i, time_t mtime)
 		     "command: [run] }\n" : "") < 0)
 		die("out of memory");
 	snprintf(path, sizeof(path), "%s/pipelines/svc-%05d.yaml", dir, i);
-	write_file(path, text);
+	bench_write_file(path, text);
 	if (utimes(path, tv) != 0)
 		die("utimes failed");
 	free(text);
@@ -359,7 +286,7 @@ struct tsdb {
 static bool cache_valid(struct tsdb *t, int64_t end)
 {
 	size_t len = 0;
-	char *s = read_all(t->stamp, &len);
+	char *s = bench_read_file(t->stamp, &len);
 	long long e = 0;
 	bool ok = s && sscanf(s, "end=%lld series=%zu samples=%zu", &e, &t->series, &t->samples) == 3 && e == end;
 
@@ -373,7 +300,7 @@ static bool cache_valid(struct tsdb *t, int64_t end)
 static int report_rows(const char *path, int n, unsigned char *seen, int *messages)
 {
 	size_t len = 0, off = 0;
-	char *buf = read_all(path, &len);
+	char *buf = bench_read_file(path, &len);
 	int rows = 0;
 
 	*messages = 0;
@@ -525,7 +452,7 @@ int main(void)
 		die("run from the repository after `make viva`");
 	snprintf(reply, sizeof(reply), "%s/reply.out", dir);
 	snprintf(log, sizeof(log), "%s/unused_viva.log", out_dir);
-	write_file(log, "");
+	bench_write_file(log, "");
 	/* PROMETHEUS_URL is only known once the proxy listens: each run adds it */
 	envv[0] = "PATH=/usr/bin:/bin";
 	envv[1] = "HOME=/nonexistent";
@@ -550,7 +477,7 @@ int main(void)
 		expected += expect[i];
 	}
 	snprintf(path, sizeof(path), "%s/viva.yaml", dir);
-	write_file(path, "pipelines: { dir: ./pipelines }\nthresholds: { unused_days: 7 }\n");
+	bench_write_file(path, "pipelines: { dir: ./pipelines }\nthresholds: { unused_days: 7 }\n");
 	config_defaults(&cfg);
 	qtext[0] = cfg.promql_unused_http;
 	qtext[1] = cfg.promql_unused_kafka;
@@ -588,7 +515,7 @@ int main(void)
 		t.backfill_s = fx.backfill_s;
 		unlink(fx.om_path);   /* hundreds of MB, read by promtool, not needed again */
 		snprintf(stamp, sizeof(stamp), "end=%lld series=%zu samples=%zu\n", (long long)h.end, t.series, t.samples);
-		write_file(t.stamp, stamp);
+		bench_write_file(t.stamp, stamp);
 	}
 	if (prom_fixture_start(&fx) != 0)
 		die("Prometheus did not start (above)");
@@ -672,24 +599,24 @@ int main(void)
 	printf("%-24s %8s %7s %7s %7s %9s  %s\n", "run", "wall ms", "min", "max", "CPU ms", "peak RSS", "queries");
 	printf("%-24s %8.0f %7s %7s %7.0f %6ld KB  %s\n", "catalog import (1st exec)", import.wall_ms, "-", "-",
 	       import.cpu_ms, import.rss_kb, "0");
-	printf("%-24s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %s\n", "start-up (/viva help)", median(help.wall, help.n),
-	       min_of(help.wall, help.n), max_of(help.wall, help.n), median(help.cpu, help.n), median(help.rss, help.n),
+	printf("%-24s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %s\n", "start-up (/viva help)", bench_median(help.wall, help.n),
+	       bench_min(help.wall, help.n), bench_max(help.wall, help.n), bench_median(help.cpu, help.n), bench_median(help.rss, help.n),
 	       "0");
-	printf("%-24s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d %d %d\n", "unused audit", median(audit.wall, audit.n),
-	       min_of(audit.wall, audit.n), max_of(audit.wall, audit.n), median(audit.cpu, audit.n),
-	       median(audit.rss, audit.n), audit.queries[0], audit.queries[1], audit.queries[2]);
+	printf("%-24s %8.0f %7.0f %7.0f %7.0f %6.0f KB  %d %d %d\n", "unused audit", bench_median(audit.wall, audit.n),
+	       bench_min(audit.wall, audit.n), bench_max(audit.wall, audit.n), bench_median(audit.cpu, audit.n),
+	       bench_median(audit.rss, audit.n), audit.queries[0], audit.queries[1], audit.queries[2]);
 	printf("(3 runs each; wall, CPU and RSS: medians; CPU: viva's user + system time; peak RSS: ru_maxrss,\n"
 	       "launcher floor %ld KB)\n", l.floor_kb);
 	printf("Prometheus during the audits (the proxy, from sending each query to reading its whole answer):\n"
 	       "  3 queries %.0f ms (median of the runs; slowest query %.0f ms), %.2f MB of answers\n",
-	       median(audit.prom, audit.n), median(audit.prom_max, audit.n), median(audit.bytes, audit.n) / 1e6);
+	       bench_median(audit.prom, audit.n), bench_median(audit.prom_max, audit.n), bench_median(audit.bytes, audit.n) / 1e6);
 	printf("Prometheus alone (stats=all, straight to it, after the runs):\n");
 	printf("  %-6s %8s %8s %8s %8s %9s %10s\n", "query", "wall ms", "exec ms", "eval ms", "series", "answer", "samples");
 	for (int q = 0; q < 3; q++)
 		printf("  %-6s %8.1f %8.1f %8.1f %8ld %7.0f KB %10ld\n", qname[q], dq[q].wall_ms, dq[q].exec_ms, dq[q].eval_ms,
 		       dq[q].series, dq[q].bytes / 1e3, dq[q].samples);
 	{
-		double aw = median(audit.wall, audit.n), hw = median(help.wall, help.n), pw = median(audit.prom, audit.n);
+		double aw = bench_median(audit.wall, audit.n), hw = bench_median(help.wall, help.n), pw = bench_median(audit.prom, audit.n);
 
 		printf("where the audit's wall time goes (medians): start-up with %d specs %.0f ms (the /viva help row), "
 		       "Prometheus %.0f ms,\nthe rest %.0f ms (viva: the answers parsed, the catalog listed and matched, "
@@ -698,10 +625,10 @@ int main(void)
 	printf("rows flagged: %d %d %d in %d messages, %d expected: %s\n", audit.rows[0], audit.rows[1], audit.rows[2],
 	       audit.messages[0], expected,
 	       audit.exact[0] && audit.exact[1] && audit.exact[2] ? "ok (exactly the expected services)" : "WRONG");
-	printf("wall time target <= 2000 ms: %s (median %.0f ms)\n", median(audit.wall, audit.n) <= 2000 ? "pass" : "MISS",
-	       median(audit.wall, audit.n));
+	printf("wall time target <= 2000 ms: %s (median %.0f ms)\n", bench_median(audit.wall, audit.n) <= 2000 ? "pass" : "MISS",
+	       bench_median(audit.wall, audit.n));
 	printf(rc ? "FAILED (see above)\n" : "ok: every audit sent 3 queries and flagged exactly the expected services\n");
-	if (getenv("BENCH_STRICT") && strcmp(getenv("BENCH_STRICT"), "1") == 0 && median(audit.wall, audit.n) > 2000)
+	if (getenv("BENCH_STRICT") && strcmp(getenv("BENCH_STRICT"), "1") == 0 && bench_median(audit.wall, audit.n) > 2000)
 		rc = 1;
 
 	jruns = json_array();
@@ -726,13 +653,13 @@ int main(void)
 			t.backfill_s, "expected_rows", expected, "rss_floor_kb", (int)l.floor_kb);
 	json_object_set_new(out, "catalog_import", json_pack("{s:f, s:f, s:i}", "wall_ms", import.wall_ms, "cpu_ms",
 							     import.cpu_ms, "rss_kb", (int)import.rss_kb));
-	json_object_set_new(out, "startup", json_pack("{s:f, s:f, s:f}", "median_wall_ms", median(help.wall, help.n),
-						      "median_cpu_ms", median(help.cpu, help.n), "median_rss_kb",
-						      median(help.rss, help.n)));
+	json_object_set_new(out, "startup", json_pack("{s:f, s:f, s:f}", "median_wall_ms", bench_median(help.wall, help.n),
+						      "median_cpu_ms", bench_median(help.cpu, help.n), "median_rss_kb",
+						      bench_median(help.rss, help.n)));
 	json_object_set_new(out, "unused", json_pack("{s:f, s:f, s:f, s:f, s:o}", "median_wall_ms",
-						     median(audit.wall, audit.n), "median_cpu_ms", median(audit.cpu, audit.n),
-						     "median_rss_kb", median(audit.rss, audit.n), "median_prometheus_ms",
-						     median(audit.prom, audit.n), "runs", jruns));
+						     bench_median(audit.wall, audit.n), "median_cpu_ms", bench_median(audit.cpu, audit.n),
+						     "median_rss_kb", bench_median(audit.rss, audit.n), "median_prometheus_ms",
+						     bench_median(audit.prom, audit.n), "runs", jruns));
 	json_object_set_new(out, "prometheus_alone", jq);
 	json_object_set_new(out, "ok", json_boolean(rc == 0));
 	snprintf(path, sizeof(path), "%s/unused.json", out_dir);
