@@ -114,6 +114,7 @@ CORE_SRCS += handlers/pipeline.c
 CORE_SRCS += handlers/tags.c
 CORE_SRCS += handlers/promote.c
 CORE_SRCS += handlers/deploy.c
+CORE_SRCS += handlers/deploy_ops.c
 CORE_SRCS += handlers/lag.c
 CORE_SRCS += handlers/unused.c
 CORE_SRCS += handlers/traffic.c

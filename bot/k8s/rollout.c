@@ -257,3 +257,13 @@ int k8s_switch(struct kube *k, const char *ns, const char *svc, const char *slot
 	json_decref(patch);
 	return rc;
 }
+
+bool k8s_is_colour(const char *slot)
+{
+	return slot && (strcmp(slot, "blue") == 0 || strcmp(slot, "green") == 0);
+}
+
+const char *k8s_other_colour(const char *colour)
+{
+	return strcmp(colour, "blue") == 0 ? "green" : "blue";
+}

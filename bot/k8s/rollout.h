@@ -76,6 +76,10 @@ int k8s_live_slot(struct kube *k, const char *ns, const char *svc, char **slot, 
 /* Point Service svc at slot, recording viva/live-since (at) and viva/live-by (who). */
 int k8s_switch(struct kube *k, const char *ns, const char *svc, const char *slot, const char *who, int64_t at);
 
+/* blue or green; the other of the two. */
+bool k8s_is_colour(const char *slot);
+const char *k8s_other_colour(const char *colour);
+
 /* "2026-12-05T10:00:00Z" (buf of at least 21 bytes). */
 const char *k8s_time(int64_t t, char *buf, size_t len);
 
