@@ -21,6 +21,7 @@ struct route {
 	const char *user;
 	const char *message_ts;     /* the message a click came from */
 	bool ephemeral;             /* ...and it was ephemeral (chat.update cannot touch it) */
+	bool answered_public;       /* this request's last answer (not a replacement) was in_channel */
 	int response_url_uses;
 };
 
@@ -81,14 +82,22 @@ static int via_response_url(struct slack_api *api, struct route *rt, json_t *msg
 static int deliver_once(struct slack_api *api, struct route *rt, json_t *msg, unsigned flags)
 {
 	int rc = VIVA_EUNAVAIL;
+	/*
+	 * A replacement with no clicked message replaces this request's own
+	 * answer (a listing that fills in as it is read): it keeps that
+	 * answer's visibility, so a private one never becomes public.
+	 */
+	bool own_private = (flags & REPLY_REPLACE) && !rt->message_ts && !rt->answered_public;
 
+	if (!(flags & REPLY_REPLACE))
+		rt->answered_public = (flags & REPLY_IN_CHANNEL) != 0;
 	if (rt->response_url && *rt->response_url && rt->response_url_uses < RESPONSE_URL_MAX_USES) {
 		rc = via_response_url(api, rt, msg, flags);
 		if (rc == VIVA_OK)
 			return rc;
 	}
 	/* No usable response_url (expired, used up, scheduled job): post. */
-	if (rt->ephemeral && rt->channel && rt->user)
+	if ((rt->ephemeral || own_private) && rt->channel && rt->user)
 		return post_message(api, rt, rt->channel, msg, true);   /* never make a private page public */
 	if ((flags & REPLY_REPLACE) && rt->message_ts && rt->channel) {
 		json_t *args = json_copy(msg), *resp = NULL;   /* shallow: only top-level keys are added */
@@ -270,6 +279,7 @@ static int defer(struct slack_reply *r, json_t *msg, unsigned flags, int rc)
 			.user = dup_or_null(r->route.user),
 			.message_ts = dup_or_null(r->route.message_ts),
 			.ephemeral = r->route.ephemeral,
+			.answered_public = r->route.answered_public,
 			.response_url_uses = r->route.response_url_uses,
 		};
 		l->msgs = json_array();

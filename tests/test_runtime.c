@@ -208,6 +208,34 @@ static void ephemeral_message__never_made_public(void **state)
 	json_decref(p);
 }
 
+/* A slash command's answer replaced by a fuller one (the tags listing): when
+ * the response_url fails, the replacement stays as private as the answer. */
+static void slash_answer_replaced__response_url_down__stays_ephemeral(void **state)
+{
+	struct fx *f = *state;
+	json_t *p = slash_payload();
+	struct reply *r = runtime_reply_new(&f->t.env, "slash_commands", p);
+
+	send(f, r, "the tags", REPLY_EPHEMERAL);
+	f->api.fail_respond = VIVA_EREMOTE;
+	send(f, r, "the tags with their build times", REPLY_REPLACE);
+	assert_int_equal(json_array_size(f->api.calls), 3);
+	assert_string_equal(method_of(f, 0), "response_url");
+	assert_string_equal(method_of(f, 1), "response_url");
+	assert_true(json_is_true(json_object_get(args_of(f, 1), "replace_original")));
+	assert_string_equal(method_of(f, 2), "chat.postEphemeral");
+	assert_string_equal(json_string_value(json_object_get(args_of(f, 2), "user")), "U0ALICE");
+	/* an in_channel answer's replacement may be public */
+	f->api.fail_respond = 0;
+	send(f, r, "for everyone", REPLY_IN_CHANNEL);
+	f->api.fail_respond = VIVA_EREMOTE;
+	send(f, r, "for everyone, complete", REPLY_REPLACE);
+	assert_int_equal(json_array_size(f->api.calls), 6);
+	assert_string_equal(method_of(f, 5), "chat.postMessage");
+	runtime_reply_free(r);
+	json_decref(p);
+}
+
 static void nothing_delivered__counted_apart__outcome_stands(void **state)
 {
 	struct fx *f = *state;
@@ -273,6 +301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(replace__response_url_expired__chat_update_of_the_clicked_message,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(ephemeral_message__never_made_public, setup, teardown),
+		cmocka_unit_test_setup_teardown(slash_answer_replaced__response_url_down__stays_ephemeral, setup, teardown),
 		cmocka_unit_test_setup_teardown(nothing_delivered__counted_apart__outcome_stands, setup, teardown),
 		cmocka_unit_test_setup_teardown(envelope_not_recorded__not_run_and_said, setup, teardown),
 	};

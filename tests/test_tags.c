@@ -92,6 +92,21 @@ static json_t *promote_button(struct fx *f, size_t i, const char *tag)
 	return NULL;
 }
 
+/*
+ * `/viva tags service-a`, with only its final answer kept, as message 0 (a
+ * listing whose build times are not all in the store answers twice: the
+ * tags, then the same message with the build times).
+ */
+static void list_tags(struct fx *f)
+{
+	json_t *last;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	last = json_incref(json_array_get(f->t.sent, json_array_size(f->t.sent) - 1));
+	json_array_clear(f->t.sent);
+	json_array_append_new(f->t.sent, last);
+}
+
 static json_t *click_payload(json_t *button, const char *ts)
 {
 	return json_pack("{s:s, s:{s:s}, s:{s:s, s:s, s:s}, s:[{s:s, s:O, s:s}]}",
@@ -144,6 +159,83 @@ static void tags__newest_first_with_digest_date_and_promote(void **state)
 	assert_int_equal(f->reg->calls_blob, blobs);
 }
 
+/* The 12 hex digits a listing shows of a digest (in a static buffer). */
+static const char *short_of(const char *digest)
+{
+	static char buf[16];
+
+	snprintf(buf, sizeof(buf), "`%.12s`", strchr(digest, ':') ? strchr(digest, ':') + 1 : "?");
+	return buf;
+}
+
+/*
+ * Build times are the slow part of a listing (a manifest and a config blob
+ * per image). Unknown to the store, the tags are answered first and the
+ * answer replaced once they are read; known, one answer; a couple unknown
+ * are read before answering; one that cannot be read shows as unknown with
+ * its digest.
+ */
+static void tags__cold_store__tags_first_then_build_times_in_place(void **state)
+{
+	struct fx *f = *state;
+	json_t *first, *second;
+	char *t0, *t1, *out;
+	int blobs, gets;
+
+	free(run_as(f, "U0ANYONE", "tags service-a"));
+	assert_int_equal(json_array_size(f->t.sent), 2);
+	first = json_array_get(f->t.sent, 0);
+	second = json_array_get(f->t.sent, 1);
+	assert_int_equal(json_integer_value(json_object_get(first, "flags")), REPLY_EPHEMERAL);
+	assert_int_equal(json_integer_value(json_object_get(second, "flags")), REPLY_REPLACE);
+	t0 = test_sent_text(&f->t, 0);
+	t1 = test_sent_text(&f->t, 1);
+	/* the first: every tag of the page, its digest and Promote button; no build time yet */
+	assert_non_null(strstr(t0, "2184-develop-"));
+	assert_non_null(strstr(t0, "2165-develop-"));
+	assert_non_null(strstr(t0, "reading"));
+	assert_null(strstr(t0, "<!date^"));
+	assert_non_null(promote_button(f, 0, "2184-develop-"));
+	assert_non_null(strstr(t0, short_of(fake_registry_digest(f->reg, REPO, "2184-develop-0889998"))));
+	/* the second: the same tags with their build times (2184 was built at 1700000000 + 2184 * 60) */
+	assert_null(strstr(t1, "reading"));
+	assert_non_null(strstr(t1, "<!date^1700131040^"));
+	assert_non_null(strstr(t1, "2165-develop-"));
+	assert_int_equal(f->reg->calls_blob, 20);
+	free(t0);
+	free(t1);
+	/* known now: one answer, no manifest or blob read */
+	json_array_clear(f->t.sent);
+	blobs = f->reg->calls_blob;
+	gets = f->reg->calls_get;
+	out = run_as(f, "U0ANYONE", "tags service-a");
+	assert_int_equal(json_array_size(f->t.sent), 1);
+	assert_non_null(strstr(out, "<!date^1700131040^"));
+	assert_int_equal(f->reg->calls_blob, blobs);
+	assert_int_equal(f->reg->calls_get, gets);
+	free(out);
+	/* two new builds: read before answering, one answer */
+	fake_registry_push(f->reg, REPO, "2185-develop-0889ffd", 1700000000 + 2185 * 60);
+	fake_registry_push(f->reg, REPO, "2186-develop-088a3fc", 1700000000 + 2186 * 60);
+	json_array_clear(f->t.sent);
+	out = run_as(f, "U0ANYONE", "tags service-a");
+	assert_int_equal(json_array_size(f->t.sent), 1);
+	assert_non_null(strstr(out, "<!date^1700131160^"));
+	assert_null(strstr(out, "reading"));
+	assert_int_equal(f->reg->calls_blob, blobs + 2);
+	free(out);
+	/* a build time that cannot be read: unknown, with the digest; the listing stands */
+	fake_registry_push(f->reg, REPO, "2187-develop-088a7fb", 1700000000 + 2187 * 60);
+	json_object_clear(json_object_get(json_object_get(f->reg->repos, REPO), "blobs"));
+	json_array_clear(f->t.sent);
+	out = run_as(f, "U0ANYONE", "tags service-a");
+	assert_non_null(strstr(out, "*`2187-develop-088a7fb`*  `"));
+	assert_non_null(strstr(out, short_of(fake_registry_digest(f->reg, REPO, "2187-develop-088a7fb"))));
+	assert_non_null(strstr(out, "built unknown"));
+	assert_non_null(strstr(out, "<!date^1700131160^"));
+	free(out);
+}
+
 static void tags__more_button__next_page(void **state)
 {
 	struct fx *f = *state;
@@ -151,7 +243,7 @@ static void tags__more_button__next_page(void **state)
 	struct viva_ctx ctx;
 	char *out;
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	blocks = json_object_get(test_sent_msg(&f->t, 0), "blocks");
 	last = json_array_get(blocks, json_array_size(blocks) - 1);
 	payload = json_pack("{s:s, s:[{s:s, s:O}]}", "type", "block_actions", "actions", "action_id", "tags_more",
@@ -159,7 +251,11 @@ static void tags__more_button__next_page(void **state)
 	test_ctx(&f->t, &ctx, "U0ANYONE");
 	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
 	json_decref(payload);
-	out = test_sent_text(&f->t, 1);
+	/* the page replaces the clicked message, as every answer to the click does */
+	for (size_t i = 1; i < json_array_size(f->t.sent); i++)
+		assert_int_equal(json_integer_value(json_object_get(json_array_get(f->t.sent, i), "flags")),
+				 REPLY_REPLACE);
+	out = test_sent_text(&f->t, json_array_size(f->t.sent) - 1);
 	assert_non_null(strstr(out, "2164-develop-"));
 	assert_non_null(strstr(out, "nightly"));
 	assert_null(strstr(out, "2184-develop-"));
@@ -177,7 +273,7 @@ static void promote__button__retags_verifies_reports_once(void **state)
 	size_t n = 0;
 	int puts;
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	payload = click_payload(promote_button(f, 0, tag), "1700000000.000100");
 	test_ctx(&f->t, &ctx, "U0DM");
 	assert_int_equal(dispatch_interaction(&ctx, payload), VIVA_OK);
@@ -222,7 +318,7 @@ static void promote__stranger__refused_and_audited(void **state)
 	size_t n = 0;
 	const char *before = fake_registry_digest(f->reg, REPO, "latest");
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	payload = click_payload(promote_button(f, 0, "2184-develop-"), "1700000000.000200");
 	json_object_set_new(json_object_get(payload, "user"), "id", json_string("U0STRANGER"));
 	test_ctx(&f->t, &ctx, "U0STRANGER");
@@ -293,7 +389,7 @@ static void promote__registry_down__audited_failed_and_button_usable_again(void 
 	const char *tag = "2183-develop-0888995";
 	char *out;
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	payload = click_payload(promote_button(f, 0, tag), "1700000000.000300");
 	f->reg->fail_rc = VIVA_EUNAVAIL;
 	f->reg->fail_msg = "the registry at http://127.0.0.1:1 is not reachable";
@@ -419,7 +515,7 @@ static void promote__store_cannot_write__action_not_run(void **state)
 	json_t *payload;
 	char *out;
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	payload = click_payload(promote_button(f, 0, "2184-develop-"), "1700000000.000900");
 	assert_int_equal(store_test_refuse_writes(f->t.env.store, 1), VIVA_OK);
 	test_ctx(&f->t, &ctx, "U0DM");
@@ -639,7 +735,7 @@ static void promote__click_while_operation_runs__told_its_state(void **state)
 	char *key, *out;
 	int64_t id;
 
-	free(run_as(f, "U0ANYONE", "tags service-a"));
+	list_tags(f);
 	button = promote_button(f, 0, tag);
 	payload = click_payload(button, "1700000000.000900");
 	key = xasprintf("tag_promote|1700000000.000900|%s", json_string_value(json_object_get(button, "value")));
@@ -691,6 +787,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(promote__crash_mid_operation__settled_at_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__click_while_operation_runs__told_its_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__newest_first_with_digest_date_and_promote, setup, teardown),
+		cmocka_unit_test_setup_teardown(tags__cold_store__tags_first_then_build_times_in_place, setup, teardown),
 		cmocka_unit_test_setup_teardown(tags__more_button__next_page, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__button__retags_verifies_reports_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__stranger__refused_and_audited, setup, teardown),
