@@ -9,11 +9,14 @@
 #   V=1             show the full commands
 
 CC      ?= cc
-PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3 cairo
+PKGS    := libwebsockets libcurl openssl jansson yaml-0.1 sqlite3
+# cairo: its headers at build time; ./viva loads the library when it draws
+# its first chart (bot/chart/cairo_dl.c), the tests link it (they decode PNGs).
 WARN    := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
            -Wmissing-prototypes -Wno-missing-field-initializers
-CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS_BASE = -std=c11 -D_GNU_SOURCE $(WARN) -I. $(shell pkg-config --cflags $(PKGS) cairo 2>/dev/null)
 LIBS        = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CAIRO_LIBS  = $(shell pkg-config --libs cairo 2>/dev/null)
 OPT     ?= -O2 -g
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
@@ -36,8 +39,9 @@ DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq open
 # the `kubectl` package where a Kubernetes repository is configured, else
 # Debian's own kubernetes-client (tests/deps.sh: "a|b" alternatives).
 DEB_TEST  += 'kubectl|kubernetes-client'
-# A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif).
-DEB_RUN   := ca-certificates tzdata fonts-dejavu-core
+# A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif),
+# and cairo, which viva loads when it draws its first chart.
+DEB_RUN   := ca-certificates tzdata fonts-dejavu-core libcairo2
 # What `make bench` sets viva beside (bench/bench_tags.c: skopeo list-tags).
 DEB_BENCH := skopeo golang-go golang-github-slack-go-slack-dev
 
@@ -91,6 +95,7 @@ CORE_SRCS += bot/httpd.c
 CORE_SRCS += bot/metrics.c
 CORE_SRCS += bot/slack/api.c
 CORE_SRCS += bot/chart/chart.c
+CORE_SRCS += bot/chart/cairo_dl.c
 CORE_SRCS += bot/slack/socket.c
 CORE_SRCS += bot/sched.c
 CORE_SRCS += bot/sched_thread.c
@@ -231,7 +236,7 @@ TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
-	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS) -lcmocka
+	$(Q)$(CC) $(SAN) -o $@ $^ $(LIBS) $(CAIRO_LIBS) -lcmocka
 
 # The fake Slack server the end-to-end tests and the benchmark run against.
 $(TBUILD)/tests/fake_slack: $(TBUILD)/tests/fake_slack.o $(TBUILD)/tests/fake_slack_blocks.o \

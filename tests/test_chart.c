@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include <cairo.h>
+#include <dlfcn.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bot/chart/cairo_dl.h"
 #include "bot/chart/chart.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
@@ -521,6 +523,27 @@ static int teardown_group(void **state)
 	return 0;
 }
 
+/* cairo is looked up at run time: a missing library, or one that is not
+ * cairo, is a clear error; the real one gives cairo's own functions. */
+static void cairo_dl__missing_or_wrong_library__clear_error(void **state)
+{
+	struct cairo_api api;
+	char err[256] = "";
+
+	(void)state;
+	assert_int_equal(cairo_dl_open("libviva-no-such-cairo.so.9", &api, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot load libviva-no-such-cairo.so.9"));
+	assert_null(api.create);
+	assert_int_equal(cairo_dl_open("libz.so.1", &api, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "libz.so.1 has no cairo_arc"));
+	assert_null(api.arc);
+	assert_int_equal(cairo_dl_open(VIVA_CAIRO_SONAME, &api, err, sizeof(err)), 0);
+	assert_ptr_equal((void *)api.create, dlsym(RTLD_DEFAULT, "cairo_create"));
+	assert_ptr_equal((void *)api.surface_write_to_png_stream,
+			 dlsym(RTLD_DEFAULT, "cairo_surface_write_to_png_stream"));
+	assert_ptr_equal(cairo_dl(err, sizeof(err)), cairo_loaded());
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -537,6 +560,7 @@ int main(void)
 		cmocka_unit_test(chart__hostile_sizes_ranges_and_zones__clamped),
 		cmocka_unit_test(chart__same_input__same_bytes),
 		cmocka_unit_test(chart__bad_call__einval_with_a_line),
+		cmocka_unit_test(cairo_dl__missing_or_wrong_library__clear_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown_group);

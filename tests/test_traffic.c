@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,57 @@ static void traffic__prometheus_down__said_plainly(void **state)
 	free(out);
 }
 
+/*
+ * viva as installed, a process in an empty directory: it is not linked with
+ * cairo (loaded when the first chart is drawn), and draws the chart.
+ */
+static void traffic__viva_process__cairo_loaded_when_drawing(void **state)
+{
+	struct fx *f = *state;
+	const char *bin = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
+	char abs[PATH_MAX], *cmd, *out, *path, *png = NULL, *end;
+	size_t len = 0;
+	int st = -1, w, h, colours;
+
+	assert_non_null(realpath(bin, abs));
+	cmd = xasprintf("ldd '%s'", abs);
+	out = test_run(cmd, &st);
+	assert_int_equal(st, 0);
+	assert_non_null(strstr(out, "libcurl"));
+	assert_null(strstr(out, "libcairo"));
+	free(out);
+	free(cmd);
+	path = xasprintf("%s/pipelines/shop.yaml", f->dir);
+	test_write_file(path, "name: shop\nowners: [U0OWNER]\nrepository: { name: shop }\nimage: team/shop\n"
+			      "resources:\n  alpha: { instance: 1, cpu: 100m, memory: 256Mi }\n");
+	free(path);
+	path = xasprintf("%s/viva.yaml", f->dir);
+	test_write_file(path, "pipelines: { dir: ./pipelines }\n");
+	free(path);
+	/* the history ends at END, some days before today: two weeks back reach it */
+	/* the sanitizers' settings pass (tests/run.sh: fontconfig's one-time loss is known) */
+	cmd = xasprintf("cd '%s' && env -i PATH=/usr/bin:/bin HOME=/tmp VIVA_OUT_DIR='%s' PROMETHEUS_URL='%s' "
+			"ASAN_OPTIONS='%s' LSAN_OPTIONS='%s' '%s' exec '/viva traffic shop 2w'", f->dir, f->dir,
+			G.fx.url, getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "",
+			getenv("LSAN_OPTIONS") ? getenv("LSAN_OPTIONS") : "", abs);
+	out = test_run(cmd, &st);
+	free(cmd);
+	if (st != 0 || !strstr(out, "`web`") || !(path = strstr(out, "Chart (PNG, ")))
+		fail_msg("exit %d:\n%s", st, out);
+	path = strstr(path, "): ");
+	assert_non_null(path);
+	path += 3;
+	end = strchr(path, '\n');
+	if (end)
+		*end = '\0';
+	assert_int_equal(read_file(path, &png, &len), VIVA_OK);
+	png_facts(png, len, &w, &h, &colours);
+	assert_true(w >= 800 && h >= 400);
+	assert_true(colours >= 5);
+	free(png);
+	free(out);
+}
+
 static void traffic__ranges__parsed_and_refused(void **state)
 {
 	struct fx *f = *state;
@@ -298,6 +350,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(traffic__history__tables_largest_first_and_chart_saved, setup, teardown),
+		cmocka_unit_test_setup_teardown(traffic__viva_process__cairo_loaded_when_drawing, setup, teardown),
 		cmocka_unit_test_setup_teardown(traffic__on_slack__chart_uploaded_to_the_channel, setup, teardown),
 		cmocka_unit_test_setup_teardown(traffic__no_traffic__said_plainly, setup, teardown),
 		cmocka_unit_test_setup_teardown(traffic__prometheus_down__said_plainly, setup, teardown),

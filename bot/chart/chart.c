@@ -13,6 +13,7 @@
  * outside it).
  */
 #include "bot/chart/chart.h"
+#include "bot/chart/cairo_dl.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
@@ -20,12 +21,14 @@
 #include "bot/lib/times.h"
 #include "bot/lib/tz.h"
 
-#include <cairo.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* cairo's functions (cairo_dl.h): chart_png has them before anything is drawn. */
+#define CAIRO (cairo_loaded())
 
 #define DEF_W            1200
 #define DEF_H            600
@@ -80,7 +83,7 @@ static double text_w(cairo_t *cr, const char *s)
 {
 	cairo_text_extents_t e;
 
-	cairo_text_extents(cr, s, &e);
+	CAIRO->text_extents(cr, s, &e);
 	return e.x_advance;
 }
 
@@ -123,20 +126,20 @@ static void text_at(cairo_t *cr, const char *s, double x, double y, enum align a
 {
 	double w = a == LEFT ? 0 : text_w(cr, s);
 
-	cairo_move_to(cr, a == LEFT ? x : a == CENTER ? x - w / 2 : x - w, y);
-	cairo_show_text(cr, s);
+	CAIRO->move_to(cr, a == LEFT ? x : a == CENTER ? x - w / 2 : x - w, y);
+	CAIRO->show_text(cr, s);
 }
 
 static void font(cairo_t *cr, double size, bool bold)
 {
-	cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
+	CAIRO->select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL,
 			       bold ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
-	cairo_set_font_size(cr, size);
+	CAIRO->set_font_size(cr, size);
 }
 
 static void grey(cairo_t *cr, double level)
 {
-	cairo_set_source_rgb(cr, level, level, level);
+	CAIRO->set_source_rgb(cr, level, level, level);
 }
 
 /* ---- the data ------------------------------------------------------------ */
@@ -606,10 +609,10 @@ static void draw_line(cairo_t *cr, const struct layout *L, const struct line *ln
 {
 	double u = L->u;
 
-	cairo_set_source_rgb(cr, palette[color][0] / 255.0, palette[color][1] / 255.0, palette[color][2] / 255.0);
-	cairo_set_line_width(cr, 2.5 * u);
-	cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
-	cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+	CAIRO->set_source_rgb(cr, palette[color][0] / 255.0, palette[color][1] / 255.0, palette[color][2] / 255.0);
+	CAIRO->set_line_width(cr, 2.5 * u);
+	CAIRO->set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+	CAIRO->set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
 	for (size_t i = 0, j; i < ln->n; i = j) {
 		if (isnan(ln->c[i].lo)) {
 			j = i + 1;
@@ -617,21 +620,21 @@ static void draw_line(cairo_t *cr, const struct layout *L, const struct line *ln
 		}
 		for (j = i; j < ln->n && !isnan(ln->c[j].lo); j++)
 			;
-		cairo_new_path(cr);
+		CAIRO->new_path(cr);
 		if (j - i == 1 && ln->c[i].lo == ln->c[i].hi) {
 			/* a point alone between gaps: a dot a little wider than the line */
-			cairo_arc(cr, xmap(L, ln->c[i].t), ymap(L, ln->c[i].lo), 2.5 * u, 0, 2 * M_PI);
-			cairo_fill(cr);
+			CAIRO->arc(cr, xmap(L, ln->c[i].t), ymap(L, ln->c[i].lo), 2.5 * u, 0, 2 * M_PI);
+			CAIRO->fill(cr);
 			continue;
 		}
-		cairo_move_to(cr, xmap(L, ln->c[i].t), ymap(L, ln->c[i].hi));
+		CAIRO->move_to(cr, xmap(L, ln->c[i].t), ymap(L, ln->c[i].hi));
 		for (size_t k = i + 1; k < j; k++)
-			cairo_line_to(cr, xmap(L, ln->c[k].t), ymap(L, ln->c[k].hi));
+			CAIRO->line_to(cr, xmap(L, ln->c[k].t), ymap(L, ln->c[k].hi));
 		for (size_t k = j; k-- > i;)
-			cairo_line_to(cr, xmap(L, ln->c[k].t), ymap(L, ln->c[k].lo));
-		cairo_close_path(cr);
-		cairo_fill_preserve(cr);
-		cairo_stroke(cr);
+			CAIRO->line_to(cr, xmap(L, ln->c[k].t), ymap(L, ln->c[k].lo));
+		CAIRO->close_path(cr);
+		CAIRO->fill_preserve(cr);
+		CAIRO->stroke(cr);
 	}
 }
 
@@ -646,15 +649,15 @@ static void draw_time_axis(cairo_t *cr, const struct layout *L, const struct tim
 	for (size_t i = 0; i < n; i++) {
 		double x = xmap(L, tk[i].t), w = fmax(text_w(cr, tk[i].l1), text_w(cr, tk[i].l2));
 
-		cairo_set_line_width(cr, 1 * u);
+		CAIRO->set_line_width(cr, 1 * u);
 		grey(cr, 0.93);
-		cairo_move_to(cr, x, L->y0);
-		cairo_line_to(cr, x, L->y1);
-		cairo_stroke(cr);
+		CAIRO->move_to(cr, x, L->y0);
+		CAIRO->line_to(cr, x, L->y1);
+		CAIRO->stroke(cr);
 		grey(cr, 0.55);
-		cairo_move_to(cr, x, L->y1);
-		cairo_line_to(cr, x, L->y1 + 6 * u);
-		cairo_stroke(cr);
+		CAIRO->move_to(cr, x, L->y1);
+		CAIRO->line_to(cr, x, L->y1 + 6 * u);
+		CAIRO->stroke(cr);
 		/* a label that would overlap the previous one is left out */
 		if (x - w / 2 < right + 12 * u || x + w / 2 > L->W - 4 * u)
 			continue;
@@ -677,22 +680,22 @@ static void draw_y_axis(cairo_t *cr, const struct layout *L, bool labels)
 	double u = L->u;
 
 	font(cr, 18 * u, false);
-	cairo_set_line_width(cr, 1 * u);
+	CAIRO->set_line_width(cr, 1 * u);
 	for (int i = 0; labels && i < L->ys.nticks; i++) {
 		double y = ymap(L, L->ys.ticks[i]);
 
 		grey(cr, 0.88);
-		cairo_move_to(cr, L->x0, y);
-		cairo_line_to(cr, L->x1, y);
-		cairo_stroke(cr);
+		CAIRO->move_to(cr, L->x0, y);
+		CAIRO->line_to(cr, L->x1, y);
+		CAIRO->stroke(cr);
 		grey(cr, 0.25);
 		text_at(cr, L->ys.labels[i], L->x0 - 10 * u, y + 6 * u, RIGHT);
 	}
 	grey(cr, 0.45);
-	cairo_set_line_width(cr, 1.5 * u);
-	cairo_move_to(cr, L->x0, L->y1);
-	cairo_line_to(cr, L->x1, L->y1);
-	cairo_stroke(cr);
+	CAIRO->set_line_width(cr, 1.5 * u);
+	CAIRO->move_to(cr, L->x0, L->y1);
+	CAIRO->line_to(cr, L->x1, L->y1);
+	CAIRO->stroke(cr);
 }
 
 /* Width the legend needs (0: none), names measured at the legend's font. */
@@ -717,9 +720,9 @@ static void draw_legend(cairo_t *cr, const struct layout *L, char *const *names,
 	for (size_t i = 0; i < n; i++, y += 30 * u) {
 		char *s = fit_text(cr, names[i], lw - 38 * u);
 
-		cairo_set_source_rgb(cr, palette[i][0] / 255.0, palette[i][1] / 255.0, palette[i][2] / 255.0);
-		cairo_rectangle(cr, lx, y - 10 * u, 28 * u, 8 * u);
-		cairo_fill(cr);
+		CAIRO->set_source_rgb(cr, palette[i][0] / 255.0, palette[i][1] / 255.0, palette[i][2] / 255.0);
+		CAIRO->rectangle(cr, lx, y - 10 * u, 28 * u, 8 * u);
+		CAIRO->fill(cr);
 		grey(cr, 0.2);
 		text_at(cr, s, lx + 38 * u, y, LEFT);
 		free(s);
@@ -793,6 +796,15 @@ int chart_png(const struct chart *c, unsigned char **png, size_t *len, char *err
 		viva_errf(err, errlen, "chart: nothing to draw (a bad call)");
 		return VIVA_EINVAL;
 	}
+	{
+		char why[256];
+
+		if (!cairo_dl(why, sizeof(why))) {
+			viva_errf(err, errlen, "chart: cannot draw (%s)", why);
+			log_warn("chart failed", "error=\"%s\"", why);
+			return VIVA_EUNAVAIL;
+		}
+	}
 	L.W = c->width > 0 ? (c->width < 300 ? 300 : c->width > 4000 ? 4000 : c->width) : DEF_W;
 	L.H = c->height > 0 ? (c->height < 300 ? 300 : c->height > 4000 ? 4000 : c->height) : DEF_H;
 	scale = c->scale > 0 && isfinite(c->scale) ? fmin(fmax(c->scale, 1), 4) : DEF_SCALE;
@@ -822,11 +834,11 @@ int chart_png(const struct chart *c, unsigned char **png, size_t *len, char *err
 	}
 	y_scale(lo, hi, &L.ys);
 
-	surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(L.W * scale), (int)ceil(L.H * scale));
-	cr = cairo_create(surf);
-	cairo_scale(cr, scale, scale);
-	cairo_set_source_rgb(cr, 1, 1, 1);
-	cairo_paint(cr);
+	surf = CAIRO->image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(L.W * scale), (int)ceil(L.H * scale));
+	cr = CAIRO->create(surf);
+	CAIRO->scale(cr, scale, scale);
+	CAIRO->set_source_rgb(cr, 1, 1, 1);
+	CAIRO->paint(cr);
 
 	title = clean_text(c->title);
 	unit = clean_text(c->unit);
@@ -867,13 +879,13 @@ int chart_png(const struct chart *c, unsigned char **png, size_t *len, char *err
 	draw_y_axis(cr, &L, any);
 	draw_time_axis(cr, &L, &ta, zone);
 	if (any) {
-		cairo_save(cr);
-		cairo_rectangle(cr, L.x0 - 4 * L.u, L.y0 - 4 * L.u, L.x1 - L.x0 + 8 * L.u, L.y1 - L.y0 + 4 * L.u);
-		cairo_clip(cr);
+		CAIRO->save(cr);
+		CAIRO->rectangle(cr, L.x0 - 4 * L.u, L.y0 - 4 * L.u, L.x1 - L.x0 + 8 * L.u, L.y1 - L.y0 + 4 * L.u);
+		CAIRO->clip(cr);
 		/* the first series (the largest) last, on top */
 		for (size_t i = ns; i-- > 0;)
 			draw_line(cr, &L, &lines[i], i);
-		cairo_restore(cr);
+		CAIRO->restore(cr);
 		draw_legend(cr, &L, names, ns, more, L.x1 + 24 * L.u, lw);
 	} else {
 		font(cr, 30 * L.u, false);
@@ -883,12 +895,12 @@ int chart_png(const struct chart *c, unsigned char **png, size_t *len, char *err
 		free(s);
 	}
 
-	st = cairo_status(cr);
+	st = CAIRO->status(cr);
 	if (st == CAIRO_STATUS_SUCCESS)
-		st = cairo_surface_write_to_png_stream(surf, png_write, &buf);
+		st = CAIRO->surface_write_to_png_stream(surf, png_write, &buf);
 	if (st != CAIRO_STATUS_SUCCESS) {
-		viva_errf(err, errlen, "chart: cannot draw the image (cairo: %s)", cairo_status_to_string(st));
-		log_warn("chart failed", "error=\"%s\"", cairo_status_to_string(st));
+		viva_errf(err, errlen, "chart: cannot draw the image (cairo: %s)", CAIRO->status_to_string(st));
+		log_warn("chart failed", "error=\"%s\"", CAIRO->status_to_string(st));
 		free(buf.p);
 		rc = VIVA_EIO;
 		goto out;
@@ -896,8 +908,8 @@ int chart_png(const struct chart *c, unsigned char **png, size_t *len, char *err
 	*png = buf.p;
 	*len = buf.len;
 out:
-	cairo_destroy(cr);
-	cairo_surface_destroy(surf);
+	CAIRO->destroy(cr);
+	CAIRO->surface_destroy(surf);
 	for (size_t i = 0; i < CHART_MAX_SERIES; i++) {
 		free(lines[i].c);
 		free(names[i]);
