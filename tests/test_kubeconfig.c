@@ -1,5 +1,5 @@
 /*
- * bot/clients/kubeconfig.c and bot/clients/kube_exec.c: kubeconfig variants
+ * bot/clients/kubeconfig*.c and bot/clients/kube_exec.c: kubeconfig variants
  * (token, tokenFile, client certificates as data and as files, exec
  * plugins), every malformed kubeconfig giving one line that names the
  * cluster and the field (and never a secret), unknown contexts, KUBECONFIG

@@ -11,7 +11,8 @@
  *   kube_http.c     the real client: requests through bot/clients/http.h,
  *                   credentials, retries
  *   kube_exec.c     exec credential plugins and their cache
- *   kubeconfig.c    targets: kubeconfig, in-cluster, KUBE_API_URL
+ *   kubeconfig*.c   targets: kubeconfig, in-cluster, KUBE_API_URL (kubeconfig.c
+ *                   lists its files)
  */
 #include "bot/clients/kube.h"
 #include "bot/clients/kubeconfig.h"
