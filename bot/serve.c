@@ -7,10 +7,21 @@
  * context (CA files) are the connector thread's, de-duplication runs on the
  * worker, a SIGHUP reload is a job, and answers that must go in an ack
  * (view_submission errors) come back through a mutex-guarded outbox.
+ *
+ * The files of `viva serve`:
+ *   serve.c           this: serve_run (the setup, the loop, the shutdown),
+ *                     signals, SIGHUP's reload job, the loop's tick and turn
+ *   serve_envelope.c  envelopes in: the loop's frame handlers (the scan and
+ *                     fast path, the inbox, the ack, the queue)
+ *   serve_pool.c      the job pool, and the spill of a backlog to the inbox
+ *   serve_job.c       running a job on a worker; "busy" notes to the user;
+ *                     view_submission answers and their deadline
+ *   serve_replay.c    the durable inbox at start-up: replay, or tell the user
+ *   serve_impl.h      what these files share (internal to them)
  */
 #include "bot/serve.h"
+#include "bot/serve_impl.h"
 #include "bot/model/config.h"
-#include "bot/slack/envscan.h"
 #include "bot/lib/err.h"
 #include "bot/httpd.h"
 #include "bot/lib/log.h"
@@ -18,10 +29,7 @@
 #include "bot/ops.h"
 #include "bot/queue.h"
 #include "bot/timers.h"
-#include "bot/commands.h"
 #include "bot/reload.h"
-#include "bot/runtime.h"
-#include "store/audit.h"
 #include "store/inbox.h"
 #include "bot/sched_thread.h"
 #include "bot/slack/api.h"
@@ -44,52 +52,13 @@
 #include <unistd.h>
 
 #define TICK_US          (100 * 1000)
-#define VIEW_ACK_MS      2500       /* answer a view_submission within Slack's 3 s */
 #define URGENT_WORKERS   2          /* the urgent lane: forms (trigger_id, response_action) */
 #define URGENT_QUEUE     64
 #define CLOSE_WAIT_MS    1500       /* Slack may never answer our close frame */
 #define DRAIN_MS         25000      /* running jobs get this long at shutdown */
-#define BUSY_NOTIFIERS   4          /* threads telling users "busy", at most */
 #define LOOP_NICE        (-5)
 #define LOOP_SLICE_US    100
 #define LOOP_RT_PRIO     1
-
-struct serve;
-
-struct view_ack {
-	unsigned conn_id;
-	uint64_t token;         /* the job that answers it */
-	char *envelope_id;
-	int64_t deadline_ms;
-	bool done;              /* the worker answered */
-	json_t *payload;        /* its answer (NULL: empty ack) */
-};
-
-struct serve {
-	struct viva_env *env;
-	struct lws_context *lws;
-	struct sm *sm;                  /* the Socket Mode links */
-	struct inbox *inbox;            /* the loop's connection to the durable inbox; NULL: none */
-	struct http_server *http;
-	struct queue *q;
-	struct queue *urgent;           /* jobs that must answer within seconds (forms): their own
-					 * few workers, so they never wait behind slow jobs */
-	uint64_t next_token;            /* view_submission jobs */
-	lws_sorted_usec_list_t sul_tick;
-
-	pthread_mutex_t mu;             /* guards view_acks: workers answer into it */
-	struct view_ack *view_acks;
-	size_t nview_acks;
-
-	/* loop state */
-	bool stopping;
-	int64_t stop_deadline_ms;
-	bool done;
-	int exit_code;
-	atomic_int busy_notifiers;
-	struct job reload_job;          /* SIGHUP's, one at a time */
-	atomic_bool reload_busy;
-};
 
 static volatile sig_atomic_t got_stop;
 static volatile sig_atomic_t got_hup;
@@ -103,240 +72,6 @@ static void on_signal(int sig)
 		got_stop = 1;
 	if (signal_ctx)
 		lws_cancel_service(signal_ctx);
-}
-
-/* ---- jobs ------------------------------------------------------------------ */
-
-/*
- * A queued envelope. On the common path (a frame that fits a pool slot,
- * fewer than JOB_SLOTS in flight) the loop fills it without a single malloc
- * (a slot from the job pool below, the frame copied in, ids picked out by
- * envelope_scan) and the worker parses the frame: glibc's arenas are
- * shared by the loop and the workers, and a worker preempted while holding
- * an arena lock stalled the loop for milliseconds (seen with perf's
- * sched_switch call graphs: malloc -> __lll_lock_wait_private under
- * on_message).
- */
-struct env_job {
-	struct job job;         /* the queue keeps a pointer to it */
-	struct serve *s;
-	char envelope_id[128];
-	char type[32];
-	json_t *payload;        /* NULL until the worker parses text */
-	bool view_ack;          /* its answer goes in the ack */
-	uint64_t token;         /* matches its struct view_ack */
-	int slot;               /* in the job pool, or -1: malloc'd */
-	bool spilled;           /* no text: the worker reads the frame back from the inbox */
-	size_t len;
-	char text[];            /* the frame (NUL-terminated), when payload is NULL */
-};
-
-/*
- * Fixed-size slots, taken only by the loop and given back by any worker:
- * a bitmap the loop sets and workers clear (atomically), so neither side
- * ever waits. The memory is reserved at start and touched as slots are
- * first used. Frames that do not fit, or a full pool, fall back to malloc.
- */
-#define JOB_SLOT_SIZE   4096
-#define JOB_SLOTS       256
-#define JOB_POOL_WORDS  (JOB_SLOTS / 64)
-
-static unsigned char *job_pool;
-static atomic_uint_fast64_t job_pool_used[JOB_POOL_WORDS];
-
-/* Under AddressSanitizer a free slot is poisoned, so a job used after it was
- * dropped is caught as it would be with malloc. */
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/asan_interface.h>
-#define SLOT_POISON(p)   ASAN_POISON_MEMORY_REGION((p), JOB_SLOT_SIZE)
-#define SLOT_UNPOISON(p) ASAN_UNPOISON_MEMORY_REGION((p), JOB_SLOT_SIZE)
-#else
-#define SLOT_POISON(p)   ((void)(p))
-#define SLOT_UNPOISON(p) ((void)(p))
-#endif
-
-/*
- * may_spill: the frame is in the durable inbox already. When the pool is
- * full (a backlog: the workers are behind), the job then keeps only its ids
- * and the worker reads the frame back from the inbox with its "started"
- * mark (store_inbox_started_frame: one statement, as before). A backlog of
- * thousands then holds ~250 bytes a job instead of ~1.3 KB: in
- * bench/run.sh, where the workers fall behind on a busy 2-CPU machine, the
- * peak RSS was ~4 MB lower and the backlog drained no slower.
- */
-static struct env_job *job_alloc(struct serve *s, size_t text_len, bool may_spill)
-{
-	size_t need = sizeof(struct env_job) + text_len + 1;
-	struct env_job *j = NULL;
-	int slot = -1;
-
-	if (job_pool && need <= JOB_SLOT_SIZE)
-		for (int w = 0; w < JOB_POOL_WORDS && slot < 0; w++) {
-			uint_fast64_t used = atomic_load(&job_pool_used[w]);
-			if (~used == 0)
-				continue;
-			int b = __builtin_ctzll((unsigned long long)~used);
-			atomic_fetch_or(&job_pool_used[w], (uint_fast64_t)1 << b);
-			slot = w * 64 + b;
-		}
-	if (slot >= 0) {
-		j = (struct env_job *)(job_pool + (size_t)slot * JOB_SLOT_SIZE);
-		SLOT_UNPOISON(j);
-		memset(j, 0, sizeof(*j));
-	} else if (may_spill) {
-		j = xcalloc(1, sizeof(*j) + 1);
-		j->spilled = true;
-	} else {
-		j = xcalloc(1, need);
-	}
-	j->s = s;
-	j->slot = slot;
-	j->len = j->spilled ? 0 : text_len;
-	return j;
-}
-
-static void env_job_drop(void *arg)
-{
-	struct env_job *j = arg;
-	int slot = j->slot;
-
-	json_decref(j->payload);
-	if (slot < 0) {
-		free(j);
-		return;
-	}
-	SLOT_POISON(j);   /* before the slot can be handed out again */
-	atomic_fetch_and(&job_pool_used[slot / 64], ~((uint_fast64_t)1 << (slot % 64)));
-}
-
-static long debug_delay_ms(void)
-{
-	/* Simulates slow jobs for tests and the benchmark; off by default. */
-	const char *v = getenv("VIVA_DEBUG_JOB_DELAY_MS");
-	long ms = v ? strtol(v, NULL, 10) : 0;
-	return ms > 0 && ms < 60000 ? ms : 0;
-}
-
-static void env_job_run(void *arg)
-{
-	struct env_job *j = arg;
-	struct serve *s = j->s;
-	json_t *ackp = NULL;
-	long delay = debug_delay_ms();
-	char *frame = NULL;
-	size_t flen = 0;
-	int rc, frc = VIVA_OK;
-
-	/* a spilled job (only with the inbox) gets its frame with the mark */
-	if (j->spilled)
-		frc = store_inbox_started_frame(s->env->store, j->envelope_id, &frame, &flen);
-	else if (s->inbox)
-		store_inbox_started(s->env->store, j->envelope_id);
-	if (delay) {
-		struct timespec ts = { delay / 1000, (delay % 1000) * 1000000L };
-		nanosleep(&ts, NULL);
-	}
-	if (!j->payload) {
-		json_error_t jerr;
-		json_t *msg;
-		bool parsed;
-
-		if (j->spilled) {
-			if (frc != VIVA_OK) {
-				/* not marked started either: the next start runs it */
-				log_error("queued envelope not read back from the inbox; left for the next start",
-					  "envelope_id=%s err=\"%s\"", j->envelope_id, viva_strerror(frc));
-				metrics_job_done("failed");
-				env_job_drop(j);
-				return;
-			}
-			msg = json_loadb(frame, flen, JSON_ALLOW_NUL, &jerr);
-			free(frame);
-		} else {
-			msg = json_loadb(j->text, j->len, JSON_ALLOW_NUL, &jerr);
-		}
-		parsed = msg != NULL;
-
-		j->payload = json_incref(json_object_get(msg, "payload"));
-		json_decref(msg);
-		if (!json_is_object(j->payload)) {
-			/* acked already; should not happen: the scanner only passes
-			 * frames jansson reads (tests/envscan_check.h checks it) */
-			log_warn("envelope not parseable; dropped", "envelope_id=%s type=%s err=\"%s\"",
-				 j->envelope_id, j->type, parsed ? "payload is not an object" : jerr.text);
-			metrics_job_done("failed");
-			if (s->inbox)
-				store_inbox_finished(s->env->store, j->envelope_id, s->env->clock->now(s->env->clock));
-			env_job_drop(j);
-			return;
-		}
-	}
-	rc = runtime_run_envelope(s->env, j->envelope_id, j->type, j->payload, j->view_ack ? &ackp : NULL);
-	metrics_job_done(rc == VIVA_OK || rc == VIVA_EDUP ? "ok" : "failed");
-	if (s->inbox && store_inbox_finished(s->env->store, j->envelope_id, s->env->clock->now(s->env->clock)) != VIVA_OK)
-		log_warn("inbox entry not closed; a restart may report it interrupted", "envelope_id=%s",
-			 j->envelope_id);
-	/* A duplicate delivery answers nothing: its twin holds the real answer,
-	 * and the deadline acks this copy. */
-	if (j->view_ack && rc != VIVA_EDUP) {
-		pthread_mutex_lock(&s->mu);
-		for (size_t i = 0; i < s->nview_acks; i++)
-			if (s->view_acks[i].token == j->token && !s->view_acks[i].done) {
-				s->view_acks[i].done = true;
-				s->view_acks[i].payload = ackp;
-				ackp = NULL;
-			}
-		pthread_mutex_unlock(&s->mu);
-		json_decref(ackp);  /* too late: the fallback ack went already */
-		lws_cancel_service(s->lws);
-	}
-	env_job_drop(j);
-}
-
-#define MSG_BUSY ":hourglass: viva is busy right now and could not take this request. Please try again in a minute."
-#define MSG_NOT_RECORDED ":warning: viva could not record this request (its database cannot be written), so " \
-	"it did nothing. Please try again in a minute; if it goes on, an admin should look at viva's disk."
-
-struct busy_note {
-	struct serve *s;
-	json_t *payload;
-	const char *text;
-};
-
-static void *busy_main(void *arg)
-{
-	struct busy_note *b = arg;
-
-	thread_sched_default();   /* the loop's nice, if any, was inherited */
-	runtime_tell(b->s->env, b->payload, b->text);
-	atomic_fetch_sub(&b->s->busy_notifiers, 1);
-	json_decref(b->payload);
-	free(b);
-	return NULL;
-}
-
-/* Refused (the queue is full, the inbox cannot be written): say so through
- * response_url, off the loop, bounded. */
-static void tell_busy(struct serve *s, json_t *payload, const char *text)
-{
-	struct busy_note *b;
-	pthread_t t;
-
-	if (atomic_fetch_add(&s->busy_notifiers, 1) >= BUSY_NOTIFIERS) {
-		atomic_fetch_sub(&s->busy_notifiers, 1);
-		log_warn("busy and cannot even say so", "notifiers=%d", BUSY_NOTIFIERS);
-		return;
-	}
-	b = xcalloc(1, sizeof(*b));
-	b->s = s;
-	b->payload = json_incref(payload);
-	b->text = text;
-	if (thread_create_normal(&t, true, busy_main, b) != 0) {
-		atomic_fetch_sub(&s->busy_notifiers, 1);
-		json_decref(b->payload);
-		free(b);
-		return;
-	}
 }
 
 /*
@@ -362,248 +97,7 @@ static void apply_loop_priority(const char *want)
 		log_debug("event loop scheduling hint refused", "errno=%d", errno);
 }
 
-/* ---- envelopes ---------------------------------------------------------------- */
-
-static void on_message_full(struct serve *s, struct sm_conn *c, const char *text, size_t len, int64_t t0);
-
-/* The loop's clock for the inbox: wall-clock seconds. */
-static int64_t loop_now(struct serve *s)
-{
-	return s->env->clock->now(s->env->clock);
-}
-
-/* A view_submission refused before it ran: the modal says why. */
-static void refuse_view(struct serve *s, const char *title, const char *text)
-{
-	pthread_mutex_lock(&s->mu);
-	s->view_acks[s->nview_acks - 1].done = true;
-	s->view_acks[s->nview_acks - 1].payload = json_pack(
-		"{s:s, s:{s:s, s:{s:s, s:s}, s:[{s:s, s:{s:s, s:s}}]}}",
-		"response_action", "update", "view", "type", "modal", "title",
-		"type", "plain_text", "text", title, "blocks", "type", "section",
-		"text", "type", "mrkdwn", "text", text);
-	pthread_mutex_unlock(&s->mu);
-	lws_cancel_service(s->lws);
-}
-
-static void on_envelope(struct serve *s, struct sm_conn *c, json_t *msg, const char *text, size_t len,
-			int64_t t0)
-{
-	const char *id = json_string_value(json_object_get(msg, "envelope_id"));
-	const char *type = json_string_value(json_object_get(msg, "type"));
-	json_t *payload = json_object_get(msg, "payload");
-	const char *ptype = json_string_value(json_object_get(payload, "type"));
-	struct env_job *j;
-	struct queue *lane;
-	bool view_ack, spawn = false;
-	int rc;
-
-	if (!type)
-		type = "unknown";
-	metrics_envelope(type);
-	if (strcmp(type, "slash_commands") && strcmp(type, "interactive") && strcmp(type, "events_api")) {
-		/* Ack what we do not understand, so Slack does not retry it. */
-		sm_ack(c, id, NULL, t0);
-		log_info("envelope of unknown type acked", "type=%s", type);
-		return;
-	}
-	if (!json_is_object(payload)) {
-		sm_ack(c, id, NULL, t0);
-		log_warn("envelope without a payload object", "type=%s envelope_id=%s", type, id);
-		return;
-	}
-	view_ack = strcmp(type, "interactive") == 0 && ptype && strcmp(ptype, "view_submission") == 0;
-	lane = view_ack || (strcmp(type, "slash_commands") == 0 &&
-			    cmd_text_is_urgent(json_string_value(json_object_get(payload, "text"))))
-	       ? s->urgent : s->q;
-	if (strlen(id) >= sizeof(j->envelope_id)) {
-		/* Slack's ids are UUIDs: ack it (or Slack re-sends it), run nothing */
-		sm_ack(c, id, NULL, t0);
-		log_warn("envelope id too long; acked, not run", "bytes=%zu type=%s", strlen(id), type);
-		return;
-	}
-	/* the durable inbox: recorded before the ack, or not run at all */
-	rc = s->inbox ? inbox_add(s->inbox, id, type, text, len, loop_now(s)) : VIVA_OK;
-	if (rc == VIVA_EDUP) {
-		sm_ack(c, id, NULL, t0);
-		metrics_duplicate();
-		log_info("envelope delivered again; acked, not run", "type=%s envelope_id=%s", type, id);
-		return;
-	}
-	if (rc != VIVA_OK) {
-		json_t *note = NULL;
-
-		metrics_job_done("rejected");
-		log_error("envelope not recorded in the inbox; refused", "type=%s envelope_id=%s err=\"%s\"", type,
-			  id, viva_strerror(rc));
-		if (strcmp(type, "slash_commands") == 0)
-			note = json_pack("{s:s}", "text", MSG_NOT_RECORDED);
-		else if (strcmp(type, "interactive") == 0 && !view_ack)
-			tell_busy(s, payload, MSG_NOT_RECORDED);
-		sm_ack(c, id, view_ack ? json_pack("{s:s, s:{s:s, s:s}}", "response_action", "errors",
-						     "errors", "name", "viva could not record this; please try again")
-				       : note, t0);
-		json_decref(note);
-		return;
-	}
-	j = job_alloc(s, 0, false);
-	snprintf(j->envelope_id, sizeof(j->envelope_id), "%s", id);
-	snprintf(j->type, sizeof(j->type), "%s", type);
-	j->payload = json_incref(payload);
-	j->view_ack = view_ack;
-	if (view_ack) {
-		struct view_ack va = { .conn_id = sm_conn_id(c), .envelope_id = xstrdup(id),
-				       .deadline_ms = t0 / 1000 + VIEW_ACK_MS, .token = ++s->next_token };
-		j->token = va.token;
-		pthread_mutex_lock(&s->mu);
-		s->view_acks = xrealloc(s->view_acks, (s->nview_acks + 1) * sizeof(*s->view_acks));
-		s->view_acks[s->nview_acks++] = va;
-		pthread_mutex_unlock(&s->mu);
-	}
-	j->job.run = env_job_run;
-	j->job.drop = env_job_drop;
-	j->job.arg = j;
-	rc = queue_push_later(lane, &j->job, &spawn);
-	if (rc != VIVA_OK) {
-		json_t *busy = NULL;
-		metrics_job_done("rejected");
-		log_warn("queue full; envelope refused", "type=%s envelope_id=%s", type, id);
-		/* refused, never run: nothing for a restart to pick up */
-		if (s->inbox)
-			inbox_forget(s->inbox, id);
-		if (strcmp(type, "slash_commands") == 0)
-			busy = json_pack("{s:s}", "text", ":hourglass: viva is busy right now; "
-					 "please try again in a minute.");
-		else if (strcmp(type, "interactive") == 0)
-			tell_busy(s, payload, MSG_BUSY);
-		if (view_ack) {
-			refuse_view(s, "viva is busy", "viva is busy right now; please submit again in a minute.");
-		} else {
-			sm_ack(c, id, busy, t0);
-		}
-		json_decref(busy);
-		env_job_drop(j);
-		return;
-	}
-	if (!view_ack)
-		sm_ack(c, id, NULL, t0);
-	if (spawn)
-		queue_spawn_worker(lane);   /* after the ack, as on the fast path */
-}
-
-/*
- * The common case, without a JSON tree or a malloc (see struct env_job):
- * copy the frame into a pooled job, queue it, ack it. Anything unusual (a
- * full queue, a view_submission whose answer goes in the ack) takes the
- * full path below.
- */
-static bool on_envelope_fast(struct serve *s, struct sm_conn *c, const struct envelope_head *h, const char *text,
-			     size_t len, int64_t t0)
-{
-	struct env_job *j;
-	struct queue *lane;
-	bool spawn = false;
-	int rc;
-
-	if (h->uncertain || !h->envelope_id[0] || !h->has_payload ||
-	    (strcmp(h->type, "slash_commands") && strcmp(h->type, "events_api") &&
-	     strcmp(h->type, "interactive")) ||
-	    (strcmp(h->type, "interactive") == 0 &&
-	     (!h->payload_type[0] || strcmp(h->payload_type, "view_submission") == 0)))
-		return false;
-	/* the durable inbox: recorded before the ack */
-	rc = s->inbox ? inbox_add(s->inbox, h->envelope_id, h->type, text, len, loop_now(s)) : VIVA_OK;
-	if (rc == VIVA_EDUP) {
-		sm_ack_id(c, h->envelope_id, t0);
-		metrics_envelope(h->type);
-		metrics_duplicate();
-		log_info("envelope delivered again; acked, not run", "type=%s envelope_id=%s", h->type,
-			 h->envelope_id);
-		return true;
-	}
-	if (rc != VIVA_OK)
-		return false;   /* the full path tries again and tells the user */
-	j = job_alloc(s, len, s->inbox != NULL);
-	memcpy(j->envelope_id, h->envelope_id, sizeof(j->envelope_id));
-	memcpy(j->type, h->type, sizeof(j->type));
-	if (!j->spilled) {
-		memcpy(j->text, text, len);
-		j->text[len] = '\0';
-	}
-	j->job.run = env_job_run;
-	j->job.drop = env_job_drop;
-	j->job.arg = j;
-	lane = strcmp(h->type, "slash_commands") == 0 && cmd_text_is_urgent(h->payload_text) ? s->urgent : s->q;
-	if (queue_push_later(lane, &j->job, &spawn) != VIVA_OK) {
-		env_job_drop(j);
-		if (s->inbox)
-			inbox_forget(s->inbox, h->envelope_id);
-		return false;   /* the full path tells the user viva is busy */
-	}
-	metrics_envelope(h->type);
-	sm_ack_id(c, h->envelope_id, t0);
-	/* a new worker thread, if this job needs one, only after the ack */
-	if (spawn)
-		queue_spawn_worker(lane);
-	return true;
-}
-
-/* hooks.frame: every complete text frame from a link. */
-static void on_message(void *user, struct sm_conn *c, const char *text, size_t len, int64_t t0)
-{
-	struct serve *s = user;
-	struct envelope_head h;
-
-	if (envelope_scan(text, len, &h) == 0 && on_envelope_fast(s, c, &h, text, len, t0))
-		return;
-	on_message_full(s, c, text, len, t0);
-}
-
-static void on_message_full(struct serve *s, struct sm_conn *c, const char *text, size_t len, int64_t t0)
-{
-	json_error_t jerr;
-	/* "\u0000" is valid JSON and Slack passes on what users type: read it
-	 * (the worker refuses such a command), never leave the frame unacked */
-	json_t *msg = json_loadb(text, len, JSON_ALLOW_NUL, &jerr);
-
-	if (!json_is_object(msg)) {
-		log_warn("malformed frame ignored", "conn=%u bytes=%zu err=\"%s\"", sm_conn_id(c), len, jerr.text);
-		json_decref(msg);
-		return;
-	}
-	if (json_is_string(json_object_get(msg, "envelope_id")))
-		on_envelope(s, c, msg, text, len, t0);
-	else
-		sm_control(c, msg);   /* hello, disconnect */
-	json_decref(msg);
-}
-
 /* ---- the loop's own work: results from other threads, timers ------------ */
-
-/* view_submission answers that are ready, or out of time, go in their acks. */
-static void drain_outbox(struct serve *s)
-{
-	int64_t now = now_ms_mono();
-
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nview_acks;) {
-		struct view_ack *va = &s->view_acks[i];
-		if (va->done || now >= va->deadline_ms) {
-			struct sm_conn *c = sm_conn_by_id(s->sm, va->conn_id);
-			if (!va->done)
-				log_warn("view_submission answered late; closing the view", "envelope_id=%s",
-					 va->envelope_id);
-			if (c)
-				sm_ack(c, va->envelope_id, va->payload, 0);
-			json_decref(va->payload);
-			free(va->envelope_id);
-			s->view_acks[i] = s->view_acks[--s->nview_acks];
-			continue;
-		}
-		i++;
-	}
-	pthread_mutex_unlock(&s->mu);
-}
 
 /* The loop's turn: Slack links first (a fatal answer stops viva), then acks. */
 static void loop_turn(struct serve *s)
@@ -615,7 +109,7 @@ static void loop_turn(struct serve *s)
 		s->exit_code = 1;
 		s->stopping = true;
 	}
-	drain_outbox(s);
+	serve_drain_outbox(s);
 }
 
 /* hooks.wake: another thread has news (connector result, view answer, signal). */
@@ -704,93 +198,6 @@ static void tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	lws_sul_schedule(s->lws, 0, &s->sul_tick, tick, TICK_US);
-}
-
-/*
- * The durable inbox at start-up, before Slack is connected. Envelopes a
- * viva acked and then died before running run now, once, if their
- * response_url still lives (30 minutes); older ones are closed unrun. One a
- * crash cut short is not run again (its handler may have acted half-way):
- * its user is told, and audit rows left "running" say they were
- * interrupted.
- */
-#define INBOX_REPLAY_S  1800
-#define MSG_INTERRUPTED ":warning: viva restarted while it was working on this request, so it may have been " \
-	"done only in part. Check `/viva audit` before you ask again."
-
-struct note_job {
-	struct job job;
-	struct serve *s;
-	char *envelope_id;
-	json_t *payload;
-};
-
-static void note_job_drop(void *arg)
-{
-	struct note_job *n = arg;
-
-	json_decref(n->payload);
-	free(n->envelope_id);
-	free(n);
-}
-
-static void note_job_run(void *arg)
-{
-	struct note_job *n = arg;
-
-	runtime_tell(n->s->env, n->payload, MSG_INTERRUPTED);
-	store_inbox_finished(n->s->env->store, n->envelope_id, n->s->env->clock->now(n->s->env->clock));
-	note_job_drop(n);
-}
-
-static void recover_inbox(struct serve *s)
-{
-	struct store_inbox_entry *v = NULL;
-	int64_t now = loop_now(s);
-	size_t n = 0, replayed = 0, told = 0;
-	int expired = 0, cut = 0;
-
-	store_inbox_expire(s->env->store, now - INBOX_REPLAY_S, &expired);
-	store_audit_interrupted(s->env->store, "interrupted: viva stopped before this finished", &cut);
-	if (store_inbox_unfinished(s->env->store, now - INBOX_REPLAY_S, s->env->cfg->queue_size, &v, &n) != VIVA_OK)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i].state == 0 && strlen(v[i].envelope_id) < sizeof(((struct env_job *)0)->envelope_id) &&
-		    strlen(v[i].type) < sizeof(((struct env_job *)0)->type)) {
-			struct env_job *j = job_alloc(s, v[i].len, false);
-
-			snprintf(j->envelope_id, sizeof(j->envelope_id), "%s", v[i].envelope_id);
-			snprintf(j->type, sizeof(j->type), "%s", v[i].type);
-			memcpy(j->text, v[i].frame, v[i].len);
-			j->text[v[i].len] = '\0';
-			j->job.run = env_job_run;
-			j->job.drop = env_job_drop;
-			j->job.arg = j;
-			if (queue_push(s->q, &j->job) == VIVA_OK)
-				replayed++;
-			else
-				env_job_drop(j);   /* still queued in the inbox: the next start */
-		} else {
-			struct note_job *nj = xcalloc(1, sizeof(*nj));
-			json_t *frame = json_loadb(v[i].frame, v[i].len, JSON_ALLOW_NUL, NULL);
-
-			nj->s = s;
-			nj->envelope_id = xstrdup(v[i].envelope_id);
-			nj->payload = json_incref(json_object_get(frame, "payload"));
-			json_decref(frame);
-			nj->job.run = note_job_run;
-			nj->job.drop = note_job_drop;
-			nj->job.arg = nj;
-			if (queue_push(s->q, &nj->job) == VIVA_OK)
-				told++;
-			else
-				note_job_drop(nj);
-		}
-	}
-	if (n || expired || cut)
-		log_info("inbox recovered", "replayed=%zu interrupted=%zu expired=%d audit_interrupted=%d", replayed,
-			 told, expired, cut);
-	store_inbox_free(v, n);
 }
 
 /* Tests only: VIVA_DEBUG_OPS_TOY=KIND:TARGET:DIR:SLEEP_MS starts a toy operation. */
@@ -954,7 +361,8 @@ int serve_run(struct viva_env *env)
 		goto out;
 	}
 	{
-		static const struct sm_hooks hooks = { .frame = on_message, .wake = on_wake, .health = on_health };
+		static const struct sm_hooks hooks = { .frame = serve_on_message, .wake = on_wake,
+						       .health = on_health };
 		if (sm_new(s->lws, env->slack, &hooks, s, &s->sm) != VIVA_OK)
 			goto out;
 	}
@@ -967,10 +375,7 @@ int serve_run(struct viva_env *env)
 		}
 	}
 	s->q = queue_new((size_t)cfg->queue_size);
-	/* large: calloc maps it, pages are touched as slots are first used */
-	job_pool = xcalloc(JOB_SLOTS, JOB_SLOT_SIZE);
-	for (int i = 0; i < JOB_SLOTS; i++)
-		SLOT_POISON(job_pool + (size_t)i * JOB_SLOT_SIZE);
+	serve_job_pool_init();
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)
 		goto out;
@@ -990,7 +395,7 @@ int serve_run(struct viva_env *env)
 		goto out;
 	}
 	if (s->inbox)
-		recover_inbox(s);
+		serve_recover_inbox(s);
 	/* durable operations: their own pool; what a gone process held goes on */
 	if (ops_new(env, cfg->operation_workers, &env->ops) != VIVA_OK) {
 		fprintf(stderr, "viva: cannot start the operation pool\n");
@@ -1048,11 +453,7 @@ out:
 	env->ops = NULL;
 	timers_free(env->timers);
 	env->timers = NULL;
-	if (job_pool)
-		for (int i = 0; i < JOB_SLOTS; i++)
-			SLOT_UNPOISON(job_pool + (size_t)i * JOB_SLOT_SIZE);
-	free(job_pool);   /* every job has run or been dropped */
-	job_pool = NULL;
+	serve_job_pool_release();
 	/* "viva is busy" notes in flight use the Web API client: let them end. */
 	for (int i = 0; i < 500 && atomic_load(&s->busy_notifiers) > 0; i++) {
 		struct timespec ts = { 0, 10 * 1000000L };
