@@ -249,42 +249,19 @@ static void run(struct bench *b, char *const argv[], char *const extra_env[], st
 }
 
 /* Rows of the lag report in exec --json output: blocks with a block_id lag:SVC:ENV. */
+static void count_lag_row(json_t *blk, void *ud)
+{
+	const char *id = json_string_value(json_object_get(blk, "block_id"));
+
+	if (id && strncmp(id, "lag:", 4) == 0)
+		(*(int *)ud)++;
+}
+
 static int lag_rows(const char *path, int *messages)
 {
-	size_t len = 0, off = 0;
-	char *buf = bench_read_file(path, &len);
 	int rows = 0;
 
-	*messages = 0;
-	if (!buf)
-		return -1;
-	for (int i = 0; i < 10000 && off < len; i++) {
-		json_error_t e;
-		json_t *msg, *blk;
-		size_t j;
-
-		while (off < len && (buf[off] == '\n' || buf[off] == ' '))
-			off++;
-		if (off >= len)
-			break;
-		msg = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &e);
-		if (!msg) {
-			fprintf(stderr, "bench_deploy: the lag reply is not JSON at byte %zu: %s\n", off, e.text);
-			rows = -1;
-			break;
-		}
-		off += (size_t)e.position;
-		(*messages)++;
-		json_array_foreach(json_object_get(msg, "blocks"), j, blk) {
-			const char *id = json_string_value(json_object_get(blk, "block_id"));
-
-			if (id && strncmp(id, "lag:", 4) == 0)
-				rows++;
-		}
-		json_decref(msg);
-	}
-	free(buf);
-	return rows;
+	return bench_exec_blocks(path, "bench_deploy", 10000, count_lag_row, &rows, messages) == 0 ? rows : -1;
 }
 
 /* ---- blue-green: the watcher ------------------------------------------------------------------ */

@@ -297,49 +297,32 @@ static bool cache_valid(struct tsdb *t, int64_t end)
 /* ---- exec output --------------------------------------------------------------------------- */
 
 /* The services listed in exec --json output (actions blocks with an unused_keep button), marked in seen. */
+struct report {
+	int n, rows;
+	unsigned char *seen;
+};
+
+static void count_report_row(json_t *blk, void *ud)
+{
+	struct report *r = ud;
+	const char *id = json_string_value(json_object_get(blk, "block_id"));
+	json_t *el = json_array_get(json_object_get(blk, "elements"), 0);
+	const char *act = json_string_value(json_object_get(el, "action_id"));
+	int idx;
+
+	if (!id || !act || strcmp(act, "unused_keep") != 0)
+		return;
+	r->rows++;
+	if (sscanf(id, "svc-%d", &idx) == 1 && idx >= 0 && idx < r->n)
+		r->seen[idx] = 1;
+}
+
 static int report_rows(const char *path, int n, unsigned char *seen, int *messages)
 {
-	size_t len = 0, off = 0;
-	char *buf = bench_read_file(path, &len);
-	int rows = 0;
+	struct report r = { .n = n, .seen = seen };
 
-	*messages = 0;
 	memset(seen, 0, (size_t)n);
-	if (!buf)
-		return -1;
-	for (int i = 0; i < 100000 && off < len; i++) {
-		json_error_t e;
-		json_t *msg, *blk;
-		size_t j;
-
-		while (off < len && (buf[off] == '\n' || buf[off] == ' '))
-			off++;
-		if (off >= len)
-			break;
-		msg = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &e);
-		if (!msg) {
-			fprintf(stderr, "bench_unused: the reply is not JSON at byte %zu: %s\n", off, e.text);
-			rows = -1;
-			break;
-		}
-		off += (size_t)e.position;
-		(*messages)++;
-		json_array_foreach(json_object_get(msg, "blocks"), j, blk) {
-			const char *id = json_string_value(json_object_get(blk, "block_id"));
-			json_t *el = json_array_get(json_object_get(blk, "elements"), 0);
-			const char *act = json_string_value(json_object_get(el, "action_id"));
-			int idx;
-
-			if (!id || !act || strcmp(act, "unused_keep") != 0)
-				continue;
-			rows++;
-			if (sscanf(id, "svc-%d", &idx) == 1 && idx >= 0 && idx < n)
-				seen[idx] = 1;
-		}
-		json_decref(msg);
-	}
-	free(buf);
-	return rows;
+	return bench_exec_blocks(path, "bench_unused", 100000, count_report_row, &r, messages) == 0 ? r.rows : -1;
 }
 
 /* ---- Prometheus alone: the query with stats=all -------------------------------------------- */

@@ -66,3 +66,38 @@ double bench_max(const double *v, int n)
 		m = v[i] > m ? v[i] : m;
 	return m;
 }
+
+int bench_exec_blocks(const char *path, const char *who, int max_msgs, void (*fn)(json_t *block, void *ud),
+		      void *ud, int *messages)
+{
+	size_t len = 0, off = 0;
+	char *buf = bench_read_file(path, &len);
+	int rc = 0;
+
+	*messages = 0;
+	if (!buf)
+		return -1;
+	for (int i = 0; i < max_msgs && off < len; i++) {
+		json_error_t e;
+		json_t *msg, *blk;
+		size_t j;
+
+		while (off < len && (buf[off] == '\n' || buf[off] == ' '))
+			off++;
+		if (off >= len)
+			break;
+		msg = json_loadb(buf + off, len - off, JSON_DISABLE_EOF_CHECK, &e);
+		if (!msg) {
+			fprintf(stderr, "%s: the reply is not JSON at byte %zu: %s\n", who, off, e.text);
+			rc = -1;
+			break;
+		}
+		off += (size_t)e.position;
+		(*messages)++;
+		json_array_foreach(json_object_get(msg, "blocks"), j, blk)
+			fn(blk, ud);
+		json_decref(msg);
+	}
+	free(buf);
+	return rc;
+}

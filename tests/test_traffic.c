@@ -166,11 +166,26 @@ static void png_facts(const void *png, size_t len, int *w, int *h, int *colours)
 }
 
 /* Largest first in each table; the chart saved as a PNG whose path is said. */
+/* The path in the reply's "Chart (PNG, N bytes): PATH" line, cut out of text in place. */
+static char *chart_path(char *text)
+{
+	char *path = strstr(text, "Chart (PNG, "), *end;
+
+	assert_non_null(path);
+	path = strstr(path, "): ");
+	assert_non_null(path);
+	path += 3;
+	end = strchr(path, '\n');
+	if (end)
+		*end = '\0';
+	return path;
+}
+
 static void traffic__history__tables_largest_first_and_chart_saved(void **state)
 {
 	struct fx *f = *state;
 	struct promproxy_stats a, b;
-	char *out, *text, *path, *png = NULL, *end;
+	char *out, *text, *path, *png = NULL;
 	size_t len = 0;
 	int w, h, colours;
 
@@ -188,13 +203,7 @@ static void traffic__history__tables_largest_first_and_chart_saved(void **state)
 	    !strstr(text, "`GET /items` 1,814,400\n`POST /orders` 127,008") ||
 	    !strstr(text, "`batch-client` 300 ms\n`mobile` 45 ms\n`web` 20 ms"))
 		fail_msg("%s", text);
-	path = strstr(text, "Chart (PNG, ");
-	assert_non_null(path);
-	path = strstr(path, "): ");
-	assert_non_null(path);
-	path += 3;
-	end = strchr(path, '\n');
-	*end = '\0';
+	path = chart_path(text);
 	assert_int_equal(strncmp(path, f->dir, strlen(f->dir)), 0);
 	assert_int_equal(read_file(path, &png, &len), VIVA_OK);
 	png_facts(png, len, &w, &h, &colours);
@@ -282,7 +291,7 @@ static void traffic__viva_process__cairo_loaded_when_drawing(void **state)
 {
 	struct fx *f = *state;
 	const char *bin = getenv("VIVA_BIN") ? getenv("VIVA_BIN") : "build/san/viva";
-	char abs[PATH_MAX], *cmd, *out, *path, *png = NULL, *end;
+	char abs[PATH_MAX], *cmd, *out, *path, *png = NULL;
 	size_t len = 0;
 	int st = -1, w, h, colours;
 
@@ -309,14 +318,9 @@ static void traffic__viva_process__cairo_loaded_when_drawing(void **state)
 			getenv("LSAN_OPTIONS") ? getenv("LSAN_OPTIONS") : "", abs);
 	out = test_run(cmd, &st);
 	free(cmd);
-	if (st != 0 || !strstr(out, "`web`") || !(path = strstr(out, "Chart (PNG, ")))
+	if (st != 0 || !strstr(out, "`web`") || !strstr(out, "Chart (PNG, "))
 		fail_msg("exit %d:\n%s", st, out);
-	path = strstr(path, "): ");
-	assert_non_null(path);
-	path += 3;
-	end = strchr(path, '\n');
-	if (end)
-		*end = '\0';
+	path = chart_path(out);
 	assert_int_equal(read_file(path, &png, &len), VIVA_OK);
 	png_facts(png, len, &w, &h, &colours);
 	assert_true(w >= 800 && h >= 400);
