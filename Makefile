@@ -126,6 +126,7 @@ STORE_SRCS += store/schedules.c
 STORE_SRCS += store/services.c
 STORE_SRCS += store/images.c
 STORE_SRCS += store/inbox.c
+STORE_SRCS += store/outbox.c
 STORE_SRCS += store/operations.c
 STORE_SRCS += store/unused.c
 CORE_SRCS += $(STORE_SRCS)

@@ -10,6 +10,7 @@
 #include "bot/lib/times.h"
 #include "bot/timers.h"
 #include "store/envelopes.h"
+#include "store/outbox.h"
 
 #include <pthread.h>
 #include <string.h>
@@ -122,13 +123,23 @@ static int deliver_once(struct slack_api *api, struct route *rt, json_t *msg, un
  * answer `/viva help`. Answers of one request keep their order: once one
  * waits, the ones after it queue behind it. They are tried within the
  * response_url's lifetime (30 minutes) with the wait Slack asked for or
- * 1, 2, 4 ... 60 s, then given up, logged and counted. Deferred answers
- * live in memory: a crash loses them (the request itself was run).
+ * 1, 2, 4 ... 60 s, then given up, logged and counted. What waits is also
+ * kept in the store (store/outbox.h) as it changes, so a restart, after a
+ * crash or a stop, sends it on (runtime_resume_deferred). An answer sent
+ * just before a crash, whose row was not yet updated, is sent again after
+ * the restart: answers are delivered at least once, never dropped while
+ * the response_url lives. A store that cannot be written keeps them in
+ * memory only (logged).
  */
-#define LATER_LIFETIME_MS   (29L * 60 * 1000)
+#define LATER_LIFETIME_S    (29L * 60)
+#define LATER_LIFETIME_MS   (LATER_LIFETIME_S * 1000)
+#define LATER_RESUME_MAX    1000
 #define LATER_MAX_TRIES     40
 #define LATER_MAX_MSGS      20
 #define LATER_MAX_WAIT_MS   60000L
+
+static void later_run(void *arg);
+static void later_drop(void *arg);
 
 struct later {
 	struct job job;
@@ -138,8 +149,85 @@ struct later {
 	struct route route;         /* strings owned */
 	json_t *msgs;               /* [[msg, flags], ...] oldest first */
 	int64_t deadline_ms;        /* monotonic */
+	int64_t deadline;           /* the same in unix seconds, for the store */
+	int64_t row;                /* its row in the store's outbox, or 0 */
 	int tries;
 };
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A new entry for answers along rt (strings copied), no reference taken. */
+static struct later *later_new(struct viva_env *env, const struct route *rt, int64_t deadline)
+{
+	struct later *l = xcalloc(1, sizeof(*l));
+	int64_t left_ms = (deadline - env->clock->now(env->clock)) * 1000;
+
+	pthread_mutex_init(&l->mu, NULL);
+	l->env = env;
+	l->job = (struct job){ .run = later_run, .drop = later_drop, .arg = l };
+	l->route = (struct route){
+		.response_url = dup_or_null(rt->response_url),
+		.channel = dup_or_null(rt->channel),
+		.user = dup_or_null(rt->user),
+		.message_ts = dup_or_null(rt->message_ts),
+		.ephemeral = rt->ephemeral,
+		.answered_public = rt->answered_public,
+		.response_url_uses = rt->response_url_uses,
+	};
+	l->msgs = json_array();
+	l->deadline = deadline;
+	l->deadline_ms = now_ms_mono() + (left_ms < LATER_LIFETIME_MS ? left_ms : LATER_LIFETIME_MS);
+	return l;
+}
+
+/*
+ * Keep what waits in the store (l->mu held), or forget it once nothing
+ * does. Slow only when answers are already waiting on Slack.
+ */
+static void later_persist(struct later *l)
+{
+	struct store *st = l->env->store;
+	json_t *route;
+	char *rtext, *mtext;
+	int rc;
+
+	if (!st)
+		return;
+	if (json_array_size(l->msgs) == 0) {
+		if (l->row && store_outbox_remove(st, l->row) != VIVA_OK)
+			log_warn("delivered answers still in the store; a restart would send them again", "row=%lld",
+				 (long long)l->row);
+		l->row = 0;
+		return;
+	}
+	route = json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:i}", "response_url", l->route.response_url,
+			  "channel", l->route.channel, "user", l->route.user, "message_ts", l->route.message_ts,
+			  "ephemeral", l->route.ephemeral, "answered_public", l->route.answered_public,
+			  "response_url_uses", l->route.response_url_uses);
+	rtext = json_dumps(route, JSON_COMPACT);
+	mtext = json_dumps(l->msgs, JSON_COMPACT);
+	rc = rtext && mtext ? store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries) : VIVA_ERANGE;   /* json_dumps: too deep or out of memory */
+	if (rc != VIVA_OK)
+		log_warn("deferred answers kept in memory only; a restart would lose them", "err=\"%s\"",
+			 viva_strerror(rc));
+	free(rtext);
+	free(mtext);
+	json_decref(route);
+}
+
+static void later_free(struct later *l)
+{
+	pthread_mutex_destroy(&l->mu);
+	free((char *)l->route.response_url);
+	free((char *)l->route.channel);
+	free((char *)l->route.user);
+	free((char *)l->route.message_ts);
+	json_decref(l->msgs);
+	free(l);
+}
 
 static void later_unref(struct later *l)
 {
@@ -148,15 +236,8 @@ static void later_unref(struct later *l)
 	pthread_mutex_lock(&l->mu);
 	left = --l->refs;
 	pthread_mutex_unlock(&l->mu);
-	if (left > 0)
-		return;
-	pthread_mutex_destroy(&l->mu);
-	free((char *)l->route.response_url);
-	free((char *)l->route.channel);
-	free((char *)l->route.user);
-	free((char *)l->route.message_ts);
-	json_decref(l->msgs);
-	free(l);
+	if (left <= 0)
+		later_free(l);
 }
 
 static bool transient(int rc)
@@ -237,23 +318,24 @@ static void later_run(void *arg)
 			later_give_up(l, "past_the_response_url_lifetime");
 		break;
 	}
+	later_persist(l);
 	pthread_mutex_unlock(&l->mu);
 	later_unref(l);   /* the timer's reference */
 }
 
+/* The timer stops (viva stops): what the store keeps waits for the next start. */
 static void later_drop(void *arg)
 {
 	struct later *l = arg;
 
 	pthread_mutex_lock(&l->mu);
-	later_give_up(l, "shutting_down");
+	if (l->row)
+		log_info("deferred answers kept for the next start", "count=%zu user=%s", json_array_size(l->msgs),
+			 l->route.user ? l->route.user : "");
+	else
+		later_give_up(l, "shutting_down");
 	pthread_mutex_unlock(&l->mu);
 	later_unref(l);
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
 }
 
 /*
@@ -268,22 +350,8 @@ static int defer(struct slack_reply *r, json_t *msg, unsigned flags, int rc)
 	if (!r->env->timers)
 		return rc;
 	if (!l) {
-		l = xcalloc(1, sizeof(*l));
-		pthread_mutex_init(&l->mu, NULL);
+		l = later_new(r->env, &r->route, r->env->clock->now(r->env->clock) + LATER_LIFETIME_S);
 		l->refs = 1;   /* the sink's */
-		l->env = r->env;
-		l->job = (struct job){ .run = later_run, .drop = later_drop, .arg = l };
-		l->route = (struct route){
-			.response_url = dup_or_null(r->route.response_url),
-			.channel = dup_or_null(r->route.channel),
-			.user = dup_or_null(r->route.user),
-			.message_ts = dup_or_null(r->route.message_ts),
-			.ephemeral = r->route.ephemeral,
-			.answered_public = r->route.answered_public,
-			.response_url_uses = r->route.response_url_uses,
-		};
-		l->msgs = json_array();
-		l->deadline_ms = now_ms_mono() + LATER_LIFETIME_MS;
 		r->later = l;
 	}
 	pthread_mutex_lock(&l->mu);
@@ -294,16 +362,113 @@ static int defer(struct slack_reply *r, json_t *msg, unsigned flags, int rc)
 	json_array_append_new(l->msgs, json_pack("[O, i]", msg, (json_int_t)flags));
 	if (json_array_size(l->msgs) > 1) {
 		/* the timer is set (or its job runs and will send this one too) */
+		later_persist(l);
 		pthread_mutex_unlock(&l->mu);
 		return VIVA_EDEFERRED;
 	}
 	src = later_schedule(l, later_wait_ms(rc, 0));
 	if (src != VIVA_OK)
 		json_array_remove(l->msgs, json_array_size(l->msgs) - 1);
+	else
+		later_persist(l);
 	pthread_mutex_unlock(&l->mu);
 	if (src == VIVA_OK)
 		log_info("answer deferred", "err=\"%s\" user=%s", viva_strerror(rc), r->route.user ? r->route.user : "");
 	return src == VIVA_OK ? VIVA_EDEFERRED : rc;
+}
+
+/* A row of the outbox as written by later_persist: [[object, flags], ...]. */
+static bool msgs_valid(json_t *msgs)
+{
+	size_t i;
+	json_t *item;
+
+	if (!json_is_array(msgs) || json_array_size(msgs) == 0 || json_array_size(msgs) > LATER_MAX_MSGS)
+		return false;
+	json_array_foreach(msgs, i, item)
+		if (json_array_size(item) != 2 || !json_is_object(json_array_get(item, 0)) ||
+		    !json_is_integer(json_array_get(item, 1)))
+			return false;
+	return true;
+}
+
+static bool route_valid(json_t *o)
+{
+	const char *keys[] = { "response_url", "channel", "user", "message_ts" };
+
+	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "response_url_uses")))
+		return false;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *v = json_object_get(o, keys[i]);
+		if (v && !json_is_string(v) && !json_is_null(v))
+			return false;
+	}
+	return json_is_string(json_object_get(o, "response_url")) || json_is_string(json_object_get(o, "channel"));
+}
+
+int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropped)
+{
+	struct store_outbox_entry *v = NULL;
+	size_t n = 0;
+	int64_t now;
+	int rc;
+
+	*resumed = *dropped = 0;
+	if (!env->store || !env->timers)
+		return VIVA_EINVAL;
+	rc = store_outbox_all(env->store, LATER_RESUME_MAX, &v, &n);
+	if (rc != VIVA_OK)
+		return rc;
+	now = env->clock->now(env->clock);
+	for (size_t i = 0; i < n; i++) {
+		json_t *ro = json_loads(v[i].route, 0, NULL), *msgs = json_loads(v[i].msgs, 0, NULL);
+		struct later *l = NULL;
+
+		if (route_valid(ro) && msgs_valid(msgs) && v[i].deadline > now && v[i].tries < LATER_MAX_TRIES) {
+			struct route rt = {
+				.response_url = json_string_value(json_object_get(ro, "response_url")),
+				.channel = json_string_value(json_object_get(ro, "channel")),
+				.user = json_string_value(json_object_get(ro, "user")),
+				.message_ts = json_string_value(json_object_get(ro, "message_ts")),
+				.ephemeral = json_is_true(json_object_get(ro, "ephemeral")),
+				.answered_public = json_is_true(json_object_get(ro, "answered_public")),
+				.response_url_uses = (int)json_integer_value(json_object_get(ro, "response_url_uses")),
+			};
+
+			l = later_new(env, &rt, v[i].deadline);
+			json_decref(l->msgs);
+			l->msgs = json_incref(msgs);
+			l->row = v[i].id;
+			l->tries = v[i].tries;
+			pthread_mutex_lock(&l->mu);
+			rc = later_schedule(l, 0);
+			pthread_mutex_unlock(&l->mu);
+			if (rc == VIVA_OK) {
+				(*resumed)++;
+			} else {
+				l->row = 0;   /* freed below; the row goes */
+				later_free(l);
+				l = NULL;
+			}
+		}
+		if (!l) {
+			size_t lost = json_is_array(msgs) && json_array_size(msgs) ? json_array_size(msgs) : 1;
+
+			for (size_t k = 0; k < lost; k++)
+				metrics_reply("message", VIVA_EUNAVAIL);
+			*dropped += lost;
+			log_warn("deferred answers given up", "count=%zu reason=%s", lost,
+				 v[i].deadline <= now ? "past_the_response_url_lifetime" : "unreadable");
+			store_outbox_remove(env->store, v[i].id);
+		}
+		json_decref(ro);
+		json_decref(msgs);
+	}
+	if (n == LATER_RESUME_MAX)
+		log_warn("more deferred answers than one start resumes; the rest wait for the next",
+			 "resumed=%zu", *resumed);
+	store_outbox_free(v, n);
+	return VIVA_OK;
 }
 
 /* Has msg to wait behind answers already deferred? Then it joins them. */
@@ -317,6 +482,7 @@ static bool queue_behind(struct slack_reply *r, json_t *msg, unsigned flags)
 	pthread_mutex_lock(&l->mu);
 	if (json_array_size(l->msgs) > 0 && json_array_size(l->msgs) < LATER_MAX_MSGS) {
 		json_array_append_new(l->msgs, json_pack("[O, i]", msg, (json_int_t)flags));
+		later_persist(l);
 		queued = true;
 	}
 	pthread_mutex_unlock(&l->mu);

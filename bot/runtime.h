@@ -39,6 +39,15 @@ void runtime_reply_free(struct reply *r);
 
 /* Tell the user who sent payload something in one line (ephemeral, through
  * its response_url): viva is busy, viva restarted meanwhile. */
+/*
+ * At start-up, with env->timers running: the answers a previous process
+ * deferred (Slack said 429, or did not answer) and kept in the store are
+ * tried again, within their response_url's lifetime; rows past it, or
+ * unreadable, are given up (logged and counted). *resumed and *dropped
+ * count them.
+ */
+int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropped);
+
 void runtime_tell(struct viva_env *env, json_t *payload, const char *text);
 
 #endif

@@ -396,6 +396,7 @@ int serve_run(struct viva_env *env)
 	}
 	if (s->inbox)
 		serve_recover_inbox(s);
+	serve_recover_answers(s);
 	/* durable operations: their own pool; what a gone process held goes on */
 	if (ops_new(env, cfg->operation_workers, &env->ops) != VIVA_OK) {
 		fprintf(stderr, "viva: cannot start the operation pool\n");

@@ -115,5 +115,7 @@ void serve_on_message(void *user, struct sm_conn *c, const char *text, size_t le
 
 /* Replays what a previous process acked and did not run; serve_run, before Slack. */
 void serve_recover_inbox(struct serve *s);
+/* Sends on the answers a previous process deferred; serve_run, once the timers run. */
+void serve_recover_answers(struct serve *s);
 
 #endif

@@ -9,6 +9,9 @@
  * crash cut short is not run again (its handler may have acted half-way):
  * its user is told, and audit rows left "running" say they were
  * interrupted.
+ *
+ * Then the answers a previous process had deferred (Slack said 429 or was
+ * down) and kept in the store go out (serve_recover_answers).
  */
 #include "bot/serve_impl.h"
 #include "bot/lib/err.h"
@@ -100,4 +103,12 @@ void serve_recover_inbox(struct serve *s)
 		log_info("inbox recovered", "replayed=%zu interrupted=%zu expired=%d audit_interrupted=%d", replayed,
 			 told, expired, cut);
 	store_inbox_free(v, n);
+}
+
+void serve_recover_answers(struct serve *s)
+{
+	size_t resumed = 0, dropped = 0;
+
+	if (runtime_resume_deferred(s->env, &resumed, &dropped) == VIVA_OK && (resumed || dropped))
+		log_info("deferred answers resumed", "resumed=%zu given_up=%zu", resumed, dropped);
 }

@@ -165,6 +165,15 @@ static const char *const migrations[] = {
 	"  cpu_milli INTEGER NOT NULL,"
 	"  memory_bytes INTEGER NOT NULL"
 	");",
+	/* 9 -> 10: answers waiting to be tried again (store/outbox.h), so that
+	 * a restart delivers them. */
+	"CREATE TABLE outbox ("
+	"  id INTEGER PRIMARY KEY,"
+	"  route TEXT NOT NULL,"
+	"  msgs TEXT NOT NULL,"
+	"  deadline INTEGER NOT NULL,"
+	"  tries INTEGER NOT NULL DEFAULT 0"
+	");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -361,6 +361,19 @@ char *fx_db_value(struct fx *f, const char *sql)
 	return v;
 }
 
+void fx_db_exec(struct fx *f, const char *sql)
+{
+	char *path = xasprintf("%s/viva.db", f->dir), *err = NULL;
+	sqlite3 *db = NULL;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
+		fail_msg("%s: %s", sql, err ? err : sqlite3_errmsg(db));
+	sqlite3_free(err);
+	sqlite3_close(db);
+	free(path);
+}
+
 void fx_db_expect(struct fx *f, const char *sql, const char *want)
 {
 	char *v = fx_db_value(f, sql);

@@ -99,6 +99,8 @@ char *fx_sqlite_value(const char *path, const char *sql);
 char *fx_db_value(struct fx *f, const char *sql);
 /* ... is want (else the test fails, saying what it is). */
 void fx_db_expect(struct fx *f, const char *sql, const char *want);
+/* Run sql on viva's database (viva stopped, or between its writes); fails the test on error. */
+void fx_db_exec(struct fx *f, const char *sql);
 /* A line of /metrics, e.g. "viva_replies_total{kind=\"message\",result=\"deferred\"} 1". */
 bool fx_metrics_has(struct fx *f, const char *line);
 

@@ -381,6 +381,126 @@ static void serve__slack_outage__answer_retried_until_back(void **state)
 	assert_true(proc_wait_log(&f->viva, "answer deferred", 1000));
 }
 
+/* Slack down for good: every way an answer can go answers 503. */
+static void slack_down(struct fx *f, int count)
+{
+	char *body;
+
+	body = xasprintf("{\"method\":\"response_url\",\"count\":%d,\"retry_after\":0,\"status\":503}", count);
+	json_decref(fx_ctl(f, "ratelimit", body));
+	free(body);
+	body = xasprintf("{\"method\":\"chat.postEphemeral\",\"count\":%d,\"retry_after\":0,\"status\":503}",
+			 count);
+	json_decref(fx_ctl(f, "ratelimit", body));
+	free(body);
+}
+
+/* How many answers got through (200), and whether each is the help text. */
+static size_t help_answers_delivered(struct fx *f)
+{
+	json_t *c = fx_calls(f, "response_url");
+	size_t ok = 0;
+
+	for (size_t i = 0; i < json_array_size(c); i++) {
+		char *b = json_dumps(json_object_get(json_array_get(c, i), "body"), 0);
+
+		if (fx_call_status(c, i) == 200) {
+			assert_non_null(strstr(b, "/viva help [COMMAND]"));
+			ok++;
+		}
+		free(b);
+	}
+	json_decref(c);
+	return ok;
+}
+
+/*
+ * An answer deferred during a Slack outage survives the process. Slack is
+ * down, `/viva help` runs and its answer waits (kept in the store); viva is
+ * killed (-9), or stopped; Slack comes back and viva starts again: the
+ * answer is delivered, once, and the store forgets it. Before: the answer
+ * lived in memory only, and the request was marked done, so nothing ever
+ * sent it.
+ */
+static void deferred_answer_across_a_restart(struct fx *f, bool kill9)
+{
+	slack_down(f, 100000);
+	json_decref(fx_send_slash(f, "help", NULL));
+	assert_true(proc_wait_log(&f->viva, "answer deferred", 10000));
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "1");
+	if (kill9) {
+		fx_kill9(f);
+	} else {
+		assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
+		assert_true(proc_wait_log(&f->viva, "deferred answers kept for the next start", 100));
+		proc_release(&f->viva);
+	}
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "1");
+	assert_int_equal(help_answers_delivered(f), 0);
+	slack_down(f, 0);
+	fx_start_viva(f, NULL, "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(fx_wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"deferred answers resumed\" resumed=1 given_up=0", 5000));
+	assert_true(fx_wait_calls(f, "response_url", 1, 10000) >= 1);
+	for (int i = 0; i < 100 && help_answers_delivered(f) < 1; i++)
+		fx_sleep_ms(50);
+	fx_sleep_ms(500);
+	assert_int_equal(help_answers_delivered(f), 1);   /* once */
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "0");
+	/* nothing is resumed a second time */
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
+	proc_release(&f->viva);
+	fx_start_viva(f, NULL, "workers: 1\nqueue_size: 64\n");
+	assert_int_equal(fx_wait_link(f), 0);
+	fx_sleep_ms(300);
+	assert_false(proc_wait_log(&f->viva, "deferred answers resumed", 100));
+	assert_int_equal(help_answers_delivered(f), 1);
+}
+
+static void serve__slack_outage_then_kill_9__deferred_answer_sent_after_restart(void **state)
+{
+	deferred_answer_across_a_restart(*state, true);
+}
+
+static void serve__slack_outage_then_stop__deferred_answer_sent_by_next_start(void **state)
+{
+	deferred_answer_across_a_restart(*state, false);
+}
+
+/*
+ * What the store keeps for the next start is checked before it is sent:
+ * a row past its response_url's lifetime and rows that are not what viva
+ * writes (hand-edited, a damaged file) are given up, logged and counted,
+ * and removed; none is sent, nothing crashes.
+ */
+static void serve__stale_or_unreadable_deferred_answers__given_up_at_start(void **state)
+{
+	struct fx *f = *state;
+	char *sql;
+
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
+	proc_release(&f->viva);
+	sql = xasprintf("INSERT INTO outbox(route, msgs, deadline, tries) VALUES"
+			" ('{\"response_url\":\"http://127.0.0.1:%d/_respond/old\",\"response_url_uses\":0}',"
+			"  '[[{\"text\":\"old\"},0]]', %lld, 0),"
+			" ('not json', '[[{\"text\":\"x\"},0]]', 4102444800, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[\"not an object\",0]]', 4102444800, 0),"
+			" ('{\"response_url\":7,\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]', 4102444800, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[]', 4102444800, 0)",
+			f->port, (long long)time(NULL) - 60);
+	fx_db_exec(f, sql);
+	free(sql);
+	fx_start_viva(f, NULL, NULL);
+	assert_int_equal(fx_wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"deferred answers resumed\" resumed=0 given_up=5", 5000));
+	assert_true(proc_wait_log(&f->viva, "reason=past_the_response_url_lifetime", 100));
+	assert_true(proc_wait_log(&f->viva, "reason=unreadable", 100));
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "0");
+	fx_sleep_ms(300);
+	assert_int_equal(fx_calls_n(f, "response_url"), 0);
+	assert_true(fx_metrics_has(f, "viva_replies_total{kind=\"message\",result=\"undelivered\"} 5"));
+}
+
 /*
  * A registry that hangs: it takes connections (the kernel's backlog) and
  * never answers. Four workers, five `/viva tags` against it, then
@@ -1262,6 +1382,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__rate_limited__waits_retry_after, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__long_retry_after__deferred_not_slept, setup_one_worker, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__slack_outage__answer_retried_until_back, setup_one_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__slack_outage_then_kill_9__deferred_answer_sent_after_restart,
+						setup_one_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__slack_outage_then_stop__deferred_answer_sent_by_next_start,
+						setup_one_worker, fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__stale_or_unreadable_deferred_answers__given_up_at_start, setup,
+						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
 						fx_teardown),

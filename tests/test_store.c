@@ -19,6 +19,7 @@
 #include "store/audit.h"
 #include "store/envelopes.h"
 #include "store/images.h"
+#include "store/outbox.h"
 #include "store/schedules.h"
 #include "store/services.h"
 
@@ -545,6 +546,55 @@ static void envelope__claim__new_then_dup(void **state)
 	store_close(st);
 }
 
+/* Deferred answers: added, replaced as they change, listed oldest first, forgotten. */
+static void outbox__put_replace_list_remove(void **state)
+{
+	struct store_outbox_entry *v = NULL;
+	struct store *st = NULL;
+	int64_t a = 0, b = 0, gone, bad = -1;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_outbox_put(st, &a, "{\"r\":1}", "[1]", 1000, 0), VIVA_OK);
+	assert_true(a > 0);
+	assert_int_equal(store_outbox_put(st, &b, "{\"r\":2}", "[2]", 2000, 0), VIVA_OK);
+	assert_true(b > a);
+	assert_int_equal(store_outbox_put(st, &a, "{\"r\":1}", "[1,3]", 1000, 4), VIVA_OK);   /* replaced */
+	assert_int_equal(store_outbox_all(st, 10, &v, &n), VIVA_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].id, a);
+	assert_string_equal(v[0].msgs, "[1,3]");
+	assert_int_equal(v[0].tries, 4);
+	assert_int_equal(v[0].deadline, 1000);
+	assert_string_equal(v[1].route, "{\"r\":2}");
+	store_outbox_free(v, n);
+	/* at most limit */
+	assert_int_equal(store_outbox_all(st, 1, &v, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	store_outbox_free(v, n);
+	assert_int_equal(store_outbox_remove(st, a), VIVA_OK);
+	assert_int_equal(store_outbox_remove(st, a), VIVA_OK);   /* gone already */
+	gone = a;
+	assert_int_equal(store_outbox_put(st, &gone, "{}", "[1]", 1000, 0), VIVA_ENOENT);
+	assert_int_equal(store_outbox_all(st, 10, &v, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].id, b);
+	store_outbox_free(v, n);
+	/* bad arguments change nothing */
+	assert_int_equal(store_outbox_put(st, &bad, "{}", "[1]", 1000, 0), VIVA_EINVAL);
+	assert_int_equal(store_outbox_put(st, &b, NULL, "[1]", 1000, 0), VIVA_EINVAL);
+	assert_int_equal(store_outbox_put(st, &b, "{}", "[1]", 0, 0), VIVA_EINVAL);
+	assert_int_equal(store_outbox_put(st, &b, "{}", "[1]", 1000, -1), VIVA_EINVAL);
+	assert_int_equal(store_outbox_remove(st, 0), VIVA_EINVAL);
+	assert_int_equal(store_outbox_all(st, 0, &v, &n), VIVA_EINVAL);
+	assert_int_equal(store_outbox_all(st, 10, &v, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].msgs, "[2]");
+	store_outbox_free(v, n);
+	store_close(st);
+}
+
 static void envelope__prune__removes_only_older(void **state)
 {
 	struct store *st = NULL;
@@ -843,6 +893,7 @@ int main(void)
 		T(audit__add__defaults_applied),
 		T(audit__hostile_text__stored_literally),
 		T(envelope__claim__new_then_dup),
+		T(outbox__put_replace_list_remove),
 		T(envelope__prune__removes_only_older),
 		T(envelope__concurrent_claims_one_store__one_winner_per_key),
 		T(envelope__concurrent_claims_own_stores__one_winner_per_key),
