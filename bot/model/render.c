@@ -1,5 +1,6 @@
 /* A pipeline spec rendered to its Kubernetes objects (see render.h). */
 #include "bot/model/render.h"
+#include "bot/model/tmpl.h"
 #include "bot/clients/registry.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
@@ -232,21 +233,6 @@ static json_t *item_data(json_t *base, const struct item *it, const char *live, 
 
 /* ---- checking what a template made ---------------------------------------- */
 
-static const char *jtype(json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:  return "an object";
-	case JSON_ARRAY:   return "an array";
-	case JSON_STRING:  return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:    return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:   return "a boolean";
-	case JSON_NULL:    return "null";
-	}
-	return "?";
-}
-
 /* The value at path (objects all the way), or NULL. */
 static json_t *at(json_t *root, const char *const *path)
 {
@@ -293,7 +279,7 @@ static bool check_obj(json_t *obj, const struct item *it, const char *svc, const
 	json_t *meta, *v;
 
 	if (!json_is_object(obj)) {
-		snprintf(msg, len, "renders %s, not a Kubernetes object", jtype(obj));
+		snprintf(msg, len, "renders %s, not a Kubernetes object", tmpl_type_name(obj));
 		return false;
 	}
 	v = json_object_get(obj, "apiVersion");
@@ -329,7 +315,7 @@ static bool check_obj(json_t *obj, const struct item *it, const char *svc, const
 	} else if (!str_is(v, ns)) {
 		snprintf(msg, len, "renders metadata.namespace %s%.80s%s, not the environment's \"%s\" "
 			 "(use {{namespace}})", json_is_string(v) ? "\"" : "",
-			 json_is_string(v) ? json_string_value(v) : jtype(v), json_is_string(v) ? "\"" : "",
+			 json_is_string(v) ? json_string_value(v) : tmpl_type_name(v), json_is_string(v) ? "\"" : "",
 			 ns);
 		return false;
 	}

@@ -55,6 +55,9 @@
 
 struct tmpl_set;
 
+/* What v is, for messages: "an object", "a string", ... ("nothing" for NULL). */
+const char *tmpl_type_name(json_t *v);
+
 /*
  * The templates viva runs with: the built-in ones (bot/model/builtin.h),
  * each replaced by the file of the same name in dir when dir is not NULL

@@ -63,8 +63,6 @@ int tmpl_charge(struct render *r, size_t n);
 
 /* tmpl_subst.c: variables and {{path}} / {{{path}}} in strings */
 
-/* What v is, for messages: "an object", "a string", ... */
-const char *tmpl_type_name(json_t *v);
 /* Whether c is a space, tab, newline or carriage return. */
 bool tmpl_is_blank(char c);
 /* A copy of s[0..n) without surrounding blanks (caller frees). */

@@ -18,6 +18,8 @@
 
 const char *tmpl_type_name(json_t *v)
 {
+	if (!v)
+		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_OBJECT:  return "an object";
 	case JSON_ARRAY:   return "an array";
