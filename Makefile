@@ -149,6 +149,7 @@ CORE_SRCS += handlers/traffic.c
 CORE_SRCS += bot/k8s/apply.c
 CORE_SRCS += bot/k8s/rollout.c
 CORE_SRCS += bot/k8s/doctor.c
+CORE_SRCS += bot/doctor.c
 CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
 
@@ -197,6 +198,7 @@ TESTS += tests/test_traffic
 TESTS += tests/test_chart
 TESTS += tests/test_slack_upload
 TESTS += tests/test_fileio
+TESTS += tests/test_doctor
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel

@@ -14,7 +14,7 @@
 #include "bot/clients/registry.h"
 #include "bot/clients/kube.h"
 #include "bot/clients/prom.h"
-#include "bot/k8s/doctor.h"
+#include "bot/doctor.h"
 #include "bot/serve.h"
 #include "bot/model/tmpl.h"
 #include "bot/lib/alloc.h"
@@ -66,8 +66,10 @@ static void usage(FILE *f)
 		"                                  pipelines.dir) in ENV or every environment, as a v1 List;\n"
 		"                                  --apply: what `pipeline apply` sends (no image, live colour\n"
 		"                                  or idle replicas), --seed: those fields alone. No cluster call\n"
-		"       viva doctor                check each cluster of viva.yaml: its version, and every\n"
-		"                                  permission viva needs (missing ones as RBAC rules to add)\n"
+		"       viva doctor                check every configured endpoint: the store, Slack (auth.test,\n"
+		"                                  apps.connections.open), each cluster (version, every\n"
+		"                                  permission viva needs, missing ones as RBAC rules to add),\n"
+		"                                  the registry, Prometheus; exit 0 only if all pass\n"
 		"       viva version               the version\n"
 		"       viva help | --help         this text\n"
 		"exec exits 0 when the action was done, 1 when it failed, 3 when it was not allowed,\n"
@@ -423,14 +425,10 @@ out:
  * without a cluster, the store or Slack (the configuration, the templates
  * and the spec directory only), so an operator can check a template change.
  */
-/*
- * `viva doctor`: can viva reach each cluster of viva.yaml, and may it do
- * what it needs there (bot/k8s/doctor.h)? 0 when so, 1 otherwise.
- */
+/* `viva doctor`: every configured endpoint (bot/doctor.h); 0 when all pass, 1 otherwise. */
 static int run_doctor(void)
 {
 	struct viva_config cfg;
-	struct kube_clients *clients = NULL;
 	char err[1024];
 	int rc;
 
@@ -439,13 +437,7 @@ static int run_doctor(void)
 		return 1;
 	}
 	log_set_level(LOG_WARN);
-	if (cfg.n_clusters > 0 && kube_clients_new(&cfg, NULL, NULL, &clients, err, sizeof(err)) != VIVA_OK) {
-		fprintf(stdout, "%s\n", err);
-		config_release(&cfg);
-		return 1;
-	}
-	rc = k8s_doctor(&cfg, clients, stdout);
-	kube_clients_free(clients);
+	rc = viva_doctor(&cfg, stdout);
 	config_release(&cfg);
 	return rc;
 }

@@ -454,6 +454,49 @@ int store_test_refuse_writes(struct store *st, int refuse)
 	return rc;
 }
 
+int store_check(struct store *st, char *why, size_t len)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *res;
+	int rc = VIVA_OK, src;
+
+	if (!st || !why || len == 0)
+		return VIVA_EINVAL;
+	why[0] = '\0';
+	pthread_mutex_lock(&st->mu);
+	if (sqlite3_db_readonly(st->db, "main") == 1) {
+		snprintf(why, len, "the database is read-only to viva: check the owner and mode of the file and "
+			 "of its directory");
+		rc = VIVA_EIO;
+		goto out;
+	}
+	/* the write lock, as a change would take it (and gives back at once) */
+	src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	if (src != SQLITE_OK) {
+		snprintf(why, len, "cannot take the write lock: %s%s", sqlite3_errmsg(st->db),
+			 (src & 0xff) == SQLITE_BUSY ? " (another process has held it for 5 s)" : "");
+		rc = (src & 0xff) == SQLITE_BUSY ? VIVA_EBUSY : VIVA_EIO;
+		goto out;
+	}
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	rc = prepare(st->db, "quick_check", "PRAGMA quick_check(1)", &stmt);
+	if (rc) {
+		snprintf(why, len, "cannot check the database: %s", sqlite3_errmsg(st->db));
+		goto out;
+	}
+	src = sqlite3_step(stmt);
+	res = src == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
+	if (!res || strcmp(res, "ok") != 0) {
+		snprintf(why, len, "the database is damaged (%.200s): restore it from a backup",
+			 res ? res : sqlite3_errmsg(st->db));
+		rc = VIVA_EIO;
+	}
+out:
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 int store_journal_mode(struct store *st, char *buf, size_t len)
 {
 	sqlite3_stmt *stmt = NULL;

@@ -40,6 +40,12 @@ int store_schema_latest(void);
  * full disk or a read-only file system; refuse false lifts it.
  */
 int store_test_refuse_writes(struct store *st, int refuse);
+/*
+ * viva doctor: may viva write the database (not read-only, the write lock
+ * can be taken), and is it whole (PRAGMA quick_check)? VIVA_OK, or a code
+ * with why in `why` (a sentence that says what to do).
+ */
+int store_check(struct store *st, char *why, size_t len);
 /* PRAGMA journal_mode, e.g. "wal" (copied into buf). */
 int store_journal_mode(struct store *st, char *buf, size_t len);
 

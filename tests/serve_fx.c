@@ -214,11 +214,16 @@ void fx_start_fake(struct fx *f)
  */
 void fx_start_viva(struct fx *f, const char *extra_env, const char *extra_yaml)
 {
+	fx_start_viva_as(f, "serve", extra_env, extra_yaml);
+}
+
+void fx_start_viva_as(struct fx *f, const char *subcommand, const char *extra_env, const char *extra_yaml)
+{
 	char *log = xasprintf("%s/viva.log", f->dir);
 	char *run = xasprintf("%s/run", f->dir);
 	char *e[24];
 	int n = 0;
-	char *argv[] = { fx_viva_bin, "serve", NULL };
+	char *argv[] = { fx_viva_bin, (char *)subcommand, NULL };
 	char *cfg = xasprintf("%s/viva.yaml", f->dir);
 
 	assert_true(mkdir(run, 0755) == 0 || errno == EEXIST);   /* a restart: the same directory */

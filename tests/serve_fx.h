@@ -82,6 +82,8 @@ void fx_start_fake(struct fx *f);
  * A restart (the same f) keeps the directory and the database.
  */
 void fx_start_viva(struct fx *f, const char *extra_env, const char *extra_yaml);
+/* The same environment and configuration for another subcommand (`viva doctor`). */
+void fx_start_viva_as(struct fx *f, const char *subcommand, const char *extra_env, const char *extra_yaml);
 /* 0 once viva says its Socket Mode link is up, else -1 with its log. */
 int fx_wait_link(struct fx *f);
 /* kill -9 viva and reap it. */

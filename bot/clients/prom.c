@@ -442,6 +442,41 @@ int prom_query(struct prom *p, const char *promql, int64_t at, struct prom_resul
 	return rc;
 }
 
+int prom_ready(struct prom *p)
+{
+	static const char *const accept_any[] = { "Accept: */*", NULL };
+	struct http_request rq = { .op = "ready", .method = "GET", .headers = accept_any, .max_body = 4096,
+				   .bearer = p ? p->token : NULL, .user = p ? p->user : NULL,
+				   .password = p ? p->password : NULL };
+	struct http_response rs;
+	char *url;
+	int rc;
+
+	last_err[0] = '\0';
+	if (!p)
+		return fail(VIVA_EINVAL, "no Prometheus client");
+	url = xasprintf("%s/-/ready", p->url);
+	rq.url = url;
+	http_response_init(&rs);
+	rc = http_do(p->http, &rq, &rs);
+	if (rc != VIVA_OK)
+		rc = fail(rc, "%s", rs.error);
+	else if (rs.status == 503)
+		rc = fail(VIVA_EUNAVAIL, "%s is not ready (HTTP 503: it is starting, or replaying its write-ahead "
+			  "log)", p->peer);
+	else if (rs.status == 404)
+		rc = fail(VIVA_EREMOTE, "%s answered HTTP 404 to /-/ready: is the URL Prometheus itself (a Thanos "
+			  "or Mimir front has no /-/ready: check it with a query)?", p->peer);
+	else if (rs.status == 401 || rs.status == 403 || rs.status == 429)
+		rc = http_error(p, "ready", rs.status);
+	else if (rs.status != 200)
+		rc = fail(rs.status >= 500 ? VIVA_EUNAVAIL : VIVA_EREMOTE, "%s answered HTTP %ld to /-/ready", p->peer,
+			  rs.status);
+	http_response_release(&rs);
+	free(url);
+	return rc;
+}
+
 int prom_query_range(struct prom *p, const char *promql, int64_t start, int64_t end, int64_t step,
 		     struct prom_result *out)
 {

@@ -84,6 +84,8 @@ void prom_free(struct prom *p);
 
 /* An instant query evaluated at `at` (unix seconds). */
 int prom_query(struct prom *p, const char *promql, int64_t at, struct prom_result *out);
+/* viva doctor: GET /-/ready answers 200 (with the client's credentials). */
+int prom_ready(struct prom *p);
 /* A range query from start to end (unix seconds) every step seconds. */
 int prom_query_range(struct prom *p, const char *promql, int64_t start, int64_t end, int64_t step,
 		     struct prom_result *out);

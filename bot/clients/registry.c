@@ -262,6 +262,14 @@ int registry_put_manifest(struct registry *r, const char *repo, const char *tag,
 	return ensure_message(rc);
 }
 
+int registry_ping(struct registry *r)
+{
+	registry_clear_error();
+	if (!r || !r->ops || !r->ops->ping)
+		return no_registry();
+	return r->ops->ping(r);
+}
+
 int registry_head_manifest(struct registry *r, const char *repo, const char *ref, char **digest_out)
 {
 	int rc;

@@ -85,6 +85,8 @@ struct registry_ops {
 			      struct registry_manifest *out);
 	void (*get_blobs)(struct registry *r, const char *repo, struct registry_item *items, size_t n,
 			  size_t max, char **data, size_t *lens);
+	/* Optional: GET /v2/ with the client's credentials (viva doctor). */
+	int (*ping)(struct registry *r);
 };
 
 struct registry {
@@ -150,6 +152,9 @@ int registry_get_manifest(struct registry *r, const char *repo, const char *ref,
 int registry_put_manifest(struct registry *r, const char *repo, const char *tag,
 			  const struct registry_manifest *m, char **digest_out);
 int registry_head_manifest(struct registry *r, const char *repo, const char *ref, char **digest_out);
+/* viva doctor: does the registry answer its API (GET /v2/) and take viva's
+ * credentials? VIVA_OK, or why not (registry_last_error()). */
+int registry_ping(struct registry *r);
 int registry_get_blob(struct registry *r, const char *repo, const char *digest,
 		      char **data, size_t *len, size_t max);
 void registry_tags_free(char **tags, size_t n);

@@ -798,6 +798,35 @@ static void real_free(struct registry *reg)
 	free(r);
 }
 
+/* GET /v2/ (viva doctor): the registry answers its API, and takes viva's credentials. */
+static int real_ping(struct registry *reg)
+{
+	struct registry_real *r = (struct registry_real *)reg;
+	struct call c;
+	char *url = xasprintf("%s/v2/", r->url);
+	int rc;
+
+	registry_call_init(&c);
+	c.rq = (struct http_request){ .op = "ping", .method = "GET", .url = url, .headers = registry_accept_json,
+				      .max_body = 64 * 1024, .keep = registry_keep_headers };
+	rc = registry_send_authed(r, "", false, &c);
+	if (rc != VIVA_OK)
+		goto out;
+	if (c.rs.status == 401)
+		rc = r->user ? registry_fail(VIVA_EAUTH, REGISTRY_MSG_CREDENTIALS)
+			     : registry_fail(VIVA_EAUTH, REGISTRY_MSG_NO_CREDENTIALS);
+	else if (c.rs.status == 404)
+		rc = registry_fail(VIVA_EREMOTE, "%s answered HTTP 404 to /v2/: no registry API there (is "
+				   "REGISTRY_URL the registry's own address?)", r->url);
+	else if (c.rs.status != 200)
+		rc = registry_fail(c.rs.status >= 500 ? VIVA_EUNAVAIL : VIVA_EREMOTE,
+				   "%s answered HTTP %ld to /v2/", r->url, c.rs.status);
+out:
+	registry_call_release(&c);
+	free(url);
+	return rc;
+}
+
 static const struct registry_ops real_ops = {
 	.list_tags = real_list_tags,
 	.get_manifest = real_get_manifest,
@@ -807,6 +836,7 @@ static const struct registry_ops real_ops = {
 	.free = real_free,
 	.get_manifests = real_get_manifests,
 	.get_blobs = real_get_blobs,
+	.ping = real_ping,
 };
 
 /* The layer's limits for the registry's request limits. */

@@ -64,7 +64,7 @@ static int check_scope(struct kube *k, const char *ns, struct strbuf *rules, FIL
 			int a = can(k, ns, n, v);
 
 			if (a < 0) {
-				fprintf(out, "  cannot ask whether viva may %s %s: %s\n", v, n->resource, kube_last_error());
+				fprintf(out, "  FAILED: cannot ask whether viva may %s %s: %s\n", v, n->resource, kube_last_error());
 				free(verbs);
 				sb_release(&missing);
 				return -1;
@@ -100,12 +100,12 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 		int bad;
 
 		if (!k) {
-			fprintf(out, "cluster %s: no client\n", name);
+			fprintf(out, "cluster %s: FAILED: no client\n", name);
 			status = 1;
 			continue;
 		}
 		if (kube_version(k, &ver) != VIVA_OK) {
-			fprintf(out, "cluster %s: %s\n", name, kube_last_error());
+			fprintf(out, "cluster %s: FAILED: %s\n", name, kube_last_error());
 			status = 1;
 			continue;
 		}
@@ -118,7 +118,7 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 		if (bad < 0) {
 			status = 1;
 		} else if (bad > 0) {
-			fprintf(out, "  missing cluster-wide: add to a ClusterRole bound to viva's user:\n"
+			fprintf(out, "  FAILED: missing cluster-wide: add to a ClusterRole bound to viva's user:\n"
 				"  rules:\n%s", rules.buf);
 			status = 1;
 		} else {
@@ -141,7 +141,7 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 			if (bad < 0) {
 				status = 1;
 			} else if (bad > 0) {
-				fprintf(out, "  missing in namespace %s (environment %s): add to a Role there bound to "
+				fprintf(out, "  FAILED: missing in namespace %s (environment %s): add to a Role there bound to "
 					"viva's user:\n  rules:\n%s", env->namespace_, env->name, rules.buf);
 				status = 1;
 			} else {
