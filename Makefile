@@ -39,6 +39,8 @@ DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq open
 # the `kubectl` package where a Kubernetes repository is configured, else
 # Debian's own kubernetes-client (tests/deps.sh: "a|b" alternatives).
 DEB_TEST  += 'kubectl|kubernetes-client'
+# systemd-analyze checks deploy/viva.service (tests/test_packaging.c).
+DEB_TEST  += systemd
 # A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif),
 # and cairo, which viva loads when it draws its first chart.
 DEB_RUN   := ca-certificates tzdata fonts-dejavu-core libcairo2
@@ -199,6 +201,7 @@ TESTS += tests/test_chart
 TESTS += tests/test_slack_upload
 TESTS += tests/test_fileio
 TESTS += tests/test_doctor
+TESTS += tests/test_packaging
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -306,7 +309,7 @@ INSTALL_BIN ?= viva
 install: $(INSTALL_BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/viva
 	install -m 0755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/viva
-	install -m 0644 viva.example.yaml slack-app-manifest.yaml $(DESTDIR)$(PREFIX)/share/viva/
+	install -m 0644 viva.example.yaml deploy/slack-app-manifest.yaml deploy/viva.service $(DESTDIR)$(PREFIX)/share/viva/
 	install -m 0644 .env.example $(DESTDIR)$(PREFIX)/share/viva/env.example
 
 BENCH_TAGS_OBJS := $(BUILD)/bench/bench_tags.o $(BUILD)/bench/util.o $(BUILD)/tests/proc.o $(BUILD)/tests/registry_server.o \

@@ -364,7 +364,8 @@ static void install__prefix_destdir__binary_runs_from_anywhere(void **state)
 	assert_int_equal(st, 0);
 	free(out);
 	for (const char *const *p = (const char *const[]){ "share/viva/viva.example.yaml", "share/viva/env.example",
-							    "share/viva/slack-app-manifest.yaml", NULL }; *p; p++) {
+							    "share/viva/slack-app-manifest.yaml",
+							    "share/viva/viva.service", NULL }; *p; p++) {
 		char *path = xasprintf("%s/dest/opt/viva/%s", f->dir, *p);
 		assert_int_equal(access(path, R_OK), 0);
 		free(path);

@@ -23,6 +23,8 @@
 #include "bot/k8s/doctor.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/yamltree.h"
 #include "bot/model/catalog.h"
 #include "bot/model/builtin.h"
 #include "bot/model/tmpl.h"
@@ -644,6 +646,84 @@ static void doctor__missing_verb__printed_as_a_rule(void **state)
 	free(buf);
 }
 
+/* The rules of deploy/kubernetes/viva.yaml's Roles and ClusterRoles, as "group resource verb" keys. */
+static void manifest_rules(json_t *set)
+{
+	char *text = NULL, *doc, *save = NULL;
+	size_t len = 0;
+
+	assert_int_equal(read_file("deploy/kubernetes/viva.yaml", &text, &len), 0);
+	/* documents one at a time (yamltree reads one): each "---" line becomes a separator */
+	for (char *p = strstr(text, "\n---\n"); p; p = strstr(p + 1, "\n---\n"))
+		memcpy(p + 1, "\x01\x01\x01", 3);
+	for (doc = strtok_r(text, "\x01", &save); doc; doc = strtok_r(NULL, "\x01", &save)) {
+		struct yamltree *t = NULL;
+		struct yamltree_error err;
+		const char *kind;
+		json_t *rules, *rule;
+		size_t i;
+
+		if (yamltree_parse(doc, strlen(doc), NULL, &t, &err) != VIVA_OK)
+			fail_msg("deploy/kubernetes/viva.yaml: line %d: %s", err.line, err.msg);
+		kind = json_string_value(json_object_get(yamltree_root(t), "kind"));
+		rules = json_object_get(yamltree_root(t), "rules");
+		if (kind && (strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0))
+			json_array_foreach(rules, i, rule) {
+				json_t *g, *r, *v;
+				size_t gi, ri, vi;
+
+				assert_null(json_object_get(rule, "resourceNames"));
+				json_array_foreach(json_object_get(rule, "apiGroups"), gi, g)
+					json_array_foreach(json_object_get(rule, "resources"), ri, r)
+						json_array_foreach(json_object_get(rule, "verbs"), vi, v) {
+							char *key = xasprintf("%s %s %s", json_string_value(g),
+									      json_string_value(r), json_string_value(v));
+
+							json_object_set_new(set, key, json_true());
+							free(key);
+						}
+			}
+		yamltree_free(t);
+	}
+	free(text);
+}
+
+/*
+ * deploy/kubernetes/viva.yaml grants exactly what viva asks for (SPEC
+ * section 12): the verbs of k8s_needs, the table `viva doctor` checks, on
+ * the same resources; no wildcard, nothing more, nothing less.
+ */
+static void deploy_manifest__rbac__exactly_the_needs_doctor_checks(void **state)
+{
+	json_t *have = json_object(), *want = json_object(), *v;
+	const char *key;
+
+	(void)state;
+	manifest_rules(have);
+	for (unsigned i = 0; i < k8s_needs_len; i++) {
+		char *verbs = xstrdup(k8s_needs[i].verbs), *save = NULL;
+
+		for (char *w = strtok_r(verbs, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
+			char *k = xasprintf("%s %s%s%s %s", k8s_needs[i].group, k8s_needs[i].resource,
+					    k8s_needs[i].subresource ? "/" : "",
+					    k8s_needs[i].subresource ? k8s_needs[i].subresource : "", w);
+
+			json_object_set_new(want, k, json_true());
+			free(k);
+		}
+		free(verbs);
+	}
+	json_object_foreach(want, key, v)
+		if (!json_object_get(have, key))
+			fail_msg("deploy/kubernetes/viva.yaml does not grant \"%s\", which viva needs", key);
+	json_object_foreach(have, key, v)
+		if (!json_object_get(want, key))
+			fail_msg("deploy/kubernetes/viva.yaml grants \"%s\", which viva does not use", key);
+	assert_true(json_object_size(want) > 20);
+	json_decref(have);
+	json_decref(want);
+}
+
 /* The same cluster through a client certificate and an exec plugin. */
 static void kubeconfig__client_cert_and_exec_plugin__reach_the_fake(void **state)
 {
@@ -706,6 +786,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(delete__prod__name_typed_in_a_form, setup, teardown),
 		cmocka_unit_test_setup_teardown(promote__batch_service__cronjobs_patched, setup, teardown),
 		cmocka_unit_test_setup_teardown(doctor__missing_verb__printed_as_a_rule, setup, teardown),
+		cmocka_unit_test(deploy_manifest__rbac__exactly_the_needs_doctor_checks),
 		cmocka_unit_test_setup_teardown(kubeconfig__client_cert_and_exec_plugin__reach_the_fake, setup, teardown),
 	};
 

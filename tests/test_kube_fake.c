@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
 #include "bot/lib/strbuf.h"
 #include "bot/lib/text.h"
 #include "bot/lib/times.h"
@@ -531,6 +532,46 @@ static void apply__client_side__creates_then_unchanged(void **state)
 	assert_string_equal(jstr(d, "spec.template.spec.containers.0.image"), "registry.local/team/svc-a:2");
 	assert_int_equal(jint(d, "metadata.generation"), 2);
 	json_decref(d);
+	free(y);
+}
+
+/*
+ * deploy/kubernetes/viva.yaml, as an operator applies it: the API server
+ * (here the fake, strict about field names) accepts every object in a
+ * server-side dry run, and nothing is stored.
+ */
+static void deploy_manifests__server_dry_run__every_object_accepted(void **state)
+{
+	struct fx *f = *state;
+	static const char *const objects[] = {
+		"serviceaccount/viva", "clusterrole.rbac.authorization.k8s.io/viva-cluster",
+		"clusterrolebinding.rbac.authorization.k8s.io/viva-cluster",
+		"clusterrole.rbac.authorization.k8s.io/viva-environment", "rolebinding.rbac.authorization.k8s.io/viva",
+		"configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
+	};
+	struct run r;
+	char *y = NULL;
+	size_t len = 0;
+
+	NEED_KUBECTL();
+	assert_int_equal(read_file("deploy/kubernetes/viva.yaml", &y, &len), 0);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"viva\"}}"), 0);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"prod\"}}"), 0);
+	kubectl_stdin(f, &r, y, "apply --dry-run=server --validate=strict -f -");
+	if (r.status != 0)
+		fprintf(stderr, "kubectl apply: %s%s\n", r.out, r.err);
+	assert_int_equal(r.status, 0);
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+		char *line = xasprintf("%s created (server dry run)", objects[i]);
+
+		if (!strstr(r.out, line))
+			fail_msg("kubectl's output lacks \"%s\":\n%s", line, r.out);
+		free(line);
+	}
+	run_release(&r);
+	kubectl(f, &r, "-n viva get deployment viva");
+	assert_int_not_equal(r.status, 0);   /* a dry run stores nothing */
+	run_release(&r);
 	free(y);
 }
 
@@ -1428,6 +1469,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(get__missing__not_found_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__wrong_token__unauthorized, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__client_side__creates_then_unchanged, setup, teardown),
+		cmocka_unit_test_setup_teardown(deploy_manifests__server_dry_run__every_object_accepted, setup, teardown),
 		cmocka_unit_test_setup_teardown(apply__server_side__no_write_when_unchanged_and_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(patch__merge_strategic_json__applied, setup, teardown),
 		cmocka_unit_test_setup_teardown(patch__raw__media_types_options_and_bodies_refused, setup, teardown),

@@ -31,6 +31,8 @@ static const struct kr table[] = {
 	  "involvedObject.apiVersion involvedObject.resourceVersion involvedObject.fieldPath reason "
 	  "reportingComponent source type" },
 	{ "", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true, "sa", RW, "", KR_UNCOND_UPDATE, NULL },
+	{ "", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true, "pvc", RW, "",
+	  KR_STATUS | KR_UNCOND_UPDATE, NULL },
 	/* apps */
 	{ "apps", "v1", "deployments", "deployment", "Deployment", true, "deploy", RW, "all",
 	  KR_GENERATION | KR_STATUS | KR_SCALE | KR_UNCOND_UPDATE | KR_GEN_ANNOTATIONS, NULL },
@@ -45,6 +47,14 @@ static const struct kr table[] = {
 	  "status.successful" },
 	{ "batch", "v1", "cronjobs", "cronjob", "CronJob", true, "cj", RW, "all",
 	  KR_GENERATION | KR_STATUS | KR_UNCOND_UPDATE, NULL },
+	/* rbac: what deploy/kubernetes/ creates for viva itself */
+	{ "rbac.authorization.k8s.io", "v1", "roles", "role", "Role", true, "", RW, "", KR_UNCOND_UPDATE, NULL },
+	{ "rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", true, "", RW, "",
+	  KR_UNCOND_UPDATE, NULL },
+	{ "rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", false, "", RW, "",
+	  KR_UNCOND_UPDATE, NULL },
+	{ "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", false,
+	  "", RW, "", KR_UNCOND_UPDATE, NULL },
 	/* the rest viva uses */
 	{ "coordination.k8s.io", "v1", "leases", "lease", "Lease", true, "", RW, "", KR_CREATE_ON_UPDATE, NULL },
 	{ "policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true, "pdb", RW, "",
