@@ -134,6 +134,7 @@ static int deliver_once(struct slack_api *api, struct route *rt, json_t *msg, un
 #define LATER_LIFETIME_S    (29L * 60)
 #define LATER_LIFETIME_MS   (LATER_LIFETIME_S * 1000)
 #define LATER_RESUME_MAX    1000
+#define RESUME_SPACING_MS   10
 #define LATER_MAX_TRIES     40
 #define LATER_MAX_MSGS      20
 #define LATER_MAX_WAIT_MS   60000L
@@ -151,6 +152,7 @@ struct later {
 	int64_t deadline_ms;        /* monotonic */
 	int64_t deadline;           /* the same in unix seconds, for the store */
 	int64_t row;                /* its row in the store's outbox, or 0 */
+	bool kept;                  /* the row holds what waits now (the last write took) */
 	int tries;
 };
 
@@ -163,7 +165,10 @@ static char *dup_or_null(const char *s)
 static struct later *later_new(struct viva_env *env, const struct route *rt, int64_t deadline)
 {
 	struct later *l = xcalloc(1, sizeof(*l));
-	int64_t left_ms = (deadline - env->clock->now(env->clock)) * 1000;
+	int64_t left = deadline - env->clock->now(env->clock);
+
+	/* a row read back is checked first; clamped anyway, never overflowed */
+	left = left < 0 ? 0 : left > LATER_LIFETIME_S ? LATER_LIFETIME_S : left;
 
 	pthread_mutex_init(&l->mu, NULL);
 	l->env = env;
@@ -179,7 +184,7 @@ static struct later *later_new(struct viva_env *env, const struct route *rt, int
 	};
 	l->msgs = json_array();
 	l->deadline = deadline;
-	l->deadline_ms = now_ms_mono() + (left_ms < LATER_LIFETIME_MS ? left_ms : LATER_LIFETIME_MS);
+	l->deadline_ms = now_ms_mono() + left * 1000;
 	return l;
 }
 
@@ -201,6 +206,7 @@ static void later_persist(struct later *l)
 			log_warn("delivered answers still in the store; a restart would send them again", "row=%lld",
 				 (long long)l->row);
 		l->row = 0;
+		l->kept = false;
 		return;
 	}
 	route = json_pack("{s:s?, s:s?, s:s?, s:s?, s:b, s:b, s:i}", "response_url", l->route.response_url,
@@ -210,6 +216,11 @@ static void later_persist(struct later *l)
 	rtext = json_dumps(route, JSON_COMPACT);
 	mtext = json_dumps(l->msgs, JSON_COMPACT);
 	rc = rtext && mtext ? store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries) : VIVA_ERANGE;   /* json_dumps: too deep or out of memory */
+	if (rc == VIVA_ENOENT) {   /* the row went (by hand?): write it anew */
+		l->row = 0;
+		rc = store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries);
+	}
+	l->kept = rc == VIVA_OK;
 	if (rc != VIVA_OK)
 		log_warn("deferred answers kept in memory only; a restart would lose them", "err=\"%s\"",
 			 viva_strerror(rc));
@@ -285,22 +296,44 @@ static int later_schedule(struct later *l, long wait_ms)
 	return rc;
 }
 
+/*
+ * No timer could be set (src, from later_schedule; l->mu held): past the
+ * response_url's lifetime, it is given up; otherwise (viva stops, too many
+ * timers) what the store holds waits for the next start, and what it does
+ * not is given up.
+ */
+static void later_park(struct later *l, int src)
+{
+	if (src == VIVA_ETIMEOUT)
+		later_give_up(l, "past_the_response_url_lifetime");
+	else if (l->kept)
+		log_info("deferred answers kept for the next start", "count=%zu user=%s", json_array_size(l->msgs),
+			 l->route.user ? l->route.user : "");
+	else
+		later_give_up(l, "shutting_down");
+}
+
 /* The timer's job, on a worker: send what waits, in order, until one fails. */
 static void later_run(void *arg)
 {
 	struct later *l = arg;
+	int src;
 
 	pthread_mutex_lock(&l->mu);
 	l->tries++;
 	while (json_array_size(l->msgs) > 0) {
 		json_t *item = json_incref(json_array_get(l->msgs, 0));
+		struct route rt = l->route;   /* its strings live as long as l */
 		int rc;
 
 		pthread_mutex_unlock(&l->mu);
-		rc = deliver_once(l->env->slack, &l->route, json_array_get(item, 0),
+		rc = deliver_once(l->env->slack, &rt, json_array_get(item, 0),
 				  (unsigned)json_integer_value(json_array_get(item, 1)));
 		json_decref(item);
 		pthread_mutex_lock(&l->mu);
+		/* what the attempt changed (the uses of response_url), kept under the lock */
+		l->route.response_url_uses = rt.response_url_uses;
+		l->route.answered_public = rt.answered_public;
 		if (rc == VIVA_OK) {
 			metrics_reply("message", VIVA_OK);
 			json_array_remove(l->msgs, 0);
@@ -314,8 +347,8 @@ static void later_run(void *arg)
 		}
 		if (l->tries >= LATER_MAX_TRIES)
 			later_give_up(l, "too_many_tries");
-		else if (later_schedule(l, later_wait_ms(rc, l->tries)) != VIVA_OK)
-			later_give_up(l, "past_the_response_url_lifetime");
+		else if ((src = later_schedule(l, later_wait_ms(rc, l->tries))) != VIVA_OK)
+			later_park(l, src);
 		break;
 	}
 	later_persist(l);
@@ -323,17 +356,22 @@ static void later_run(void *arg)
 	later_unref(l);   /* the timer's reference */
 }
 
-/* The timer stops (viva stops): what the store keeps waits for the next start. */
+/*
+ * The timer's job did not run: the queue was full, or viva stops (the
+ * timers then refuse new ones). Set another timer if one is taken; else
+ * what the store holds waits for the next start.
+ */
 static void later_drop(void *arg)
 {
 	struct later *l = arg;
+	int src;
 
 	pthread_mutex_lock(&l->mu);
-	if (l->row)
-		log_info("deferred answers kept for the next start", "count=%zu user=%s", json_array_size(l->msgs),
-			 l->route.user ? l->route.user : "");
-	else
-		later_give_up(l, "shutting_down");
+	if (json_array_size(l->msgs) > 0 &&
+	    (src = later_schedule(l, later_wait_ms(VIVA_EUNAVAIL, l->tries))) != VIVA_OK) {
+		later_park(l, src);
+		later_persist(l);
+	}
 	pthread_mutex_unlock(&l->mu);
 	later_unref(l);
 }
@@ -396,7 +434,10 @@ static bool route_valid(json_t *o)
 {
 	const char *keys[] = { "response_url", "channel", "user", "message_ts" };
 
-	if (!json_is_object(o) || !json_is_integer(json_object_get(o, "response_url_uses")))
+	json_t *uses = json_object_get(o, "response_url_uses");
+
+	if (!json_is_object(o) || !json_is_integer(uses) || json_integer_value(uses) < 0 ||
+	    json_integer_value(uses) > RESPONSE_URL_MAX_USES)
 		return false;
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *v = json_object_get(o, keys[i]);
@@ -422,9 +463,19 @@ int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropp
 	now = env->clock->now(env->clock);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ro = json_loads(v[i].route, 0, NULL), *msgs = json_loads(v[i].msgs, 0, NULL);
-		struct later *l = NULL;
+		struct later *l;
 
-		if (route_valid(ro) && msgs_valid(msgs) && v[i].deadline > now && v[i].tries < LATER_MAX_TRIES) {
+		const char *why = NULL;
+
+		if (v[i].deadline <= now)
+			why = "past_the_response_url_lifetime";
+		else if (v[i].deadline > now + LATER_LIFETIME_S + 60)
+			why = "unreadable";   /* a deadline no viva writes */
+		else if (v[i].tries < 0 || v[i].tries >= LATER_MAX_TRIES)
+			why = v[i].tries < 0 ? "unreadable" : "too_many_tries";
+		else if (!route_valid(ro) || !msgs_valid(msgs))
+			why = "unreadable";
+		if (!why) {
 			struct route rt = {
 				.response_url = json_string_value(json_object_get(ro, "response_url")),
 				.channel = json_string_value(json_object_get(ro, "channel")),
@@ -439,26 +490,27 @@ int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropp
 			json_decref(l->msgs);
 			l->msgs = json_incref(msgs);
 			l->row = v[i].id;
+			l->kept = true;
 			l->tries = v[i].tries;
 			pthread_mutex_lock(&l->mu);
-			rc = later_schedule(l, 0);
+			/* spread out: a full queue would drop what comes at once */
+			rc = later_schedule(l, (long)(*resumed % 1000) * RESUME_SPACING_MS);
 			pthread_mutex_unlock(&l->mu);
 			if (rc == VIVA_OK) {
 				(*resumed)++;
 			} else {
-				l->row = 0;   /* freed below; the row goes */
-				later_free(l);
+				later_free(l);   /* no reference was taken */
 				l = NULL;
+				why = "no_timer";
 			}
 		}
-		if (!l) {
+		if (why) {
 			size_t lost = json_is_array(msgs) && json_array_size(msgs) ? json_array_size(msgs) : 1;
 
 			for (size_t k = 0; k < lost; k++)
 				metrics_reply("message", VIVA_EUNAVAIL);
 			*dropped += lost;
-			log_warn("deferred answers given up", "count=%zu reason=%s", lost,
-				 v[i].deadline <= now ? "past_the_response_url_lifetime" : "unreadable");
+			log_warn("deferred answers given up", "count=%zu reason=%s", lost, why);
 			store_outbox_remove(env->store, v[i].id);
 		}
 		json_decref(ro);

@@ -432,7 +432,8 @@ out:
 	if (s->lws)
 		lws_sul_cancel(&s->sul_tick);
 	sched_thread_stop(sched);
-	/* answers still waiting to be tried again are given up (and counted):
+	/* answers still waiting to be tried again stay in the store for the
+	 * next start (those it could not keep are given up and counted):
 	 * nothing may push onto the queue once it closes */
 	timers_stop(env->timers);
 	if (s->urgent)

@@ -4,6 +4,7 @@
 #include "bot/lib/alloc.h"
 #include "bot/lib/err.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -92,7 +93,9 @@ int store_outbox_all(struct store *st, int limit, struct store_outbox_entry **ou
 		v[len].route = col_dup(stmt, 1);
 		v[len].msgs = col_dup(stmt, 2);
 		v[len].deadline = sqlite3_column_int64(stmt, 3);
-		v[len].tries = sqlite3_column_int(stmt, 4);
+		/* out of range (a hand-edited row) reads as -1: the caller refuses it */
+		v[len].tries = sqlite3_column_int64(stmt, 4) < 0 || sqlite3_column_int64(stmt, 4) > INT_MAX ? -1
+			       : sqlite3_column_int(stmt, 4);
 		len++;
 	}
 	if (src != SQLITE_DONE)

@@ -476,6 +476,7 @@ static void serve__slack_outage_then_stop__deferred_answer_sent_by_next_start(vo
 static void serve__stale_or_unreadable_deferred_answers__given_up_at_start(void **state)
 {
 	struct fx *f = *state;
+	long long soon = (long long)time(NULL) + 600;
 	char *sql;
 
 	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
@@ -483,22 +484,78 @@ static void serve__stale_or_unreadable_deferred_answers__given_up_at_start(void 
 	sql = xasprintf("INSERT INTO outbox(route, msgs, deadline, tries) VALUES"
 			" ('{\"response_url\":\"http://127.0.0.1:%d/_respond/old\",\"response_url_uses\":0}',"
 			"  '[[{\"text\":\"old\"},0]]', %lld, 0),"
-			" ('not json', '[[{\"text\":\"x\"},0]]', 4102444800, 0),"
-			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[\"not an object\",0]]', 4102444800, 0),"
-			" ('{\"response_url\":7,\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]', 4102444800, 0),"
-			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[]', 4102444800, 0)",
-			f->port, (long long)time(NULL) - 60);
+			" ('not json', '[[{\"text\":\"x\"},0]]', %lld, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[\"not an object\",0]]', %lld, 0),"
+			" ('{\"response_url\":7,\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]', %lld, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[]', %lld, 0),"
+			/* numbers no viva writes: a deadline past any lifetime (which
+			 * once overflowed), tries below zero or past an int, uses of
+			 * response_url out of range */
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]',"
+			"  9223372036854775807, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]', %lld, -5),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":0}', '[[{\"text\":\"x\"},0]]', %lld,"
+			"  99999999999),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":99}', '[[{\"text\":\"x\"},0]]', %lld, 0),"
+			" ('{\"response_url\":\"x\",\"response_url_uses\":-1}', '[[{\"text\":\"x\"},0]]', %lld, 0)",
+			f->port, (long long)time(NULL) - 60, soon, soon, soon, soon, soon, soon, soon, soon);
 	fx_db_exec(f, sql);
 	free(sql);
 	fx_start_viva(f, NULL, NULL);
 	assert_int_equal(fx_wait_link(f), 0);
-	assert_true(proc_wait_log(&f->viva, "msg=\"deferred answers resumed\" resumed=0 given_up=5", 5000));
+	assert_true(proc_wait_log(&f->viva, "msg=\"deferred answers resumed\" resumed=0 given_up=10", 5000));
 	assert_true(proc_wait_log(&f->viva, "reason=past_the_response_url_lifetime", 100));
 	assert_true(proc_wait_log(&f->viva, "reason=unreadable", 100));
 	fx_db_expect(f, "SELECT count(*) FROM outbox", "0");
 	fx_sleep_ms(300);
 	assert_int_equal(fx_calls_n(f, "response_url"), 0);
-	assert_true(fx_metrics_has(f, "viva_replies_total{kind=\"message\",result=\"undelivered\"} 5"));
+	assert_true(fx_metrics_has(f, "viva_replies_total{kind=\"message\",result=\"undelivered\"} 10"));
+}
+
+/*
+ * A row with two answers whose response_url is used up (five uses): the
+ * restarted viva sends both, in order, as chat.postEphemeral (the uses are
+ * kept with the row), and forgets the row.
+ */
+static void serve__resumed_answers__in_order_and_response_url_uses_kept(void **state)
+{
+	struct fx *f = *state;
+	json_t *c;
+	char *sql, *b0, *b1;
+
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 10000), 0);
+	proc_release(&f->viva);
+	sql = xasprintf("INSERT INTO outbox(route, msgs, deadline, tries) VALUES"
+			" ('{\"response_url\":\"http://127.0.0.1:%d/_never\",\"channel\":\"C0TEST\","
+			"\"user\":\"U0ALICE\",\"response_url_uses\":5}',"
+			"  '[[{\"text\":\"first answer\"},0],[{\"text\":\"second answer\"},0]]', %lld, 3)",
+			f->port, (long long)time(NULL) + 600);
+	fx_db_exec(f, sql);
+	free(sql);
+	fx_start_viva(f, NULL, NULL);
+	assert_int_equal(fx_wait_link(f), 0);
+	assert_true(proc_wait_log(&f->viva, "msg=\"deferred answers resumed\" resumed=1 given_up=0", 5000));
+	assert_int_equal(fx_wait_calls(f, "chat.postEphemeral", 2, 10000), 2);
+	c = fx_calls(f, "chat.postEphemeral");
+	b0 = json_dumps(json_object_get(json_array_get(c, 0), "body"), 0);
+	b1 = json_dumps(json_object_get(json_array_get(c, 1), "body"), 0);
+	assert_non_null(strstr(b0, "first answer"));
+	assert_non_null(strstr(b1, "second answer"));
+	assert_non_null(strstr(b0, "U0ALICE"));
+	free(b0);
+	free(b1);
+	json_decref(c);
+	assert_int_equal(fx_calls_n(f, "response_url"), 0);
+	for (int i = 0; i < 50; i++) {
+		char *n = fx_db_value(f, "SELECT count(*) FROM outbox");
+		bool gone = n && strcmp(n, "0") == 0;
+
+		free(n);
+		if (gone)
+			break;
+		fx_sleep_ms(50);
+	}
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "0");
 }
 
 /*
@@ -1387,6 +1444,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(serve__slack_outage_then_stop__deferred_answer_sent_by_next_start,
 						setup_one_worker, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__stale_or_unreadable_deferred_answers__given_up_at_start, setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__resumed_answers__in_order_and_response_url_uses_kept, setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
