@@ -19,6 +19,8 @@
 
 /* A check's name: a URL or a path in it. */
 #define WHAT_MAX 4200
+/* One request of a check: a person waits at a terminal. */
+#define CHECK_TIMEOUT_MS 10000
 
 struct tally {
 	int passed, failed, skipped;
@@ -42,14 +44,32 @@ static void skipped(struct tally *t, FILE *out, const char *what, const char *wh
 	t->skipped++;
 }
 
+/*
+ * A URL as a line may show it: scheme://host[:port]/path, without
+ * user:password@ (refused anyway, but the label comes first) and without
+ * the query (it may carry a token).
+ */
+static const char *url_shown(const char *url, char *buf, size_t len)
+{
+	const char *host = strstr(url, "://"), *at, *end;
+	char raw[WHAT_MAX];
+
+	host = host ? host + 3 : url;
+	end = host + strcspn(host, "/?#");
+	at = memchr(host, '@', (size_t)(end - host));
+	snprintf(raw, sizeof(raw), "%.*s%s", (int)(host - url), url, at ? at + 1 : host);
+	raw[strcspn(raw, "?#")] = '\0';
+	return text_shown(raw, buf, len, 300);
+}
+
 /* ---- the store ------------------------------------------------------------------------- */
 
 static void check_store(const struct viva_config *cfg, struct tally *t, FILE *out)
 {
-	char what[WHAT_MAX], why[512], mode[16] = "", *dir, *slash;
-	struct store *st = NULL;
+	char what[WHAT_MAX], why[512], shown[320], *dir, *slash;
+	struct store_health h;
 
-	snprintf(what, sizeof(what), "store (VIVA_DB=%s)", cfg->db_path);
+	snprintf(what, sizeof(what), "store (VIVA_DB=%s)", text_shown(cfg->db_path, shown, sizeof(shown), 300));
 	if (strcmp(cfg->db_path, ":memory:") == 0) {
 		ok(t, out, what, "in memory: nothing survives a restart; set VIVA_DB to a file for production");
 		return;
@@ -66,20 +86,21 @@ static void check_store(const struct viva_config *cfg, struct tally *t, FILE *ou
 		return;
 	}
 	free(dir);
-	if (store_open(cfg->db_path, &st) != VIVA_OK) {
-		snprintf(why, sizeof(why), "cannot open or migrate it (viva's log says why): it must be viva's "
-			 "database, readable and writable by viva's user, from this or an older viva");
+	/* looked at, never created or migrated: that is viva serve's business,
+	 * as its user (a doctor run as root must not leave a file root owns) */
+	if (store_inspect(cfg->db_path, &h, why, sizeof(why)) != VIVA_OK) {
 		failed(t, out, what, why);
 		return;
 	}
-	if (store_check(st, why, sizeof(why)) != VIVA_OK) {
-		failed(t, out, what, why);
-	} else {
-		store_journal_mode(st, mode, sizeof(mode));
-		snprintf(why, sizeof(why), "schema %d, journal %s, writable, whole", store_schema_version(st), mode);
+	if (h.missing)
+		ok(t, out, what, "no database yet: viva serve creates it there");
+	else if (h.version < h.latest)
+		snprintf(why, sizeof(why), "schema %d, which this viva migrates to %d when it starts; journal %s, "
+			 "writable, whole", h.version, h.latest, h.journal);
+	else
+		snprintf(why, sizeof(why), "schema %d, journal %s, writable, whole", h.version, h.journal);
+	if (!h.missing)
 		ok(t, out, what, why);
-	}
-	store_close(st);
 }
 
 /* ---- Slack ------------------------------------------------------------------------------- */
@@ -105,7 +126,7 @@ static const char *slack_hint(const char *code, bool app)
 static void slack_failed(struct tally *t, FILE *out, const char *what, const struct viva_config *cfg, int rc,
 			 const char *code, bool app)
 {
-	char why[512], shown[72];
+	char why[768], shown[320];
 
 	if (rc == VIVA_EREMOTE && code)
 		snprintf(why, sizeof(why), "Slack answered %s: %s", text_shown(code, shown, sizeof(shown), 64),
@@ -114,10 +135,14 @@ static void slack_failed(struct tally *t, FILE *out, const char *what, const str
 		snprintf(why, sizeof(why), "Slack is rate limiting viva: try again in a minute");
 	else if (rc == VIVA_ETIMEOUT)
 		snprintf(why, sizeof(why), "Slack at %s did not answer in time: check the network and any proxy "
-			 "(HTTPS_PROXY)", cfg->slack_api_base);
+			 "(HTTPS_PROXY)", url_shown(cfg->slack_api_base, shown, sizeof(shown)));
+	else if (rc == VIVA_EREMOTE)
+		snprintf(why, sizeof(why), "%s answered, but not as Slack's Web API does: check SLACK_API_BASE",
+			 url_shown(cfg->slack_api_base, shown, sizeof(shown)));
 	else
-		snprintf(why, sizeof(why), "cannot reach Slack at %s: check SLACK_API_BASE, the network, DNS and "
-			 "any proxy (HTTPS_PROXY)", cfg->slack_api_base);
+		snprintf(why, sizeof(why), "no answer from Slack at %s, or it is failing (HTTP 5xx): check "
+			 "SLACK_API_BASE, the network, DNS and any proxy (HTTPS_PROXY), then "
+			 "https://slack-status.com", url_shown(cfg->slack_api_base, shown, sizeof(shown)));
 	failed(t, out, what, why);
 }
 
@@ -138,6 +163,8 @@ static void check_slack(const struct viva_config *cfg, struct tally *t, FILE *ou
 		failed(t, out, "slack", "SLACK_API_BASE is not an http(s) URL without a query");
 		return;
 	}
+	slack_api_set_limits(api, &(struct slack_api_limits){ .call_timeout_ms = CHECK_TIMEOUT_MS, .max_retries = 1,
+							      .deadline_ms = 2 * CHECK_TIMEOUT_MS });
 	if (!cfg->slack_bot_token) {
 		failed(t, out, "slack auth.test (SLACK_BOT_TOKEN)", "SLACK_BOT_TOKEN is unset: viva serve needs the "
 		       "bot token (xoxb-...) from the app's OAuth & Permissions page");
@@ -205,13 +232,13 @@ static void check_registry(const struct viva_config *cfg, struct tally *t, FILE 
 		.ca_file = cfg->registry_ca_file, .insecure = cfg->registry_insecure, .max_concurrent = 1,
 	};
 	struct registry *r;
-	char what[WHAT_MAX], why[512];
+	char what[WHAT_MAX], why[512], shown[320];
 
 	if (!cfg->registry_url) {
 		skipped(t, out, "registry", "REGISTRY_URL is unset: tags and promotion need it");
 		return;
 	}
-	snprintf(what, sizeof(what), "registry (REGISTRY_URL=%s)", cfg->registry_url);
+	snprintf(what, sizeof(what), "registry (REGISTRY_URL=%s)", url_shown(cfg->registry_url, shown, sizeof(shown)));
 	if (cfg->registry_ca_file && access(cfg->registry_ca_file, R_OK) != 0) {
 		snprintf(why, sizeof(why), "REGISTRY_CA_FILE %s: %s", cfg->registry_ca_file, strerror(errno));
 		failed(t, out, what, why);
@@ -222,6 +249,7 @@ static void check_registry(const struct viva_config *cfg, struct tally *t, FILE 
 		failed(t, out, what, "not a usable registry URL (http(s)://host[:port][/path], no user:password@)");
 		return;
 	}
+	registry_set_limits(r, &(struct registry_limits){ .timeout_ms = CHECK_TIMEOUT_MS });
 	if (registry_ping(r) == VIVA_OK)
 		ok(t, out, what, cfg->registry_user ? "/v2/ answered, viva's credentials taken"
 		   : "/v2/ answered, without credentials");
@@ -237,16 +265,18 @@ static void check_prometheus(const struct viva_config *cfg, struct tally *t, FIL
 	struct prom_opts po = {
 		.url = cfg->prometheus_url, .user = cfg->prometheus_user, .password = cfg->prometheus_password,
 		.token = cfg->prometheus_token, .ca_file = cfg->prometheus_ca_file, .max_concurrent = 1,
+		.timeout_ms = CHECK_TIMEOUT_MS,
 	};
 	struct prom_result res = { 0 };
 	struct prom *p;
-	char what[WHAT_MAX], why[768];
+	char what[WHAT_MAX], why[768], shown[320];
 
 	if (!cfg->prometheus_url) {
 		skipped(t, out, "prometheus", "PROMETHEUS_URL is unset: the unused-service audit and traffic need it");
 		return;
 	}
-	snprintf(what, sizeof(what), "prometheus (PROMETHEUS_URL=%s)", cfg->prometheus_url);
+	snprintf(what, sizeof(what), "prometheus (PROMETHEUS_URL=%s)",
+		 url_shown(cfg->prometheus_url, shown, sizeof(shown)));
 	p = prom_new(&po, why, sizeof(why));
 	if (!p) {
 		failed(t, out, what, why);

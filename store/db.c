@@ -8,11 +8,13 @@
 #include "bot/lib/err.h"
 #include "bot/lib/log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <stdbool.h>
 
 /*
@@ -454,46 +456,80 @@ int store_test_refuse_writes(struct store *st, int refuse)
 	return rc;
 }
 
-int store_check(struct store *st, char *why, size_t len)
+int store_inspect(const char *path, struct store_health *h, char *why, size_t len)
 {
 	sqlite3_stmt *stmt = NULL;
+	sqlite3 *db = NULL;
 	const char *res;
 	int rc = VIVA_OK, src;
 
-	if (!st || !why || len == 0)
+	if (!path || !*path || !h || !why || len == 0)
 		return VIVA_EINVAL;
+	memset(h, 0, sizeof(*h));
+	h->latest = N_MIGRATIONS;
 	why[0] = '\0';
-	pthread_mutex_lock(&st->mu);
-	if (sqlite3_db_readonly(st->db, "main") == 1) {
-		snprintf(why, len, "the database is read-only to viva: check the owner and mode of the file and "
-			 "of its directory");
+	if (access(path, F_OK) != 0 && errno == ENOENT) {
+		h->missing = true;
+		return VIVA_OK;
+	}
+	/* as it is: no file created, nothing migrated, nothing changed */
+	src = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (src != SQLITE_OK) {
+		snprintf(why, len, "cannot open it: %s", db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
 		rc = VIVA_EIO;
 		goto out;
 	}
-	/* the write lock, as a change would take it (and gives back at once) */
-	src = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+	sqlite3_busy_timeout(db, 5000);
+	src = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL);
+	if (src != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
+		snprintf(why, len, "cannot read it (%s): is it viva's database?", sqlite3_errmsg(db));
+		rc = VIVA_EIO;
+		goto out;
+	}
+	h->version = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (h->version > N_MIGRATIONS) {
+		snprintf(why, len, "its schema (%d) is newer than this viva's (%d): run the viva that wrote it, or a "
+			 "newer one", h->version, N_MIGRATIONS);
+		rc = VIVA_EINVAL;
+		goto out;
+	}
+	if (sqlite3_db_readonly(db, "main") == 1) {
+		snprintf(why, len, "it is read-only to viva: check the owner and mode of the file and of its "
+			 "directory");
+		rc = VIVA_EIO;
+		goto out;
+	}
+	/* the write lock, as a change would take it (and given back at once) */
+	src = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (src != SQLITE_OK) {
-		snprintf(why, len, "cannot take the write lock: %s%s", sqlite3_errmsg(st->db),
+		snprintf(why, len, "cannot take the write lock: %s%s", sqlite3_errmsg(db),
 			 (src & 0xff) == SQLITE_BUSY ? " (another process has held it for 5 s)" : "");
 		rc = (src & 0xff) == SQLITE_BUSY ? VIVA_EBUSY : VIVA_EIO;
 		goto out;
 	}
-	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-	rc = prepare(st->db, "quick_check", "PRAGMA quick_check(1)", &stmt);
-	if (rc) {
-		snprintf(why, len, "cannot check the database: %s", sqlite3_errmsg(st->db));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &stmt, NULL) != SQLITE_OK) {
+		snprintf(why, len, "cannot check it: %s", sqlite3_errmsg(db));
+		rc = VIVA_EIO;
 		goto out;
 	}
 	src = sqlite3_step(stmt);
 	res = src == SQLITE_ROW ? (const char *)sqlite3_column_text(stmt, 0) : NULL;
 	if (!res || strcmp(res, "ok") != 0) {
-		snprintf(why, len, "the database is damaged (%.200s): restore it from a backup",
-			 res ? res : sqlite3_errmsg(st->db));
+		snprintf(why, len, "it is damaged (%.200s): restore it from a backup", res ? res : sqlite3_errmsg(db));
 		rc = VIVA_EIO;
+		goto out;
 	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL) == SQLITE_OK &&
+	    sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0))
+		snprintf(h->journal, sizeof(h->journal), "%s", (const char *)sqlite3_column_text(stmt, 0));
 out:
 	sqlite3_finalize(stmt);
-	pthread_mutex_unlock(&st->mu);
+	sqlite3_close_v2(db);
 	return rc;
 }
 

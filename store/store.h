@@ -40,12 +40,21 @@ int store_schema_latest(void);
  * full disk or a read-only file system; refuse false lifts it.
  */
 int store_test_refuse_writes(struct store *st, int refuse);
+/* What viva doctor says about a database. */
+struct store_health {
+	bool missing;       /* no file yet: viva serve creates it */
+	int version;        /* its PRAGMA user_version */
+	int latest;         /* this build's (store_schema_latest()) */
+	char journal[16];   /* "wal", ... */
+};
 /*
- * viva doctor: may viva write the database (not read-only, the write lock
- * can be taken), and is it whole (PRAGMA quick_check)? VIVA_OK, or a code
- * with why in `why` (a sentence that says what to do).
+ * viva doctor: the database at path as it is (not created, not migrated,
+ * not changed): readable, of a schema this build knows, writable (the
+ * write lock can be taken), whole (PRAGMA quick_check). VIVA_OK (h filled;
+ * h->missing for no file), or a code with why in `why` (a sentence that
+ * says what to do).
  */
-int store_check(struct store *st, char *why, size_t len);
+int store_inspect(const char *path, struct store_health *h, char *why, size_t len);
 /* PRAGMA journal_mode, e.g. "wal" (copied into buf). */
 int store_journal_mode(struct store *st, char *buf, size_t len);
 

@@ -22,6 +22,7 @@
 #include "tests/kube/fake_kube.h"
 #include "tests/prom_fixture.h"
 #include "tests/serve_fx.h"
+#include "store/store.h"
 
 #define TOKEN "t0ken-for-viva-doctor"
 
@@ -93,8 +94,12 @@ static void doctor__all_configured_and_up__every_check_ok(void **state)
 	char *yaml = xasprintf("clusters: { dev: { kubeconfig: %s } }\n"
 			       "environments: { prod: { cluster: dev, namespace: prod } }\n",
 			       fake_kube_kubeconfig(f->kube));
-	char *out = NULL;
+	char *out = NULL, *db = xasprintf("%s/viva.db", f->dir);
+	struct store *st = NULL;
 
+	assert_int_equal(store_open(db, &st), 0);   /* as viva serve left it */
+	store_close(st);
+	free(db);
 	assert_int_equal(doctor(f, env, yaml, &out), 0);
 	expect_line(out, "store (VIVA_DB=");
 	expect_line(out, "/viva.db): ok (schema ");
@@ -164,8 +169,13 @@ static void doctor__only_the_store__others_not_configured(void **state)
 	char *out = NULL;
 
 	f->bare = false;
+	char *db = xasprintf("%s/viva.db", f->dir);
+
 	assert_int_equal(doctor(f, "SLACK_BOT_TOKEN=\nSLACK_APP_TOKEN=", NULL, &out), 0);
-	expect_line(out, "/viva.db): ok (schema ");
+	/* looked at, not made: viva serve creates it, as its own user */
+	expect_line(out, "/viva.db): ok (no database yet: viva serve creates it there)");
+	assert_int_not_equal(access(db, F_OK), 0);
+	free(db);
 	expect_line(out, "slack: not configured (SLACK_BOT_TOKEN and SLACK_APP_TOKEN are unset");
 	expect_line(out, "clusters: not configured");
 	expect_line(out, "registry: not configured");
@@ -184,10 +194,55 @@ static void doctor__not_a_database__failed_with_what_to_do(void **state)
 	test_write_file(path, "this is not SQLite, and it is longer than a header would be............."
 			"..............................................................................");
 	assert_int_equal(doctor(f, env, NULL, &out), 1);
-	expect_line(out, "/garbage.db): FAILED: cannot open or migrate it");
+	expect_line(out, "/garbage.db): FAILED: cannot read it (file is not a database): is it viva's database?");
 	free(out);
 	free(env);
 	free(path);
+}
+
+/*
+ * Credentials in a URL (refused, but the line names the setting first) and
+ * a token in a query are never printed; nor are Slack's tokens.
+ */
+static void doctor__credentials_in_urls__never_printed(void **state)
+{
+	struct fx *f = *state;
+	char *env = xasprintf("REGISTRY_URL=https://bob:S3cr3t@127.0.0.1:%d/x?token=QUERYSECRET\n"
+			      "PROMETHEUS_URL=http://alice:hunter2@127.0.0.1:%d/?token=QUERYSECRET2\n"
+			      "SLACK_BOT_TOKEN=xoxb-BOTSECRET\nSLACK_APP_TOKEN=xapp-APPSECRET", free_port(), free_port());
+	char *out = NULL;
+
+	assert_int_equal(doctor(f, env, NULL, &out), 1);
+	expect_line(out, "registry (REGISTRY_URL=https://127.0.0.1:");
+	expect_line(out, "prometheus (PROMETHEUS_URL=http://127.0.0.1:");
+	for (const char *const *p = (const char *const[]){ "S3cr3t", "hunter2", "bob", "alice", "QUERYSECRET",
+							    "BOTSECRET", "APPSECRET", NULL }; *p; p++)
+		if (strstr(out, *p))
+			fail_msg("viva doctor printed \"%s\":\n%s", *p, out);
+	free(out);
+	free(env);
+}
+
+/* A database a newer viva migrated: named, and left as it is. */
+static void doctor__newer_schema__failed_and_left_alone(void **state)
+{
+	struct fx *f = *state;
+	char *db = xasprintf("%s/viva.db", f->dir), *out = NULL, *sql;
+	struct store *st = NULL;
+
+	assert_int_equal(store_open(db, &st), 0);
+	store_close(st);
+	sql = xasprintf("PRAGMA user_version = %d", store_schema_latest() + 1);
+	fx_db_exec(f, sql);
+	free(sql);
+	assert_int_equal(doctor(f, NULL, NULL, &out), 1);
+	expect_line(out, "/viva.db): FAILED: its schema (");
+	expect_line(out, "is newer than this viva's");
+	sql = xasprintf("%d", store_schema_latest() + 1);
+	fx_db_expect(f, "PRAGMA user_version", sql);
+	free(sql);
+	free(out);
+	free(db);
 }
 
 int main(void)
@@ -198,6 +253,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(doctor__only_the_store__others_not_configured, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(doctor__not_a_database__failed_with_what_to_do, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(doctor__credentials_in_urls__never_printed, setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(doctor__newer_schema__failed_and_left_alone, setup, fx_teardown),
 	};
 
 	if (fx_find_bins("test_doctor"))
