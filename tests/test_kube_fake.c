@@ -544,9 +544,8 @@ static void deploy_manifests__server_dry_run__every_object_accepted(void **state
 {
 	struct fx *f = *state;
 	static const char *const objects[] = {
-		"serviceaccount/viva", "clusterrole.rbac.authorization.k8s.io/viva-cluster",
-		"clusterrolebinding.rbac.authorization.k8s.io/viva-cluster",
-		"clusterrole.rbac.authorization.k8s.io/viva-environment", "rolebinding.rbac.authorization.k8s.io/viva",
+		"serviceaccount/viva", "clusterrole.rbac.authorization.k8s.io/viva-environment",
+		"rolebinding.rbac.authorization.k8s.io/viva",
 		"configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
 	};
 	struct run r;

@@ -8,22 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * Exactly what viva's code asks of a cluster today (deploy/kubernetes/
+ * grants this and no more; tests/test_k8s.c checks the two agree). Node
+ * operations (nodes, pods/eviction, PodDisruptionBudgets) and leader
+ * election (leases) join when they are built.
+ */
 const struct k8s_need k8s_needs[] = {
-	{ "apps", "deployments", NULL, "get list create patch update delete", 0, "pipelines, deploys" },
-	{ "apps", "deployments", "scale", "get patch update", 0, "blue-green, canary" },
-	{ "", "services", NULL, "get list create patch delete", 0, "pipelines, the live colour" },
-	{ "batch", "cronjobs", NULL, "get list create patch delete", 0, "batches, promotion, deletion guard" },
-	{ "batch", "jobs", NULL, "get list", 0, "batch runs" },
-	{ "", "pods", NULL, "get list", 0, "status, drains" },
-	{ "", "pods", "eviction", "create", 0, "drains" },
-	{ "", "events", NULL, "list create", 0, "rollout reasons" },
-	{ "", "configmaps", NULL, "get list", 0, "cluster config" },
-	{ "coordination.k8s.io", "leases", NULL, "get create update", 0, "two replicas (leader election)" },
-	{ "policy", "poddisruptionbudgets", NULL, "list", 0, "drains" },
-	{ "", "nodes", NULL, "get list patch", 1, "node list, cordon, drain" },
-	{ "", "namespaces", NULL, "get list", 1, "environments" },
+	{ "apps", "deployments", NULL, "get list create patch update delete", 0,
+	  "pipelines (server-side apply creates and patches), deploys, the old colour scaled down, deletion" },
+	{ "", "services", NULL, "get list create patch delete", 0, "pipelines, the live colour, deletion" },
+	{ "batch", "cronjobs", NULL, "list create patch delete", 0, "batches, promotion, deletion" },
 };
 const unsigned k8s_needs_len = sizeof(k8s_needs) / sizeof(k8s_needs[0]);
+
+static bool has_cluster_scoped(void)
+{
+	for (unsigned i = 0; i < k8s_needs_len; i++)
+		if (k8s_needs[i].cluster_scoped)
+			return true;
+	return false;
+}
 
 /* allowed: 1, denied: 0, could not ask: -1 (kube_last_error says why). */
 static int can(struct kube *k, const char *ns, const struct k8s_need *n, const char *verb)
@@ -114,8 +119,10 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 			json_string_value(json_object_get(ver, "gitVersion")) : "?", k->creds ? k->creds : "credentials");
 		json_decref(ver);
 		sb_init(&rules);
-		bad = check_scope(k, NULL, &rules, out);
-		if (bad < 0) {
+		bad = has_cluster_scoped() ? check_scope(k, NULL, &rules, out) : 0;
+		if (!has_cluster_scoped()) {
+			/* nothing cluster-wide to ask for */
+		} else if (bad < 0) {
 			status = 1;
 		} else if (bad > 0) {
 			fprintf(out, "  FAILED: missing cluster-wide: add to a ClusterRole bound to viva's user:\n"

@@ -10,7 +10,7 @@
  * `viva doctor`: for each cluster of viva.yaml, its /version, then every
  * verb viva needs on every resource it uses, asked with a
  * SelfSubjectAccessReview in each namespace an environment places on that
- * cluster (and cluster-wide for nodes and namespaces). What is missing is
+ * cluster (and cluster-wide for what is not namespaced). What is missing is
  * printed as the RBAC rules to add (a Role per namespace, a ClusterRole for
  * the cluster-scoped ones), ready to paste.
  *
