@@ -276,7 +276,7 @@ run_viva() { # run_viva RUN
     VHTTP=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 20000 ))
     env VIVA_HTTP_LISTEN="127.0.0.1:$VHTTP" SLACK_APP_TOKEN="$APP_TOKEN" SLACK_BOT_TOKEN="$BOT_TOKEN" \
       SLACK_API_BASE="http://127.0.0.1:$PORT/api/" VIVA_DB="$TMP/viva.db" \
-      VIVA_CONFIG="$TMP/viva.yaml" VIVA_TEMPLATES="$ROOT/templates" VIVA_LOG_LEVEL=warn \
+      VIVA_CONFIG="$TMP/viva.yaml" VIVA_LOG_LEVEL=warn \
       VIVA_DEBUG_JOB_DELAY_MS="$DELAY_MS" "$VIVA" serve >"$OUT/viva.log" 2>&1 &
     APP_PID=$!
     i=0
