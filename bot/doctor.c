@@ -207,6 +207,7 @@ static void check_clusters(const struct viva_config *cfg, struct tally *t, FILE 
 {
 	struct kube_clients *clients = NULL;
 	char err[1024];
+	int bad;
 
 	if (cfg->n_clusters == 0) {
 		skipped(t, out, "clusters", "no clusters: in viva.yaml");
@@ -216,10 +217,9 @@ static void check_clusters(const struct viva_config *cfg, struct tally *t, FILE 
 		failed(t, out, "clusters", err);
 		return;
 	}
-	if (k8s_doctor(cfg, clients, out) == 0)
-		t->passed++;
-	else
-		t->failed++;
+	bad = k8s_doctor(cfg, clients, out);   /* a check per cluster */
+	t->failed += bad;
+	t->passed += (int)cfg->n_clusters - bad;
 	kube_clients_free(clients);
 }
 

@@ -215,7 +215,8 @@ static void later_persist(struct later *l)
 			  "response_url_uses", l->route.response_url_uses);
 	rtext = json_dumps(route, JSON_COMPACT);
 	mtext = json_dumps(l->msgs, JSON_COMPACT);
-	rc = rtext && mtext ? store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries) : VIVA_ERANGE;   /* json_dumps: too deep or out of memory */
+	/* json_dumps fails only when too deep or out of memory */
+	rc = rtext && mtext ? store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries) : VIVA_ERANGE;
 	if (rc == VIVA_ENOENT) {   /* the row went (by hand?): write it anew */
 		l->row = 0;
 		rc = store_outbox_put(st, &l->row, rtext, mtext, l->deadline, l->tries);

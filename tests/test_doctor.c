@@ -140,8 +140,9 @@ static void doctor__everything_wrong__each_failure_named_with_its_fix(void **sta
 	env = xasprintf("SLACK_BOT_TOKEN=xoxb-wrong\nSLACK_APP_TOKEN=xapp-wrong\n"
 			"REGISTRY_URL=http://127.0.0.1:%d\nPROMETHEUS_URL=http://127.0.0.1:%d\n"
 			"VIVA_DB=%s/missing/viva.db", free_port(), f->reg.port, f->dir);
-	yaml = xasprintf("clusters: { dev: { kubeconfig: %s } }\n"
-			 "environments: { prod: { cluster: dev, namespace: prod } }\n", bad_kc_path);
+	/* two clusters: each is a check of its own */
+	yaml = xasprintf("clusters: { dev: { kubeconfig: %s }, dev2: { kubeconfig: %s } }\n"
+			 "environments: { prod: { cluster: dev, namespace: prod } }\n", bad_kc_path, bad_kc_path);
 	assert_int_equal(doctor(f, env, yaml, &out), 1);
 	expect_line(out, "/missing/viva.db): FAILED: its directory ");
 	expect_line(out, "create it, writable by viva's user");
@@ -154,7 +155,8 @@ static void doctor__everything_wrong__each_failure_named_with_its_fix(void **sta
 	expect_line(out, "is not reachable");
 	expect_line(out, "prometheus (PROMETHEUS_URL=");
 	expect_line(out, "answered HTTP 404 to /-/ready");
-	expect_line(out, "6 checks failed, 0 passed");
+	expect_line(out, "cluster dev2: FAILED: cluster dev2 refused viva's credentials");
+	expect_line(out, "7 checks failed, 0 passed");
 	free(out);
 	free(yaml);
 	free(env);

@@ -102,16 +102,16 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 		struct kube *k = kube_clients_get(clients, name);
 		json_t *ver = NULL;
 		struct strbuf rules;
-		int bad;
+		int bad, before = status;
 
 		if (!k) {
 			fprintf(out, "cluster %s: FAILED: no client\n", name);
-			status = 1;
+			status++;
 			continue;
 		}
 		if (kube_version(k, &ver) != VIVA_OK) {
 			fprintf(out, "cluster %s: FAILED: %s\n", name, kube_last_error());
-			status = 1;
+			status++;
 			continue;
 		}
 		fprintf(out, "cluster %s: Kubernetes %s (%s)\n", name,
@@ -123,11 +123,11 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 		if (!has_cluster_scoped()) {
 			/* nothing cluster-wide to ask for */
 		} else if (bad < 0) {
-			status = 1;
+			status++;
 		} else if (bad > 0) {
 			fprintf(out, "  FAILED: missing cluster-wide: add to a ClusterRole bound to viva's user:\n"
 				"  rules:\n%s", rules.buf);
-			status = 1;
+			status++;
 		} else {
 			fprintf(out, "  cluster-wide: every permission viva needs is there\n");
 		}
@@ -146,17 +146,19 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 			sb_init(&rules);
 			bad = check_scope(k, env->namespace_, &rules, out);
 			if (bad < 0) {
-				status = 1;
+				status++;
 			} else if (bad > 0) {
 				fprintf(out, "  FAILED: missing in namespace %s (environment %s): add to a Role there bound to "
 					"viva's user:\n  rules:\n%s", env->namespace_, env->name, rules.buf);
-				status = 1;
+				status++;
 			} else {
 				fprintf(out, "  namespace %s (environment %s): every permission viva needs is there\n",
 					env->namespace_, env->name);
 			}
 		}
 		sb_release(&rules);
+		if (status > before)
+			status = before + 1;   /* one failed cluster, however many lines */
 	}
 	return status;
 }

@@ -14,7 +14,8 @@
  * printed as the RBAC rules to add (a Role per namespace, a ClusterRole for
  * the cluster-scoped ones), ready to paste.
  *
- * Returns 0 when every cluster answers and allows everything, 1 otherwise.
+ * Returns how many clusters failed: 0 when every cluster answers and
+ * allows everything.
  */
 int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE *out);
 
