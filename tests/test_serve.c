@@ -513,6 +513,44 @@ static void serve__stale_or_unreadable_deferred_answers__given_up_at_start(void 
 }
 
 /*
+ * viva stops while a deferred answer's retry hangs on its response_url (a
+ * server that takes the connection and never answers; the fallback,
+ * chat.postEphemeral, answers 503): the retry fails after viva's timers
+ * have stopped, and the
+ * answer stays in the store for the next start. Before: it was given up,
+ * as "past the response_url's lifetime", and its row deleted.
+ */
+static void serve__stopped_during_a_hung_retry__answer_kept(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	char *payload;
+
+	f->hung_fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(f->hung_fd > 0);
+	assert_int_equal(bind(f->hung_fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f->hung_fd, 64), 0);
+	assert_int_equal(getsockname(f->hung_fd, (struct sockaddr *)&sa, &len), 0);
+	/* the fallback, chat.postEphemeral, is down too */
+	json_decref(fx_ctl(f, "ratelimit", "{\"method\":\"chat.postEphemeral\",\"count\":100000,"
+			   "\"retry_after\":0,\"status\":503}"));
+	payload = xasprintf("{\"text\":\"help\",\"user_id\":\"U0ALICE\","
+			    "\"response_url\":\"http://127.0.0.1:%d/hooks/hung\"}", ntohs(sa.sin_port));
+	json_decref(fx_send_slash_payload(f, payload));
+	free(payload);
+	/* the first try times out, the answer is kept; its retry hangs again */
+	assert_true(proc_wait_log(&f->viva, "answer deferred", 60000));
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "1");
+	fx_sleep_ms(2500);   /* the retry (after 1 s) is under way */
+	assert_int_equal(proc_stop(&f->viva, SIGTERM, 60000), 0);
+	assert_true(proc_wait_log(&f->viva, "deferred answers kept for the next start", 100));
+	assert_false(proc_wait_log(&f->viva, "deferred answers given up", 100));
+	proc_release(&f->viva);
+	fx_db_expect(f, "SELECT count(*) FROM outbox", "1");
+}
+
+/*
  * A row with two answers whose response_url is used up (five uses): the
  * restarted viva sends both, in order, as chat.postEphemeral (the uses are
  * kept with the row), and forgets the row.
@@ -1447,6 +1485,7 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__resumed_answers__in_order_and_response_url_uses_kept, setup,
 						fx_teardown),
+		cmocka_unit_test_setup_teardown(serve__stopped_during_a_hung_retry__answer_kept, setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__hung_registry__help_still_answered, setup_hung_registry, fx_teardown),
 		cmocka_unit_test_setup_teardown(serve__busy_workers__forms_go_ahead, setup_hung_registry_one_worker,
 						fx_teardown),
