@@ -808,6 +808,61 @@ static void tmpl__concurrent_render_during_reload__consistent(void **state)
 	free(dir);
 }
 
+struct builtin_thread {
+	struct tmpl_set *ts;
+	const char *name;
+	int ok;
+};
+
+static void *render_builtin_loop(void *arg)
+{
+	struct builtin_thread *bt = arg;
+	json_t *data = json_pack("{s:s}", "message", "boom");
+
+	for (int i = 0; i < 300; i++) {
+		char err[256];
+		json_t *out = NULL;
+
+		if (tmpl_render(bt->ts, bt->name, data, &out, err, sizeof(err)) == 0 && json_is_object(out))
+			bt->ok++;
+		json_decref(out);
+	}
+	json_decref(data);
+	return NULL;
+}
+
+/*
+ * Built-in templates are parsed at their first use, under the set's lock:
+ * threads rendering the same not-yet-parsed built-in, while the directory
+ * is re-read over and over, each get a whole tree (no double parse left
+ * behind, nothing freed under a reader: the sanitizers watch).
+ */
+static void builtin__first_use_parse_during_reloads__consistent(void **state)
+{
+	char *dir = make_tmpdir();
+	struct tmpl_set *ts = NULL;
+	char err[512] = "";
+	struct builtin_thread bt[3];
+	pthread_t th[3];
+
+	(void)state;
+	write_text(dir, "other.json", "{\"text\": \"unrelated\"}");
+	assert_int_equal(tmpl_set_load(dir, &ts, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++) {
+		bt[i] = (struct builtin_thread){ .ts = ts, .name = "slack/error" };
+		assert_int_equal(pthread_create(&th[i], NULL, render_builtin_loop, &bt[i]), 0);
+	}
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(tmpl_set_reload(ts, err, sizeof(err)), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(bt[i].ok, 300);
+	}
+	tmpl_set_free(ts);
+	remove_tree(dir, 0);
+	free(dir);
+}
+
 /*
  * The templates viva runs with are built in: every built-in file parses,
  * the Slack ones are all there with no directory at all, and a directory
@@ -829,6 +884,9 @@ static void builtin__every_file_parses_and_serves_without_a_directory(void **sta
 			json_files++;
 	}
 	assert_null(builtin_find("slack/nope.json"));
+	/* a set parses each at its first use: every one parses */
+	if (tmpl_builtins_check(err, sizeof(err)) != VIVA_OK)
+		fail_msg("a built-in template does not parse: %s", err);
 	assert_int_equal(tmpl_set_load(NULL, &ts, err, sizeof(err)), VIVA_OK);
 	assert_int_equal(tmpl_set_count(ts), json_files);
 	assert_int_equal(tmpl_set_overrides(ts), 0);
@@ -967,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(tmpl__reload__replaces_or_keeps_old_set),
 		cmocka_unit_test(tmpl__reload_without_dir__einval),
 		cmocka_unit_test(tmpl__concurrent_render_during_reload__consistent),
+		cmocka_unit_test(builtin__first_use_parse_during_reloads__consistent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -216,31 +216,81 @@ void tmpl_set_free(struct tmpl_set *ts)
 	free(ts);
 }
 
-/* Parse every built-in *.json into an object name -> tree. */
-static int parse_builtins(json_t **out, char *err, size_t errlen)
+/*
+ * The built-in *.json templates, name -> their index in builtin_files: a
+ * template is parsed the first time it is rendered (resolve_locked), so a
+ * `viva exec` that renders one message does not parse all of them (1.1-1.5
+ * ms a start). tests/test_tmpl.c parses every one (tmpl_builtins_check).
+ */
+static json_t *index_builtins(void)
 {
 	json_t *map = json_object();
+
+	for (size_t i = 0; i < builtin_files_len; i++) {
+		const char *path = builtin_files[i].path;
+		char *name;
+
+		if (!ends_with(path, ".json"))
+			continue;   /* not a message template (node files, scripts) */
+		name = xstrndup(path, strlen(path) - strlen(".json"));
+		json_object_set_new(map, name, json_integer((json_int_t)i));
+		free(name);
+	}
+	return map;
+}
+
+int tmpl_builtins_check(char *err, size_t errlen)
+{
 	int rc = VIVA_OK;
 
 	for (size_t i = 0; i < builtin_files_len && rc == VIVA_OK; i++) {
 		const struct builtin_file *b = &builtin_files[i];
-		char *name;
 		json_t *t = NULL;
+		char *name;
 
 		if (!ends_with(b->path, ".json"))
-			continue;   /* not a message template (node files, scripts) */
+			continue;
 		name = xstrndup(b->path, strlen(b->path) - strlen(".json"));
 		rc = parse_tmpl(name, (const char *)b->data, b->len, &t, err, errlen);
-		if (rc == VIVA_OK)
-			json_object_set_new(map, name, t);
+		json_decref(t);
 		free(name);
 	}
-	if (rc) {
-		json_decref(map);
-		map = NULL;
-	}
-	*out = map;
 	return rc;
+}
+
+/*
+ * The tree of template name (ts->lock held; borrowed), parsing a built-in
+ * one on its first use: both the current map and the built-in set then
+ * hold the tree, so a reload shares it. NULL with err when there is no
+ * such template or a built-in does not parse.
+ */
+static json_t *resolve_locked(struct tmpl_set *ts, const char *name, int *rc, char *err, size_t errlen)
+{
+	json_t *t = json_object_get(ts->map, name), *tree = NULL;
+	json_int_t i;
+
+	*rc = VIVA_OK;
+	if (!t) {
+		tmpl_errf(err, errlen, "template %s: no such template", name);
+		*rc = VIVA_ENOENT;
+		return NULL;
+	}
+	if (!json_is_integer(t))
+		return t;
+	i = json_integer_value(t);
+	if (i < 0 || (size_t)i >= builtin_files_len) {
+		tmpl_errf(err, errlen, "template %s: no such template", name);
+		*rc = VIVA_ENOENT;
+		return NULL;
+	}
+	*rc = parse_tmpl(name, (const char *)builtin_files[i].data, builtin_files[i].len, &tree, err, errlen);
+	if (*rc != VIVA_OK)
+		return NULL;
+	json_object_set(ts->map, name, tree);
+	if (ts->base && json_is_integer(json_object_get(ts->base, name)))
+		json_object_set(ts->base, name, tree);
+	json_decref(tree);   /* the map holds it */
+	return tree;
 }
 
 static int open_set(const char *dir, bool builtin, struct tmpl_set **out, char *err, size_t errlen)
@@ -257,11 +307,8 @@ static int open_set(const char *dir, bool builtin, struct tmpl_set **out, char *
 	}
 	ts = tmpl_set_new();
 	ts->dir = xstrdup(dir);
-	if (builtin) {
-		rc = parse_builtins(&ts->base, err, errlen);
-		if (rc)
-			goto fail;
-	}
+	if (builtin)
+		ts->base = index_builtins();
 	rc = tmpl_set_reload(ts, err, errlen);
 	if (rc)
 		goto fail;
@@ -285,7 +332,7 @@ int tmpl_set_load_dir(const char *dir, struct tmpl_set **out, char *err, size_t 
 int tmpl_set_reload(struct tmpl_set *ts, char *err, size_t errlen)
 {
 	struct loader ld = { .err = err, .errlen = errlen };
-	json_t *old;
+	json_t *old, *base;
 	size_t n, nover = 0;
 	int rc = VIVA_OK;
 
@@ -301,13 +348,19 @@ int tmpl_set_reload(struct tmpl_set *ts, char *err, size_t errlen)
 		log_error("out of memory", "what=%s", "template map");
 		abort();
 	}
-	if (ts->base)
-		json_object_update(ld.map, ts->base);
-	ld.base = ts->base;
+	/* a copy: renders fill in ts->base's built-ins as they parse them */
+	pthread_mutex_lock(&ts->lock);
+	base = ts->base ? json_copy(ts->base) : NULL;
+	pthread_mutex_unlock(&ts->lock);
+	if (base)
+		json_object_update(ld.map, base);
+	ld.base = base;
 	if (ts->dir) {
 		rc = load_dir(&ld, ts->dir, "", 0);
 		nover = ld.nfiles;
 	}
+	json_decref(base);
+	ld.base = NULL;
 	if (rc) {
 		json_decref(ld.map);
 		return rc;
@@ -398,12 +451,10 @@ int tmpl_render_ex(struct tmpl_set *ts, const char *name, json_t *data, unsigned
 		return VIVA_EINVAL;
 	}
 	pthread_mutex_lock(&ts->lock);
-	t = json_incref(json_object_get(ts->map, name));
+	t = json_incref(resolve_locked(ts, name, &rc, err, errlen));
 	pthread_mutex_unlock(&ts->lock);
-	if (!t) {
-		tmpl_errf(err, errlen, "template %s: no such template", name);
-		return VIVA_ENOENT;
-	}
+	if (!t)
+		return rc;
 	rc = tmpl_render_tree(name, t, data, flags, out, err, errlen);
 	/*
 	 * Drop the reference under the lock too. jansson's decref is a release

@@ -68,6 +68,9 @@ const char *tmpl_type_name(json_t *v);
  * does not exist is VIVA_ENOENT (it was asked for: say so).
  */
 int tmpl_set_load(const char *dir, struct tmpl_set **out, char *err, size_t errlen);
+/* Parse every built-in template (a set parses each at its first use):
+ * VIVA_OK, or the first that does not parse, with why in err. */
+int tmpl_builtins_check(char *err, size_t errlen);
 /* Only the templates in dir, no built-ins (tests of the loader). */
 int tmpl_set_load_dir(const char *dir, struct tmpl_set **out, char *err, size_t errlen);
 /*
