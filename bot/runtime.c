@@ -448,6 +448,20 @@ static bool route_valid(json_t *o)
 	return json_is_string(json_object_get(o, "response_url")) || json_is_string(json_object_get(o, "channel"));
 }
 
+/* Why a row read back is not resumed, or NULL: it is as viva writes them. */
+static const char *resume_refusal(const struct store_outbox_entry *e, json_t *route, json_t *msgs, int64_t now)
+{
+	if (e->deadline <= now)
+		return "past_the_response_url_lifetime";
+	if (e->deadline > now + LATER_LIFETIME_S + 60)
+		return "unreadable";   /* a deadline no viva writes */
+	if (e->tries >= LATER_MAX_TRIES)
+		return "too_many_tries";
+	if (e->tries < 0 || !route_valid(route) || !msgs_valid(msgs))
+		return "unreadable";
+	return NULL;
+}
+
 int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropped)
 {
 	struct store_outbox_entry *v = NULL;
@@ -464,18 +478,8 @@ int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropp
 	now = env->clock->now(env->clock);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ro = json_loads(v[i].route, 0, NULL), *msgs = json_loads(v[i].msgs, 0, NULL);
-		struct later *l;
+		const char *why = resume_refusal(&v[i], ro, msgs, now);
 
-		const char *why = NULL;
-
-		if (v[i].deadline <= now)
-			why = "past_the_response_url_lifetime";
-		else if (v[i].deadline > now + LATER_LIFETIME_S + 60)
-			why = "unreadable";   /* a deadline no viva writes */
-		else if (v[i].tries < 0 || v[i].tries >= LATER_MAX_TRIES)
-			why = v[i].tries < 0 ? "unreadable" : "too_many_tries";
-		else if (!route_valid(ro) || !msgs_valid(msgs))
-			why = "unreadable";
 		if (!why) {
 			struct route rt = {
 				.response_url = json_string_value(json_object_get(ro, "response_url")),
@@ -486,8 +490,8 @@ int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropp
 				.answered_public = json_is_true(json_object_get(ro, "answered_public")),
 				.response_url_uses = (int)json_integer_value(json_object_get(ro, "response_url_uses")),
 			};
+			struct later *l = later_new(env, &rt, v[i].deadline);
 
-			l = later_new(env, &rt, v[i].deadline);
 			json_decref(l->msgs);
 			l->msgs = json_incref(msgs);
 			l->row = v[i].id;
@@ -495,13 +499,12 @@ int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropp
 			l->tries = v[i].tries;
 			pthread_mutex_lock(&l->mu);
 			/* spread out: a full queue would drop what comes at once */
-			rc = later_schedule(l, (long)(*resumed % 1000) * RESUME_SPACING_MS);
+			rc = later_schedule(l, (long)*resumed * RESUME_SPACING_MS);
 			pthread_mutex_unlock(&l->mu);
 			if (rc == VIVA_OK) {
 				(*resumed)++;
 			} else {
 				later_free(l);   /* no reference was taken */
-				l = NULL;
 				why = "no_timer";
 			}
 		}

@@ -485,15 +485,11 @@ int store_inspect(const char *path, struct store_health *h, char *why, size_t le
 		goto out;
 	}
 	sqlite3_busy_timeout(db, 5000);
-	src = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL);
-	if (src != SQLITE_OK || sqlite3_step(stmt) != SQLITE_ROW) {
+	if (user_version(db, &h->version) != VIVA_OK) {
 		snprintf(why, len, "cannot read it (%s): is it viva's database?", sqlite3_errmsg(db));
 		rc = VIVA_EIO;
 		goto out;
 	}
-	h->version = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
-	stmt = NULL;
 	if (h->version > N_MIGRATIONS) {
 		snprintf(why, len, "its schema (%d) is newer than this viva's (%d): run the viva that wrote it, or a "
 			 "newer one", h->version, N_MIGRATIONS);
