@@ -631,6 +631,41 @@ static void sink_init(struct slack_reply *r, struct viva_env *env, const char *t
 	}
 }
 
+/* runtime_channel_reply: only channel posts make sense. */
+static int channel_send(struct reply *r, json_t *msg, unsigned flags)
+{
+	(void)r;
+	(void)msg;
+	(void)flags;
+	log_warn("a reply with nobody to answer (scheduled task, node report)", "hint=use reply_post_template");
+	return VIVA_EINVAL;
+}
+
+static int channel_post(struct reply *r, const char *channel, json_t *msg)
+{
+	struct viva_env *env = r->self;
+	json_t *args, *resp = NULL;
+	int rc;
+
+	if (!env->slack || !channel)
+		return VIVA_EUNAVAIL;
+	args = json_copy(msg);   /* shallow: only top-level keys are added */
+	json_object_set_new(args, "channel", json_string(channel));
+	rc = slack_call(env->slack, "chat.postMessage", args, &resp);
+	json_decref(args);
+	json_decref(resp);
+	return rc;
+}
+
+static const struct reply_ops channel_ops = { .send = channel_send, .post = channel_post };
+
+void runtime_channel_reply(struct reply *r, struct viva_env *env)
+{
+	memset(r, 0, sizeof(*r));
+	r->ops = &channel_ops;
+	r->self = env;
+}
+
 struct reply *runtime_reply_new(struct viva_env *env, const char *type, json_t *payload)
 {
 	struct slack_reply *r = xmalloc(sizeof(*r));

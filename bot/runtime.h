@@ -37,8 +37,13 @@ char *runtime_dedupe_key(const char *envelope_id, const char *type, json_t *payl
 struct reply *runtime_reply_new(struct viva_env *env, const char *type, json_t *payload);
 void runtime_reply_free(struct reply *r);
 
-/* Tell the user who sent payload something in one line (ephemeral, through
- * its response_url): viva is busy, viva restarted meanwhile. */
+/*
+ * A reply for work no user is waiting on (scheduled tasks, node reports):
+ * it can only post to channels (chat.postMessage); an answer to "the user"
+ * is logged and refused. r needs no freeing.
+ */
+void runtime_channel_reply(struct reply *r, struct viva_env *env);
+
 /*
  * At start-up, with env->timers running: the answers a previous process
  * deferred (Slack said 429, or did not answer) and kept in the store are
@@ -48,6 +53,8 @@ void runtime_reply_free(struct reply *r);
  */
 int runtime_resume_deferred(struct viva_env *env, size_t *resumed, size_t *dropped);
 
+/* Tell the user who sent payload something in one line (ephemeral, through
+ * its response_url): viva is busy, viva restarted meanwhile. */
 void runtime_tell(struct viva_env *env, json_t *payload, const char *text);
 
 #endif

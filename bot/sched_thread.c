@@ -7,6 +7,7 @@
 #include "bot/metrics.h"
 #include "bot/queue.h"
 #include "bot/reply.h"
+#include "bot/runtime.h"
 #include "bot/sched.h"
 #include "bot/slack/api.h"
 #include "bot/lib/alloc.h"
@@ -31,43 +32,16 @@ struct sched_thread {
 	bool stop;
 };
 
-/* Where a scheduled task's replies go: only channel posts make sense. */
-static int task_send(struct reply *r, json_t *msg, unsigned flags)
-{
-	(void)r;
-	(void)msg;
-	(void)flags;
-	log_warn("scheduled task tried to reply to nobody", "hint=use reply_post_template");
-	return VIVA_EINVAL;
-}
-
-static int task_post(struct reply *r, const char *channel, json_t *msg)
-{
-	struct viva_env *env = r->self;
-	json_t *args, *resp = NULL;
-	int rc;
-
-	if (!env->slack || !channel)
-		return VIVA_EUNAVAIL;
-	args = json_copy(msg);   /* shallow: only top-level keys are added */
-	json_object_set_new(args, "channel", json_string(channel));
-	rc = slack_call(env->slack, "chat.postMessage", args, &resp);
-	json_decref(args);
-	json_decref(resp);
-	return rc;
-}
-
-static const struct reply_ops task_ops = { .send = task_send, .post = task_post };
-
 int sched_run_task(struct viva_env *env, const char *name, int64_t slot)
 {
 	const struct sched_task *t = sched_task_lookup(name);
-	struct reply r = { .ops = &task_ops, .self = env };
+	struct reply r;
 	struct viva_ctx ctx;
 	int rc;
 
 	if (!t)
 		return VIVA_ENOENT;
+	runtime_channel_reply(&r, env);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.env = env;
 	ctx.reply = &r;

@@ -10,7 +10,8 @@
  *
  * The files of `viva serve`:
  *   serve.c           this: serve_run (the setup, the loop, the shutdown),
- *                     signals, SIGHUP's reload job, the loop's tick and turn
+ *                     signals, SIGHUP's reload job, the loop's tick and turn,
+ *                     node API requests (bot/httpd.c) queued for a worker
  *   serve_envelope.c  envelopes in: the loop's frame handlers (the scan and
  *                     fast path, the inbox, the ack, the queue)
  *   serve_pool.c      the job pool, and the spill of a backlog to the inbox
@@ -24,6 +25,7 @@
 #include "bot/model/config.h"
 #include "bot/lib/err.h"
 #include "bot/httpd.h"
+#include "handlers/node_api.h"
 #include "bot/lib/log.h"
 #include "bot/metrics.h"
 #include "bot/ops.h"
@@ -251,6 +253,32 @@ static void workers_idle(void *arg)
 	log_debug("workers idle; curl pool and heap trimmed", "queued=%zu", queue_length(s->q));
 }
 
+/* ---- the node API: requests under /v1/ run on a worker ------------------- */
+
+static void api_job_run(void *arg)
+{
+	struct http_request *req = arg;
+	struct serve *s = req->user;
+
+	node_api_serve(s->env, req);
+}
+
+static void api_job_drop(void *arg)
+{
+	http_request_drop(arg);
+}
+
+/* http_server_set_api's route, on the loop: queue it, never wait. */
+static int api_route(void *user, struct http_request *req)
+{
+	struct serve *s = user;
+
+	req->job.run = api_job_run;
+	req->job.drop = api_job_drop;
+	req->job.arg = req;
+	return queue_push(s->q, &req->job);
+}
+
 /*
  * Descriptors: the soft limit goes up to the hard one (systemd and
  * containers often start at 1024), so that outside calls and the HTTP
@@ -375,6 +403,8 @@ int serve_run(struct viva_env *env)
 		}
 	}
 	s->q = queue_new((size_t)cfg->queue_size);
+	if (s->http)
+		http_server_set_api(s->http, cfg->node_token, api_route, s);
 	serve_job_pool_init();
 	queue_on_idle(s->q, workers_idle, s);
 	if (queue_start_workers(s->q, cfg->workers) != VIVA_OK)

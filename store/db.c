@@ -181,6 +181,19 @@ static const char *const migrations[] = {
 	 * start-up replay and the expiry read only unfinished ones). */
 	"DROP INDEX inbox_state;"
 	"CREATE INDEX inbox_open ON inbox(received) WHERE state < 2;",
+	/* 11 -> 12: what nodes reported through the node API (store/nodes.h):
+	 * the node history `node show` lists. */
+	"CREATE TABLE node_reports ("
+	"  id INTEGER PRIMARY KEY,"
+	"  hostname TEXT NOT NULL,"
+	"  cluster TEXT NOT NULL,"
+	"  phase TEXT NOT NULL,"
+	"  ok INTEGER NOT NULL,"
+	"  kubelet_version TEXT NOT NULL,"
+	"  output TEXT NOT NULL,"
+	"  received INTEGER NOT NULL"
+	");"
+	"CREATE INDEX node_reports_host ON node_reports(hostname, id);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

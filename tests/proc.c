@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,4 +236,54 @@ json_t *http_get_json(const char *url)
 	json_t *j = json_loads(b, 0, NULL);
 	free(b);
 	return j;
+}
+
+char *http_raw(int port, const char *req, size_t len, long *status)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct timeval tv = { 10, 0 };
+	struct strbuf sb;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	size_t off = 0;
+	char buf[8192], *hdr_end, *body = NULL;
+
+	*status = 0;
+	if (fd < 0)
+		return NULL;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+		close(fd);
+		return NULL;
+	}
+	/* the server may answer and hang up before taking it all (413) */
+	while (off < len) {
+		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	sb_init(&sb);
+	for (int i = 0; i < 10000; i++) {
+		ssize_t n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			break;
+		sb_add(&sb, buf, (size_t)n);
+		hdr_end = sb.len ? strstr(sb.buf, "\r\n\r\n") : NULL;
+		if (hdr_end) {
+			const char *cl = strcasestr(sb.buf, "\r\ncontent-length:");
+			if (cl && cl < hdr_end &&
+			    sb.len >= (size_t)(hdr_end + 4 - sb.buf) + strtoul(cl + 17, NULL, 10))
+				break;
+		}
+	}
+	close(fd);
+	if (sb.len > 12 && strncmp(sb.buf, "HTTP/1.", 7) == 0)
+		*status = strtol(sb.buf + 9, NULL, 10);
+	hdr_end = sb.len ? strstr(sb.buf, "\r\n\r\n") : NULL;
+	if (hdr_end)
+		body = xstrdup(hdr_end + 4);
+	sb_release(&sb);
+	return body;
 }

@@ -47,6 +47,14 @@ char *http_get(const char *url, long *status);
 char *http_post(const char *url, const char *content_type, const char *body, long *status);
 /* GET a body that may hold any bytes: *len is its length. */
 char *http_get_n(const char *url, long *status, size_t *len);
+/*
+ * Send len bytes of a request as they are (any method, headers, body,
+ * malformed on purpose) to 127.0.0.1:port and read the answer until the
+ * server closes or a whole response (by Content-Length) is in, at most
+ * 10 s: returns the body (caller frees; NULL if no answer) and sets
+ * *status from the status line (0 if none).
+ */
+char *http_raw(int port, const char *req, size_t len, long *status);
 /* POST JSON text, parse the JSON answer (NULL if none). */
 json_t *http_post_json(const char *url, const char *json_text);
 json_t *http_get_json(const char *url);

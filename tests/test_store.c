@@ -20,6 +20,7 @@
 #include "store/envelopes.h"
 #include "store/images.h"
 #include "store/outbox.h"
+#include "store/nodes.h"
 #include "store/schedules.h"
 #include "store/services.h"
 
@@ -547,6 +548,58 @@ static void envelope__claim__new_then_dup(void **state)
 }
 
 /* Deferred answers: added, replaced as they change, listed oldest first, forgotten. */
+/* Reports per host, newest first; a host keeps its newest NODE_REPORTS_KEPT, others are untouched. */
+static void node_reports__newest_first_and_pruned_per_host(void **state)
+{
+	struct store_node_report r = { .hostname = "kube-a-dc1-w1", .cluster = "a", .phase = "join",
+				       .kubelet_version = "v1.25.6", .output = "", .received = 100 };
+	struct store_node_report *v = NULL;
+	struct store *st = NULL;
+	int64_t id = 0, first = 0;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	r.ok = false;
+	r.output = "[ERROR Port-10250]: Port 10250 is in use";
+	assert_int_equal(store_node_report_add(st, &r, &first), VIVA_OK);
+	r.hostname = "kube-a-dc1-w2";
+	r.ok = true;
+	r.output = "joined";
+	assert_int_equal(store_node_report_add(st, &r, NULL), VIVA_OK);
+	r.hostname = "kube-a-dc1-w1";
+	for (int i = 0; i < NODE_REPORTS_KEPT + 5; i++) {
+		r.received = 200 + i;
+		r.phase = i % 2 ? "upgrade" : "join";
+		assert_int_equal(store_node_report_add(st, &r, &id), VIVA_OK);
+	}
+	assert_int_equal(store_node_reports(st, "kube-a-dc1-w1", 100, &v, &n), VIVA_OK);
+	assert_int_equal(n, NODE_REPORTS_KEPT);
+	assert_int_equal(v[0].id, id);
+	assert_int_equal(v[0].received, 200 + NODE_REPORTS_KEPT + 4);
+	assert_string_equal(v[0].phase, "join");
+	assert_true(v[0].ok);
+	assert_string_equal(v[0].kubelet_version, "v1.25.6");
+	for (size_t i = 0; i < n; i++)
+		assert_true(v[i].id != first);   /* the oldest went */
+	store_node_reports_free(v, n);
+	/* the other host kept its one */
+	assert_int_equal(store_node_reports(st, "kube-a-dc1-w2", 100, &v, &n), VIVA_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].output, "joined");
+	store_node_reports_free(v, n);
+	assert_int_equal(store_node_reports(st, "kube-a-dc1-w1", 3, &v, &n), VIVA_OK);
+	assert_int_equal(n, 3);
+	store_node_reports_free(v, n);
+	assert_int_equal(store_node_reports(st, "nobody", 3, &v, &n), VIVA_OK);
+	assert_int_equal(n, 0);
+	store_node_reports_free(v, n);
+	r.hostname = "";
+	assert_int_equal(store_node_report_add(st, &r, NULL), VIVA_EINVAL);
+	assert_int_equal(store_node_reports(st, "x", 0, &v, &n), VIVA_EINVAL);
+	store_close(st);
+}
+
 static void outbox__put_replace_list_remove(void **state)
 {
 	struct store_outbox_entry *v = NULL;
@@ -894,6 +947,7 @@ int main(void)
 		T(audit__hostile_text__stored_literally),
 		T(envelope__claim__new_then_dup),
 		T(outbox__put_replace_list_remove),
+		T(node_reports__newest_first_and_pruned_per_host),
 		T(envelope__prune__removes_only_older),
 		T(envelope__concurrent_claims_one_store__one_winner_per_key),
 		T(envelope__concurrent_claims_own_stores__one_winner_per_key),
