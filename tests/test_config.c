@@ -695,6 +695,41 @@ static void config__templates_dir__env_beats_yaml_none_means_built_in(void **sta
 	assert_non_null(strstr(fx->err, "templates_dir"));
 }
 
+/* node_templates: its own key, else node/ in the templates directory, else the built-in trees. */
+static void config__node_templates__key_else_beside_templates_dir(void **state)
+{
+	struct fixture *fx = *state;
+	struct viva_config *c = &fx->cfg;
+
+	write_file("viva.yaml", "workers: 2\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_null(c->node_templates);   /* the built-in trees only */
+	config_release(c);
+
+	write_file("viva.yaml", "templates_dir: /srv/viva/templates\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->node_templates, "/srv/viva/templates/node");
+	config_release(c);
+
+	/* VIVA_TEMPLATES moves the default with it */
+	setenv("VIVA_TEMPLATES", "/from/env", 1);
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->node_templates, "/from/env/node");
+	config_release(c);
+
+	/* the key wins over the default */
+	write_file("viva.yaml", "templates_dir: /srv/t\nnode_templates: ~/nodes\n");
+	assert_int_equal(load(fx), VIVA_OK);
+	assert_string_equal(c->node_templates, "/home/tester/nodes");
+	config_release(c);
+	unsetenv("VIVA_TEMPLATES");
+
+	expect_yaml_fail(fx, "workers: 2\nnode_templates: \"a\\nb\"\n", VIVA_EINVAL,
+			 "viva.yaml:2: node_templates: must not contain control characters");
+	expect_yaml_fail(fx, "node_templates: [a]\n", VIVA_EINVAL,
+			 "viva.yaml:1: node_templates: expected a string, got a list");
+}
+
 static void config__registry_tls__ca_file_and_insecure(void **state)
 {
 	struct fixture *fx = *state;
@@ -1181,6 +1216,7 @@ int main(void)
 		T(config__bad_token_prefix__names_variable_not_value),
 		T(config__bad_env_values__name_the_variable),
 		T(config__templates_dir__env_beats_yaml_none_means_built_in),
+		T(config__node_templates__key_else_beside_templates_dir),
 		T(config__registry_tls__ca_file_and_insecure),
 		T(config__prometheus_credentials__basic_or_bearer_never_echoed),
 		T(config__unknown_key__error_with_line),

@@ -666,6 +666,32 @@ static void tmpl__load_dir_malformed__eparse_names_file(void **state)
 	free(dir);
 }
 
+/* node/ beside the message templates holds node file trees (a .json there is a node's file). */
+static void tmpl__load_dir__node_subdir_is_not_templates(void **state)
+{
+	char *dir = make_tmpdir();
+	struct tmpl_set *ts = NULL;
+	char err[512] = "";
+
+	(void)state;
+	make_dir(dir, "slack");
+	make_dir(dir, "node");
+	make_dir(dir, "node/1.25.6");
+	write_text(dir, "slack/ok.json", "{}");
+	write_text(dir, "node/1.25.6/daemon.json", "{\"max\": {{maxPods}}}");
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(tmpl_set_count(ts), 1);
+	tmpl_set_free(ts);
+	/* only the top level's node/: a deeper one is an ordinary folder */
+	make_dir(dir, "slack/node");
+	write_text(dir, "slack/node/x.json", "[1]");
+	assert_int_equal(tmpl_set_load_dir(dir, &ts, err, sizeof(err)), VIVA_OK);
+	assert_int_equal(tmpl_set_count(ts), 2);
+	tmpl_set_free(ts);
+	remove_tree(dir, 0);
+	free(dir);
+}
+
 static void tmpl__load_missing_dir__enoent(void **state)
 {
 	struct tmpl_set *ts = NULL;
@@ -1021,6 +1047,7 @@ int main(void)
 		cmocka_unit_test(tmpl__empty_bodies__work_is_bounded),
 		cmocka_unit_test(tmpl__load_dir__relative_names_and_render),
 		cmocka_unit_test(tmpl__load_dir_malformed__eparse_names_file),
+		cmocka_unit_test(tmpl__load_dir__node_subdir_is_not_templates),
 		cmocka_unit_test(tmpl__load_missing_dir__enoent),
 		cmocka_unit_test(tmpl__reload__replaces_or_keeps_old_set),
 		cmocka_unit_test(tmpl__reload_without_dir__einval),

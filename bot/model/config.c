@@ -14,6 +14,7 @@
 #include "bot/model/config_impl.h"
 #include "bot/model/dotenv.h"
 #include "bot/lib/alloc.h"
+#include "bot/lib/err.h"
 #include "bot/lib/text.h"
 
 #include <stdbool.h>
@@ -111,6 +112,9 @@ int config_load(struct viva_config *cfg, const char *env_file, char *err, size_t
 	if (rc)
 		goto out;
 	rc = config_apply_env(&ld);
+	/* after the environment: VIVA_TEMPLATES moves the default too */
+	if (rc == VIVA_OK && !cfg->node_templates && cfg->templates_dir)
+		cfg->node_templates = xasprintf("%s/node", cfg->templates_dir);
 out:
 	dotenv_release(&ld.dotenv);
 	if (rc)
@@ -130,7 +134,7 @@ void config_release(struct viva_config *cfg)
 		&cfg->slash_command, &cfg->timezone, &cfg->admin_usergroup, &cfg->loop_priority,
 		&cfg->channel_deploy, &cfg->channel_audit, &cfg->channel_nodes,
 		&cfg->pipelines_dir, &cfg->schedule_lag, &cfg->schedule_unused,
-		&cfg->link_bluegreen, &cfg->cluster_configs, &cfg->promql_unused_http,
+		&cfg->link_bluegreen, &cfg->cluster_configs, &cfg->node_templates, &cfg->promql_unused_http,
 		&cfg->promql_unused_kafka, &cfg->promql_unused_batch, &cfg->traffic_api_label,
 		&cfg->out_dir,
 	};

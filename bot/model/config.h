@@ -92,6 +92,13 @@ struct viva_config {
 	int deploy_timeout_s;     /* thresholds.deploy_timeout, default 10m: a rollout that takes longer fails */
 	char *link_bluegreen;     /* links.bluegreen, may be NULL */
 	char *cluster_configs;    /* cluster_configs, default ./clusters */
+	char *node_templates;     /* node_templates: the operator's node file trees, one
+	                           * <kubernetes version>/etc/... per folder, overriding the
+	                           * built-in templates/node/ file by file (SPEC 10.2).
+	                           * Default: "<templates_dir>/node" when templates_dir (or
+	                           * VIVA_TEMPLATES) is set, so one dumped directory holds
+	                           * the Slack, Kubernetes and node templates alike; else
+	                           * NULL, the built-in trees only */
 	char *promql_unused_http;   /* promql.unused_http (default in SPEC 8) */
 	char *promql_unused_kafka;  /* promql.unused_kafka */
 	char *promql_unused_batch;  /* promql.unused_batch */

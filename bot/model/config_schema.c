@@ -227,6 +227,7 @@ const struct field config_top_fields[] = {
 	{ .key = "thresholds", .kind = F_MAP, .sub = thresholds_fields },
 	{ .key = "links", .kind = F_MAP, .sub = links_fields },
 	{ .key = "cluster_configs", .kind = F_STR, .off = CFG(cluster_configs), .check = check_oneline, .home = true },
+	{ .key = "node_templates", .kind = F_STR, .off = CFG(node_templates), .check = check_oneline, .home = true },
 	{ .key = "promql", .kind = F_MAP, .sub = promql_fields },
 	{ .key = "traffic", .kind = F_MAP, .sub = traffic_fields },
 	{ .key = "templates_dir", .kind = F_STR, .off = CFG(templates_dir), .check = check_oneline, .home = true },

@@ -157,6 +157,10 @@ static int load_dir(struct loader *ld, const char *root, const char *rel, int de
 		/* ".", "..", and hidden files such as editor locks or swap files. */
 		if (de->d_name[0] == '.')
 			continue;
+		/* node/ holds node file trees (bot/nodes/nodefiles.h reads them):
+		 * a *.json there is a file for a node, not a message template */
+		if (depth == 0 && strcmp(de->d_name, "node") == 0)
+			continue;
 		crel = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		cpath = xasprintf("%s/%s", root, crel);
 		if (stat(cpath, &st) != 0) {
@@ -216,6 +220,12 @@ void tmpl_set_free(struct tmpl_set *ts)
 	free(ts);
 }
 
+/* A file of templates/node/ (node file trees, bot/nodes/nodefiles.h), whatever its name. */
+static bool is_node_file(const char *path)
+{
+	return strncmp(path, "node/", 5) == 0;
+}
+
 /*
  * The built-in *.json templates, name -> their index in builtin_files: a
  * template is parsed the first time it is rendered (resolve_locked), so a
@@ -230,7 +240,7 @@ static json_t *index_builtins(void)
 		const char *path = builtin_files[i].path;
 		char *name;
 
-		if (!ends_with(path, ".json"))
+		if (!ends_with(path, ".json") || is_node_file(path))
 			continue;   /* not a message template (node files, scripts) */
 		name = xstrndup(path, strlen(path) - strlen(".json"));
 		json_object_set_new(map, name, json_integer((json_int_t)i));
@@ -248,7 +258,7 @@ int tmpl_builtins_check(char *err, size_t errlen)
 		json_t *t = NULL;
 		char *name;
 
-		if (!ends_with(b->path, ".json"))
+		if (!ends_with(b->path, ".json") || is_node_file(b->path))
 			continue;
 		name = xstrndup(b->path, strlen(b->path) - strlen(".json"));
 		rc = parse_tmpl(name, (const char *)b->data, b->len, &t, err, errlen);

@@ -63,9 +63,11 @@ const char *tmpl_type_name(json_t *v);
  * each replaced by the file of the same name in dir when dir is not NULL
  * (VIVA_TEMPLATES / templates_dir: an operator's overrides). Files in dir
  * are every *.json under it (recursively, name = relative path without
- * ".json", e.g. "slack/help"). A malformed file fails the whole load with
- * VIVA_EPARSE and a message naming the file, line and column; a dir that
- * does not exist is VIVA_ENOENT (it was asked for: say so).
+ * ".json", e.g. "slack/help"), except under the top-level node/ (node
+ * file trees, bot/nodes/nodefiles.h, not message templates). A malformed
+ * file fails the whole load with VIVA_EPARSE and a message naming the
+ * file, line and column; a dir that does not exist is VIVA_ENOENT (it was
+ * asked for: say so).
  */
 int tmpl_set_load(const char *dir, struct tmpl_set **out, char *err, size_t errlen);
 /* Parse every built-in template (a set parses each at its first use):
