@@ -157,6 +157,11 @@ CORE_SRCS += bot/k8s/doctor.c
 CORE_SRCS += bot/doctor.c
 CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
+# bot/nodes: cluster configs and node files (SPEC 10.1, 10.2), a pure model.
+CORE_SRCS += bot/nodes/cluster.c
+CORE_SRCS += bot/nodes/cluster_parse.c
+CORE_SRCS += bot/nodes/cluster_check.c
+CORE_SRCS += bot/nodes/cluster_resolve.c
 
 MAIN_SRCS := bot/main.c
 
@@ -207,6 +212,7 @@ TESTS += tests/test_doctor
 TESTS += tests/test_packaging
 TESTS += tests/test_node_api
 TESTS += tests/test_node_report
+TESTS += tests/test_nodes
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
