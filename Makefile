@@ -162,6 +162,8 @@ CORE_SRCS += bot/nodes/cluster.c
 CORE_SRCS += bot/nodes/cluster_parse.c
 CORE_SRCS += bot/nodes/cluster_check.c
 CORE_SRCS += bot/nodes/cluster_resolve.c
+CORE_SRCS += bot/nodes/nodefiles.c
+CORE_SRCS += bot/nodes/nodefiles_tmpl.c
 
 MAIN_SRCS := bot/main.c
 

@@ -911,6 +911,630 @@ static void current__readers_and_reloads__each_holds_its_set(void **state)
 	cluster_current_release(&cur);
 }
 
+/* ---- node files ---------------------------------------------------------------------------- */
+
+/* f->nodes/<rel> (the operator's node_templates). */
+static void put_node(struct fx *f, const char *rel, const char *text)
+{
+	assert_true(mkdir(f->nodes, 0755) == 0 || errno == EEXIST);
+	put_in(f->nodes, rel, text);
+}
+
+/* The file at path in files, or NULL. */
+static const struct node_file *file_at(const struct node_files *files, const char *path)
+{
+	for (size_t i = 0; i < files->n; i++)
+		if (strcmp(files->v[i].path, path) == 0)
+			return &files->v[i];
+	return NULL;
+}
+
+static const char *content_at(const struct node_files *files, const char *path)
+{
+	const struct node_file *nf = file_at(files, path);
+
+	return nf ? nf->content : NULL;
+}
+
+static void render_ok(struct fx *f, const char *dir, const struct node_settings *s, struct node_files *out)
+{
+	int rc = nodefiles_render(dir, s, out, f->err, sizeof(f->err));
+
+	if (rc != VIVA_OK)
+		fprintf(stderr, "render: %s\n", f->err);
+	assert_int_equal(rc, VIVA_OK);
+}
+
+/* Render host with dir and expect failure rc; the error text is f->err. Nothing is served. */
+static void render_fails(struct fx *f, const char *dir, const char *host, int rc)
+{
+	struct node_settings *s = resolve_ok(f, host);
+	struct node_files out = { (struct node_file *)1, 7 };
+
+	assert_int_equal(nodefiles_render(dir, s, &out, f->err, sizeof(f->err)), rc);
+	assert_int_equal(out.n, 0);
+	assert_null(out.v);
+	node_settings_free(s);
+}
+
+static const char *const tree_paths[] = {
+	"/etc/NetworkManager/conf.d/k8s-cni.conf",
+	"/etc/containerd/config.toml",
+	"/etc/crictl.yaml",
+	"/etc/default/kubelet",
+	"/etc/kubernetes/kubelet-config.yaml",
+	"/etc/modules-load.d/k8s.conf",
+	"/etc/sysctl.d/99-kubernetes.conf",
+	"/etc/systemd/system/containerd.service",
+	"/etc/systemd/system/kubelet.service.d/10-viva.conf",
+	NULL,
+};
+
+static void render__builtin_tree__sorted_with_the_node_values(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s;
+	struct node_files files;
+	const char *c;
+	json_t *j;
+	size_t n = 0;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	s = resolve_ok(f, "kube-a-dc1-worker07");
+	render_ok(f, NULL, s, &files);
+	while (tree_paths[n])
+		n++;
+	assert_int_equal(files.n, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(files.v[i].path, tree_paths[i]);
+		assert_string_equal(files.v[i].mode, "0644");
+		assert_int_equal(strlen(files.v[i].content), files.v[i].len);
+		/* every placeholder replaced, every section tag gone */
+		assert_null(strstr(files.v[i].content, "{{"));
+		assert_null(strstr(files.v[i].content, "}}"));
+	}
+	c = content_at(&files, "/etc/kubernetes/kubelet-config.yaml");
+	assert_contains(c, "\nclusterDNS:\n  - 10.96.0.10\n");
+	assert_contains(c, "\ncgroupDriver: systemd\n");
+	assert_contains(c, "# The kubelet's configuration on kube-a-dc1-worker07 (worker of cluster a),\n"
+			"# Kubernetes 1.25.6, written by viva.\n");
+	c = content_at(&files, "/etc/containerd/config.toml");
+	assert_contains(c, "# containerd 1.7.2, runc 1.1.9 (/usr/local/sbin/runc),\n# CNI plugins 1.3.0 in /opt/cni/bin.");
+	assert_contains(c, "sandbox_image = \"registry.k8s.io/pause:3.8\"");
+	assert_contains(c, "default_runtime_name = \"runc\"\n");
+	assert_contains(c, "        SystemdCgroup = true\n\n  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n");
+	assert_null(strstr(c, "nvidia"));
+	assert_string_equal(content_at(&files, "/etc/default/kubelet"),
+			    "# Read by kubeadm's kubelet drop-in (EnvironmentFile), written by viva for kube-a-dc1-worker07.\n"
+			    "# The node labels viva keys on: cluster, datacenter, GPU.\n"
+			    "KUBELET_EXTRA_ARGS=\"--node-labels=viva/cluster=a,viva/datacenter=dc1,viva/gpu=false\"\n");
+	assert_contains(content_at(&files, "/etc/systemd/system/kubelet.service.d/10-viva.conf"),
+			"Environment=\"KUBELET_CONFIG_ARGS=--config=/etc/kubernetes/kubelet-config.yaml\"\n");
+	/* the API's list */
+	j = node_files_json(&files);
+	assert_int_equal(json_array_size(j), n);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 3), "path")), "/etc/default/kubelet");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 3), "mode")), "0644");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(j, 3), "content")), files.v[3].content);
+	json_decref(j);
+	node_files_release(&files);
+	assert_int_equal(files.n, 0);
+	node_settings_free(s);
+}
+
+static void render__gpu_and_master__sections_and_optional_values(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s;
+	struct node_files files;
+	const char *c;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	s = resolve_ok(f, "kube-a-dc1-gpu-worker01");
+	render_ok(f, NULL, s, &files);
+	c = content_at(&files, "/etc/containerd/config.toml");
+	assert_contains(c, "default_runtime_name = \"nvidia\"\n");
+	/* the section's own lines gone, its inside kept, no blank line added */
+	assert_contains(c, "        SystemdCgroup = true\n"
+			"\n"
+			"    # GPU node: the NVIDIA container runtime (CUDA 12.2.1_535.86.10_linux) is the\n"
+			"    # default, so the device plugin and GPU pods need no RuntimeClass\n"
+			"    [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.nvidia]\n");
+	assert_contains(c, "        BinaryName = \"/usr/bin/nvidia-container-runtime\"\n"
+			"        SystemdCgroup = true\n"
+			"\n"
+			"  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n");
+	assert_contains(content_at(&files, "/etc/default/kubelet"), "viva/gpu=true\"\n");
+	node_files_release(&files);
+	node_settings_free(s);
+	/* a master with an address: --node-ip; no datacenter label */
+	s = resolve_ok(f, "k8s-master-dc3");
+	render_ok(f, NULL, s, &files);
+	assert_contains(content_at(&files, "/etc/default/kubelet"),
+			"KUBELET_EXTRA_ARGS=\"--node-labels=viva/cluster=a,viva/gpu=false --node-ip=10.0.0.11\"\n");
+	assert_contains(content_at(&files, "/etc/kubernetes/kubelet-config.yaml"), "(master of cluster a)");
+	node_files_release(&files);
+	node_settings_free(s);
+}
+
+/* The same node and trees give the same bytes, whatever came in between. */
+static void render__twice__identical_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s, *other;
+	struct node_files one, two, three;
+	char *ja, *jb;
+	json_t *j;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	put_node(f, "1.25.6/etc/zz/extra.conf", "x={{podSubnet}}\n");
+	put_node(f, "1.25.6/etc/aa/first.conf", "{{#gpu}}gpu{{/gpu}}{{^gpu}}cpu{{/gpu}} {{hostname}}\n");
+	s = resolve_ok(f, "kube-a-dc1-worker07");
+	other = resolve_ok(f, "kube-a-dc1-gpu-worker01");
+	render_ok(f, f->nodes, s, &one);
+	render_ok(f, f->nodes, other, &three);
+	render_ok(f, f->nodes, s, &two);
+	assert_int_equal(one.n, two.n);
+	assert_int_equal(one.n, 11);
+	for (size_t i = 0; i < one.n; i++) {
+		assert_string_equal(one.v[i].path, two.v[i].path);
+		assert_string_equal(one.v[i].mode, two.v[i].mode);
+		assert_int_equal(one.v[i].len, two.v[i].len);
+		assert_memory_equal(one.v[i].content, two.v[i].content, one.v[i].len);
+	}
+	j = node_files_json(&one);
+	ja = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	j = node_files_json(&two);
+	jb = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	assert_string_equal(ja, jb);
+	/* and the operator's files sort in with the built-in ones */
+	assert_string_equal(one.v[0].path, "/etc/NetworkManager/conf.d/k8s-cni.conf");
+	assert_string_equal(one.v[1].path, "/etc/aa/first.conf");
+	assert_string_equal(one.v[1].content, "cpu kube-a-dc1-worker07\n");
+	assert_string_equal(one.v[10].path, "/etc/zz/extra.conf");
+	assert_string_equal(one.v[10].content, "x=10.244.0.0/16\n");
+	assert_string_equal(content_at(&three, "/etc/aa/first.conf"), "gpu kube-a-dc1-gpu-worker01\n");
+	free(ja);
+	free(jb);
+	node_files_release(&one);
+	node_files_release(&two);
+	node_files_release(&three);
+	node_settings_free(s);
+	node_settings_free(other);
+}
+
+static void render__missing_version__error_names_it(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s;
+	struct node_files files;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	render_fails(f, NULL, "previous-version-node", VIVA_ENOENT);
+	assert_string_equal(f->err, "no node files for Kubernetes 1.21.6: no templates/node/1.21.6/ built into viva, "
+			    "and no node_templates directory (versions with node files: 1.25.6, 1.26.3)");
+	put_node(f, "1.9.0/etc/a.conf", "a\n");
+	put_node(f, "1.27.1/etc/b.conf", "b\n");
+	render_fails(f, f->nodes, "previous-version-node", VIVA_ENOENT);
+	assert_contains(f->err, "no node files for Kubernetes 1.21.6: neither templates/node/1.21.6/ built into viva nor ");
+	assert_contains(f->err, "/node/1.21.6/ (versions with node files: 1.9.0, 1.25.6, 1.26.3, 1.27.1)");
+	/* the version is the node's: 1.26.3 has its own pause image */
+	put(f, "a.yaml", "common:\n  cluster: 1.26.3\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			 "  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n");
+	assert_int_equal(load(f), VIVA_OK);
+	s = resolve_ok(f, "kube-a-dc1-w1");
+	render_ok(f, NULL, s, &files);
+	assert_contains(content_at(&files, "/etc/containerd/config.toml"), "pause:3.9");
+	assert_contains(content_at(&files, "/etc/kubernetes/kubelet-config.yaml"), "Kubernetes 1.26.3");
+	node_files_release(&files);
+	node_settings_free(s);
+}
+
+static void render__operator_directory__overrides_adds_and_skips(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s;
+	struct node_files files, builtin;
+	char *p;
+	json_t *vs;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	put_node(f, "1.25.6/etc/crictl.yaml", "runtime-endpoint: unix:///run/containerd/containerd.sock\n"
+					      "# {{hostname}} in {{datacenter}}\n");
+	put_node(f, "1.25.6/etc/chrony/chrony.conf", "server ntp.{{datacenter}}.example.com iburst\n");
+	put_node(f, "1.25.6/etc/profile.d/viva-node.sh", "export VIVA_CLUSTER={{cluster}}\n");
+	p = xasprintf("%s/1.25.6/etc/profile.d/viva-node.sh", f->nodes);
+	assert_int_equal(chmod(p, 0755), 0);
+	free(p);
+	/* never served */
+	put_node(f, "1.25.6/README.md", "# my trees {{nope}}\n");
+	put_node(f, "1.25.6/notes/x.conf", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/README.md", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/kubernetes/README", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/kubernetes/kubelet.conf", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/crictl.yaml~", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/.crictl.yaml.swp", "{{nope}}\n");
+	put_node(f, "1.25.6/etc/.git/config", "{{nope}}\n");
+	s = resolve_ok(f, "kube-a-dc1-worker07");
+	render_ok(f, f->nodes, s, &files);
+	render_ok(f, NULL, s, &builtin);
+	assert_int_equal(files.n, builtin.n + 2);
+	assert_string_equal(content_at(&files, "/etc/crictl.yaml"),
+			    "runtime-endpoint: unix:///run/containerd/containerd.sock\n# kube-a-dc1-worker07 in dc1\n");
+	assert_string_equal(content_at(&files, "/etc/chrony/chrony.conf"), "server ntp.dc1.example.com iburst\n");
+	assert_string_equal(file_at(&files, "/etc/chrony/chrony.conf")->mode, "0644");
+	assert_string_equal(file_at(&files, "/etc/profile.d/viva-node.sh")->mode, "0755");
+	/* the others are the built-in ones, byte for byte */
+	for (size_t i = 0; i < builtin.n; i++)
+		if (strcmp(builtin.v[i].path, "/etc/crictl.yaml") != 0)
+			assert_string_equal(content_at(&files, builtin.v[i].path), builtin.v[i].content);
+	for (size_t i = 0; i < files.n; i++) {
+		assert_null(strstr(files.v[i].path, "README"));
+		assert_null(strstr(files.v[i].path, "kubelet.conf"));
+		assert_null(strstr(files.v[i].path, "notes"));
+		assert_null(strstr(files.v[i].path, "~"));
+		assert_null(strstr(files.v[i].path, "/."));
+	}
+	node_files_release(&files);
+	node_files_release(&builtin);
+	/* a link inside the directory shares a file between versions */
+	put_node(f, "1.26.3/etc/placeholder", "x\n");
+	p = xasprintf("%s/1.26.3/etc/chrony.conf", f->nodes);
+	assert_int_equal(symlink("../../1.25.6/etc/chrony/chrony.conf", p), 0);
+	free(p);
+	node_settings_free(s);
+	put(f, "b.yaml", "common:\n  cluster: 1.26.3\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			 "  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n");
+	assert_int_equal(load(f), VIVA_OK);
+	s = resolve_ok(f, "kube-b-dc7-w1");
+	render_ok(f, f->nodes, s, &files);
+	assert_string_equal(content_at(&files, "/etc/chrony.conf"), "server ntp.dc7.example.com iburst\n");
+	node_files_release(&files);
+	node_settings_free(s);
+	/* a missing directory: the built-in trees */
+	s = resolve_ok(f, "kube-a-dc1-worker07");
+	p = xasprintf("%s/absent", f->root);
+	render_ok(f, p, s, &files);
+	assert_int_equal(files.n, 9);
+	node_files_release(&files);
+	free(p);
+	node_settings_free(s);
+	vs = nodefiles_versions(f->nodes);
+	p = json_dumps(vs, JSON_COMPACT);
+	assert_string_equal(p, "[\"1.25.6\",\"1.26.3\"]");
+	free(p);
+	json_decref(vs);
+	/* README.md is built in (dumped for operators) but never a node's file */
+	assert_non_null(builtin_find("node/README.md"));
+}
+
+/* An operator file with text at line 3 of f->nodes/1.25.6/etc/t.conf, rendered for a plain worker. */
+static void expect_template_error(struct fx *f, const char *text, const char *want)
+{
+	char *want_full = xasprintf("%s/1.25.6/etc/t.conf:%s", f->nodes, want);
+
+	put_node(f, "1.25.6/etc/t.conf", text);
+	render_fails(f, f->nodes, "kube-a-dc1-worker07", VIVA_EINVAL);
+	if (strcmp(f->err, want_full) != 0) {
+		fprintf(stderr, "for %s\nwant %s\ngot  %s\n", text, want_full, f->err);
+		fail();
+	}
+	free(want_full);
+}
+
+static void render__template_errors__file_line_and_key(void **state)
+{
+	struct fx *f = *state;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	expect_template_error(f, "a\nb\nc={{nope}}\n",
+			      "3: unknown placeholder {{nope}}: not a setting of the node nor a key of its cluster config");
+	/* even where the node would not render it (a worker without a GPU) */
+	expect_template_error(f, "a\n{{#gpu}}\n{{ cudaVersoin }}\n{{/gpu}}\n",
+			      "3: unknown placeholder {{cudaVersoin}}: not a setting of the node nor a key of its "
+			      "cluster config");
+	expect_template_error(f, "{{#nope}}x{{/nope}}\n",
+			      "1: unknown placeholder {{nope}}: not a setting of the node nor a key of its cluster config");
+	expect_template_error(f, "x\n\ny {{ host name }}\n",
+			      "3: malformed placeholder {{ host name }} (a placeholder is {{key}}, {{#key}}, {{^key}} or "
+			      "{{/key}}, key being [A-Za-z_][A-Za-z0-9_]*)");
+	expect_template_error(f, "{{{hostname}}}\n", "1: malformed placeholder {{{hostname}} (a placeholder is "
+			      "{{key}}, {{#key}}, {{^key}} or {{/key}}, key being [A-Za-z_][A-Za-z0-9_]*)");
+	expect_template_error(f, "a {{hostname\n}}\n", "1: a {{ without its }} on the same line");
+	expect_template_error(f, "x\n{{#gpu}}\ny\n", "2: {{#gpu}} is not closed (no {{/gpu}})");
+	expect_template_error(f, "{{^gpu}}\n", "1: {{^gpu}} is not closed (no {{/gpu}})");
+	expect_template_error(f, "{{#gpu}}{{#role}}{{/gpu}}{{/role}}\n", "1: {{/gpu}} does not close {{#role}} of line 1");
+	expect_template_error(f, "a\n{{/gpu}}\n", "2: {{/gpu}} closes no section");
+	{
+		char deep[512] = "";
+
+		for (int i = 0; i < 17; i++)
+			strcat(deep, "{{#gpu}}");
+		expect_template_error(f, deep, "1: sections nested deeper than 16");
+	}
+	/* not text */
+	put_node(f, "1.25.6/etc/t.conf", "caf\xe9\n");
+	render_fails(f, f->nodes, "kube-a-dc1-worker07", VIVA_EINVAL);
+	assert_contains(f->err, "/1.25.6/etc/t.conf: is not UTF-8 text");
+	{
+		char *p = xasprintf("%s/1.25.6/etc/t.conf", f->nodes);
+		FILE *fp = fopen(p, "w");
+
+		assert_non_null(fp);
+		fwrite("a\0b", 1, 3, fp);
+		fclose(fp);
+		free(p);
+	}
+	render_fails(f, f->nodes, "kube-a-dc1-worker07", VIVA_EINVAL);
+	assert_contains(f->err, "/1.25.6/etc/t.conf: contains a NUL byte (node files are text)");
+}
+
+static void render__syntax__sections_spaces_crlf_and_verbatim_values(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *s;
+	struct node_files files;
+	/* a value is never read as a template: {{lbrace}} gives a literal "{{" */
+	char *cfg = xasprintf("common:\n  cluster: 1.25.6\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			"  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n"
+			"  lbrace: \"{{\"\n  tricky: \"{{hostname}} & <b> \\\"q\\\" $x\"\n  empty_ok: \"false\"\n");
+	put(f, "a.yaml", cfg);
+	assert_int_equal(load(f), VIVA_OK);
+	put_node(f, "1.25.6/etc/t.conf",
+		 "lit={{lbrace}}x}}\n"
+		 "raw={{ tricky }}\n"
+		 "  {{#gpu}}  \n"
+		 "gpu only\n"
+		 "  {{/gpu}}\n"
+		 "{{^gpu}}\n"
+		 "no gpu\n"
+		 "{{/gpu}}\n"
+		 "inline=[{{#gpu}}g{{/gpu}}{{^gpu}}c{{/gpu}}]\n"
+		 "{{#role}}{{^empty_ok}}nested {{role}}{{/empty_ok}}{{/role}}\n"
+		 "crlf\r\n"
+		 "{{#role}}\r\n"
+		 "in\r\n"
+		 "{{/role}}\r\n"
+		 "end {{hostname}}");
+	s = resolve_ok(f, "kube-a-dc1-w1");
+	render_ok(f, f->nodes, s, &files);
+	assert_string_equal(content_at(&files, "/etc/t.conf"),
+			    "lit={{x}}\n"
+			    "raw={{hostname}} & <b> \"q\" $x\n"
+			    "no gpu\n"
+			    "inline=[c]\n"
+			    "nested worker\n"
+			    "crlf\r\n"
+			    "in\r\n"
+			    "end kube-a-dc1-w1");
+	node_files_release(&files);
+	node_settings_free(s);
+	free(cfg);
+}
+
+static void render__hostile_operator_files__refused_never_cut(void **state)
+{
+	struct fx *f = *state;
+	char *p, *big;
+	size_t n = (size_t)2 << 20;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	put_in(f->root, "secret.conf", "password\n");
+	put_node(f, "1.25.6/etc/ok.conf", "ok\n");
+	/* a link out of the directory, absolute or relative, or to a device */
+	p = xasprintf("%s/1.25.6/etc/evil.conf", f->nodes);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EDENIED);
+	assert_contains(f->err, "/1.25.6/etc/evil.conf: a link out of the directory");
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("../../../secret.conf", p), 0);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EDENIED);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink("/dev/zero", p), 0);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EDENIED);
+	assert_int_equal(unlink(p), 0);
+	/* a FIFO: refused at once, never waited on */
+	assert_int_equal(mkfifo(p, 0644), 0);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EINVAL);
+	assert_contains(f->err, "/1.25.6/etc/evil.conf: not a regular file");
+	assert_int_equal(unlink(p), 0);
+	/* a linked folder */
+	assert_int_equal(symlink("/etc", p), 0);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EDENIED);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	/* a file too large */
+	big = xmalloc(n + 1);
+	memset(big, 'x', n);
+	big[n] = '\0';
+	put_node(f, "1.25.6/etc/big.conf", big);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
+	assert_contains(f->err, "/1.25.6/etc/big.conf: larger than the limit of 1 MiB");
+	p = xasprintf("%s/1.25.6/etc/big.conf", f->nodes);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	/* 8 MiB in all */
+	big[1000000] = '\0';
+	for (int i = 0; i < 9; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "1.25.6/etc/big/%d.conf", i);
+		put_node(f, name, big);
+	}
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
+	assert_string_equal(f->err, "the node files for Kubernetes 1.25.6 are larger than 8 MiB in all");
+	p = xasprintf("%s/1.25.6/etc/big", f->nodes);
+	test_rm_rf(p);
+	free(p);
+	free(big);
+	/* names that could mean something else somewhere */
+	put_node(f, "1.25.6/etc/bad name.conf", "x\n");
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EINVAL);
+	assert_contains(f->err, "/1.25.6/etc/bad name.conf: not a usable file name (letters, digits and . _ @ + - only)");
+	p = xasprintf("%s/1.25.6/etc/bad name.conf", f->nodes);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	put_node(f, "1.25.6/etc/new\nline", "x\n");
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_EINVAL);
+	assert_contains(f->err, "/1.25.6/etc/new?line: not a usable file name");
+	assert_null(strchr(f->err, '\n'));
+	p = xasprintf("%s/1.25.6/etc/new\nline", f->nodes);
+	assert_int_equal(unlink(p), 0);
+	free(p);
+	/* the version folder itself a link */
+	p = xasprintf("%s/1.26.3", f->nodes);
+	assert_int_equal(symlink("1.25.6", p), 0);
+	free(p);
+	put(f, "b.yaml", "common:\n  cluster: 1.26.3\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			 "  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n");
+	assert_int_equal(load(f), VIVA_OK);
+	render_fails(f, f->nodes, "kube-b-dc1-w1", VIVA_EINVAL);
+	assert_contains(f->err, "/1.26.3: not a folder (a link or a file)");
+	/* what is left is fine again */
+	{
+		struct node_settings *s = resolve_ok(f, "kube-a-dc1-w1");
+		struct node_files files;
+
+		render_ok(f, f->nodes, s, &files);
+		assert_string_equal(content_at(&files, "/etc/ok.conf"), "ok\n");
+		node_files_release(&files);
+		node_settings_free(s);
+	}
+}
+
+static void render__limits__count_depth_and_output_bounded(void **state)
+{
+	struct fx *f = *state;
+	char *cfg, *big, *tmpl, *p;
+	size_t n = 600 * 1000;
+
+	put(f, "a.yaml", cluster_a);
+	assert_int_equal(load(f), VIVA_OK);
+	for (int i = 0; i < 300; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "1.25.6/etc/many/f%03d.conf", i);
+		put_node(f, name, "x\n");
+	}
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
+	assert_string_equal(f->err, "the node files for Kubernetes 1.25.6 are more than 256 files");
+	p = xasprintf("%s/1.25.6/etc/many", f->nodes);
+	test_rm_rf(p);
+	free(p);
+	put_node(f, "1.25.6/etc/a/b/c/d/e/f/g/h/i/deep.conf", "x\n");
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
+	assert_contains(f->err, "folders nested deeper than 8");
+	p = xasprintf("%s/1.25.6/etc/a", f->nodes);
+	test_rm_rf(p);
+	free(p);
+	/* a 600 KB value used 15 times: past 8 MiB out */
+	big = xmalloc(n + 1);
+	memset(big, 'v', n);
+	big[n] = '\0';
+	cfg = xasprintf("common:\n  cluster: 1.25.6\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			"  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n  big: %s\n", big);
+	put(f, "a.yaml", cfg);
+	assert_int_equal(load(f), VIVA_OK);
+	tmpl = xstrdup("");
+	for (int i = 0; i < 15; i++) {
+		char *next = xasprintf("%s{{big}}\n", tmpl);
+
+		free(tmpl);
+		tmpl = next;
+	}
+	put_node(f, "1.25.6/etc/out.conf", tmpl);
+	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
+	assert_contains(f->err, "/1.25.6/etc/out.conf: renders more than the node files may hold");
+	free(tmpl);
+	free(cfg);
+	free(big);
+}
+
+static void check__versions_and_set__problems_listed_up_front(void **state)
+{
+	struct fx *f = *state;
+	struct node_settings *sample;
+	json_t *probs = json_array(), *p;
+	char *dump;
+
+	put(f, "a.yaml", cluster_a);
+	put(f, "b.yaml", "common:\n  cluster: 1.26.3\n  runcVersion: 1.1.9\n  criVersion: 1.7.2\n"
+			 "  cniPluginVersion: 1.3.0\n  clusterDNS: 10.96.0.10\n  apiServer: 10.0.0.1:6443\n"
+			 "worker:\n  w1: {}\n  w2: {}\n  w3: { version: { kubernetes: 1.20.1 } }\n");
+	assert_int_equal(load(f), VIVA_OK);
+	/* the built-in trees need nothing but what every node has */
+	assert_int_equal(cluster_resolve_in(f->set, "b", "kube-b-x-y", &sample, f->err, sizeof(f->err)), VIVA_OK);
+	assert_int_equal(nodefiles_check(NULL, sample, probs), VIVA_OK);
+	assert_int_equal(json_array_size(probs), 0);
+	assert_int_equal(nodefiles_check(f->nodes, sample, probs), VIVA_OK);   /* no such directory yet */
+	/* an operator's version using a key only cluster a has */
+	put_node(f, "1.26.3/etc/pods.conf", "cidr={{podSubnet}}\n");
+	put_node(f, "1.27.1/etc/x.conf", "{{oops}}\n");
+	assert_int_equal(nodefiles_check(f->nodes, sample, probs), VIVA_EINVAL);
+	assert_int_equal(json_array_size(probs), 2);
+	p = json_array_get(probs, 0);
+	assert_string_equal(json_string_value(json_object_get(p, "version")), "1.26.3");
+	assert_contains(json_string_value(json_object_get(p, "error")), "/1.26.3/etc/pods.conf:1: unknown placeholder "
+			"{{podSubnet}}");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(probs, 1), "version")), "1.27.1");
+	node_settings_free(sample);
+	json_array_clear(probs);
+
+	/* the set: a's nodes run 1.25.6 (fine) and 1.21.6 (no tree); b's run 1.26.3 (podSubnet unknown)
+	 * and 1.20.1 (no tree); w1 and w2 repeat b's common problem and are left out */
+	assert_int_equal(nodefiles_check_set(f->nodes, f->set, probs), VIVA_EINVAL);
+	dump = json_dumps(probs, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_int_equal(json_array_size(probs), 3);
+	p = json_array_get(probs, 0);
+	assert_string_equal(json_string_value(json_object_get(p, "cluster")), "a");
+	assert_string_equal(json_string_value(json_object_get(p, "host")), "previous-version-node");
+	assert_string_equal(json_string_value(json_object_get(p, "version")), "1.21.6");
+	assert_contains(json_string_value(json_object_get(p, "error")), "no node files for Kubernetes 1.21.6");
+	p = json_array_get(probs, 1);
+	assert_string_equal(json_string_value(json_object_get(p, "cluster")), "b");
+	assert_null(json_object_get(p, "host"));
+	assert_contains(json_string_value(json_object_get(p, "error")), "unknown placeholder {{podSubnet}}");
+	p = json_array_get(probs, 2);
+	assert_string_equal(json_string_value(json_object_get(p, "host")), "w3");
+	assert_contains(json_string_value(json_object_get(p, "error")), "no node files for Kubernetes 1.20.1");
+	free(dump);
+	json_decref(probs);
+}
+
+/* The built-in trees as shipped: in viva, one per version, README beside them. */
+static void builtin__node_trees__embedded_with_modes(void **state)
+{
+	const struct builtin_file *b = builtin_find("node/1.25.6/etc/containerd/config.toml");
+	size_t per_version[2] = { 0, 0 };
+
+	(void)state;
+	assert_non_null(b);
+	assert_int_equal(b->mode, 0644);
+	assert_non_null(builtin_find("node/1.26.3/etc/kubernetes/kubelet-config.yaml"));
+	for (size_t i = 0; i < builtin_files_len; i++) {
+		if (strncmp(builtin_files[i].path, "node/1.25.6/", 12) == 0)
+			per_version[0]++;
+		if (strncmp(builtin_files[i].path, "node/1.26.3/", 12) == 0)
+			per_version[1]++;
+		/* no kubelet.conf is shipped, and no .json: it would look like a message template */
+		if (strncmp(builtin_files[i].path, "node/", 5) == 0) {
+			assert_null(strstr(builtin_files[i].path, "kubelet.conf"));
+			assert_null(strstr(builtin_files[i].path, ".json"));
+		}
+	}
+	assert_int_equal(per_version[0], 9);
+	assert_int_equal(per_version[1], 9);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -935,6 +1559,17 @@ int main(void)
 		T(accessors__config__hosts_groups_parallel_tree),
 		T(kube_clusters__configs_naming_a_missing_one__reported),
 		T(current__readers_and_reloads__each_holds_its_set),
+		T(render__builtin_tree__sorted_with_the_node_values),
+		T(render__gpu_and_master__sections_and_optional_values),
+		T(render__twice__identical_bytes),
+		T(render__missing_version__error_names_it),
+		T(render__operator_directory__overrides_adds_and_skips),
+		T(render__template_errors__file_line_and_key),
+		T(render__syntax__sections_spaces_crlf_and_verbatim_values),
+		T(render__hostile_operator_files__refused_never_cut),
+		T(render__limits__count_depth_and_output_bounded),
+		T(check__versions_and_set__problems_listed_up_front),
+		T(builtin__node_trees__embedded_with_modes),
 	};
 
 	/* the loads log each skipped file; the report is what is checked */
