@@ -754,6 +754,10 @@ static void reload__change_report__added_removed_changed_keys(void **state)
 	assert_int_equal(json_array_size(f->rep.removed), 0);   /* b.yaml is still there */
 	/* an unchanged file keeps its object: readers holding it see no change */
 	assert_ptr_equal(cluster_set_find(f->set, "b"), b_before);
+	text = cluster_report_format(&f->rep);
+	assert_string_equal(text, "added: c\nchanged: a (common.cluster, worker.kube-a-dc1-other, "
+			    "worker.kube-a-dc1-plain, upgrade.parallel)");
+	free(text);
 	assert_string_equal(cluster_config_version(cluster_set_find(f->set, "a")), "1.26.3");
 	assert_int_equal(cluster_config_parallel(cluster_set_find(f->set, "a")), 3);
 
@@ -1206,7 +1210,7 @@ static void render__operator_directory__overrides_adds_and_skips(void **state)
 	node_files_release(&files);
 	free(p);
 	node_settings_free(s);
-	vs = nodefiles_versions(f->nodes);
+	assert_int_equal(nodefiles_versions(f->nodes, &vs, f->err, sizeof(f->err)), VIVA_OK);
 	p = json_dumps(vs, JSON_COMPACT);
 	assert_string_equal(p, "[\"1.25.6\",\"1.26.3\"]");
 	free(p);
@@ -1453,8 +1457,29 @@ static void render__limits__count_depth_and_output_bounded(void **state)
 	}
 	put_node(f, "1.25.6/etc/out.conf", tmpl);
 	render_fails(f, f->nodes, "kube-a-dc1-w1", VIVA_ERANGE);
-	assert_contains(f->err, "/1.25.6/etc/out.conf: renders more than the node files may hold");
+	assert_contains(f->err, "/1.25.6/etc/out.conf: the node files would be larger than 8 MiB");
 	free(tmpl);
+	/* a directory too big to list: said, not listed in part */
+	for (int i = 0; i < 4100; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "junk%04d", i);
+		put_node(f, name, "");
+	}
+	{
+		struct node_settings *s = resolve_ok(f, "kube-a-dc1-w1");
+		json_t *vs = NULL, *probs = json_array();
+
+		assert_int_equal(nodefiles_versions(f->nodes, &vs, f->err, sizeof(f->err)), VIVA_ERANGE);
+		assert_contains(f->err, "(node_templates) has more than 4096 entries");
+		assert_non_null(vs);
+		assert_int_equal(nodefiles_check(f->nodes, s, probs), VIVA_EINVAL);
+		assert_contains(json_string_value(json_object_get(json_array_get(probs, 0), "error")),
+				"has more than 4096 entries");
+		json_decref(vs);
+		json_decref(probs);
+		node_settings_free(s);
+	}
 	free(cfg);
 	free(big);
 }

@@ -108,8 +108,8 @@ static void fill_vars(struct node_settings *s, const json_t *merged)
 		json_object_set_new(s->labels, "viva/datacenter", json_string(s->datacenter));
 	s->vars = json_object();
 	json_object_foreach((json_t *)merged, key, val) {
-		if (json_is_string(val))
-			json_object_set(s->vars, key, val);
+		if (json_is_string(val))   /* a copy: the settings outlive the set */
+			set_var(s->vars, key, json_string_value(val));
 		else if (json_is_boolean(val))
 			set_var(s->vars, key, json_is_true(val) ? "true" : "false");
 	}

@@ -25,7 +25,7 @@
 
 #define FILE_MAX      ((size_t)1 << 20)
 #define TREE_IN_MAX   ((size_t)8 << 20)
-#define TREE_OUT_MAX  ((size_t)8 << 20)
+#define TREE_OUT_MAX  NODETMPL_OUT_MAX
 #define TREE_FILES    256
 /* Entries looked at in one walk (files, folders, skipped names). */
 #define TREE_ENTRIES  4096
@@ -331,10 +331,11 @@ out:
 
 static char *versions_text(const char *dir)
 {
-	json_t *vs = nodefiles_versions(dir), *v;
+	json_t *vs = NULL, *v;
 	struct strbuf sb;
 	size_t i;
 
+	nodefiles_versions(dir, &vs, NULL, 0);   /* for a message: what can be listed */
 	sb_init(&sb);
 	json_array_foreach(vs, i, v)
 		sb_addf(&sb, "%s%s", i ? ", " : "", json_string_value(v));
@@ -438,58 +439,69 @@ static void add_unique(char ***v, size_t *n, size_t *cap, const char *name)
 	(*v)[(*n)++] = xstrdup(name);
 }
 
-json_t *nodefiles_versions(const char *dir)
+int nodefiles_versions(const char *dir, json_t **out, char *err, size_t errlen)
 {
 	char **v = NULL;
 	size_t n = 0, cap = 0, seen = 0;
-	json_t *out = json_array();
-	int dfd = -1;
+	int dfd = -1, rc;
 	DIR *d = NULL;
 	struct dirent *de;
 
+	*out = json_array();
 	for (size_t i = 0; i < builtin_files_len; i++) {
 		const char *p = builtin_files[i].path, *slash;
+		char *name;
 
 		if (strncmp(p, "node/", 5) != 0 || !(slash = strchr(p + 5, '/')))
 			continue;
-		{
-			char *name = xstrndup(p + 5, (size_t)(slash - p - 5));
-
-			if (version_ok(name))
-				add_unique(&v, &n, &cap, name);
-			free(name);
-		}
+		name = xstrndup(p + 5, (size_t)(slash - p - 5));
+		if (version_ok(name))
+			add_unique(&v, &n, &cap, name);
+		free(name);
 	}
-	if (open_dir(dir, &dfd, NULL, 0) == VIVA_OK && dfd >= 0 && (d = fdopendir(dfd)) != NULL) {
-		while ((de = readdir(d)) != NULL && ++seen <= TREE_ENTRIES) {
-			struct stat st;
-
-			if (version_ok(de->d_name) && fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-			    S_ISDIR(st.st_mode))
-				add_unique(&v, &n, &cap, de->d_name);
-		}
-		closedir(d);   /* closes dfd */
-	} else if (dfd >= 0) {
+	rc = open_dir(dir, &dfd, err, errlen);
+	if (rc == VIVA_OK && dfd >= 0 && !(d = fdopendir(dfd))) {
 		close(dfd);
+		viva_errf(err, errlen, "the node templates directory %s (node_templates) cannot be listed", dir);
+		rc = VIVA_EIO;
 	}
+	while (d && rc == VIVA_OK && (de = readdir(d)) != NULL) {
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (++seen > TREE_ENTRIES) {
+			/* the versions past the limit would be missed: say so rather than list some */
+			viva_errf(err, errlen, "the node templates directory %s (node_templates) has more than %d "
+				  "entries", dir, TREE_ENTRIES);
+			rc = VIVA_ERANGE;
+		} else if (version_ok(de->d_name) && fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			   S_ISDIR(st.st_mode)) {
+			add_unique(&v, &n, &cap, de->d_name);
+		}
+	}
+	if (d)
+		closedir(d);   /* and dfd */
 	if (n)
 		qsort(v, n, sizeof(*v), cmp_version);
 	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(out, json_string(v[i]));
+		json_array_append_new(*out, json_string(v[i]));
 		free(v[i]);
 	}
 	free(v);
-	return out;
+	return rc;
 }
 
 int nodefiles_check(const char *dir, const struct node_settings *sample, json_t *problems)
 {
-	json_t *vs = nodefiles_versions(dir), *v;
+	json_t *vs = NULL, *v;
 	size_t i, before = json_array_size(problems);
+	char err[512];
 
+	if (nodefiles_versions(dir, &vs, err, sizeof(err)) != VIVA_OK)
+		json_array_append_new(problems, json_pack("{s:s}", "error", err));
 	json_array_foreach(vs, i, v) {
 		struct node_files files;
-		char err[512];
 
 		if (render_version(dir, json_string_value(v), sample->vars, &files, err, sizeof(err)) != VIVA_OK)
 			json_array_append_new(problems, json_pack("{s:O, s:s}", "version", v, "error", err));

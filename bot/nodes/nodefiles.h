@@ -88,14 +88,21 @@ json_t *node_files_json(const struct node_files *files);
 int nodefiles_render(const char *dir, const struct node_settings *s, struct node_files *out,
 		     char *err, size_t errlen);
 
-/* The versions with a tree, built in or in dir, sorted as versions (caller owns). */
-json_t *nodefiles_versions(const char *dir);
+/*
+ * The versions with a tree, built in or in dir, sorted as versions
+ * ("1.9.0" before "1.25.6"): *out is always a list (caller owns). VIVA_OK,
+ * or with err VIVA_EIO (dir cannot be read) or VIVA_ERANGE (more than
+ * 4,096 entries in dir: the list would miss some), *out then holding what
+ * was found.
+ */
+int nodefiles_versions(const char *dir, json_t **out, char *err, size_t errlen);
 
 /*
  * Check every version tree (built in and in dir) with the variables of a
  * sample node (its version is not used): each problem (an unknown
  * placeholder, an unreadable file, a limit) is appended to problems as
- * {"version": "1.25.6", "error": "..."}. VIVA_OK when there is none, else
+ * {"version": "1.25.6", "error": "..."} ({"error": "..."} when dir cannot
+ * be listed). VIVA_OK when there is none, else
  * VIVA_EINVAL.
  */
 int nodefiles_check(const char *dir, const struct node_settings *sample, json_t *problems);

@@ -11,6 +11,8 @@
 
 #include "bot/lib/strbuf.h"
 
+/* What one tree may render to, in all. */
+#define NODETMPL_OUT_MAX   ((size_t)8 << 20)
 /* Sections open at once. */
 #define NODETMPL_MAX_DEPTH 16
 

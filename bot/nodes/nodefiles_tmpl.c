@@ -158,7 +158,7 @@ static int emit(struct strbuf *out, const char *s, size_t n, size_t *budget, con
 		size_t errlen)
 {
 	if (n > *budget) {
-		viva_errf(err, errlen, "%s: renders more than the node files may hold", name);
+		viva_errf(err, errlen, "%s: the node files would be larger than %zu MiB", name, NODETMPL_OUT_MAX >> 20);
 		return VIVA_ERANGE;
 	}
 	*budget -= n;
