@@ -159,6 +159,7 @@ CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
 # bot/nodes: cluster configs and node files (SPEC 10.1, 10.2), a pure model.
 CORE_SRCS += bot/nodes/cluster.c
+CORE_SRCS += bot/nodes/cluster_config.c
 CORE_SRCS += bot/nodes/cluster_parse.c
 CORE_SRCS += bot/nodes/cluster_check.c
 CORE_SRCS += bot/nodes/cluster_resolve.c

@@ -4,7 +4,9 @@
  * and the published set. The rest is in the other cluster*.c files, which
  * share bot/nodes/cluster_impl.h:
  *   cluster_parse.c    one file: YAML to a validated, normalized tree, errors
- *                      with file:line; the config object and its references
+ *                      with file:line
+ *   cluster_config.c   one config: built from that tree, its references and
+ *                      accessors; a file's error list
  *   cluster_check.c    value checks (versions, addresses, globs, near misses)
  *   cluster_resolve.c  a host name to its settings; the settings as JSON
  */
@@ -120,62 +122,6 @@ const char *cluster_set_stale(const struct cluster_set *set, const char *name)
 	long i = find_index(set, name);
 
 	return i < 0 ? NULL : set->stale[i];
-}
-
-/* ---- one config's accessors ----------------------------------------------------------- */
-
-const char *cluster_config_name(const struct cluster_config *c)
-{
-	return c->name;
-}
-
-const char *cluster_config_file(const struct cluster_config *c)
-{
-	return c->file;
-}
-
-const char *cluster_config_version(const struct cluster_config *c)
-{
-	return json_string_value(json_object_get(c->common, "cluster"));
-}
-
-const char *cluster_config_kube_cluster(const struct cluster_config *c)
-{
-	return c->kube_cluster;
-}
-
-int cluster_config_parallel(const struct cluster_config *c)
-{
-	return c->parallel;
-}
-
-size_t cluster_config_host_count(const struct cluster_config *c)
-{
-	return c->nhosts;
-}
-
-const char *cluster_config_host(const struct cluster_config *c, size_t i, enum node_role *role)
-{
-	if (i >= c->nhosts)
-		return NULL;
-	if (role)
-		*role = c->hosts[i].role;
-	return c->hosts[i].name;
-}
-
-size_t cluster_config_group_count(const struct cluster_config *c)
-{
-	return c->ngroups;
-}
-
-const char *cluster_config_group(const struct cluster_config *c, size_t i)
-{
-	return i < c->ngroups ? c->groups[i].name : NULL;
-}
-
-const json_t *cluster_config_tree(const struct cluster_config *c)
-{
-	return c->tree;
 }
 
 /* ---- the report ----------------------------------------------------------------------- */

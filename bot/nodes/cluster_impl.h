@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct yamltree;
+
 /* A cluster name leaves room in a 63-byte host label for kube-{cluster}-{dc}-{rest}. */
 #define CLUSTER_NAME_MAX   40
 /* Errors listed per file; past this, more only bury the first ones. */
@@ -75,6 +77,16 @@ struct cluster_errs {
 /* cluster_parse.c */
 
 /*
+ * Validate one file's text (len bytes): on VIVA_OK *tree is the normalized
+ * tree (caller owns) and *t the YAML it came from (yamltree_free; for
+ * lines); else every problem is in errs (VIVA_EINVAL, or VIVA_EPARSE when
+ * it is not a YAML mapping at all) and both are NULL.
+ */
+int cluster_validate(const char *text, size_t len, struct cluster_errs *errs, struct yamltree **t, json_t **tree);
+
+/* cluster_config.c */
+
+/*
  * Parse and validate one file's text (len bytes). name is the cluster (the
  * file's stem, already checked), file the name for messages. On VIVA_OK
  * *out holds one reference; else errs has every problem (VIVA_EINVAL or
@@ -82,7 +94,7 @@ struct cluster_errs {
  */
 int cluster_parse(const char *name, const char *file, const char *text, size_t len,
 		  struct cluster_config **out, struct cluster_errs *errs);
-/* Add an error (fmt is printf's). */
+/* Add an error (fmt is printf's); past CLUSTER_MAX_ERRORS only counted as truncated. */
 void cluster_err_add(struct cluster_errs *e, const char *path, int line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* Errors in line order, one per line, "path: message (file:line)" (caller frees). */

@@ -1,8 +1,7 @@
 /*
- * Cluster configs, one file (see cluster.c for the map of the files): the
- * YAML into a normalized tree, every problem collected with its path and
- * line (someone fixing a file in Git wants the whole list at once), then
- * the parts the resolution needs (hosts, groups, defaults).
+ * Cluster configs, validation (see cluster.c for the map of the files): one
+ * file's YAML into a normalized tree, every problem collected with its path
+ * and line (someone fixing a file in Git wants the whole list at once).
  */
 #include "bot/nodes/cluster_impl.h"
 #include "bot/lib/alloc.h"
@@ -11,7 +10,6 @@
 #include "bot/lib/yamltree.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,76 +57,7 @@ static const char *const top_keys[] = { "common", "master", "worker", "groups", 
 struct pctx {
 	struct cluster_errs *errs;
 	const struct yamltree *tree;
-	bool parse_error;
 };
-
-/* ---- errors ------------------------------------------------------------------ */
-
-void cluster_err_add(struct cluster_errs *e, const char *path, int line, const char *fmt, ...)
-{
-	va_list ap;
-	char *msg = NULL;
-
-	if (e->n >= CLUSTER_MAX_ERRORS) {
-		e->truncated = true;
-		return;
-	}
-	va_start(ap, fmt);
-	if (vasprintf(&msg, fmt, ap) < 0)
-		abort();
-	va_end(ap);
-	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
-	e->v[e->n].path = xstrdup(path ? path : "");
-	e->v[e->n].msg = msg;
-	e->v[e->n].line = line;
-	e->n++;
-}
-
-char *cluster_errs_format(struct cluster_errs *e, const char *file)
-{
-	char *out = xstrdup("");
-
-	/* by line, and in walk order on one line: an insertion sort (stable; lists are short) */
-	for (size_t i = 1; i < e->n; i++) {
-		struct cluster_err x = e->v[i];
-		size_t j = i;
-
-		while (j > 0 && e->v[j - 1].line > x.line) {
-			e->v[j] = e->v[j - 1];
-			j--;
-		}
-		e->v[j] = x;
-	}
-	for (size_t i = 0; i < e->n; i++) {
-		const struct cluster_err *x = &e->v[i];
-		char *pos = x->line > 0 ? xasprintf(" (%s:%d)", file, x->line) : xstrdup("");
-		char *next = xasprintf("%s%s%s%s%s%s", out, i ? "\n" : "", x->path, *x->path ? ": " : "",
-				       x->msg, pos);
-
-		free(pos);
-		free(out);
-		out = next;
-	}
-	if (e->truncated) {
-		char *next = xasprintf("%s\ntoo many errors: only the first %d are shown", out, CLUSTER_MAX_ERRORS);
-
-		free(out);
-		out = next;
-	}
-	return out;
-}
-
-void cluster_errs_release(struct cluster_errs *e)
-{
-	for (size_t i = 0; e && i < e->n; i++) {
-		free(e->v[i].path);
-		free(e->v[i].msg);
-	}
-	if (e) {
-		free(e->v);
-		memset(e, 0, sizeof(*e));
-	}
-}
 
 static void verr(struct pctx *p, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -545,7 +474,6 @@ static int load_tree(struct pctx *p, const char *text, size_t len, struct yamltr
 	struct yamltree_error e;
 	json_t *root;
 
-	p->parse_error = true;
 	if (!text || len == 0) {
 		cluster_err_add(p->errs, "", 0, "empty cluster config");
 		return VIVA_EPARSE;
@@ -568,7 +496,6 @@ static int load_tree(struct pctx *p, const char *text, size_t len, struct yamltr
 				"a cluster config is a mapping (common:, master:, worker:, ...), not %s", kind_of(root));
 		return VIVA_EPARSE;
 	}
-	p->parse_error = false;
 	for (size_t i = 0; i < yamltree_ndups(*out); i++) {
 		const struct yamltree_dup *d = yamltree_dup(*out, i);
 		char *path = d->parent ? yamltree_path_key(d->parent, d->key) : xstrdup(d->key);
@@ -602,144 +529,26 @@ static json_t *validate(struct pctx *p, const json_t *root)
 	return tree;
 }
 
-/* ---- the config ---------------------------------------------------------------- */
-
-bool cluster_name_ok(const char *name, const char **why)
-{
-	if (!is_dns1123_label(name)) {
-		*why = "is not a cluster name: the file name must be a DNS-1123 label (lower-case letters, "
-		       "digits and '-') with .yaml after it";
-		return false;
-	}
-	if (strlen(name) > CLUSTER_NAME_MAX) {
-		*why = "is not a cluster name: at most 40 characters, so that kube-{cluster}-{datacenter}-{rest} "
-		       "stays a host name";
-		return false;
-	}
-	return true;
-}
-
-static int cmp_group(const void *a, const void *b)
-{
-	return strcmp(((const struct cluster_group *)a)->name, ((const struct cluster_group *)b)->name);
-}
-
-static void add_hosts(struct cluster_config *c, const char *section, enum node_role role,
-		      const struct yamltree *t)
-{
-	const char *host;
-	json_t *entry;
-
-	json_object_foreach(json_object_get(c->tree, section), host, entry) {
-		struct cluster_host *h = &c->hosts[c->nhosts];
-		char *path = yamltree_path_key(section, host);
-
-		h->name = xstrdup(host);
-		h->role = role;
-		h->entry = entry;
-		h->line = yamltree_line(t, path);
-		json_object_set_new(c->host_index, host, json_integer((json_int_t)c->nhosts));
-		c->nhosts++;
-		free(path);
-	}
-}
-
-/* The parts the resolution reads, from a valid tree (which c takes). */
-static struct cluster_config *build(const char *name, const char *file, json_t *tree, const struct yamltree *t)
-{
-	struct cluster_config *c = xcalloc(1, sizeof(*c));
-	json_t *groups = json_object_get(tree, "groups"), *globs;
-	const json_t *kc, *api;
-	const char *gname;
-	size_t n;
-
-	atomic_init(&c->refs, 1);
-	c->name = xstrdup(name);
-	c->file = xstrdup(file);
-	c->tree = tree;
-	c->common = json_object_get(tree, "common");
-	n = json_object_size(json_object_get(tree, "master")) + json_object_size(json_object_get(tree, "worker"));
-	c->hosts = xcalloc(n ? n : 1, sizeof(*c->hosts));
-	c->host_index = json_object();
-	add_hosts(c, "master", NODE_MASTER, t);
-	add_hosts(c, "worker", NODE_WORKER, t);
-	c->groups = xcalloc(json_object_size(groups) + 1, sizeof(*c->groups));
-	json_object_foreach(groups, gname, globs) {
-		struct cluster_group *g = &c->groups[c->ngroups++];
-
-		g->name = xstrdup(gname);
-		g->nglobs = json_array_size(globs);
-		g->globs = xcalloc(g->nglobs + 1, sizeof(*g->globs));
-		for (size_t i = 0; i < g->nglobs; i++)
-			g->globs[i] = xstrdup(json_string_value(json_array_get(globs, i)));
-	}
-	qsort(c->groups, c->ngroups, sizeof(*c->groups), cmp_group);
-	c->parallel = (int)json_integer_value(json_object_get(json_object_get(tree, "upgrade"), "parallel"));
-	kc = json_object_get(c->common, "kubernetesCluster");
-	c->kube_cluster = xstrdup(kc ? json_string_value(kc) : name);
-	c->kube_cluster_line = kc ? yamltree_line(t, "common.kubernetesCluster") : 0;
-	api = json_object_get(c->common, "apiServer");
-	if (api) {
-		c->api_server = xstrdup(json_string_value(api));
-	} else {
-		/* check_cross made sure the first master has an address */
-		const char *addr = json_string_value(json_object_get(c->hosts[0].entry, "address"));
-
-		c->api_server = strchr(addr, ':') ? xasprintf("[%s]:6443", addr) : xasprintf("%s:6443", addr);
-	}
-	return c;
-}
-
-int cluster_parse(const char *name, const char *file, const char *text, size_t len,
-		  struct cluster_config **out, struct cluster_errs *errs)
+int cluster_validate(const char *text, size_t len, struct cluster_errs *errs, struct yamltree **t, json_t **tree)
 {
 	struct pctx p = { .errs = errs };
-	struct yamltree *t = NULL;
-	json_t *tree = NULL;
 	size_t before = errs->n;
 	int rc;
 
-	*out = NULL;
-	rc = load_tree(&p, text, len, &t);
-	if (rc == VIVA_OK) {
-		tree = validate(&p, yamltree_root(t));
-		if (errs->n > before || errs->truncated)
-			rc = VIVA_EINVAL;
-		else
-			*out = build(name, file, tree, t);
-		if (rc != VIVA_OK)
-			json_decref(tree);
+	*t = NULL;
+	*tree = NULL;
+	rc = load_tree(&p, text, len, t);
+	if (rc != VIVA_OK) {
+		yamltree_free(*t);
+		*t = NULL;
+		return rc;
 	}
-	yamltree_free(t);
-	return rc;
-}
-
-struct cluster_config *cluster_config_ref(struct cluster_config *c)
-{
-	if (c)
-		atomic_fetch_add(&c->refs, 1);
-	return c;
-}
-
-void cluster_config_unref(struct cluster_config *c)
-{
-	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
-		return;
-	for (size_t i = 0; i < c->nhosts; i++)
-		free(c->hosts[i].name);
-	free(c->hosts);
-	for (size_t i = 0; i < c->ngroups; i++) {
-		for (size_t j = 0; j < c->groups[i].nglobs; j++)
-			free(c->groups[i].globs[j]);
-		free(c->groups[i].globs);
-		free(c->groups[i].name);
-	}
-	free(c->groups);
-	json_decref(c->host_index);
-	json_decref(c->tree);
-	free(c->name);
-	free(c->file);
-	free(c->kube_cluster);
-	free(c->api_server);
-	free(c);
+	*tree = validate(&p, yamltree_root(*t));
+	if (errs->n == before && !errs->truncated)
+		return VIVA_OK;
+	json_decref(*tree);
+	*tree = NULL;
+	yamltree_free(*t);
+	*t = NULL;
+	return VIVA_EINVAL;
 }
