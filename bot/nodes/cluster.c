@@ -342,14 +342,11 @@ static void add_valid(struct loading *ld, struct cluster_config *c)
 	long pi = find_index(ld->prev, c->name);
 	struct cluster_set *s = ld->set;
 
-	if (pi >= 0 && json_equal(ld->prev->v[pi]->tree, c->tree)) {
-		/* the object in use stays: readers holding it see nothing change */
-		s->v[s->n++] = cluster_config_ref(ld->prev->v[pi]);
-		cluster_config_unref(c);
+	/* the new object even when nothing changed: its lines are the file's now (a comment
+	 * added above a host moves it), and readers of the old set keep theirs */
+	if (pi >= 0 && json_equal(ld->prev->v[pi]->tree, c->tree))
 		ld->rep->unchanged++;
-		return;
-	}
-	if (pi >= 0)
+	else if (pi >= 0)
 		json_array_append_new(ld->rep->changed, json_pack("{s:s, s:o}", "cluster", c->name, "keys",
 								  diff_configs(ld->prev->v[pi], c)));
 	else

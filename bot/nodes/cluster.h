@@ -59,7 +59,7 @@
  * returned it, and reference counted (atomically): any thread may read a set
  * it holds a reference to, and drop it with cluster_set_unref() whenever it
  * likes; the last reference frees it. Configs are shared between sets (a
- * reload keeps the old object of an unchanged or invalid file). Nothing
+ * reload keeps the old object of an invalid file). Nothing
  * returned by the accessors (strings, json_t) may be modified, and json_t
  * values are borrowed: copy (json_deep_copy) what must outlive the set.
  * struct node_settings is the caller's own copy and outlives the set.

@@ -41,7 +41,7 @@ struct cluster_group {
 
 /*
  * One valid file, parsed. Immutable once parsed; shared between sets (a
- * reload keeps it while its file is unchanged or invalid), hence counted.
+ * reload keeps it while its file is invalid), hence counted.
  */
 struct cluster_config {
 	atomic_int refs;
