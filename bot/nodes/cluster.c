@@ -445,11 +445,13 @@ int cluster_set_load(const char *dir, const struct cluster_set *prev, struct clu
 		rep = &local;
 	}
 	ld.rep = rep;
-	ld.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ld.dfd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	if (ld.dfd < 0) {
-		rc = errno == ENOENT ? VIVA_ENOENT : VIVA_EIO;
-		viva_errf(err, errlen, "cannot read the cluster config directory %s (cluster_configs): %s", dir,
-			  errno == ENOENT ? "it does not exist" : strerror(errno));
+		int e = dir ? errno : ENOENT;
+
+		rc = e == ENOENT ? VIVA_ENOENT : VIVA_EIO;
+		viva_errf(err, errlen, "cannot read the cluster config directory %s (cluster_configs): %s",
+			  dir ? dir : "(none)", e == ENOENT ? "it does not exist" : strerror(e));
 		goto out;
 	}
 	rc = list_files(ld.dfd, &files, &nfiles, rep);
@@ -482,7 +484,7 @@ out:
 		/* nothing lost: the set in use goes on */
 		cluster_set_unref(ld.set);
 		ld.set = prev ? cluster_set_ref(prev) : cluster_set_empty();
-		log_warn("cluster configs not reloaded", "dir=%s rc=%d", dir, rc);
+		log_warn("cluster configs not reloaded", "dir=%s rc=%d", dir ? dir : "", rc);
 	}
 	*out = ld.set;
 	strv_free(files, nfiles);

@@ -177,7 +177,7 @@ static json_t *check_known(struct pctx *p, const struct known_key *k, const json
 			verr(p, path, "expected true or false, got %s", json_is_string(val) ? "a string" : kind_of(val));
 			return NULL;
 		}
-		return json_incref((json_t *)val);
+		return json_boolean(json_is_true(val));
 	}
 	t = text_of(p, val, path);
 	if (!t)

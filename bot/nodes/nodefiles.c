@@ -238,10 +238,13 @@ static int collect_dir(struct tree *t)
 	if (fd < 0 && errno == ENOENT)
 		return VIVA_OK;
 	if (fd < 0) {
+		int e = errno;
+		bool odd = e == ELOOP || e == ENOTDIR;
+
 		/* a link or a file: version folders are folders (link the files inside instead) */
 		viva_errf(t->err, t->errlen, "%s/%s: not a folder (%s)", t->dir, t->version,
-			  errno == ELOOP || errno == ENOTDIR ? "a link or a file" : strerror(errno));
-		return errno == ELOOP || errno == ENOTDIR ? VIVA_EINVAL : VIVA_EIO;
+			  odd ? "a link or a file" : strerror(e));
+		return odd ? VIVA_EINVAL : VIVA_EIO;
 	}
 	t->found = true;
 	rc = walk(t, fd, "", 0);
