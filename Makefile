@@ -254,6 +254,7 @@ KUBE_FAKE_SRCS += tests/kube/patch.c
 KUBE_FAKE_SRCS += tests/kube/apply.c
 KUBE_FAKE_SRCS += tests/kube/rollout.c
 KUBE_FAKE_SRCS += tests/kube/yaml.c
+KUBE_FAKE_SRCS += tests/kube/bootstrap.c
 KUBE_FAKE_OBJS := $(KUBE_FAKE_SRCS:%.c=$(TBUILD)/%.o)
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \
