@@ -545,8 +545,10 @@ static void deploy_manifests__server_dry_run__every_object_accepted(void **state
 	struct fx *f = *state;
 	static const char *const objects[] = {
 		"serviceaccount/viva", "clusterrole.rbac.authorization.k8s.io/viva-environment",
-		"rolebinding.rbac.authorization.k8s.io/viva",
-		"configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
+		"rolebinding.rbac.authorization.k8s.io/viva", "clusterrole.rbac.authorization.k8s.io/viva-nodes",
+		"clusterrolebinding.rbac.authorization.k8s.io/viva-nodes", "role.rbac.authorization.k8s.io/viva-bootstrap-tokens",
+		"rolebinding.rbac.authorization.k8s.io/viva-bootstrap-tokens", "role.rbac.authorization.k8s.io/viva-cluster-info",
+		"rolebinding.rbac.authorization.k8s.io/viva-cluster-info", "configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
 	};
 	struct run r;
 	char *y = NULL;
