@@ -1029,6 +1029,15 @@ static void drain__passes__stepwise_and_bounded(void **state)
 	assert_int_equal(json_array_size(d.failed), 1);
 	k8s_drain_release(&d);
 	fake_kube_clear_faults(f->kube);
+	/* two budgets over one pod: the API refuses (500), the pass goes on with the others */
+	seed(f, "{\"apiVersion\":\"policy/v1\",\"kind\":\"PodDisruptionBudget\",\"metadata\":{\"name\":\"web-too\","
+		"\"namespace\":\"default\"},\"spec\":{\"maxUnavailable\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}}}}");
+	assert_int_equal(k8s_drain_pass(f->k, "n1", &o, &d), VIVA_OK);
+	assert_int_equal(json_array_size(d.failed), 2);
+	assert_non_null(strstr(jpath(d.failed, "1.message"), "more than one PodDisruptionBudget"));
+	assert_int_equal(json_array_size(d.blocked), 0);
+	assert_false(d.done);
+	k8s_drain_release(&d);
 }
 
 int main(void)

@@ -1118,6 +1118,48 @@ static void eviction__disruption_budget__too_many_requests(void **state)
 	json_decref(st);
 }
 
+/*
+ * Evicting unready pods, as the API server decides it: by default
+ * (IfHealthyBudget) only while the budget is met, with AlwaysAllow always;
+ * the pod gets the DisruptionTarget condition.
+ */
+static void eviction__unready_pods__unhealthy_pod_eviction_policy(void **state)
+{
+	struct fx *f = *state;
+	char *y = deploy_yaml("svc-a-blue", "bad"), *path;
+	json_t *pods, *st, *p;
+	long code;
+
+	fake_kube_never_ready(f->k, "registry.local/team/svc-a:bad", true);
+	assert_int_equal(fake_kube_seed(f->k, y), 0);
+	free(y);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"policy/v1\",\"kind\":\"PodDisruptionBudget\","
+					      "\"metadata\":{\"name\":\"svc-a\"},\"spec\":{\"minAvailable\":1,"
+					      "\"selector\":{\"matchLabels\":{\"app\":\"svc-a\"}}}}"), 0);
+	fake_kube_settle(f->k, 20);
+	pods = fake_kube_list(f->k, "pods", "default", "app=svc-a");
+	assert_int_equal(json_array_size(pods), 2);
+	path = xasprintf("/api/v1/namespaces/default/pods/%s/eviction", jstr(pods, "0.metadata.name"));
+	/* no pod healthy, one wanted: the budget is not met, an unready pod may not go either */
+	st = raw(f, "POST", path, "application/json", "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\"}", &code);
+	assert_int_equal(code, 429);
+	assert_string_equal(jstr(st, "details.causes.0.message"), "The disruption budget svc-a needs 1 healthy pods and has 0 currently");
+	json_decref(st);
+	st = raw(f, "PATCH", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/svc-a", "application/merge-patch+json",
+		 "{\"spec\":{\"unhealthyPodEvictionPolicy\":\"AlwaysAllow\"}}", &code);
+	assert_int_equal(code, 200);
+	json_decref(st);
+	st = raw(f, "POST", path, "application/json", "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\"}", &code);
+	assert_int_equal(code, 201);
+	json_decref(st);
+	p = fake_kube_get(f->k, "pods", "default", jstr(pods, "0.metadata.name"));
+	assert_true(jstr(p, "metadata.deletionTimestamp")[0] != '\0');
+	assert_string_equal(jstr(condition(p, "DisruptionTarget"), "reason"), "EvictionByEvictionAPI");
+	json_decref(p);
+	free(path);
+	json_decref(pods);
+}
+
 /* ---- client certificates ------------------------------------------------------------------------ */
 
 static int setup_cert(void **state)
@@ -1666,6 +1708,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollout__ready_then_never_ready_image_exceeds_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(faults__500_409_hang_close__then_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(eviction__disruption_budget__too_many_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(eviction__unready_pods__unhealthy_pod_eviction_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__client_certificate__signed_by_ca_only, setup_cert, teardown),
 		cmocka_unit_test_setup_teardown(apply__server_side__service_cronjob_secret_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__cascade_foreground_and_orphan, setup, teardown),
