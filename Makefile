@@ -154,6 +154,9 @@ CORE_SRCS += handlers/traffic.c
 CORE_SRCS += bot/k8s/apply.c
 CORE_SRCS += bot/k8s/rollout.c
 CORE_SRCS += bot/k8s/doctor.c
+CORE_SRCS += bot/k8s/nodes.c
+CORE_SRCS += bot/k8s/nodes_join.c
+CORE_SRCS += bot/k8s/nodes_drain.c
 CORE_SRCS += bot/doctor.c
 CORE_SRCS += handlers/pipeline_k8s.c
 CORE_SRCS += handlers/ops.c
@@ -203,6 +206,7 @@ TESTS += tests/test_kubeconfig
 TESTS += tests/test_kube
 TESTS += tests/test_kube_fake
 TESTS += tests/test_k8s
+TESTS += tests/test_k8s_nodes
 TESTS += tests/test_deploy
 TESTS += tests/test_serve_deploy
 TESTS += tests/test_prom
@@ -268,6 +272,7 @@ KUBE_FAKE_SRCS += tests/kube/patch.c
 KUBE_FAKE_SRCS += tests/kube/apply.c
 KUBE_FAKE_SRCS += tests/kube/rollout.c
 KUBE_FAKE_SRCS += tests/kube/yaml.c
+KUBE_FAKE_SRCS += tests/kube/bootstrap.c
 KUBE_FAKE_OBJS := $(KUBE_FAKE_SRCS:%.c=$(TBUILD)/%.o)
 
 TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests/fake_registry.o \

@@ -643,14 +643,47 @@ static void doctor__missing_verb__printed_as_a_rule(void **state)
 	fclose(out);
 	assert_non_null(strstr(buf, "missing in namespace alpha"));
 	assert_non_null(strstr(buf, "resources: [\"deployments\"]\n    verbs: [\"delete\"]"));
+	assert_non_null(strstr(buf, "  cluster-wide: every permission viva needs is there\n"));
+	assert_non_null(strstr(buf, "  namespace kube-system: every permission viva needs is there\n"));
+	free(buf);
+	buf = NULL;
+	/* node permissions: cluster-wide, and a Role in a fixed namespace, with the one object named */
+	fake_kube_deny(f->kube, "create", "pods/eviction");
+	fake_kube_deny(f->kube, "get", "configmaps");
+	out = open_memstream(&buf, &len);
+	assert_int_equal(k8s_doctor(&f->t.cfg, f->t.env.kube, out), 1);
+	fclose(out);
+	assert_non_null(strstr(buf, "  FAILED: missing cluster-wide: add to a ClusterRole bound to viva's user:\n  rules:\n"
+				    "  - apiGroups: [\"\"]\n    resources: [\"pods/eviction\"]\n    verbs: [\"create\"]"));
+	assert_non_null(strstr(buf, "  FAILED: missing in namespace kube-public: add to a Role there bound to viva's user:\n"
+				    "  rules:\n  - apiGroups: [\"\"]\n    resources: [\"configmaps\"]\n"
+				    "    resourceNames: [\"cluster-info\"]\n    verbs: [\"get\"]"));
+	assert_non_null(strstr(buf, "  namespace kube-system: every permission viva needs is there\n"));
 	free(buf);
 }
 
-/* The rules of deploy/kubernetes/viva.yaml's Roles and ClusterRoles, as "group resource verb" keys. */
+static const char *mfield(json_t *doc, const char *a, const char *b)
+{
+	const char *v = json_string_value(b ? json_object_get(json_object_get(doc, a), b) : json_object_get(doc, a));
+
+	return v ? v : "";
+}
+
+/*
+ * The rules deploy/kubernetes/viva.yaml grants viva, as "SCOPE group
+ * resource verb[ name]" keys. SCOPE: "cluster" for a ClusterRole bound by a
+ * ClusterRoleBinding, "ns:NS" for a Role bound in its namespace NS, "env"
+ * for a ClusterRole bound by a RoleBinding (the environment role, bound in
+ * each environment's namespace). A role that no binding names, a binding
+ * that names no role of the file, and a binding to anyone but viva's
+ * ServiceAccount fail the test.
+ */
 static void manifest_rules(json_t *set)
 {
 	char *text = NULL, *doc, *save = NULL;
-	size_t len = 0;
+	size_t len = 0, i;
+	json_t *docs = json_array(), *roles = json_object(), *bound = json_object(), *d, *v;
+	const char *key;
 
 	assert_int_equal(read_file("deploy/kubernetes/viva.yaml", &text, &len), 0);
 	/* documents one at a time (yamltree reads one): each "---" line becomes a separator */
@@ -659,39 +692,88 @@ static void manifest_rules(json_t *set)
 	for (doc = strtok_r(text, "\x01", &save); doc; doc = strtok_r(NULL, "\x01", &save)) {
 		struct yamltree *t = NULL;
 		struct yamltree_error err;
-		const char *kind;
-		json_t *rules, *rule;
-		size_t i;
 
 		if (yamltree_parse(doc, strlen(doc), NULL, &t, &err) != VIVA_OK)
 			fail_msg("deploy/kubernetes/viva.yaml: line %d: %s", err.line, err.msg);
-		kind = json_string_value(json_object_get(yamltree_root(t), "kind"));
-		rules = json_object_get(yamltree_root(t), "rules");
-		if (kind && (strcmp(kind, "Role") == 0 || strcmp(kind, "ClusterRole") == 0))
-			json_array_foreach(rules, i, rule) {
-				json_t *g, *r, *v;
-				size_t gi, ri, vi;
-
-				assert_null(json_object_get(rule, "resourceNames"));
-				json_array_foreach(json_object_get(rule, "apiGroups"), gi, g)
-					json_array_foreach(json_object_get(rule, "resources"), ri, r)
-						json_array_foreach(json_object_get(rule, "verbs"), vi, v) {
-							char *key = xasprintf("%s %s %s", json_string_value(g),
-									      json_string_value(r), json_string_value(v));
-
-							json_object_set_new(set, key, json_true());
-							free(key);
-						}
-			}
+		json_array_append_new(docs, json_deep_copy(yamltree_root(t)));
 		yamltree_free(t);
 	}
 	free(text);
+	json_array_foreach(docs, i, d) {
+		const char *kind = mfield(d, "kind", NULL);
+		char *k;
+
+		if (strcmp(kind, "Role") == 0)
+			k = xasprintf("Role/%s/%s", mfield(d, "metadata", "namespace"), mfield(d, "metadata", "name"));
+		else if (strcmp(kind, "ClusterRole") == 0)
+			k = xasprintf("ClusterRole/%s", mfield(d, "metadata", "name"));
+		else
+			continue;
+		json_object_set(roles, k, json_object_get(d, "rules"));
+		free(k);
+	}
+	json_array_foreach(docs, i, d) {
+		const char *kind = mfield(d, "kind", NULL), *ref_kind = mfield(d, "roleRef", "kind");
+		json_t *rules, *rule, *subj;
+		char *k, *scope;
+		size_t j;
+
+		if (strcmp(kind, "RoleBinding") != 0 && strcmp(kind, "ClusterRoleBinding") != 0)
+			continue;
+		json_array_foreach(json_object_get(d, "subjects"), j, subj)
+			if (strcmp(mfield(subj, "kind", NULL), "ServiceAccount") || strcmp(mfield(subj, "name", NULL), "viva") ||
+			    strcmp(mfield(subj, "namespace", NULL), "viva"))
+				fail_msg("binding %s is not to viva's ServiceAccount", mfield(d, "metadata", "name"));
+		if (strcmp(ref_kind, "Role") == 0) {
+			k = xasprintf("Role/%s/%s", mfield(d, "metadata", "namespace"), mfield(d, "roleRef", "name"));
+			scope = xasprintf("ns:%s", mfield(d, "metadata", "namespace"));
+		} else {
+			k = xasprintf("ClusterRole/%s", mfield(d, "roleRef", "name"));
+			scope = xstrdup(strcmp(kind, "ClusterRoleBinding") == 0 ? "cluster" : "env");
+		}
+		rules = json_object_get(roles, k);
+		if (!rules)
+			fail_msg("binding %s names %s, which the file does not define", mfield(d, "metadata", "name"), k);
+		json_object_set_new(bound, k, json_true());
+		json_array_foreach(rules, j, rule) {
+			json_t *g, *r, *vb, *names = json_object_get(rule, "resourceNames"), *nm;
+			size_t gi, ri, vi, ni;
+
+			json_array_foreach(json_object_get(rule, "apiGroups"), gi, g)
+				json_array_foreach(json_object_get(rule, "resources"), ri, r)
+					json_array_foreach(json_object_get(rule, "verbs"), vi, vb) {
+						if (json_array_size(names) == 0) {
+							char *key2 = xasprintf("%s %s %s %s", scope, json_string_value(g),
+									       json_string_value(r), json_string_value(vb));
+							json_object_set_new(set, key2, json_true());
+							free(key2);
+						}
+						json_array_foreach(names, ni, nm) {
+							char *key2 = xasprintf("%s %s %s %s %s", scope, json_string_value(g),
+									       json_string_value(r), json_string_value(vb),
+									       json_string_value(nm));
+							json_object_set_new(set, key2, json_true());
+							free(key2);
+						}
+					}
+		}
+		free(k);
+		free(scope);
+	}
+	json_object_foreach(roles, key, v)
+		if (!json_object_get(bound, key))
+			fail_msg("deploy/kubernetes/viva.yaml: %s is bound to no one", key);
+	json_decref(docs);
+	json_decref(roles);
+	json_decref(bound);
 }
 
 /*
  * deploy/kubernetes/viva.yaml grants exactly what viva asks for (SPEC
  * section 12): the verbs of k8s_needs, the table `viva doctor` checks, on
- * the same resources; no wildcard, nothing more, nothing less.
+ * the same resources and objects, in the same scopes (an environment's
+ * namespace, a fixed one, cluster-wide); no wildcard, nothing more,
+ * nothing less.
  */
 static void deploy_manifest__rbac__exactly_the_needs_doctor_checks(void **state)
 {
@@ -701,17 +783,19 @@ static void deploy_manifest__rbac__exactly_the_needs_doctor_checks(void **state)
 	(void)state;
 	manifest_rules(have);
 	for (unsigned i = 0; i < k8s_needs_len; i++) {
-		char *verbs = xstrdup(k8s_needs[i].verbs), *save = NULL;
+		const struct k8s_need *n = &k8s_needs[i];
+		char *verbs = xstrdup(n->verbs), *save = NULL;
+		char *scope = n->cluster_scoped ? xstrdup("cluster") : n->ns ? xasprintf("ns:%s", n->ns) : xstrdup("env");
 
 		for (char *w = strtok_r(verbs, " ", &save); w; w = strtok_r(NULL, " ", &save)) {
-			char *k = xasprintf("%s %s%s%s %s", k8s_needs[i].group, k8s_needs[i].resource,
-					    k8s_needs[i].subresource ? "/" : "",
-					    k8s_needs[i].subresource ? k8s_needs[i].subresource : "", w);
+			char *k = xasprintf("%s %s %s%s%s %s%s%s", scope, n->group, n->resource, n->subresource ? "/" : "",
+					    n->subresource ? n->subresource : "", w, n->name ? " " : "", n->name ? n->name : "");
 
 			json_object_set_new(want, k, json_true());
 			free(k);
 		}
 		free(verbs);
+		free(scope);
 	}
 	json_object_foreach(want, key, v)
 		if (!json_object_get(have, key))
@@ -719,7 +803,10 @@ static void deploy_manifest__rbac__exactly_the_needs_doctor_checks(void **state)
 	json_object_foreach(have, key, v)
 		if (!json_object_get(want, key))
 			fail_msg("deploy/kubernetes/viva.yaml grants \"%s\", which viva does not use", key);
-	assert_true(json_object_size(want) >= 15);
+	assert_true(json_object_size(want) >= 23);
+	assert_non_null(json_object_get(have, "ns:kube-system  secrets create"));
+	assert_non_null(json_object_get(have, "ns:kube-public  configmaps get cluster-info"));
+	assert_non_null(json_object_get(have, "cluster  pods/eviction create"));
 	json_decref(have);
 	json_decref(want);
 }

@@ -545,8 +545,10 @@ static void deploy_manifests__server_dry_run__every_object_accepted(void **state
 	struct fx *f = *state;
 	static const char *const objects[] = {
 		"serviceaccount/viva", "clusterrole.rbac.authorization.k8s.io/viva-environment",
-		"rolebinding.rbac.authorization.k8s.io/viva",
-		"configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
+		"rolebinding.rbac.authorization.k8s.io/viva", "clusterrole.rbac.authorization.k8s.io/viva-nodes",
+		"clusterrolebinding.rbac.authorization.k8s.io/viva-nodes", "role.rbac.authorization.k8s.io/viva-bootstrap-tokens",
+		"rolebinding.rbac.authorization.k8s.io/viva-bootstrap-tokens", "role.rbac.authorization.k8s.io/viva-cluster-info",
+		"rolebinding.rbac.authorization.k8s.io/viva-cluster-info", "configmap/viva-config", "persistentvolumeclaim/viva-state", "deployment.apps/viva",
 	};
 	struct run r;
 	char *y = NULL;
@@ -1116,6 +1118,48 @@ static void eviction__disruption_budget__too_many_requests(void **state)
 	json_decref(st);
 }
 
+/*
+ * Evicting unready pods, as the API server decides it: by default
+ * (IfHealthyBudget) only while the budget is met, with AlwaysAllow always;
+ * the pod gets the DisruptionTarget condition.
+ */
+static void eviction__unready_pods__unhealthy_pod_eviction_policy(void **state)
+{
+	struct fx *f = *state;
+	char *y = deploy_yaml("svc-a-blue", "bad"), *path;
+	json_t *pods, *st, *p;
+	long code;
+
+	fake_kube_never_ready(f->k, "registry.local/team/svc-a:bad", true);
+	assert_int_equal(fake_kube_seed(f->k, y), 0);
+	free(y);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"policy/v1\",\"kind\":\"PodDisruptionBudget\","
+					      "\"metadata\":{\"name\":\"svc-a\"},\"spec\":{\"minAvailable\":1,"
+					      "\"selector\":{\"matchLabels\":{\"app\":\"svc-a\"}}}}"), 0);
+	fake_kube_settle(f->k, 20);
+	pods = fake_kube_list(f->k, "pods", "default", "app=svc-a");
+	assert_int_equal(json_array_size(pods), 2);
+	path = xasprintf("/api/v1/namespaces/default/pods/%s/eviction", jstr(pods, "0.metadata.name"));
+	/* no pod healthy, one wanted: the budget is not met, an unready pod may not go either */
+	st = raw(f, "POST", path, "application/json", "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\"}", &code);
+	assert_int_equal(code, 429);
+	assert_string_equal(jstr(st, "details.causes.0.message"), "The disruption budget svc-a needs 1 healthy pods and has 0 currently");
+	json_decref(st);
+	st = raw(f, "PATCH", "/apis/policy/v1/namespaces/default/poddisruptionbudgets/svc-a", "application/merge-patch+json",
+		 "{\"spec\":{\"unhealthyPodEvictionPolicy\":\"AlwaysAllow\"}}", &code);
+	assert_int_equal(code, 200);
+	json_decref(st);
+	st = raw(f, "POST", path, "application/json", "{\"apiVersion\":\"policy/v1\",\"kind\":\"Eviction\"}", &code);
+	assert_int_equal(code, 201);
+	json_decref(st);
+	p = fake_kube_get(f->k, "pods", "default", jstr(pods, "0.metadata.name"));
+	assert_true(jstr(p, "metadata.deletionTimestamp")[0] != '\0');
+	assert_string_equal(jstr(condition(p, "DisruptionTarget"), "reason"), "EvictionByEvictionAPI");
+	json_decref(p);
+	free(path);
+	json_decref(pods);
+}
+
 /* ---- client certificates ------------------------------------------------------------------------ */
 
 static int setup_cert(void **state)
@@ -1405,6 +1449,192 @@ static void drain__cordons_evicts_and_respects_the_budget(void **state)
 	run_release(&r);
 }
 
+/* ---- nodes and bootstrap tokens ------------------------------------------------------------------ */
+
+static void nodes__get_cordon_uncordon__as_kubectl_does(void **state)
+{
+	struct fx *f = *state;
+	struct run r;
+	json_t *l, *n;
+
+	NEED_KUBECTL();
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":"
+					      "\"kube-a-dc1-worker01\",\"labels\":{\"viva/gpu\":\"true\"}},\"status\":{\"nodeInfo\":"
+					      "{\"kubeletVersion\":\"v1.25.6\"},\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\"}]}}"), 0);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":"
+					      "\"kube-a-dc1-worker02\"},\"status\":{\"nodeInfo\":{\"kubeletVersion\":\"v1.24.9\"},"
+					      "\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\"}]}}"), 0);
+	l = kubectl_json(f, "get nodes -o %s", "json");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 2);
+	assert_string_equal(jstr(l, "items.0.metadata.name"), "kube-a-dc1-worker01");
+	assert_string_equal(jstr(l, "items.1.status.nodeInfo.kubeletVersion"), "v1.24.9");
+	assert_string_equal(jstr(l, "items.1.status.conditions.0.status"), "False");
+	json_decref(l);
+	l = kubectl_json(f, "get nodes -l %s -o json", "viva/gpu=true");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+	json_decref(l);
+	fake_kube_reset_counts(f->k);
+	kubectl(f, &r, "cordon kube-a-dc1-worker01");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "node/kube-a-dc1-worker01 cordoned"));
+	run_release(&r);
+	kubectl(f, &r, "cordon kube-a-dc1-worker01");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "node/kube-a-dc1-worker01 already cordoned"));
+	run_release(&r);
+	assert_int_equal(fake_kube_count(f->k, "patch", "nodes"), 1);
+	l = kubectl_json(f, "get nodes --field-selector %s -o json", "spec.unschedulable=true");
+	assert_int_equal(json_array_size(json_object_get(l, "items")), 1);
+	assert_string_equal(jstr(l, "items.0.metadata.name"), "kube-a-dc1-worker01");
+	json_decref(l);
+	kubectl(f, &r, "uncordon kube-a-dc1-worker01");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "node/kube-a-dc1-worker01 uncordoned"));
+	run_release(&r);
+	n = fake_kube_get(f->k, "nodes", NULL, "kube-a-dc1-worker01");
+	assert_null(json_object_get(json_object_get(n, "spec"), "unschedulable"));
+	json_decref(n);
+	kubectl(f, &r, "cordon kube-a-dc9-worker99");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "nodes \"kube-a-dc9-worker99\" not found"));
+	run_release(&r);
+}
+
+/* The example of the Kubernetes documentation ("Authenticating with Bootstrap Tokens"). */
+static const char BOOTSTRAP_SECRET[] =
+	"apiVersion: v1\n"
+	"kind: Secret\n"
+	"metadata:\n"
+	"  name: bootstrap-token-07401b\n"
+	"  namespace: kube-system\n"
+	"type: bootstrap.kubernetes.io/token\n"
+	"stringData:\n"
+	"  description: \"The default bootstrap token generated by 'kubeadm init'.\"\n"
+	"  token-id: 07401b\n"
+	"  token-secret: f395accd246ae52d\n"
+	"  expiration: 2099-03-10T03:22:11Z\n"
+	"  usage-bootstrap-authentication: \"true\"\n"
+	"  usage-bootstrap-signing: \"true\"\n"
+	"  auth-extra-groups: system:bootstrappers:worker,system:bootstrappers:ingress\n";
+
+static const char WHOAMI[] = "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}";
+
+static void bootstrap_token__created_authenticates_and_signs_cluster_info(void **state)
+{
+	struct fx *f = *state;
+	struct run r;
+	json_t *j;
+
+	NEED_KUBECTL();
+	kubectl_stdin(f, &r, BOOTSTRAP_SECRET, "create -f - -o json");
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, NULL);
+	/* stringData merged into data, base64, as the API server stores it */
+	assert_string_equal(jstr(j, "data.token-id"), "MDc0MDFi");
+	assert_null(json_object_get(j, "stringData"));
+	json_decref(j);
+	run_release(&r);
+	j = kubectl_json(f, "-n kube-system get secret %s -o json", "bootstrap-token-07401b");
+	assert_string_equal(jstr(j, "type"), "bootstrap.kubernetes.io/token");
+	assert_string_equal(jstr(j, "data.usage-bootstrap-authentication"), "dHJ1ZQ==");
+	json_decref(j);
+	/* the token authenticates as the bootstrap user, in its groups (sorted) */
+	/* --validate=false: the fake's OpenAPI documents leave authentication.k8s.io out */
+	kubectl_stdin(f, &r, WHOAMI, "--token 07401b.f395accd246ae52d create --validate=false -f - -o json");
+	assert_int_equal(r.status, 0);
+	j = json_loads(r.out, 0, NULL);
+	assert_string_equal(jstr(j, "status.userInfo.username"), "system:bootstrap:07401b");
+	assert_string_equal(jstr(j, "status.userInfo.groups.0"), "system:bootstrappers");
+	assert_string_equal(jstr(j, "status.userInfo.groups.1"), "system:bootstrappers:ingress");
+	assert_string_equal(jstr(j, "status.userInfo.groups.2"), "system:bootstrappers:worker");
+	assert_string_equal(jstr(j, "status.userInfo.groups.3"), "system:authenticated");
+	json_decref(j);
+	run_release(&r);
+	kubectl(f, &r, "--token 07401b.f395accd246ae52e get ns");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "Unauthorized"));
+	run_release(&r);
+	/* the API server takes a token Secret it cannot use (it validates only what any Secret has)... */
+	kubectl_stdin(f, &r,
+		      "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"bootstrap-token-zzzzzz\","
+		      "\"namespace\":\"kube-system\"},\"type\":\"bootstrap.kubernetes.io/token\",\"stringData\":{\"token-id\":"
+		      "\"abcdef\",\"token-secret\":\"0123456789abcdef\",\"usage-bootstrap-authentication\":\"true\"}}",
+		      "create -f - -o json");
+	assert_int_equal(r.status, 0);
+	run_release(&r);
+	/* ...which then authenticates nobody: its name is not bootstrap-token-<its id> */
+	kubectl(f, &r, "--token abcdef.0123456789abcdef get ns");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "Unauthorized"));
+	run_release(&r);
+	/* the bootstrap signer: cluster-info signed with the usable token only */
+	fake_kube_step(f->k, 1);
+	j = kubectl_json(f, "-n kube-public get configmap %s -o json", "cluster-info");
+	assert_true(strncmp(jstr(j, "data.jws-kubeconfig-07401b"), "eyJhbGciOiJIUzI1NiIsImtpZCI6IjA3NDAxYiJ9..", 42) == 0);
+	assert_null(json_object_get(json_object_get(j, "data"), "jws-kubeconfig-zzzzzz"));
+	assert_null(json_object_get(json_object_get(j, "data"), "jws-kubeconfig-abcdef"));
+	json_decref(j);
+}
+
+/* What kubectl drain makes of DaemonSet, mirror and bare pods on the fake. */
+static void drain__daemonset_mirror_and_bare_pods__kubectl_filters(void **state)
+{
+	struct fx *f = *state;
+	struct run r;
+	json_t *ds, *node;
+	char *pod;
+
+	NEED_KUBECTL();
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Node\",\"metadata\":{\"name\":\"n1\"}}"), 0);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"metadata\":{\"name\":"
+					      "\"agent\"},\"spec\":{\"selector\":{\"matchLabels\":{\"app\":\"agent\"}}}}"), 0);
+	ds = fake_kube_get(f->k, "daemonsets", "default", "agent");
+	node = fake_kube_get(f->k, "nodes", NULL, "n1");
+	pod = xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"agent-n1\",\"ownerReferences\":"
+			"[{\"apiVersion\":\"apps/v1\",\"kind\":\"DaemonSet\",\"name\":\"agent\",\"uid\":\"%s\",\"controller\":"
+			"true}]},\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"c\",\"image\":\"agent:1\"}]},"
+			"\"status\":{\"phase\":\"Pending\"}}", jstr(ds, "metadata.uid"));
+	assert_int_equal(fake_kube_seed(f->k, pod), 0);
+	free(pod);
+	pod = xasprintf("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"etcd-n1\",\"annotations\":"
+			"{\"kubernetes.io/config.mirror\":\"0123abcd\"},\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":"
+			"\"Node\",\"name\":\"n1\",\"uid\":\"%s\",\"controller\":true}]},\"spec\":{\"nodeName\":\"n1\","
+			"\"containers\":[{\"name\":\"c\",\"image\":\"etcd:3\"}]},\"status\":{\"phase\":\"Pending\"}}",
+			jstr(node, "metadata.uid"));
+	assert_int_equal(fake_kube_seed(f->k, pod), 0);
+	free(pod);
+	json_decref(ds);
+	json_decref(node);
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"scratch\"},"
+					      "\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"c\",\"image\":\"x:1\"}]},"
+					      "\"status\":{\"phase\":\"Pending\"}}"), 0);
+	/* a mirror pod names its node: the API refuses one without */
+	assert_int_equal(fake_kube_seed(f->k, "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"m2\","
+					      "\"annotations\":{\"kubernetes.io/config.mirror\":\"x\"}},\"spec\":{\"containers\":"
+					      "[{\"name\":\"c\",\"image\":\"x:1\"}]}}"), 422);
+	fake_kube_settle(f->k, 10);
+	kubectl(f, &r, "drain n1 --timeout=10s");
+	assert_int_equal(r.status, 1);
+	/* (kubectl 1.32's own words, "cannot delete" twice) */
+	assert_non_null(strstr(r.err, "Pods that declare no controller (use --force to override): default/scratch"));
+	assert_non_null(strstr(r.err, "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): "
+				      "default/agent-n1"));
+	run_release(&r);
+	kubectl(f, &r, "drain n1 --timeout=10s --ignore-daemonsets --force");
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "Warning: ignoring DaemonSet-managed Pods: default/agent-n1"));
+	assert_non_null(strstr(r.err, "deleting Pods that declare no controller: default/scratch"));
+	assert_non_null(strstr(r.out, "pod/scratch evicted"));
+	assert_null(strstr(r.out, "etcd-n1"));
+	run_release(&r);
+	assert_null(fake_kube_get(f->k, "pods", "default", "scratch"));
+	{
+		json_t *p = fake_kube_get(f->k, "pods", "default", "etcd-n1");
+		assert_non_null(p);
+		json_decref(p);
+	}
+}
+
 static void *watch_changes(void *arg)
 {
 	struct fx *f = arg;
@@ -1478,6 +1708,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollout__ready_then_never_ready_image_exceeds_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(faults__500_409_hang_close__then_recovered, setup, teardown),
 		cmocka_unit_test_setup_teardown(eviction__disruption_budget__too_many_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(eviction__unready_pods__unhealthy_pod_eviction_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(auth__client_certificate__signed_by_ca_only, setup_cert, teardown),
 		cmocka_unit_test_setup_teardown(apply__server_side__service_cronjob_secret_idempotent, setup, teardown),
 		cmocka_unit_test_setup_teardown(delete__cascade_foreground_and_orphan, setup, teardown),
@@ -1485,6 +1716,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(rollout__status_watches_until_ready, setup_ticking, teardown),
 		cmocka_unit_test_setup_teardown(drain__cordons_evicts_and_respects_the_budget, setup_ticking, teardown),
 		cmocka_unit_test_setup_teardown(watch__selector__entering_added_leaving_deleted, setup, teardown),
+		cmocka_unit_test_setup_teardown(nodes__get_cordon_uncordon__as_kubectl_does, setup, teardown),
+		cmocka_unit_test_setup_teardown(bootstrap_token__created_authenticates_and_signs_cluster_info, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(drain__daemonset_mirror_and_bare_pods__kubectl_filters, setup_ticking,
+						teardown),
 	};
 	int rc;
 

@@ -10,22 +10,53 @@
 
 /*
  * Exactly what viva's code asks of a cluster today (deploy/kubernetes/
- * grants this and no more; tests/test_k8s.c checks the two agree). Node
- * operations (nodes, pods/eviction, PodDisruptionBudgets) and leader
- * election (leases) join when they are built.
+ * grants this and no more; tests/test_k8s.c checks the two agree), in the
+ * narrowest scope that works: an environment's namespace, one fixed
+ * namespace, and cluster-wide only for nodes and for what a drain must see
+ * in every namespace. Leader election (leases) joins when it is built.
  */
 const struct k8s_need k8s_needs[] = {
-	{ "apps", "deployments", NULL, "get list create patch update delete", 0,
-	  "pipelines (server-side apply creates and patches), deploys, the old colour scaled down, deletion" },
-	{ "", "services", NULL, "get list create patch delete", 0, "pipelines, the live colour, deletion" },
-	{ "batch", "cronjobs", NULL, "list create patch delete", 0, "batches, promotion, deletion" },
+	{ .group = "apps", .resource = "deployments", .verbs = "get list create patch update delete",
+	  .why = "pipelines (server-side apply creates and patches), deploys, the old colour scaled down, deletion" },
+	{ .group = "", .resource = "services", .verbs = "get list create patch delete",
+	  .why = "pipelines, the live colour, deletion" },
+	{ .group = "batch", .resource = "cronjobs", .verbs = "list create patch delete",
+	  .why = "batches, promotion, deletion" },
+	/* cluster nodes (SPEC section 10) */
+	{ .group = "", .resource = "nodes", .verbs = "get list patch", .cluster_scoped = 1,
+	  .why = "node list, cordon and uncordon (spec.unschedulable)" },
+	{ .group = "", .resource = "pods", .verbs = "list", .cluster_scoped = 1,
+	  .why = "drain: the pods on a node, in every namespace" },
+	{ .group = "", .resource = "pods", .subresource = "eviction", .verbs = "create", .cluster_scoped = 1,
+	  .why = "drain: the Eviction API, which PodDisruptionBudgets guard" },
+	{ .group = "policy", .resource = "poddisruptionbudgets", .verbs = "list", .cluster_scoped = 1,
+	  .why = "drain: the budget that blocks an eviction, named" },
+	{ .group = "", .resource = "secrets", .verbs = "create", .ns = "kube-system",
+	  .why = "bootstrap tokens for joining nodes (created only: viva reads no Secret)" },
+	{ .group = "", .resource = "configmaps", .verbs = "get", .ns = "kube-public", .name = "cluster-info",
+	  .why = "the cluster's CA, for kubeadm join's CA hash" },
 };
 const unsigned k8s_needs_len = sizeof(k8s_needs) / sizeof(k8s_needs[0]);
 
-static bool has_cluster_scoped(void)
+/* Which needs a check covers: each environment's namespace, cluster-wide, or one fixed namespace. */
+enum scope { SCOPE_ENV, SCOPE_CLUSTER, SCOPE_FIXED };
+
+static bool in_scope(const struct k8s_need *n, enum scope sc, const char *ns)
+{
+	switch (sc) {
+	case SCOPE_CLUSTER:
+		return n->cluster_scoped;
+	case SCOPE_FIXED:
+		return !n->cluster_scoped && n->ns && strcmp(n->ns, ns) == 0;
+	default:
+		return !n->cluster_scoped && !n->ns;
+	}
+}
+
+static bool has_scope(enum scope sc, const char *ns)
 {
 	for (unsigned i = 0; i < k8s_needs_len; i++)
-		if (k8s_needs[i].cluster_scoped)
+		if (in_scope(&k8s_needs[i], sc, ns))
 			return true;
 	return false;
 }
@@ -42,6 +73,8 @@ static int can(struct kube *k, const char *ns, const struct k8s_need *n, const c
 		json_object_set_new(attrs, "namespace", json_string(ns));
 	if (n->subresource)
 		json_object_set_new(attrs, "subresource", json_string(n->subresource));
+	if (n->name)
+		json_object_set_new(attrs, "name", json_string(n->name));
 	body = json_pack("{s:s, s:s, s:{s:o}}", "apiVersion", "authorization.k8s.io/v1", "kind",
 			 "SelfSubjectAccessReview", "spec", "resourceAttributes", attrs);
 	rc = kube_create(k, &ref, body, &out);
@@ -51,8 +84,8 @@ static int can(struct kube *k, const char *ns, const struct k8s_need *n, const c
 	return allowed;
 }
 
-/* Check every need in one scope (ns NULL: cluster-scoped needs); missing rules go to rules. */
-static int check_scope(struct kube *k, const char *ns, struct strbuf *rules, FILE *out)
+/* Check every need of one scope (ns: the namespace asked about, NULL cluster-wide); missing rules go to rules. */
+static int check_scope(struct kube *k, enum scope sc, const char *ns, struct strbuf *rules, FILE *out)
 {
 	int bad = 0;
 
@@ -61,7 +94,7 @@ static int check_scope(struct kube *k, const char *ns, struct strbuf *rules, FIL
 		char *verbs, *save = NULL, *v;
 		struct strbuf missing;
 
-		if (!!n->cluster_scoped != !ns)
+		if (!in_scope(n, sc, ns))
 			continue;
 		sb_init(&missing);
 		verbs = xstrdup(n->verbs);
@@ -80,13 +113,26 @@ static int check_scope(struct kube *k, const char *ns, struct strbuf *rules, FIL
 		free(verbs);
 		if (missing.len) {
 			bad++;
-			sb_addf(rules, "  - apiGroups: [\"%s\"]\n    resources: [\"%s%s%s\"]\n    verbs: [%s]   # %s\n",
-				n->group, n->resource, n->subresource ? "/" : "", n->subresource ? n->subresource : "",
-				missing.buf, n->why);
+			sb_addf(rules, "  - apiGroups: [\"%s\"]\n    resources: [\"%s%s%s\"]\n", n->group, n->resource,
+				n->subresource ? "/" : "", n->subresource ? n->subresource : "");
+			if (n->name)
+				sb_addf(rules, "    resourceNames: [\"%s\"]\n", n->name);
+			sb_addf(rules, "    verbs: [%s]   # %s\n", missing.buf, n->why);
 		}
 		sb_release(&missing);
 	}
 	return bad;
+}
+
+/* The fixed namespaces the needs name, each once, in the table's order. */
+static bool first_with_ns(unsigned i)
+{
+	if (k8s_needs[i].cluster_scoped || !k8s_needs[i].ns)
+		return false;
+	for (unsigned j = 0; j < i; j++)
+		if (!k8s_needs[j].cluster_scoped && k8s_needs[j].ns && strcmp(k8s_needs[j].ns, k8s_needs[i].ns) == 0)
+			return false;
+	return true;
 }
 
 int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE *out)
@@ -119,8 +165,8 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 			json_string_value(json_object_get(ver, "gitVersion")) : "?", k->creds ? k->creds : "credentials");
 		json_decref(ver);
 		sb_init(&rules);
-		bad = has_cluster_scoped() ? check_scope(k, NULL, &rules, out) : 0;
-		if (!has_cluster_scoped()) {
+		bad = has_scope(SCOPE_CLUSTER, NULL) ? check_scope(k, SCOPE_CLUSTER, NULL, &rules, out) : 0;
+		if (!has_scope(SCOPE_CLUSTER, NULL)) {
 			/* nothing cluster-wide to ask for */
 		} else if (bad < 0) {
 			status++;
@@ -130,6 +176,24 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 			status++;
 		} else {
 			fprintf(out, "  cluster-wide: every permission viva needs is there\n");
+		}
+		for (unsigned i = 0; i < k8s_needs_len; i++) {
+			const char *ns = k8s_needs[i].ns;
+
+			if (!first_with_ns(i))
+				continue;
+			sb_release(&rules);
+			sb_init(&rules);
+			bad = check_scope(k, SCOPE_FIXED, ns, &rules, out);
+			if (bad < 0)
+				status++;
+			else if (bad > 0) {
+				fprintf(out, "  FAILED: missing in namespace %s: add to a Role there bound to viva's user:\n"
+					"  rules:\n%s", ns, rules.buf);
+				status++;
+			} else {
+				fprintf(out, "  namespace %s: every permission viva needs is there\n", ns);
+			}
 		}
 		for (size_t e = 0; e < cfg->n_environments; e++) {
 			const struct config_env *env = &cfg->environments[e];
@@ -144,7 +208,7 @@ int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE
 				continue;
 			sb_release(&rules);
 			sb_init(&rules);
-			bad = check_scope(k, env->namespace_, &rules, out);
+			bad = check_scope(k, SCOPE_ENV, env->namespace_, &rules, out);
 			if (bad < 0) {
 				status++;
 			} else if (bad > 0) {

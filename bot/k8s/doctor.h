@@ -10,16 +10,22 @@
  * `viva doctor`: for each cluster of viva.yaml, its /version, then every
  * verb viva needs on every resource it uses, asked with a
  * SelfSubjectAccessReview in each namespace an environment places on that
- * cluster (and cluster-wide for what is not namespaced). What is missing is
- * printed as the RBAC rules to add (a Role per namespace, a ClusterRole for
- * the cluster-scoped ones), ready to paste.
+ * cluster, cluster-wide for what is not namespaced or spans namespaces,
+ * and in the fixed namespaces some needs name (kube-system, kube-public).
+ * What is missing is printed as the RBAC rules to add (a Role per
+ * namespace, a ClusterRole for the cluster-wide ones), ready to paste.
  *
  * Returns how many clusters failed: 0 when every cluster answers and
  * allows everything.
  */
 int k8s_doctor(const struct viva_config *cfg, struct kube_clients *clients, FILE *out);
 
-/* One permission viva needs (the table doctor checks). */
+/*
+ * One permission viva needs (the table doctor checks), in one of three
+ * scopes: each environment's namespace (the default), cluster-wide
+ * (cluster_scoped: a ClusterRole bound with a ClusterRoleBinding), or one
+ * fixed namespace (ns: a Role there).
+ */
 struct k8s_need {
 	const char *group;        /* "" for the core group */
 	const char *resource;
@@ -27,6 +33,8 @@ struct k8s_need {
 	const char *verbs;        /* space separated */
 	int cluster_scoped;
 	const char *why;
+	const char *ns;           /* a fixed namespace ("kube-system"), or NULL */
+	const char *name;         /* only this object (RBAC resourceNames), or NULL */
 };
 extern const struct k8s_need k8s_needs[];
 extern const unsigned k8s_needs_len;

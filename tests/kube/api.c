@@ -1360,9 +1360,14 @@ static void do_create(struct fake_kube *k, const struct route *rt, struct kf_req
 		json_t *spec = json_object_get(obj, "spec"), *ra = json_object_get(spec, "resourceAttributes");
 		json_object_set_new(meta(obj), "creationTimestamp", json_null());
 		if (strcmp(rt->r->resource, "selfsubjectreviews") == 0) {
-			json_object_set_new(obj, "status", json_pack("{s:{s:s, s:[s, s]}}", "userInfo", "username",
-								      req->user, "groups", "system:masters",
-								      "system:authenticated"));
+			json_t *groups = json_array();
+			char *gs = xstrdup(req->groups ? req->groups : "system:masters"), *save = NULL, *g;
+			for (g = strtok_r(gs, ",", &save); g; g = strtok_r(NULL, ",", &save))
+				json_array_append_new(groups, json_string(g));
+			json_array_append_new(groups, json_string("system:authenticated"));
+			free(gs);
+			json_object_set_new(obj, "status", json_pack("{s:{s:s, s:o}}", "userInfo", "username",
+								      req->user, "groups", groups));
 		} else {
 			const char *verb = json_string_value(json_object_get(ra, "verb"));
 			const char *res = json_string_value(json_object_get(ra, "resource"));

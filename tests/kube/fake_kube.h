@@ -86,6 +86,15 @@ int fake_kube_remove(struct fake_kube *k, const char *resource, const char *ns, 
 /* Replace an object's status (as the status subresource would). 0 or -1. */
 int fake_kube_set_status(struct fake_kube *k, const char *resource, const char *ns, const char *name,
 			 json_t *status);
+/*
+ * ConfigMap kube-public/cluster-info as kubeadm init publishes it (a
+ * kubeconfig: the server's URL, certificate-authority-data), its CA bundle
+ * being the fake's CA (with TLS) followed by extra_cas (at most 8)
+ * throwaway CAs made here (EC P-256 and RSA 2048 in turn), as a cluster
+ * in the middle of a CA rotation has. The bundle (PEM) is also written to
+ * bundle_path unless NULL. Replaces what was there. 0 or -1.
+ */
+int fake_kube_seed_cluster_info(struct fake_kube *k, int extra_cas, const char *bundle_path);
 /* The current resourceVersion of the whole store. */
 uint64_t fake_kube_resource_version(struct fake_kube *k);
 

@@ -216,6 +216,21 @@ int rollout_step(struct fake_kube *k);
 /* The eviction subresource: NULL or a Status. */
 json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, json_t *body, int *code);
 bool rollout_image_never_ready(struct fake_kube *k, const char *image);
+/* Store nw (stolen) over old as a controller's write (manager, subresource); 1 when it changed something. */
+int rollout_save_as(struct fake_kube *k, const struct kr *r, json_t *old, json_t *nw, const char *manager,
+		    const char *subresource);
+
+/* ---- bootstrap tokens (bootstrap.c) ------------------------------------------------------- */
+
+/*
+ * The bootstrap token authenticator: a bearer token "id.secret" matching a
+ * valid Secret kube-system/bootstrap-token-<id> authenticates as
+ * system:bootstrap:<id>. *user and *groups ("a,b": system:bootstrappers and
+ * the extra groups, sorted) are the caller's. With k->mu held.
+ */
+bool bootstrap_authenticate(struct fake_kube *k, const char *token, char **user, char **groups);
+/* The token cleaner and the bootstrap signer, one round; returns the changes. With k->mu held. */
+int bootstrap_step(struct fake_kube *k);
 
 /* ---- requests (api.c) ----------------------------------------------------------------- */
 
@@ -235,6 +250,7 @@ struct kf_req {
 	char *accept;
 	char *user_agent;
 	char *user;               /* authenticated user, or "system:anonymous" */
+	char *groups;             /* its groups ("a,b"), NULL: system:masters */
 	char *body;
 	size_t body_len;
 };
@@ -278,6 +294,8 @@ int pki_init(const char *dir, char **ca_cert, char **ca_key, char **srv_cert, ch
 /* A client certificate signed by the CA (CN=user, O=group each). */
 int pki_client(const char *ca_cert, const char *ca_key, const char *cn, const char *const *orgs,
 	       const char *cert_path, const char *key_path, int days);
+/* A self-signed CA certificate (PEM, caller frees; its key is thrown away): EC P-256, or RSA 2048. */
+char *pki_throwaway_ca(const char *cn, bool rsa);
 
 /* ---- the fake ------------------------------------------------------------------------------- */
 

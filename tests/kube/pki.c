@@ -175,3 +175,20 @@ out:
 	ERR_clear_error();
 	return rc;
 }
+
+char *pki_throwaway_ca(const char *cn, bool rsa)
+{
+	EVP_PKEY *key = rsa ? EVP_RSA_gen(2048) : new_key();
+	X509 *ca = key ? make_cert(key, NULL, NULL, cn, NULL, 30, true, NULL, NULL) : NULL;
+	BIO *b = BIO_new(BIO_s_mem());
+	char *out = NULL, *p;
+	long n;
+
+	if (ca && b && PEM_write_bio_X509(b, ca) == 1 && (n = BIO_get_mem_data(b, &p)) > 0)
+		out = xstrndup(p, (size_t)n);
+	BIO_free(b);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	ERR_clear_error();
+	return out;
+}

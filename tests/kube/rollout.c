@@ -103,6 +103,12 @@ static int save_as(struct fake_kube *k, const struct kr *r, json_t *old, json_t 
 	return save(k, r, old, nw);
 }
 
+int rollout_save_as(struct fake_kube *k, const struct kr *r, json_t *old, json_t *nw, const char *manager,
+		    const char *subresource)
+{
+	return save_as(k, r, old, nw, manager, subresource);
+}
+
 /* ---- pods ----------------------------------------------------------------------------- */
 
 static bool pod_terminating(json_t *p)
@@ -844,7 +850,11 @@ json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, jso
 	*code = 201;
 	if (pod_terminating(pod))
 		return kf_status(201, "", NULL, NULL);
-	pdbs = store_all(&k->st, pdbr, ns);
+	/* a terminal or pending pod disrupts nothing: no budget is asked */
+	if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0 || strcmp(phase, "Pending") == 0))
+		pdbs = json_array();
+	else
+		pdbs = store_all(&k->st, pdbr, ns);
 	json_array_foreach(pdbs, i, pdb)
 		if (labelselector_match(json_object_get(json_object_get(pdb, "spec"), "selector"),
 					json_object_get(meta(pod), "labels"), false)) {
@@ -857,10 +867,17 @@ json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, jso
 		return kf_status(500, "InternalError",
 				 "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.", NULL);
 	}
-	if (match && !(phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0 ||
-				 strcmp(phase, "Pending") == 0))) {
+	if (match) {
 		json_t *st = pdb_status(k, match);
-		if (ival(st, "disruptionsAllowed") <= 0) {
+		const char *policy = json_string_value(json_object_get(json_object_get(match, "spec"),
+								       "unhealthyPodEvictionPolicy"));
+		/* an unready pod disrupts nothing more: AlwaysAllow lets it go, IfHealthyBudget (the
+		 * default) when the budget is met; the budget is not decremented */
+		bool unhealthy_ok = !pod_ready(pod) && ((policy && strcmp(policy, "AlwaysAllow") == 0) ||
+							(ival(st, "currentHealthy") >= ival(st, "desiredHealthy") &&
+							 ival(st, "desiredHealthy") > 0));
+
+		if (!unhealthy_ok && ival(st, "disruptionsAllowed") <= 0) {
 			char msg[400];
 			snprintf(msg, sizeof(msg), "The disruption budget %s needs %lld healthy pods and has %lld currently",
 				 mstr(match, "name"), (long long)ival(st, "desiredHealthy"), (long long)ival(st, "currentHealthy"));
@@ -870,7 +887,7 @@ json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, jso
 			return kf_status(429, "TooManyRequests", "Cannot evict pod as it would violate the pod's disruption budget.",
 					 json_pack("{s:[{s:s, s:s}]}", "causes", "reason", "DisruptionBudget", "message", msg));
 		}
-		if (!dry) {
+		if (!unhealthy_ok && !dry) {
 			json_t *nw = json_deep_copy(match);
 			json_object_set_new(st, "disruptionsAllowed", json_integer(ival(st, "disruptionsAllowed") - 1));
 			kf_rfc3339(kf_now(k), ts);
@@ -884,8 +901,20 @@ json_t *rollout_evict(struct fake_kube *k, const char *ns, const char *name, jso
 	json_decref(pdbs);
 	if (dry)
 		return kf_status(201, "", NULL, NULL);
-	/* graceful: the kubelet finishes it at the next round */
+	/* graceful: the kubelet finishes it at the next round; the pod says why it goes
+	 * (the DisruptionTarget condition, as the API server adds it) */
 	c = json_deep_copy(pod);
+	kf_rfc3339(kf_now(k), ts);
+	{
+		json_t *conds = json_object_get(sub(c, "status"), "conditions");
+		if (!json_is_array(conds)) {
+			conds = json_array();
+			json_object_set_new(sub(c, "status"), "conditions", conds);
+		}
+		json_array_append_new(conds, json_pack("{s:s, s:s, s:s, s:s, s:s}", "type", "DisruptionTarget", "status",
+						       "True", "lastTransitionTime", ts, "reason", "EvictionByEvictionAPI",
+						       "message", "Eviction API: evicting"));
+	}
 	kf_rfc3339(kf_now(k) + 30, ts);
 	json_object_set_new(sub(c, "metadata"), "deletionTimestamp", json_string(ts));
 	json_object_set_new(sub(c, "metadata"), "deletionGracePeriodSeconds", json_integer(30));
@@ -1015,5 +1044,6 @@ int rollout_step(struct fake_kube *k)
 	changes += replicaset_controller(k);
 	changes += kubelet(k);
 	changes += pdb_controller(k);
+	changes += bootstrap_step(k);
 	return changes;
 }

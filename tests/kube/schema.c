@@ -1233,7 +1233,25 @@ json_t *schema_validate(struct fake_kube *k, const struct kr *r, json_t *obj, js
 	} else if (strcmp(r->resource, "configmaps") == 0 || strcmp(r->resource, "secrets") == 0) {
 		check_config(&e, r, obj, old);
 	} else if (strcmp(r->resource, "pods") == 0) {
+		const char *mirror_key = "kubernetes.io/config.mirror";
+		json_t *mirror = json_object_get(json_object_get(json_object_get(obj, "metadata"), "annotations"), mirror_key);
+		json_t *old_mirror = old ? json_object_get(json_object_get(json_object_get(old, "metadata"), "annotations"),
+							   mirror_key) : NULL;
 		check_pod_spec(&e, "spec", spec, NULL);
+		/* ValidatePodSpecificAnnotations and their updates: the kubelet's mirror pods */
+		if (old && old_mirror && !(mirror && json_equal(mirror, old_mirror)))
+			ferr_add(&e, "FieldValueForbidden", "metadata.annotations[kubernetes.io/config.mirror]",
+				 "Forbidden: may not remove or update mirror pod annotation");
+		if (old && mirror && !old_mirror)
+			ferr_add(&e, "FieldValueForbidden", "metadata.annotations[kubernetes.io/config.mirror]",
+				 "Forbidden: may not add mirror pod annotation");
+		if (mirror && !(json_string_value(json_object_get(spec, "nodeName")) &&
+				json_string_value(json_object_get(spec, "nodeName"))[0])) {
+			char *q = go_quote(json_string_value(mirror) ? json_string_value(mirror) : "");
+			ferr_add(&e, "FieldValueInvalid", "metadata.annotations[kubernetes.io/config.mirror]",
+				 "Invalid value: %s: must set spec.nodeName if mirror pod annotation is set", q);
+			free(q);
+		}
 		if (old) {
 			/* only images and a few fields may change on a pod */
 			json_t *a = json_deep_copy(json_object_get(old, "spec")), *b = json_deep_copy(spec), *c;

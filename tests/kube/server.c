@@ -264,6 +264,7 @@ static void req_release(struct kf_req *r)
 	free(r->accept);
 	free(r->user_agent);
 	free(r->user);
+	free(r->groups);
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 }
@@ -582,6 +583,9 @@ static void authenticate(struct conn *c, struct kf_req *r)
 				r->user = xstrdup(k->tokens[i].user);
 				break;
 			}
+		/* as the API server started by kubeadm (--enable-bootstrap-token-auth) */
+		if (!r->user)
+			bootstrap_authenticate(k, tok, &r->user, &r->groups);
 	}
 	if (!r->user && !auth_configured(k))
 		r->user = xstrdup("system:anonymous");
@@ -1070,35 +1074,11 @@ static void write_kubeconfig(struct fake_kube *k)
 	free(key);
 }
 
-/* kube-public/cluster-info, as kubeadm publishes it: the CA and the server. */
+/* kube-public/cluster-info, as kubeadm publishes it: the CA and the server (bootstrap.c). */
 static void seed_cluster_info(struct fake_kube *k)
 {
-	char *pem = NULL, *b64, *kc;
-	size_t n = 0;
-	json_t *cm;
-	FILE *f = fopen(k->ca_cert, "r");
-
-	if (!f)
-		return;
-	pem = xcalloc(1, 16384);
-	n = fread(pem, 1, 16383, f);
-	fclose(f);
-	b64 = xmalloc(4 * ((n + 2) / 3) + 1);
-	EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)pem, (int)n);
-	kc = xasprintf("apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: %s\n"
-		       "  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nkind: Config\npreferences: {}\nusers: null\n",
-		       b64, k->url);
-	cm = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:s}}", "apiVersion", "v1", "kind", "ConfigMap", "metadata", "name",
-		       "cluster-info", "namespace", "kube-public", "data", "kubeconfig", kc);
-	{
-		char *text = json_dumps(cm, JSON_COMPACT);
-		fake_kube_seed(k, text);
-		free(text);
-	}
-	json_decref(cm);
-	free(kc);
-	free(b64);
-	free(pem);
+	if (fake_kube_seed_cluster_info(k, 0, NULL) != 0)
+		fprintf(stderr, "fake_kube: cannot publish kube-public/cluster-info\n");
 }
 
 struct fake_kube *fake_kube_start(const struct fake_kube_opts *o)
