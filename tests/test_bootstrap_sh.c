@@ -540,7 +540,8 @@ static void join__kubeadm_fails__reports_decisive_lines_and_exits_1(void **state
 	serve(f, answer_new());
 	run(f, NULL, NULL);
 	assert_int_equal(f->status, 1);
-	assert_out_has(f, "kubeadm join failed");
+	assert_out_has(f, "viva-bootstrap: kubeadm join " API " failed (exit 1)");
+	assert_out_has(f, "viva-bootstrap: the node did not join");
 	assert_calls(f, plain_join_calls);
 
 	reports = fake_node_api_reports(f->api);
@@ -556,7 +557,7 @@ static void join__kubeadm_fails__reports_decisive_lines_and_exits_1(void **state
 	assert_non_null(strstr(out, "[ERROR Port-10250]: Port 10250 is in use"));
 	assert_non_null(strstr(out, "error execution phase preflight: [preflight] Some fatal errors occurred:"));
 	assert_non_null(strstr(out, "To see the stack trace of this error execute with --v=5 or higher"));
-	assert_non_null(strstr(out, "viva-bootstrap: kubeadm join failed"));
+	assert_non_null(strstr(out, "viva-bootstrap: kubeadm join " API " failed (exit 1)\nviva-bootstrap: the node did not join"));
 	assert_non_null(strstr(out, "[preflight] noise line 2999 \"quoted\" back\\slash"));
 	assert_non_null(strstr(out, "earlier lines left out"));
 	assert_null(strstr(out, "noise line 0100 "));
@@ -587,6 +588,7 @@ static void join__containerd_restart_fails__no_kubeadm_join_and_reported(void **
 	rep = the_report(f, &all);
 	assert_true(json_is_false(json_object_get(rep, "ok")));
 	assert_non_null(strstr(report_output(rep), "Job for containerd.service failed"));
+	assert_non_null(strstr(report_output(rep), "systemctl restart containerd.service failed (exit 1)"));
 	assert_non_null(strstr(report_output(rep), "the services could not be restarted"));
 	json_decref(all);
 }
@@ -738,13 +740,17 @@ static void fetch__503_always__gives_up_after_8_attempts(void **state)
 static void fetch__viva_not_listening__retried_then_exit_3(void **state)
 {
 	struct fx *f = *state;
-	char *url = xasprintf("VIVA_URL=http://127.0.0.1:%d", free_port());
+	char *url = xasprintf("VIVA_URL=http://someone:url-password-77@127.0.0.1:%d/", free_port());
 	const char *const env[] = { url, "VIVA_RETRY_BASE_MS=5", NULL };
 
 	run(f, env, NULL);
 	assert_int_equal(f->status, 3);
+	assert_out_has(f, "viva at http://127.0.0.1:");
 	assert_out_has(f, "is not reachable");
 	assert_out_has(f, "(attempt 2 of 8)");
+	/* credentials in VIVA_URL are not shown */
+	if (strstr(f->out, "url-password-77"))
+		fail_msg("the URL's password is in the output:\n%s", f->out);
 	assert_out_has(f, "giving up after 8 attempts");
 	assert_tree_empty(f->root);
 	assert_calls(f, "hostname\n");
@@ -897,6 +903,8 @@ static void answer__hostile__refused_nothing_written(void **state)
 		{ with_join_field("apiServer", "\"--config=/etc/x\""), "is not a host:port" },
 		{ with_join_field("apiServer", "\"a b:6443\""), "is not a host:port" },
 		{ with_join_field("certificateKey", "\"abc\""), "join.certificateKey is not 64 hex digits" },
+		{ with_top_field("hostname", "\"kube-a-dc1-worker08\""),
+		  "the answer is for the host \"kube-a-dc1-worker08\", not " HOST },
 		{ with_top_field("role", "\"admin\""), "role \"admin\" is neither master nor worker" },
 		{ with_top_field("upgrade", "\"yes\""), "upgrade is not true or false" },
 		{ with_top_field("files", "{}"), "the answer has no \"files\" array" },
@@ -1072,7 +1080,12 @@ static void run__traced_with_sh_x__no_secret_shown(void **state)
 	assert_out_has(f, "+ set +x");
 }
 
-/* curl | sh: the script is the shell's standard input; no command may read it. */
+/*
+ * curl | sh: the script is the shell's standard input, and every stub here
+ * reads its standard input to the end. The script still runs whole: it is
+ * all functions until its last line (so the shell has read it all before a
+ * command runs), and its commands read /dev/null.
+ */
 static void run__piped_into_sh__no_command_eats_the_script(void **state)
 {
 	struct fx *f = *state;

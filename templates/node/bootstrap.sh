@@ -34,7 +34,8 @@
 #      absolute, without ., .. or empty components or control characters;
 #      modes 644 or 0644 style (no setuid, setgid or sticky bit); the join
 #      token [a-z0-9]{6}.[a-z0-9]{16}; every CA hash sha256:<64 hex>; role
-#      master or worker. A refused answer writes nothing and is reported.
+#      master or worker; its hostname, when given, is NODE_NAME. A refused
+#      answer writes nothing and is reported.
 #   3. Mode. The node is joined when NODE_ROOT/etc/kubernetes/kubelet.conf
 #      exists. Joined, and the answer says "upgrade": true or --upgrade was
 #      given: upgrade. Joined otherwise: nothing to do (exit 0; `kubeadm
@@ -368,6 +369,9 @@ function check_path(i, p,   parts, n, j) {
 		fail("files[" i "].path " shown(p) " names no file")
 }
 function plan(   nf, i, b, m, t, h, nh, r, u, v) {
+	v = VAL[".hostname"]
+	if (TYPE[".hostname"] == "string" && tolower(v) != ENVIRON["VB_NAME"])
+		fail("the answer is for the host " shown(v) ", not " ENVIRON["VB_NAME"])
 	if (TYPE[".files"] != "array")
 		fail("the answer has no \"files\" array")
 	nf = COUNT[".files"]
@@ -632,7 +636,8 @@ step() {
 	step_status=$?
 	tr -d '\000' <"$work/step" | redact | tee -a "$work/output"
 	if [ "$step_status" -ne 0 ]; then
-		note "$1 $2 failed (exit $step_status)"
+		# three words at most: kubeadm join's fourth is --token
+		note "$1 $2${3:+ $3} failed (exit $step_status)"
 	fi
 	return "$step_status"
 }
@@ -682,7 +687,7 @@ request() {
 			*) return 1 ;;
 			esac
 		else
-			why="viva at $url is not reachable ($(sed -n '$p' "$work/curl.err"))"
+			why="viva at $shown_url is not reachable ($(sed -n '$p' "$work/curl.err"))"
 		fi
 		if [ "$attempt" -ge 8 ]; then
 			say "$why; giving up after $attempt attempts"
@@ -896,6 +901,8 @@ main() {
 	'') die 2 "VIVA_URL is not set: viva's base URL, such as https://viva.example.com" ;;
 	*) die 2 "VIVA_URL must start with http:// or https://" ;;
 	esac
+	# as shown in messages: without user:password@
+	shown_url=$(printf '%s\n' "$url" | sed 's|^\([a-z]*://\)[^/@]*@|\1|')
 	VIVA_NODE_TOKEN=${VIVA_NODE_TOKEN:-}
 	case $VIVA_NODE_TOKEN in
 	'') die 2 "VIVA_NODE_TOKEN is not set: the token of viva's node API" ;;
@@ -932,7 +939,7 @@ main() {
 	umask 077
 	: >"$work/output"
 
-	say "fetching the bootstrap of $name from $url"
+	say "fetching the bootstrap of $name from $shown_url"
 	request GET "$url/v1/nodes/$name/bootstrap" "$work/answer"
 	case $? in
 	0) ;;
@@ -952,7 +959,7 @@ main() {
 	tr -d '\000' <"$work/answer" >"$work/answer.nonul"
 	if ! cmp -s "$work/answer" "$work/answer.nonul"; then
 		printf 'the answer holds a NUL byte\n' >"$work/error"
-	elif ! VB_MODE=plan VB_WORK=$work LC_ALL=C awk "$JSON_AWK" <"$work/answer" 2>>"$work/error"; then
+	elif ! VB_MODE=plan VB_WORK=$work VB_NAME=$name LC_ALL=C awk "$JSON_AWK" <"$work/answer" 2>>"$work/error"; then
 		[ -s "$work/error" ] || printf 'awk could not read it\n' >"$work/error"
 	fi
 	if [ -s "$work/error" ]; then
@@ -1020,13 +1027,13 @@ main() {
 			set -- "$@" --control-plane
 			[ -z "$secret_ckey" ] || set -- "$@" --certificate-key "$secret_ckey"
 		fi
-		step kubeadm "$@" || fail_reported 1 "kubeadm join failed"
+		step kubeadm "$@" || fail_reported 1 "the node did not join"
 		say "joined the cluster at $api as a $role"
 	else
 		if [ "$role" = master ]; then
-			step kubeadm upgrade apply --yes "v$version" || fail_reported 1 "kubeadm upgrade apply failed"
+			step kubeadm upgrade apply --yes "v$version" || fail_reported 1 "the node was not upgraded"
 		else
-			step kubeadm upgrade node || fail_reported 1 "kubeadm upgrade node failed"
+			step kubeadm upgrade node || fail_reported 1 "the node was not upgraded"
 		fi
 		step systemctl restart kubelet.service || fail_reported 1 "kubelet could not be restarted"
 		say "upgraded${version:+ to $version}"
