@@ -41,6 +41,9 @@ DEB_TEST  := libcmocka-dev docker-registry prometheus apache2-utils curl jq open
 DEB_TEST  += 'kubectl|kubernetes-client'
 # systemd-analyze checks deploy/viva.service (tests/test_packaging.c).
 DEB_TEST  += systemd
+# templates/node/bootstrap.sh is checked with shellcheck and run under
+# busybox sh as well as dash (tests/test_bootstrap_sh.c).
+DEB_TEST  += shellcheck busybox
 # A font for the text of charts (bot/chart/chart.c draws with fontconfig's sans-serif),
 # and cairo, which viva loads when it draws its first chart.
 DEB_RUN   := ca-certificates tzdata fonts-dejavu-core libcairo2
@@ -220,6 +223,7 @@ TESTS += tests/test_packaging
 TESTS += tests/test_node_api
 TESTS += tests/test_node_report
 TESTS += tests/test_nodes
+TESTS += tests/test_bootstrap_sh
 
 # ---- build ----------------------------------------------------------------
 BUILD    := build/rel
@@ -279,7 +283,7 @@ TEST_HELPERS := $(TBUILD)/tests/helpers.o $(TBUILD)/tests/proc.o $(TBUILD)/tests
                 $(TBUILD)/tests/http_front.o $(TBUILD)/tests/registry_proxy.o $(TBUILD)/tests/registry_push.o \
                 $(TBUILD)/tests/registry_server.o $(TBUILD)/tests/fake_slack_blocks.o \
                 $(TBUILD)/tests/tls_front.o $(TBUILD)/tests/serve_fx.o $(TBUILD)/tests/prom_fixture.o \
-                $(TBUILD)/tests/prom_proxy.o $(KUBE_FAKE_OBJS)
+                $(TBUILD)/tests/prom_proxy.o $(TBUILD)/tests/fake_node_api.o $(KUBE_FAKE_OBJS)
 
 $(TBUILD)/tests/%: $(TBUILD)/tests/%.o $(TEST_HELPERS) $(TCORE_OBJS)
 	@echo "  LD/SAN  $@"
