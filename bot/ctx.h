@@ -21,6 +21,7 @@ struct prom;
 struct cmd;
 struct act;
 struct ops;
+struct cluster_current;
 
 /* Wall clock, injectable (scheduler and audit tests). */
 struct viva_clock {
@@ -38,6 +39,7 @@ struct viva_env {
 	struct registry *registry;      /* NULL when REGISTRY_URL is not set */
 	struct kube_clients *kube;      /* a client per viva.yaml cluster (kube_for_env); NULL when none */
 	struct prom *prom;              /* Prometheus (bot/clients/prom.h); NULL when no PROMETHEUS_URL */
+	struct cluster_current *clusters; /* the cluster configs in use (bot/nodes/cluster.h); NULL: none loaded */
 	struct ops *ops;                /* the operation pool of `serve`; NULL: operations run inline */
 	struct timers *timers;          /* jobs for later (deferred answers); NULL outside `serve` */
 	struct viva_clock *clock;

@@ -4,6 +4,8 @@
  */
 #include "bot/model/builtin.h"
 #include "bot/model/catalog.h"
+#include "bot/nodes/cluster.h"
+#include "bot/reload.h"
 #include "bot/model/config.h"
 #include "bot/model/render.h"
 #include "bot/model/spec.h"
@@ -99,6 +101,44 @@ static void startup_apply(struct viva_env *env)
 	catalog_report_release(&rep);
 }
 
+/* The cluster configs (SPEC 10.1), when there is a directory of them. */
+static void startup_clusters(struct viva_env *env)
+{
+	struct cluster_report rep;
+	struct cluster_set *set;
+	char err[512] = "", **names;
+	json_t *missing;
+	int rc;
+
+	env->clusters = xcalloc(1, sizeof(*env->clusters));
+	cluster_current_init(env->clusters, NULL);
+	cluster_report_init(&rep);
+	rc = reload_clusters(env, &rep, err, sizeof(err));
+	if (rc == VIVA_ENOENT)
+		log_info("no cluster config directory; no node joins until there is one", "dir=%s",
+			 env->cfg->cluster_configs);
+	else if (rc != VIVA_OK)
+		log_warn("cluster configs not read at start-up", "err=\"%s\"", err);
+	for (size_t i = 0; i < json_array_size(rep.invalid); i++)
+		log_warn("invalid cluster config left out", "file=%s errors=\"%s\"",
+			 json_string_value(json_object_get(json_array_get(rep.invalid, i), "file")),
+			 json_string_value(json_object_get(json_array_get(rep.invalid, i), "errors")));
+	cluster_report_release(&rep);
+	/* a cluster whose API viva.yaml does not name: its nodes cannot join */
+	set = cluster_current_get(env->clusters);
+	names = xcalloc(env->cfg->n_clusters + 1, sizeof(*names));
+	for (size_t i = 0; i < env->cfg->n_clusters; i++)
+		names[i] = env->cfg->clusters[i].name;
+	missing = cluster_set_check_kube_clusters(set, names, env->cfg->n_clusters);
+	for (size_t i = 0; i < json_array_size(missing); i++)
+		log_warn("cluster config names no cluster of viva.yaml", "error=\"%s\"",
+			 json_string_value(json_object_get(json_array_get(missing, i), "error")));
+	json_decref(missing);
+	free(names);
+	log_info("cluster configs", "clusters=%zu dir=%s", cluster_set_count(set), env->cfg->cluster_configs);
+	cluster_set_unref(set);
+}
+
 /* Everything a subcommand needs; on failure prints one line and returns non-zero. */
 static int env_open(struct viva_config *cfg, struct viva_env *env, bool interactive)
 {
@@ -168,6 +208,7 @@ static int env_open(struct viva_config *cfg, struct viva_env *env, bool interact
 		goto fail;
 	}
 	startup_apply(env);
+	startup_clusters(env);
 	return 0;
 fail:
 	prom_free(env->prom);
@@ -184,6 +225,10 @@ fail:
 
 static void env_close(struct viva_config *cfg, struct viva_env *env)
 {
+	if (env->clusters) {
+		cluster_current_release(env->clusters);
+		free(env->clusters);
+	}
 	kube_clients_free(env->kube);
 	prom_free(env->prom);
 	registry_free(env->registry);

@@ -6,11 +6,33 @@
 #include "bot/model/catalog.h"
 #include "bot/model/config.h"
 #include "bot/model/tmpl.h"
+#include "bot/nodes/cluster.h"
+
+#include <pthread.h>
 
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+
+int reload_clusters(struct viva_env *env, struct cluster_report *rep, char *err, size_t errlen)
+{
+	static pthread_mutex_t one_at_a_time = PTHREAD_MUTEX_INITIALIZER;
+	struct cluster_set *prev, *next = NULL;
+	int rc;
+
+	if (!env->clusters || !env->cfg || !env->cfg->cluster_configs) {
+		snprintf(err, errlen, "no cluster configs are kept by this viva");
+		return VIVA_EUNAVAIL;
+	}
+	pthread_mutex_lock(&one_at_a_time);
+	prev = cluster_current_get(env->clusters);
+	rc = cluster_set_load(env->cfg->cluster_configs, prev, &next, rep, err, errlen);
+	cluster_current_publish(env->clusters, next);
+	cluster_set_unref(prev);
+	pthread_mutex_unlock(&one_at_a_time);
+	return rc;
+}
 
 int reload_all(struct viva_env *env, const char *author, struct reload_report *rep)
 {
@@ -45,8 +67,29 @@ int reload_all(struct viva_env *env, const char *author, struct reload_report *r
 		if (rep->specs_rc != VIVA_OK && !rep->error[0])
 			snprintf(rep->error, sizeof(rep->error), "pipeline specs: %s", err);
 	}
-	log_info("reloaded", "templates=%zu overrides=%zu templates_ok=%d specs=%s added=%d changed=%d "
-		 "removed=%d invalid=%d", rep->templates, rep->overrides, rep->templates_rc == VIVA_OK,
+	if (env->clusters) {
+		struct cluster_report clr;
+		struct cluster_set *now;
+
+		cluster_report_init(&clr);
+		err[0] = '\0';
+		rep->clusters_rc = reload_clusters(env, &clr, err, sizeof(err));
+		rep->clusters_invalid = (int)json_array_size(clr.invalid);
+		for (size_t i = 0; i < json_array_size(clr.invalid); i++)
+			log_warn("invalid cluster config", "file=%s kept_last_good=%d",
+				 json_string_value(json_object_get(json_array_get(clr.invalid, i), "file")),
+				 json_is_true(json_object_get(json_array_get(clr.invalid, i), "kept")));
+		cluster_report_release(&clr);
+		now = cluster_current_get(env->clusters);
+		rep->clusters = cluster_set_count(now);
+		cluster_set_unref(now);
+		if (rep->clusters_rc != VIVA_OK && rep->clusters_rc != VIVA_ENOENT && !rep->error[0])
+			snprintf(rep->error, sizeof(rep->error), "cluster configs: %s", err);
+	} else {
+		rep->clusters_rc = VIVA_ENOENT;
+	}
+	log_info("reloaded", "clusters=%zu clusters_invalid=%d templates=%zu overrides=%zu templates_ok=%d specs=%s added=%d changed=%d "
+		 "removed=%d invalid=%d", rep->clusters, rep->clusters_invalid, rep->templates, rep->overrides, rep->templates_rc == VIVA_OK,
 		 rep->specs_rc == VIVA_ENOENT ? "none" : rep->specs_rc == VIVA_OK ? "ok" : "failed",
 		 rep->added, rep->changed, rep->removed, rep->invalid);
 	if (rep->templates_rc == VIVA_OK && env->kube) {

@@ -23,10 +23,26 @@ struct reload_report {
 	int k8s_rc;             /* VIVA_OK, or VIVA_EREMOTE when an environment failed */
 	int k8s_updated;        /* service-environments created or updated */
 	int k8s_failed;
+	/* the cluster configs (cluster_configs): VIVA_OK, VIVA_ENOENT (no directory), or the error */
+	int clusters_rc;
+	size_t clusters;        /* in use afterwards */
+	int clusters_invalid;   /* files refused (their last good version, if any, kept) */
 	char error[640];        /* the first failure, for a person; "" when none */
 };
 
 /* Re-read everything above; returns VIVA_OK when every part reloaded. */
 int reload_all(struct viva_env *env, const char *author, struct reload_report *rep);
+
+struct cluster_report;
+/*
+ * Re-read the cluster configs (cluster_configs) against the set in use and
+ * publish the result in env->clusters (at start-up, on SIGHUP, on `node
+ * apply`): an invalid file keeps its last good version, and a directory
+ * that cannot be read keeps the whole set (bot/nodes/cluster.h). rep (may
+ * be NULL) says what changed; err says why on failure: VIVA_ENOENT when
+ * there is no such directory, VIVA_EUNAVAIL when env has no cluster set.
+ * Reloads are serialised.
+ */
+int reload_clusters(struct viva_env *env, struct cluster_report *rep, char *err, size_t errlen);
 
 #endif

@@ -12,8 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <regex.h>
+#include <sys/stat.h>
+
 #include "bot/lib/alloc.h"
+#include "bot/lib/fileio.h"
+#include "bot/lib/times.h"
 #include "tests/helpers.h"
+#include "tests/kube/fake_kube.h"
 #include "tests/serve_fx.h"
 
 #define TOKEN "node-token-0123456789abcdef"
@@ -175,6 +181,322 @@ static void node_api__no_token__node_routes_off(void **state)
 	assert_still_serving(f);
 }
 
+/* ---- with cluster configs and a cluster: joins ---------------------------------------------- */
+
+#define KTOKEN "kube-token-for-viva"
+#define CLUSTER_A \
+	"common:\n" \
+	"  cluster: 1.25.6\n" \
+	"  runcVersion: 1.1.9\n" \
+	"  criVersion: 1.7.2\n" \
+	"  cniPluginVersion: 1.3.0\n" \
+	"  cudaVersion: \"12.2.1_535.86.10_linux\"\n" \
+	"  clusterDNS: 10.96.0.10\n" \
+	"  kubernetesCluster: dev\n" \
+	"master:\n" \
+	"  kube-a-dc1-master01: { address: 10.0.0.10 }\n" \
+	"worker:\n" \
+	"  kube-a-dc1-gpu-worker01: { gpu: true }\n" \
+	"  old-node: { version: { kubernetes: 1.21.6 } }\n"
+
+/* viva serving the node API; cluster a (clusters/a.yaml) joins through the fake as dev. */
+static int setup_cluster(void **state)
+{
+	struct fx *f = xcalloc(1, sizeof(*f));
+	struct fake_kube_opts o = { .tls = true, .token = KTOKEN };
+	char *path, *yaml;
+
+	f->dir = test_tmpdir();
+	f->kube = fake_kube_start(&o);
+	if (!f->kube)
+		return -1;
+	path = xasprintf("%s/clusters/a.yaml", f->dir);
+	test_write_file(path, CLUSTER_A);
+	free(path);
+	yaml = xasprintf("channels: { nodes: C0NODES }\nclusters: { dev: { kubeconfig: %s } }\n"
+			 "cluster_configs: %s/clusters\n", fake_kube_kubeconfig(f->kube), f->dir);
+	fx_start_fake(f);
+	fx_start_viva(f, "VIVA_NODE_TOKEN=" TOKEN, yaml);
+	free(yaml);
+	*state = f;
+	return fx_wait_link(f);
+}
+
+static bool matches(const char *re, const char *s)
+{
+	regex_t r;
+	bool ok;
+
+	assert_int_equal(regcomp(&r, re, REG_EXTENDED | REG_NOSUB), 0);
+	ok = s && regexec(&r, s, 0, NULL, 0) == 0;
+	regfree(&r);
+	return ok;
+}
+
+static json_t *get_bootstrap(struct fx *f, const char *host, long *st)
+{
+	char *path = xasprintf("/v1/nodes/%s/bootstrap", host);
+	char *b = req(f, "GET", path, "Bearer " TOKEN, NULL, st);
+	json_t *j = b ? json_loads(b, 0, NULL) : NULL;
+
+	if (!j || *st != 200) {
+		char *log = proc_log(&f->viva);
+		fprintf(stderr, "GET %s: %ld %s\nviva's log:\n%s\n", path, *st, b ? b : "(nothing)", log);
+		free(log);
+	}
+	if (!j)
+		fail_msg("GET %s: %ld %s", path, *st, b ? b : "(nothing)");
+	free(b);
+	free(path);
+	return j;
+}
+
+/* The hashes kubeadm would check, from the fake's CA file with the openssl CLI. */
+static char *openssl_hash(struct fx *f)
+{
+	char *cmd = xasprintf("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der | "
+			      "sha256sum | cut -d' ' -f1", fake_kube_ca_file(f->kube));
+	int status;
+	char *out = test_run(cmd, &status), *h;
+
+	assert_int_equal(status, 0);
+	out[strcspn(out, "\n")] = '\0';
+	h = xasprintf("sha256:%s", out);
+	free(out);
+	free(cmd);
+	return h;
+}
+
+static void node_api__bootstrap__settings_files_and_a_fresh_token(void **state)
+{
+	struct fx *f = *state;
+	long st;
+	json_t *j = get_bootstrap(f, "kube-a-dc1-worker07", &st), *files, *file, *secret, *j2;
+	const char *token, *want_keys[] = { "token-id", "token-secret", "usage-bootstrap-authentication",
+					    "usage-bootstrap-signing", "auth-extra-groups", "expiration" };
+	char *hash = openssl_hash(f), *log, id[7], *name;
+	bool config_toml = false;
+	size_t i;
+
+	assert_int_equal(st, 200);
+	assert_string_equal(json_string_value(json_object_get(j, "hostname")), "kube-a-dc1-worker07");
+	assert_string_equal(json_string_value(json_object_get(j, "cluster")), "a");
+	assert_string_equal(json_string_value(json_object_get(j, "datacenter")), "dc1");
+	assert_string_equal(json_string_value(json_object_get(j, "role")), "worker");
+	assert_true(json_is_false(json_object_get(j, "upgrade")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "settings"), "kubernetesVersion")),
+			    "1.25.6");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "settings"), "clusterDNS")),
+			    "10.96.0.10");
+	files = json_object_get(j, "files");
+	assert_true(json_array_size(files) > 3);
+	json_array_foreach(files, i, file) {
+		const char *p = json_string_value(json_object_get(file, "path"));
+		assert_true(p && p[0] == '/');
+		assert_true(matches("^0[0-7]{3}$", json_string_value(json_object_get(file, "mode"))));
+		assert_true(json_is_string(json_object_get(file, "content")));
+		assert_null(strstr(p, "kubelet.conf"));
+		if (strcmp(p, "/etc/containerd/config.toml") == 0)
+			config_toml = true;
+	}
+	assert_true(config_toml);
+	/* join: the first master's address, a kubeadm-shaped token, the CA's hash as openssl computes it */
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j, "join"), "apiServer")),
+			    "10.0.0.10:6443");
+	token = json_string_value(json_object_get(json_object_get(j, "join"), "token"));
+	assert_true(matches("^[a-z0-9]{6}\\.[a-z0-9]{16}$", token));
+	assert_string_equal(json_string_value(json_array_get(json_object_get(json_object_get(j, "join"),
+									      "caCertHashes"), 0)), hash);
+	/* the Secret kubeadm would have made, in the cluster */
+	memcpy(id, token, 6);
+	id[6] = '\0';
+	name = xasprintf("bootstrap-token-%s", id);
+	secret = fake_kube_get(f->kube, "secrets", "kube-system", name);
+	assert_non_null(secret);
+	assert_string_equal(json_string_value(json_object_get(secret, "type")), "bootstrap.kubernetes.io/token");
+	for (i = 0; i < sizeof(want_keys) / sizeof(want_keys[0]); i++)
+		assert_non_null(json_object_get(json_object_get(secret, "data"), want_keys[i]));
+	json_decref(secret);
+	free(name);
+	/* each bootstrap mints its own */
+	j2 = get_bootstrap(f, "kube-a-dc1-worker07", &st);
+	assert_int_equal(st, 200);
+	assert_string_not_equal(json_string_value(json_object_get(json_object_get(j2, "join"), "token")), token);
+	json_decref(j2);
+	/* the token's id is logged, its secret never */
+	log = proc_log(&f->viva);
+	assert_non_null(strstr(log, id));
+	assert_null(strstr(log, token + 7));
+	free(log);
+	/* a GPU worker listed by name, a master */
+	j2 = get_bootstrap(f, "kube-a-dc1-gpu-worker01", &st);
+	assert_true(json_is_true(json_object_get(json_object_get(j2, "settings"), "gpu")));
+	assert_string_equal(json_string_value(json_object_get(json_object_get(j2, "settings"), "cudaVersion")),
+			    "12.2.1_535.86.10_linux");
+	json_decref(j2);
+	j2 = get_bootstrap(f, "kube-a-dc1-master01", &st);
+	assert_string_equal(json_string_value(json_object_get(j2, "role")), "master");
+	json_decref(j2);
+	json_decref(j);
+	free(hash);
+}
+
+static void node_api__bootstrap_refusals__reasons_and_no_token(void **state)
+{
+	struct fx *f = *state;
+	long st;
+	json_t *secrets;
+	char *b;
+
+	/* a cluster nobody configured; a host that matches nothing */
+	b = req(f, "GET", "/v1/nodes/kube-zz-dc1-worker01/bootstrap", "Bearer " TOKEN, NULL, &st);
+	assert_int_equal(st, 404);
+	assert_error(b, "kube-zz-dc1-worker01");
+	free(b);
+	b = req(f, "GET", "/v1/nodes/somebox/bootstrap", "Bearer " TOKEN, NULL, &st);
+	assert_int_equal(st, 404);
+	free(b);
+	/* a version without node files: 422 naming it */
+	b = req(f, "GET", "/v1/nodes/old-node/bootstrap", "Bearer " TOKEN, NULL, &st);
+	assert_int_equal(st, 422);
+	assert_error(b, "1.21.6");
+	free(b);
+	/* none of these minted a token */
+	secrets = fake_kube_list(f->kube, "secrets", "kube-system", NULL);
+	assert_int_equal(json_array_size(json_object_get(secrets, "items")), 0);
+	json_decref(secrets);
+	/* the cluster's API failing: 503 with the reason (the script tries again) */
+	fake_kube_fault(f->kube, "POST", "/api/v1/namespaces/kube-system/secrets", FK_FAULT_500, 10, 0);
+	b = req(f, "GET", "/v1/nodes/kube-a-dc1-worker02/bootstrap", "Bearer " TOKEN, NULL, &st);
+	assert_int_equal(st, 503);
+	assert_error(b, "cluster dev");
+	free(b);
+	fake_kube_clear_faults(f->kube);
+	secrets = fake_kube_list(f->kube, "secrets", "kube-system", NULL);
+	assert_int_equal(json_array_size(json_object_get(secrets, "items")), 0);
+	json_decref(secrets);
+	assert_still_serving(f);
+}
+
+/* The script viva serves, run as a node runs it: files written, kubeadm join called, the report posted. */
+static void node_api__bootstrap_sh__joins_and_reports(void **state)
+{
+	struct fx *f = *state;
+	char *url = xasprintf("http://127.0.0.1:%d/v1/bootstrap.sh", f->http_port);
+	char *script, *root = xasprintf("%s/node", f->dir), *bin = xasprintf("%s/bin", f->dir), *path, *cmd;
+	char *out, *calls, *content = NULL, *reported;
+	json_t *posts, *v;
+	long st;
+	int status;
+	size_t i;
+
+	script = http_get(url, &st);
+	assert_int_equal(st, 200);
+	assert_non_null(strstr(script, "#!/bin/sh"));
+	path = xasprintf("%s/bootstrap.sh", f->dir);
+	test_write_file(path, script);
+	free(script);
+	/* stubs: kubeadm joins (and says it did), systemctl and kubelet answer */
+	cmd = xasprintf("mkdir -p %s %s && cd %s && "
+			"printf '#!/bin/sh\\necho \"$(basename $0) $*\" >> %s/calls\\n"
+			"case \"$(basename $0) $1\" in \"kubelet --version\") echo Kubernetes v1.25.6;; "
+			"\"kubeadm join\") echo \"This node has joined the cluster\";; esac\\nexit 0\\n' > stub && "
+			"chmod 755 stub && ln -s stub kubeadm && ln -s stub systemctl && ln -s stub kubelet",
+			root, bin, bin, f->dir);
+	free(test_run(cmd, &status));
+	assert_int_equal(status, 0);
+	free(cmd);
+	cmd = xasprintf("cd %s && env -i PATH=%s:/usr/bin:/bin VIVA_URL=http://127.0.0.1:%d VIVA_NODE_TOKEN=%s "
+			"NODE_NAME=kube-a-dc1-worker09 NODE_ROOT=%s sh %s 2>&1", f->dir, bin, f->http_port, TOKEN,
+			root, path);
+	out = test_run(cmd, &status);
+	if (status != 0)
+		fail_msg("bootstrap.sh exited %d:\n%s", status, out);
+	/* the files, under NODE_ROOT */
+	free(path);
+	path = xasprintf("%s/etc/containerd/config.toml", root);
+	assert_int_equal(read_file(path, &content, NULL), 0);
+	assert_non_null(strstr(content, "SystemdCgroup"));
+	free(content);
+	/* kubeadm join with the API server and a hash */
+	free(path);
+	path = xasprintf("%s/calls", f->dir);
+	assert_int_equal(read_file(path, &calls, NULL), 0);
+	assert_true(matches("kubeadm join 10\\.0\\.0\\.10:6443 --token [a-z0-9]{6}\\.[a-z0-9]{16} "
+			    "--discovery-token-ca-cert-hash sha256:[0-9a-f]{64}", calls));
+	free(calls);
+	/* the report: in the nodes channel */
+	assert_true(fx_wait_calls(f, "chat.postMessage", 1, 10000) >= 1);
+	posts = fx_calls(f, "chat.postMessage");
+	reported = NULL;
+	json_array_foreach(posts, i, v) {
+		char *b = json_dumps(json_object_get(v, "body"), 0);
+		if (strstr(b, "C0NODES") && strstr(b, "kube-a-dc1-worker09 joined cluster a as a worker, kubelet v1.25.6"))
+			reported = b;
+		else
+			free(b);
+	}
+	if (!reported)
+		fail_msg("no join report in C0NODES:\n%s\nscript said:\n%s", json_dumps(posts, 0), out);
+	free(reported);
+	json_decref(posts);
+	free(out);
+	free(cmd);
+	free(path);
+	free(root);
+	free(bin);
+	free(url);
+}
+
+static void node_api__failed_join_report__decisive_lines_posted(void **state)
+{
+	struct fx *f = *state;
+	long st;
+	char *b;
+	json_t *posts, *v;
+	bool seen = false;
+	size_t i;
+	const char *body =
+		"{\"phase\":\"join\",\"ok\":false,\"kubeletVersion\":\"\",\"output\":"
+		"\"[preflight] Running pre-flight checks\\nerror execution phase preflight: some fatal errors\\n"
+		"\\t[ERROR Port-10250]: Port 10250 is in use <script>\\nnoise\\n\"}";
+
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker03/report", "Bearer " TOKEN, body, &st);
+	assert_int_equal(st, 200);
+	free(b);
+	assert_true(fx_wait_calls(f, "chat.postMessage", 1, 10000) >= 1);
+	posts = fx_calls(f, "chat.postMessage");
+	json_array_foreach(posts, i, v) {
+		char *t = json_dumps(json_object_get(v, "body"), 0);
+		if (strstr(t, "kube-a-dc1-worker03 failed to join cluster a")) {
+			seen = true;
+			assert_non_null(strstr(t, "[ERROR Port-10250]: Port 10250 is in use &lt;script&gt;"));
+			assert_non_null(strstr(t, "error execution phase preflight"));
+			assert_null(strstr(t, "noise"));
+			assert_null(strstr(t, "Running pre-flight"));
+		}
+		free(t);
+	}
+	assert_true(seen);
+	json_decref(posts);
+	/* malformed, unknown: refused, nothing posted */
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker03/report", "Bearer " TOKEN, "{\"phase\":\"join\"", &st);
+	assert_int_equal(st, 400);
+	free(b);
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker03/report", "Bearer " TOKEN, "{\"phase\":\"boot\",\"ok\":true}",
+		&st);
+	assert_int_equal(st, 400);
+	assert_error(b, "phase");
+	free(b);
+	b = req(f, "POST", "/v1/nodes/kube-zz-dc1-w1/report", "Bearer " TOKEN, "{\"phase\":\"join\",\"ok\":true}",
+		&st);
+	assert_int_equal(st, 404);
+	free(b);
+	fx_sleep_ms(300);
+	assert_int_equal(fx_calls_n(f, "chat.postMessage"), 1);
+	assert_still_serving(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -182,6 +504,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(node_api__hostile_requests__refused_endpoint_stays_up, setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(node_api__no_token__node_routes_off, setup_no_token, fx_teardown),
+		cmocka_unit_test_setup_teardown(node_api__bootstrap__settings_files_and_a_fresh_token, setup_cluster,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(node_api__bootstrap_refusals__reasons_and_no_token, setup_cluster,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(node_api__bootstrap_sh__joins_and_reports, setup_cluster, fx_teardown),
+		cmocka_unit_test_setup_teardown(node_api__failed_join_report__decisive_lines_posted, setup_cluster,
+						fx_teardown),
 	};
 
 	if (fx_find_bins("test_node_api"))
