@@ -144,6 +144,7 @@ CORE_SRCS += bot/clients/http_response.c
 CORE_SRCS += bot/clients/http_judge.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/node_api.c
+CORE_SRCS += handlers/nodes.c
 CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
 CORE_SRCS += handlers/pipeline.c
@@ -222,6 +223,7 @@ TESTS += tests/test_doctor
 TESTS += tests/test_packaging
 TESTS += tests/test_node_api
 TESTS += tests/test_node_report
+TESTS += tests/test_nodes_cmd
 TESTS += tests/test_nodes
 TESTS += tests/test_bootstrap_sh
 

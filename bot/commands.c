@@ -7,6 +7,7 @@
 #include "handlers/deploy.h"
 #include "handlers/help.h"
 #include "handlers/lag.h"
+#include "handlers/nodes.h"
 #include "handlers/housekeeping.h"
 #include "handlers/ops.h"
 #include "handlers/pipeline.h"
@@ -80,6 +81,26 @@ const struct cmd cmd_table[] = {
 	  "(default 7d), with a chart", "traffic service-a 24h" },
 	{ "savings", cmd_savings, 0, 0, 0, SAFE,
 	  "savings", "services removed and the CPU and memory reclaimed, in total and per month", NULL },
+	{ "node list", cmd_node_list, 0, 1, 0, SAFE,
+	  "node list [CLUSTER]", "cluster nodes: kubelet and desired version, Ready, schedulable, group",
+	  "node list a" },
+	{ "node show", cmd_node_show, 1, 1, 0, SAFE,
+	  "node show HOST", "one node's resolved settings, the files its bootstrap writes, its last reports",
+	  "node show kube-a-dc1-worker01" },
+	{ "node drift", cmd_node_drift, 0, 1, 0, SAFE,
+	  "node drift [CLUSTER]", "nodes whose kubelet is not the version their cluster config wants, with "
+	  "cordon and drain buttons", NULL },
+	{ "node cordon", cmd_node_cordon, 1, 1, CMD_WRITE | CMD_ADMIN, SAFE,
+	  "node cordon HOST", "mark a node unschedulable (admins)", "node cordon kube-a-dc1-worker01" },
+	{ "node uncordon", cmd_node_uncordon, 1, 1, CMD_WRITE | CMD_ADMIN, SAFE,
+	  "node uncordon HOST", "make a node schedulable again (admins)", "node uncordon kube-a-dc1-worker01" },
+	/* evicts every pod: typed, it answers with a confirmed button */
+	{ "node drain", cmd_node_drain, 1, 1, CMD_WRITE | CMD_ADMIN | CMD_CONFIRM, DESTRUCTIVE,
+	  "node drain HOST", "cordon, then evict every pod but DaemonSet and mirror pods, PodDisruptionBudgets "
+	  "respected (admins; asks for a confirmation)", "node drain kube-a-dc1-worker01" },
+	{ "node apply", cmd_node_apply, 0, 0, CMD_WRITE, SAFE,
+	  "node apply", "re-read the cluster configs (GitOps) and report what changed and what would fail a "
+	  "node's bootstrap", NULL },
 	{ "ops", cmd_ops, 0, 1, 0, SAFE,
 	  "ops [TARGET]", "durable operations (deploys, promotions, drains): state, step, who, outcome",
 	  "ops service-a" },
@@ -109,6 +130,9 @@ const struct act act_table[] = {
 	  "blue-green to the canary's tag" },
 	{ "rollback", act_rollback, ACT_WRITE | ACT_CONFIRM | ACT_DEPLOY, DESTRUCTIVE,
 	  "switch live traffic back to the previous colour" },
+	{ "node_cordon", act_node_cordon, ACT_WRITE | ACT_ADMIN, SAFE, "cordon a node (from node drift)" },
+	{ "node_drain", act_node_drain, ACT_WRITE | ACT_ADMIN | ACT_CONFIRM, DESTRUCTIVE,
+	  "drain a node: cordon, then evict its pods" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 
@@ -120,6 +144,7 @@ const struct op_kind *const op_kinds[] = {
 	&op_rollback,
 	&op_pipeline_apply,
 	&op_pipeline_delete,
+	&op_node_drain,
 	&op_toy,
 	&op_toy_unsafe,
 	NULL,

@@ -38,6 +38,7 @@
 #define DEF_LAG_DAYS       7
 #define DEF_ROLLBACK_WINDOW_S (30 * 60)
 #define DEF_DEPLOY_TIMEOUT_S  (10 * 60)
+#define DEF_DRAIN_TIMEOUT_S   (10 * 60)
 #define DEF_UNUSED_DAYS    7
 #define DEF_SNOOZE_DAYS    30
 #define DEF_CLUSTER_CONFIGS "./clusters"
@@ -73,6 +74,7 @@ void config_defaults(struct viva_config *cfg)
 	cfg->lag_days = DEF_LAG_DAYS;
 	cfg->rollback_window_s = DEF_ROLLBACK_WINDOW_S;
 	cfg->deploy_timeout_s = DEF_DEPLOY_TIMEOUT_S;
+	cfg->drain_timeout_s = DEF_DRAIN_TIMEOUT_S;
 	cfg->unused_days = DEF_UNUSED_DAYS;
 	cfg->snooze_days = DEF_SNOOZE_DAYS;
 	cfg->cluster_configs = xstrdup(DEF_CLUSTER_CONFIGS);

@@ -90,6 +90,7 @@ struct viva_config {
 	int snooze_days;          /* thresholds.snooze_days, default 30 */
 	int rollback_window_s;    /* thresholds.rollback_window, default 30m: the old colour stays up */
 	int deploy_timeout_s;     /* thresholds.deploy_timeout, default 10m: a rollout that takes longer fails */
+	int drain_timeout_s;      /* thresholds.drain_timeout, default 10m: a drain still blocked then fails */
 	char *link_bluegreen;     /* links.bluegreen, may be NULL */
 	char *cluster_configs;    /* cluster_configs, default ./clusters */
 	char *node_templates;     /* node_templates: the operator's node file trees, one

@@ -187,6 +187,7 @@ static const struct field thresholds_fields[] = {
 	{ .key = "snooze_days", .kind = F_INT, .off = CFG(snooze_days), .min = 1, .max = 3650 },
 	{ .key = "rollback_window", .kind = F_DUR, .off = CFG(rollback_window_s), .min = 0, .max = 7 * 86400 },
 	{ .key = "deploy_timeout", .kind = F_DUR, .off = CFG(deploy_timeout_s), .min = 1, .max = 86400 },
+	{ .key = "drain_timeout", .kind = F_DUR, .off = CFG(drain_timeout_s), .min = 1, .max = 86400 },
 	{ .key = NULL }
 };
 

@@ -484,7 +484,11 @@ out:
 		/* nothing lost: the set in use goes on */
 		cluster_set_unref(ld.set);
 		ld.set = prev ? cluster_set_ref(prev) : cluster_set_empty();
-		log_warn("cluster configs not reloaded", "dir=%s rc=%d", dir ? dir : "", rc);
+		/* no directory is how a viva without nodes runs: not worth a warning */
+		if (rc == VIVA_ENOENT)
+			log_debug("no cluster config directory", "dir=%s", dir ? dir : "");
+		else
+			log_warn("cluster configs not reloaded", "dir=%s rc=%d err=\"%s\"", dir ? dir : "", rc, err);
 	}
 	*out = ld.set;
 	strv_free(files, nfiles);
