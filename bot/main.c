@@ -119,10 +119,7 @@ static void startup_clusters(struct viva_env *env)
 			 env->cfg->cluster_configs);
 	else if (rc != VIVA_OK)
 		log_warn("cluster configs not read at start-up", "err=\"%s\"", err);
-	for (size_t i = 0; i < json_array_size(rep.invalid); i++)
-		log_warn("invalid cluster config left out", "file=%s errors=\"%s\"",
-			 json_string_value(json_object_get(json_array_get(rep.invalid, i), "file")),
-			 json_string_value(json_object_get(json_array_get(rep.invalid, i), "errors")));
+	/* invalid files are logged by the load, one line each */
 	cluster_report_release(&rep);
 	/* a cluster whose API viva.yaml does not name: its nodes cannot join */
 	set = cluster_current_get(env->clusters);

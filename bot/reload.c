@@ -74,11 +74,7 @@ int reload_all(struct viva_env *env, const char *author, struct reload_report *r
 		cluster_report_init(&clr);
 		err[0] = '\0';
 		rep->clusters_rc = reload_clusters(env, &clr, err, sizeof(err));
-		rep->clusters_invalid = (int)json_array_size(clr.invalid);
-		for (size_t i = 0; i < json_array_size(clr.invalid); i++)
-			log_warn("invalid cluster config", "file=%s kept_last_good=%d",
-				 json_string_value(json_object_get(json_array_get(clr.invalid, i), "file")),
-				 json_is_true(json_object_get(json_array_get(clr.invalid, i), "kept")));
+		rep->clusters_invalid = (int)json_array_size(clr.invalid);   /* each logged by the load */
 		cluster_report_release(&clr);
 		now = cluster_current_get(env->clusters);
 		rep->clusters = cluster_set_count(now);

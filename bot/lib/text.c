@@ -158,3 +158,32 @@ void argv_free(char **argv)
 		free(*p);
 	free(argv);
 }
+
+char *text_quote(const char *s, size_t max)
+{
+	struct strbuf sb;
+	size_t n = 0;
+
+	sb_init(&sb);
+	sb_addc(&sb, '"');
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++, n++) {
+		if (n >= max && (*p & 0xC0) != 0x80) {
+			sb_adds(&sb, "...");
+			break;
+		}
+		if (*p == '"' || *p == '\\') {
+			sb_addc(&sb, '\\');
+			sb_addc(&sb, (char)*p);
+		} else if (*p == '\n') {
+			sb_adds(&sb, "\\n");
+		} else if (*p == '\t') {
+			sb_adds(&sb, "\\t");
+		} else if (*p < 0x20 || *p == 0x7f) {
+			sb_addf(&sb, "\\x%02X", *p);
+		} else {
+			sb_addc(&sb, (char)*p);
+		}
+	}
+	sb_addc(&sb, '"');
+	return sb_detach(&sb);
+}

@@ -25,6 +25,14 @@ size_t utf8_char_len(const unsigned char *s, size_t n);
 const char *text_shown(const char *s, char *buf, size_t bufsz, size_t max);
 
 /*
+ * A value quoted for an error message about a file someone wrote: "abc",
+ * with '"' and '\\' escaped, newlines and tabs as \\n and \\t, other
+ * control bytes as \\xNN, cut after max bytes (on a UTF-8 character
+ * boundary) with "...". Caller frees.
+ */
+char *text_quote(const char *s, size_t max);
+
+/*
  * Split a command line into words: blanks separate, "double" and 'single'
  * quotes group, backslash escapes inside double quotes. On success *argv is a
  * NULL-terminated array (free with argv_free) and *argc its length.

@@ -10,6 +10,7 @@
 #include "bot/lib/err.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
 #include "bot/lib/yamltree.h"
 
 #include <stdarg.h>
@@ -181,31 +182,7 @@ void spec_vctx_finish(struct vctx *v)
 /* A value quoted for a message: "abc", escaped, cut at SHOW_MAX bytes. */
 char *spec_show(const char *s)
 {
-	struct strbuf sb;
-	size_t n = 0;
-
-	sb_init(&sb);
-	sb_addc(&sb, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++) {
-		if (n >= SHOW_MAX && (*p & 0xC0) != 0x80) {
-			sb_adds(&sb, "...");
-			break;
-		}
-		if (*p == '"' || *p == '\\') {
-			sb_addc(&sb, '\\');
-			sb_addc(&sb, (char)*p);
-		} else if (*p == '\n') {
-			sb_adds(&sb, "\\n");
-		} else if (*p == '\t') {
-			sb_adds(&sb, "\\t");
-		} else if (*p < 0x20 || *p == 0x7f) {
-			sb_addf(&sb, "\\x%02X", *p);
-		} else {
-			sb_addc(&sb, (char)*p);
-		}
-	}
-	sb_addc(&sb, '"');
-	return sb_detach(&sb);
+	return text_quote(s, SHOW_MAX);
 }
 
 /* path: "<value>" what */

@@ -333,7 +333,15 @@ static void add_invalid(struct loading *ld, const char *file, const char *name, 
 	}
 	json_array_append_new(ld->rep->invalid, json_pack("{s:s, s:s?, s:s, s:b}", "file", file, "cluster", name,
 							  "errors", errors, "kept", pi >= 0));
-	log_warn("cluster config invalid", "dir=%s file=%s kept=%s", ld->dir, file, pi >= 0 ? "last-good" : "none");
+	{
+		/* the first error on the line; all of them are in the report (`node apply`) */
+		char first[300];
+		size_t n = strcspn(errors, "\n");
+
+		snprintf(first, sizeof(first), "%.*s", (int)(n < sizeof(first) - 1 ? n : sizeof(first) - 1), errors);
+		log_warn("cluster config invalid", "dir=%s file=%s kept=%s error=\"%s\"", ld->dir, file,
+			 pi >= 0 ? "last-good" : "none", first);
+	}
 }
 
 /* A valid config c (taken) against the version in use. */

@@ -6,6 +6,7 @@
 #include "bot/nodes/cluster_impl.h"
 #include "bot/lib/alloc.h"
 #include "bot/lib/strbuf.h"
+#include "bot/lib/text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -210,23 +211,5 @@ bool cluster_near_miss(const char *a, const char *b)
 
 char *cluster_show(const char *s)
 {
-	struct strbuf sb;
-	size_t n = 0;
-
-	sb_init(&sb);
-	sb_addc(&sb, '"');
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++, n++) {
-		if (n >= SHOW_MAX && (*p & 0xC0) != 0x80) {
-			sb_adds(&sb, "...");
-			break;
-		}
-		if (*p == '"' || *p == '\\')
-			sb_addf(&sb, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			sb_addf(&sb, "\\x%02X", *p);
-		else
-			sb_addc(&sb, (char)*p);
-	}
-	sb_addc(&sb, '"');
-	return sb_detach(&sb);
+	return text_quote(s, SHOW_MAX);
 }
