@@ -453,6 +453,9 @@ static int step_upgrade(struct op *op)
 		return rc;
 	if (parallel < 1)
 		parallel = 1;
+	/* (again, after a restart: its notice took the Stop button away) */
+	if (count_phase(plan, "pending") < json_array_size(plan))
+		progress(op);
 	for (;;) {
 		size_t active = 0;
 		bool moved = false;
@@ -535,7 +538,11 @@ static void upgrade_report_msg(struct op *op, int rc)
 	json_array_foreach(plan, i, node)
 		if (json_is_string(json_object_get(node, "failed")))
 			failed = node;
-	if (rc == VIVA_OK && !stopped)
+	if (rc == VIVA_OK && json_array_size(plan) == 0)
+		text = xasprintf(":white_check_mark: Nothing to upgrade: every node of cluster %s%s%s runs the version its "
+				 "cluster config wants.", dstr(data, "cluster"),
+				 json_is_string(json_object_get(data, "group")) ? ", group " : "", dstr(data, "group"));
+	else if (rc == VIVA_OK && !stopped)
 		text = xasprintf(":white_check_mark: Upgrade of cluster %s done: %zu upgraded, %zu skipped "
 				 "(already at their version).", dstr(data, "cluster"), count_phase(plan, "done"),
 				 count_phase(plan, "skipped"));
@@ -737,7 +744,9 @@ int act_node_upgrade_resume(struct viva_ctx *ctx)
 		json_object_del(node, "failed");
 		json_object_del(node, "report");
 		json_object_del(node, "reported");
-		set_phase(node, "cordon");
+		/* upgraded but not uncordoned: only that is left; otherwise from its cordon again */
+		if (strcmp(dstr(node, "phase"), "uncordon") != 0)
+			set_phase(node, "cordon");
 	}
 	json_object_del(data, "stopped");
 	json_object_del(data, "audit");

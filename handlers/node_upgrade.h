@@ -12,7 +12,10 @@
  *   node_upgrade_stop             ({"op": ID}) the run finishes its nodes in progress and stops
  *   node_upgrade_resume           ({"op": ID}, a failed or stopped run) a new run on the same
  *                                 target continues its plan: the failed node is retried from its
- *                                 cordon, the nodes done stay done
+ *                                 cordon (from its uncordon when only that failed), nodes that
+ *                                 were in progress beside it (parallel > 1) go on from their
+ *                                 phase, the nodes done stay done. Only the target's newest run
+ *                                 resumes, so a second click starts nothing.
  *
  * The run's data (op_data, saved at every phase with op_save) holds the
  * plan: [{host, role, from, to, phase, ...}], phase one of pending, cordon,

@@ -35,10 +35,11 @@
 #define TOKEN "t0ken-for-the-fake"
 #define ADMIN "U0ADMIN"
 #define MSG_TS "1700000000.000200"
-#define NHOSTS 4
+#define NHOSTS 6
+#define NSEEDED 4   /* the nodes every test starts with; the others are seeded by the tests that use them */
 
 static const char *const hosts[NHOSTS] = { "kube-a-dc1-worker01", "kube-a-dc1-worker02", "kube-a-dc1-worker03",
-					   "kube-a-dc1-worker04" };
+					   "kube-a-dc1-worker04", "kube-a-dc2-master01", "kube-a-dc1-gpu-worker05" };
 
 /* A Slack that records what viva sends (the run's message). */
 struct rec_slack {
@@ -185,7 +186,7 @@ static int teardown(void **state)
 
 static bool cordoned(struct fx *f, const char *host)
 {
-	json_t *n = fake_kube_get(f->kube, "nodes", NULL, host);
+	json_t *n = fake_kube_get(f->kube, "nodes", NULL, host);   /* NULL: not seeded, not cordoned */
 	bool c = json_is_true(json_object_get(json_object_get(n, "spec"), "unschedulable"));
 
 	json_decref(n);
@@ -422,7 +423,7 @@ static void upgrade__three_behind__one_at_a_time_uncordoned_current_one_left(voi
 	store_op_release(&op);
 	assert_order(f, want, 3);
 	assert_int_equal(f->max_cordoned, 1);          /* one at a time */
-	for (int i = 0; i < NHOSTS; i++) {
+	for (int i = 0; i < NSEEDED; i++) {
 		assert_string_equal(kubelet(f, hosts[i], buf, sizeof(buf)), "v1.25.6");
 		assert_false(cordoned(f, hosts[i]));
 		assert_int_equal(store_node_upgrade_get(f->t.env.store, hosts[i], NULL, NULL), VIVA_ENOENT);
@@ -615,6 +616,59 @@ static void upgrade__restart_mid_run__resumed_no_node_twice(void **state)
 	free(msg);
 }
 
+/* GROUP: only its nodes; the whole cluster: the master (listed under master:) first, though its name sorts last. */
+static void upgrade__group_only_its_nodes__masters_first(void **state)
+{
+	struct fx *f = *state;
+	static const char *const gpu[] = { "kube-a-dc1-gpu-worker05" };
+	static const char *const all[] = { "kube-a-dc1-gpu-worker05", "kube-a-dc2-master01", "kube-a-dc1-worker01",
+					   "kube-a-dc1-worker02", "kube-a-dc1-worker03" };
+	char err[512], *path = xasprintf("%s/clusters/a.yaml", f->dir), *out;
+	struct store_op op;
+	int64_t id;
+
+	test_write_file(path, CLUSTER_A "master:\n  kube-a-dc2-master01: { address: 10.0.0.10 }\n");
+	free(path);
+	assert_int_equal(reload_clusters(&f->t.env, NULL, err, sizeof(err)), VIVA_OK);
+	seed_node(f, hosts[4], "v1.24.9");
+	seed_node(f, hosts[5], "v1.24.9");
+	out = test_command(&f->t, ADMIN, "node upgrade a gpu");
+	expect(out, "cluster a, group gpu");
+	free(out);
+	id = press(f, ADMIN, "node_upgrade", "{\"cluster\":\"a\",\"group\":\"gpu\"}", VIVA_OK);
+	run_until_end(f, id, &op);
+	assert_int_equal(op.state, OP_DONE);
+	expect(op.outcome, "1 upgraded");
+	store_op_release(&op);
+	assert_order(f, gpu, 1);
+	id = press(f, ADMIN, "node_upgrade", "{\"cluster\":\"a\"}", VIVA_OK);
+	run_until_end(f, id, &op);
+	assert_int_equal(op.state, OP_DONE);
+	expect(op.outcome, "4 upgraded, 0 skipped");
+	store_op_release(&op);
+	assert_order(f, all, 5);
+}
+
+/* Every node at its version: the run says so and touches nothing. */
+static void upgrade__nothing_behind__says_so(void **state)
+{
+	struct fx *f = *state;
+	struct store_op op;
+	char *msg;
+	int64_t id;
+
+	for (int i = 0; i < 3; i++)
+		set_kubelet(f, hosts[i], "v1.25.6");
+	id = press(f, ADMIN, "node_upgrade", "{\"cluster\":\"a\"}", VIVA_OK);
+	run_until_end(f, id, &op);
+	assert_int_equal(op.state, OP_DONE);
+	store_op_release(&op);
+	assert_int_equal(json_array_size(f->upgraded), 0);
+	msg = last_run_message(f);
+	expect(msg, "Nothing to upgrade");
+	free(msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -625,6 +679,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade__stop__finishes_the_node_in_progress_then_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade__restart_mid_run__resumed_no_node_twice, setup, teardown),
+		cmocka_unit_test_setup_teardown(upgrade__group_only_its_nodes__masters_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(upgrade__nothing_behind__says_so, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
