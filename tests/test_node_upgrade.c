@@ -29,6 +29,7 @@
 #include "store/audit.h"
 #include "store/nodes.h"
 #include "store/operations.h"
+#include "tests/fake_slack_blocks.h"
 #include "tests/helpers.h"
 #include "tests/kube/fake_kube.h"
 
@@ -46,6 +47,7 @@ struct rec_slack {
 	struct slack_api api;
 	pthread_mutex_t mu;
 	json_t *calls;   /* [{method, args}] */
+	json_t *problems; /* what Slack would refuse in their blocks (tests/fake_slack_blocks.h) */
 };
 
 struct fx {
@@ -66,6 +68,8 @@ static int rec_call(struct slack_api *api, const char *method, json_t *args, jso
 
 	pthread_mutex_lock(&s->mu);
 	json_array_append_new(s->calls, json_pack("{s:s, s:O}", "method", method, "args", args));
+	if (json_is_array(json_object_get(args, "blocks")))
+		fsb_check_blocks(json_object_get(args, "blocks"), FSB_MESSAGE, "/blocks", s->problems);
 	pthread_mutex_unlock(&s->mu);
 	if (resp)
 		*resp = json_pack("{s:b, s:s, s:s}", "ok", 1, "ts", "1700000001.000100", "channel", "C0NODES");
@@ -150,6 +154,7 @@ static int setup(void **state)
 	f->slack.api.ops = &rec_slack_ops;
 	pthread_mutex_init(&f->slack.mu, NULL);
 	f->slack.calls = json_array();
+	f->slack.problems = json_array();
 	f->t.env.slack = &f->slack.api;
 	f->upgraded = json_array();
 	f->handled = json_object();
@@ -176,6 +181,9 @@ static int teardown(void **state)
 	test_rm_rf(f->dir);
 	free(f->dir);
 	json_decref(f->slack.calls);
+	if (json_array_size(f->slack.problems) > 0)
+		fail_msg("Slack would refuse these blocks: %s", json_dumps(f->slack.problems, 0));
+	json_decref(f->slack.problems);
 	pthread_mutex_destroy(&f->slack.mu);
 	json_decref(f->upgraded);
 	json_decref(f->handled);
