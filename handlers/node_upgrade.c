@@ -312,7 +312,25 @@ static int advance(struct op *op, struct kube *k, json_t *node, bool *moved)
 	char why[1024];
 	int rc;
 
-	if (strcmp(phase, "cordon") == 0) {
+	if (strcmp(phase, "cordon") == 0 && json_is_true(json_object_get(node, "retry"))) {
+		/* a resumed node that upgraded itself since its failure: only its uncordon is left */
+		struct k8s_node kn;
+		bool upgraded;
+
+		memset(&kn, 0, sizeof(kn));
+		upgraded = k8s_node_get(k, host, &kn) == VIVA_OK && kn.ready == K8S_READY_TRUE &&
+			   strcmp(bare(kn.kubelet_version), to) == 0;
+		k8s_node_release(&kn);
+		json_object_del(node, "retry");
+		if (upgraded) {
+			audit(op, "node.upgrade.upgraded", host, node, "ok: found upgraded on resume");
+			set_phase(node, "uncordon");
+			*moved = true;
+			return VIVA_OK;
+		}
+		*moved = true;   /* the flag's end, saved; the cordon comes next */
+		return VIVA_OK;
+	} else if (strcmp(phase, "cordon") == 0) {
 		rc = k8s_node_cordon(k, host, true, NULL);
 		if (rc != VIVA_OK) {
 			snprintf(why, sizeof(why), "%s was not cordoned: %s", host, kube_last_error());
@@ -348,8 +366,14 @@ static int advance(struct op *op, struct kube *k, json_t *node, bool *moved)
 		audit(op, "node.upgrade.drain", host, node, "ok");
 		set_phase(node, "mark");
 	} else if (strcmp(phase, "mark") == 0) {
-		/* reports from before this mark are not this upgrade's */
-		json_object_set_new(node, "afterReport", json_integer(last_report_id(env, host)));
+		/* reports from before this mark are not this upgrade's; saved before the node is
+		 * asked, so that a restart in between does not miss a quick report */
+		if (!json_is_integer(json_object_get(node, "afterReport"))) {
+			json_object_set_new(node, "afterReport", json_integer(last_report_id(env, host)));
+			rc = op_save(op);
+			if (rc != VIVA_OK)
+				return rc;
+		}
 		rc = store_node_upgrade_want(env->store, host, op_id(op), to, now);
 		if (rc != VIVA_OK) {
 			snprintf(why, sizeof(why), "%s's upgrade could not be recorded (%s)", host, viva_strerror(rc));
@@ -394,12 +418,14 @@ static int advance(struct op *op, struct kube *k, json_t *node, bool *moved)
 		if (!ready)
 			return VIVA_OK;
 	} else if (strcmp(phase, "uncordon") == 0) {
-		rc = k8s_node_cordon(k, host, false, NULL);
+		/* a node cordoned before the run (maintenance) stays as it was found */
+		rc = json_is_true(json_object_get(node, "wasCordoned")) ? VIVA_OK : k8s_node_cordon(k, host, false, NULL);
 		if (rc != VIVA_OK) {
 			snprintf(why, sizeof(why), "%s is upgraded but was not uncordoned: %s", host, kube_last_error());
 			return node_fail(op, node, rc, why);
 		}
-		audit(op, "node.upgrade.uncordon", host, node, "ok");
+		audit(op, "node.upgrade.uncordon", host, node,
+		      json_is_true(json_object_get(node, "wasCordoned")) ? "ok: left cordoned, as it was found" : "ok");
 		set_phase(node, "done");
 	} else {
 		return VIVA_OK;
@@ -432,6 +458,8 @@ static int begin_node(struct op *op, struct kube *k, json_t *node)
 		json_object_set_new(node, "skippedWhy", json_string("already at its version"));
 		audit(op, "node.upgrade.skipped", host, node, "ok: already at its version");
 	} else {
+		if (!kn.schedulable)
+			json_object_set_new(node, "wasCordoned", json_true());
 		set_phase(node, "cordon");
 		audit(op, "node.upgrade.begin", host, node, "ok");
 	}
@@ -744,9 +772,13 @@ int act_node_upgrade_resume(struct viva_ctx *ctx)
 		json_object_del(node, "failed");
 		json_object_del(node, "report");
 		json_object_del(node, "reported");
-		/* upgraded but not uncordoned: only that is left; otherwise from its cordon again */
-		if (strcmp(dstr(node, "phase"), "uncordon") != 0)
+		/* upgraded but not uncordoned: only that is left; otherwise from its cordon again
+		 * (unless it upgraded itself meanwhile: "retry" has the run look first) */
+		if (strcmp(dstr(node, "phase"), "uncordon") != 0) {
 			set_phase(node, "cordon");
+			json_object_set_new(node, "retry", json_true());
+			json_object_del(node, "afterReport");
+		}
 	}
 	json_object_del(data, "stopped");
 	json_object_del(data, "audit");

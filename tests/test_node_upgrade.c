@@ -631,7 +631,7 @@ static void upgrade__group_only_its_nodes__masters_first(void **state)
 	static const char *const gpu[] = { "kube-a-dc1-gpu-worker05" };
 	static const char *const all[] = { "kube-a-dc1-gpu-worker05", "kube-a-dc2-master01", "kube-a-dc1-worker01",
 					   "kube-a-dc1-worker02", "kube-a-dc1-worker03" };
-	char err[512], *path = xasprintf("%s/clusters/a.yaml", f->dir), *out;
+	char err[512], buf[32], *path = xasprintf("%s/clusters/a.yaml", f->dir), *out;
 	struct store_op op;
 	int64_t id;
 
@@ -640,6 +640,10 @@ static void upgrade__group_only_its_nodes__masters_first(void **state)
 	assert_int_equal(reload_clusters(&f->t.env, NULL, err, sizeof(err)), VIVA_OK);
 	seed_node(f, hosts[4], "v1.24.9");
 	seed_node(f, hosts[5], "v1.24.9");
+	/* cordoned for maintenance before the run: upgraded, and left cordoned */
+	out = test_command(&f->t, ADMIN, "node cordon kube-a-dc1-gpu-worker05");
+	free(out);
+	assert_true(cordoned(f, hosts[5]));
 	out = test_command(&f->t, ADMIN, "node upgrade a gpu");
 	expect(out, "cluster a, group gpu");
 	free(out);
@@ -649,6 +653,8 @@ static void upgrade__group_only_its_nodes__masters_first(void **state)
 	expect(op.outcome, "1 upgraded");
 	store_op_release(&op);
 	assert_order(f, gpu, 1);
+	assert_true(cordoned(f, hosts[5]));
+	assert_string_equal(kubelet(f, hosts[5], buf, sizeof(buf)), "v1.25.6");
 	id = press(f, ADMIN, "node_upgrade", "{\"cluster\":\"a\"}", VIVA_OK);
 	run_until_end(f, id, &op);
 	assert_int_equal(op.state, OP_DONE);
@@ -677,6 +683,36 @@ static void upgrade__nothing_behind__says_so(void **state)
 	free(msg);
 }
 
+/* A node that failed, then upgraded itself before Resume: not asked again, only uncordoned. */
+static void upgrade__failed_node_fixed_itself__resume_only_uncordons_it(void **state)
+{
+	struct fx *f = *state;
+	static const char *const all[] = { "kube-a-dc1-worker01", "kube-a-dc1-worker02", "kube-a-dc1-worker03" };
+	struct store_op op;
+	char *value;
+	int64_t id, id2;
+
+	json_object_set_new(f->failing, hosts[1], json_true());
+	id = start(f);
+	run_until_end(f, id, &op);
+	assert_int_equal(op.state, OP_FAILED);
+	store_op_release(&op);
+	json_object_del(f->failing, hosts[1]);
+	set_kubelet(f, hosts[1], "v1.25.6");
+	report(f, hosts[1], true);
+	value = xasprintf("{\"op\":%lld}", (long long)id);
+	id2 = press(f, ADMIN, "node_upgrade_resume", value, VIVA_OK);
+	free(value);
+	run_until_end(f, id2, &op);
+	assert_int_equal(op.state, OP_DONE);
+	expect(op.outcome, "3 upgraded");
+	store_op_release(&op);
+	assert_order(f, all, 3);
+	for (int i = 0; i < 3; i++)
+		assert_false(cordoned(f, hosts[i]));
+	assert_int_equal(audited(f, "node.upgrade.wanted", hosts[1]), 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +721,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(upgrade__typed__admins_only_and_cluster_checked, setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade__failed_report__stops_with_resume_which_retries_and_finishes,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(upgrade__failed_node_fixed_itself__resume_only_uncordons_it, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(upgrade__stop__finishes_the_node_in_progress_then_stops, setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade__restart_mid_run__resumed_no_node_twice, setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade__group_only_its_nodes__masters_first, setup, teardown),
