@@ -145,6 +145,7 @@ CORE_SRCS += bot/clients/http_judge.c
 CORE_SRCS += handlers/help.c
 CORE_SRCS += handlers/node_api.c
 CORE_SRCS += handlers/nodes.c
+CORE_SRCS += handlers/node_upgrade.c
 CORE_SRCS += handlers/audit.c
 CORE_SRCS += handlers/housekeeping.c
 CORE_SRCS += handlers/pipeline.c
@@ -224,6 +225,7 @@ TESTS += tests/test_packaging
 TESTS += tests/test_node_api
 TESTS += tests/test_node_report
 TESTS += tests/test_nodes_cmd
+TESTS += tests/test_node_upgrade
 TESTS += tests/test_nodes
 TESTS += tests/test_bootstrap_sh
 

@@ -8,6 +8,7 @@
 #include "handlers/help.h"
 #include "handlers/lag.h"
 #include "handlers/nodes.h"
+#include "handlers/node_upgrade.h"
 #include "handlers/housekeeping.h"
 #include "handlers/ops.h"
 #include "handlers/pipeline.h"
@@ -98,6 +99,11 @@ const struct cmd cmd_table[] = {
 	{ "node drain", cmd_node_drain, 1, 1, CMD_WRITE | CMD_ADMIN | CMD_CONFIRM, DESTRUCTIVE,
 	  "node drain HOST", "cordon, then evict every pod but DaemonSet and mirror pods, PodDisruptionBudgets "
 	  "respected (admins; asks for a confirmation)", "node drain kube-a-dc1-worker01" },
+	/* drains node after node: typed, it answers with a confirmed button */
+	{ "node upgrade", cmd_node_upgrade, 1, 2, CMD_WRITE | CMD_ADMIN | CMD_CONFIRM, DESTRUCTIVE,
+	  "node upgrade CLUSTER [GROUP]", "rolling upgrade of the nodes behind their desired version: cordon, "
+	  "drain, upgrade, wait until Ready, uncordon, one at a time (admins; asks for a confirmation)",
+	  "node upgrade a gpu" },
 	{ "node apply", cmd_node_apply, 0, 0, CMD_WRITE, SAFE,
 	  "node apply", "re-read the cluster configs (GitOps) and report what changed and what would fail a "
 	  "node's bootstrap", NULL },
@@ -133,6 +139,13 @@ const struct act act_table[] = {
 	{ "node_cordon", act_node_cordon, ACT_WRITE | ACT_ADMIN, SAFE, "cordon a node (from node drift)" },
 	{ "node_drain", act_node_drain, ACT_WRITE | ACT_ADMIN | ACT_CONFIRM, DESTRUCTIVE,
 	  "drain a node: cordon, then evict its pods" },
+	{ "node_upgrade", act_node_upgrade, ACT_WRITE | ACT_ADMIN | ACT_CONFIRM, DESTRUCTIVE,
+	  "start a rolling upgrade of a cluster's nodes" },
+	/* drains the nodes left, the failed one first */
+	{ "node_upgrade_resume", act_node_upgrade_resume, ACT_WRITE | ACT_ADMIN | ACT_CONFIRM, DESTRUCTIVE,
+	  "resume a failed or stopped rolling upgrade: the failed node again, then the rest" },
+	{ "node_upgrade_stop", act_node_upgrade_stop, ACT_WRITE | ACT_ADMIN, SAFE,
+	  "stop a rolling upgrade once its nodes in progress are done" },
 };
 const size_t act_table_len = sizeof(act_table) / sizeof(act_table[0]);
 
@@ -145,6 +158,7 @@ const struct op_kind *const op_kinds[] = {
 	&op_pipeline_apply,
 	&op_pipeline_delete,
 	&op_node_drain,
+	&op_node_upgrade,
 	&op_toy,
 	&op_toy_unsafe,
 	NULL,

@@ -33,6 +33,7 @@ struct op {
 	bool inline_run;     /* ops_run: stop before a step that gives the lock back */
 	bool parked;         /* it stopped there: the rest is for the pool or a restart */
 	bool pooled;         /* run by the pool: it writes its audit row's outcome */
+	bool taken_over;     /* op_save found another process holding it */
 };
 
 struct ops {
@@ -45,6 +46,11 @@ struct ops {
 	bool stop;
 };
 
+static int64_t now_of(struct viva_env *env)
+{
+	return env->clock->now(env->clock);
+}
+
 /* ---- what a step sees ------------------------------------------------------ */
 
 struct viva_env *op_env(struct op *op) { return op->env; }
@@ -53,6 +59,21 @@ const char *op_target(const struct op *op) { return op->row.target; }
 const char *op_started_by(const struct op *op) { return op->row.started_by; }
 json_t *op_data(struct op *op) { return op->data; }
 bool op_resumed(const struct op *op) { return op->resumed; }
+
+int op_save(struct op *op)
+{
+	char *text = json_dumps(op->data, JSON_COMPACT | JSON_SORT_KEYS);
+	int rc = store_op_advance(op->env->store, op->row.id, ops_holder(), op->row.step, text, now_of(op->env));
+
+	free(text);
+	if (rc == VIVA_ECONFLICT) {
+		op->taken_over = true;
+		return op_fail(op, VIVA_ECONFLICT, "another viva took this operation over");
+	}
+	if (rc != VIVA_OK)
+		return op_fail(op, rc, "its progress could not be recorded (database error)");
+	return VIVA_OK;
+}
 
 static char *vfmt(const char *fmt, va_list ap)
 {
@@ -89,10 +110,6 @@ void op_set_outcome(struct op *op, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int64_t now_of(struct viva_env *env)
-{
-	return env->clock->now(env->clock);
-}
 
 bool op_sleep(struct op *op, long ms)
 {
@@ -272,6 +289,12 @@ static int run_steps(struct op *op)
 				 op->kind->steps[i].name);
 			op->parked = true;
 			return VIVA_OK;
+		}
+		if (rc != VIVA_OK && op->taken_over) {
+			/* its new holder goes on with it: nothing to record here */
+			log_warn("operation taken over; stopping here", "op=%lld step=%s", (long long)op->row.id,
+				 op->kind->steps[i].name);
+			return VIVA_ECONFLICT;
 		}
 		if (rc != VIVA_OK) {
 			char *outcome = xasprintf("%s failed: %s", op->kind->steps[i].name,

@@ -60,6 +60,15 @@ int64_t op_id(const struct op *op);
 const char *op_target(const struct op *op);
 const char *op_started_by(const struct op *op);
 json_t *op_data(struct op *op);               /* mutable; saved when the step completes */
+/*
+ * Save op_data now, the step staying the one to run: a long step that
+ * walks through phases (a rolling upgrade, node after node) records each
+ * one, so that after a restart the step, run again from its start, goes on
+ * from the last phase saved instead of redoing it. VIVA_OK; VIVA_ECONFLICT
+ * (op_fail has said why) when another viva took the operation over, then
+ * the step must stop and return it; another error when the store fails.
+ */
+int op_save(struct op *op);
 bool op_resumed(const struct op *op);         /* running again after a restart */
 /* Why the step failed, in one sentence (the outcome); returns rc. */
 int op_fail(struct op *op, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

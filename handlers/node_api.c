@@ -134,6 +134,7 @@ static void serve_bootstrap(struct viva_env *env, struct http_request *req, cons
 	struct kube *k;
 	int64_t now = env->clock->now(env->clock), audit_id = 0;
 	char err[512], token[K8S_TOKEN_LEN + 1], *params, *text;
+	bool upgrade;
 	int rc;
 
 	memset(&tok, 0, sizeof(tok));
@@ -177,11 +178,13 @@ static void serve_bootstrap(struct viva_env *env, struct http_request *req, cons
 		store_audit_finish(env->store, audit_id, NULL, params, "ok");
 		free(params);
 	}
-	log_info("node bootstrap", "host=%s cluster=%s role=%s version=%s token_id=%s", host, ns->cluster,
-		 node_role_name(ns->role), ns->kubernetes_version, tok.id);
+	/* a rolling upgrade (handlers/node_upgrade.c) drained it and wants it upgraded */
+	upgrade = env->store && store_node_upgrade_get(env->store, ns->hostname, NULL, NULL) == VIVA_OK;
+	log_info("node bootstrap", "host=%s cluster=%s role=%s version=%s upgrade=%d token_id=%s", host,
+		 ns->cluster, node_role_name(ns->role), ns->kubernetes_version, upgrade, tok.id);
 	answer = json_pack("{s:s, s:s, s:s, s:s, s:b, s:o, s:o, s:{s:s, s:s, s:O}}",
 			   "hostname", ns->hostname, "cluster", ns->cluster, "datacenter", ns->datacenter,
-			   "role", node_role_name(ns->role), "upgrade", 0,
+			   "role", node_role_name(ns->role), "upgrade", upgrade,
 			   "settings", node_settings_json(ns), "files", node_files_json(&files),
 			   "join", "apiServer", ns->api_server,
 			   "token", k8s_token_string(&tok, token, sizeof(token)), "caCertHashes", hashes);
@@ -238,15 +241,57 @@ static int post_report(struct viva_env *env, const struct node_settings *ns, con
 	return rc;
 }
 
+int node_api_accept_report(struct viva_env *env, const struct node_settings *ns, const struct node_report *r,
+			   bool *posted_out)
+{
+	struct store_node_report row;
+	int64_t now = env->clock->now(env->clock);
+	char *params;
+	json_t *p;
+	int rc, posted;
+
+	if (posted_out)
+		*posted_out = false;
+	/* the row only borrows (store_node_report_add reads it) */
+	row = (struct store_node_report){ .hostname = ns->hostname, .cluster = ns->cluster,
+					  .phase = (char *)r->phase, .ok = r->ok,
+					  .kubelet_version = (char *)r->kubelet_version, .output = r->output,
+					  .received = now };
+	rc = env->store ? store_node_report_add(env->store, &row, NULL) : VIVA_OK;
+	if (rc != VIVA_OK)
+		return rc;
+	/* SPEC 10.5: a node's upgrade: true clears once its successful upgrade report is accepted */
+	if (env->store && r->ok && strcmp(r->phase, "upgrade") == 0 &&
+	    store_node_upgrade_clear(env->store, ns->hostname) != VIVA_OK)
+		log_warn("node upgrade flag not cleared", "host=%s", ns->hostname);
+	posted = post_report(env, ns, r);
+	if (posted == VIVA_ENOENT)
+		log_warn("node report not posted", "host=%s why=\"channels.nodes is not set in viva.yaml\"",
+			 ns->hostname);
+	else if (posted != VIVA_OK)
+		log_warn("node report not posted", "host=%s err=\"%s\"", ns->hostname, viva_strerror(posted));
+	p = json_pack("{s:s, s:s, s:b, s:s}", "cluster", ns->cluster, "phase", r->phase, "ok", r->ok,
+		      "kubeletVersion", r->kubelet_version);
+	params = json_dumps(p, JSON_COMPACT);
+	json_decref(p);
+	if (env->store)
+		store_audit_add(env->store, now, "node", "node.report", ns->hostname, params,
+				r->ok ? "ok" : "error: failed");
+	free(params);
+	log_info("node report", "host=%s cluster=%s phase=%s ok=%d kubelet=%s", ns->hostname, ns->cluster, r->phase,
+		 r->ok, r->kubelet_version);
+	if (posted_out)
+		*posted_out = posted == VIVA_OK;
+	return VIVA_OK;
+}
+
 static void serve_report(struct viva_env *env, struct http_request *req, const char *host)
 {
 	struct node_settings *ns = NULL;
 	struct node_report r;
-	struct store_node_report row;
-	int64_t now = env->clock->now(env->clock);
-	char err[256], *params;
-	json_t *p;
-	int rc, posted;
+	char err[256];
+	bool posted = false;
+	int rc;
 
 	if (node_report_parse(req->body, req->body_len, &r, err, sizeof(err)) != VIVA_OK) {
 		answer_error(req, 400, "%s", err);
@@ -254,30 +299,13 @@ static void serve_report(struct viva_env *env, struct http_request *req, const c
 	}
 	if (resolve(env, req, host, &ns) != VIVA_OK)
 		goto out;
-	row = (struct store_node_report){ .hostname = ns->hostname, .cluster = ns->cluster, .phase = r.phase,
-					  .ok = r.ok, .kubelet_version = r.kubelet_version, .output = r.output,
-					  .received = now };
-	rc = env->store ? store_node_report_add(env->store, &row, NULL) : VIVA_OK;
+	rc = node_api_accept_report(env, ns, &r, &posted);
 	if (rc != VIVA_OK) {
 		answer_error(req, 503, "viva could not keep the report (%s); send it again", viva_strerror(rc));
 		goto out;
 	}
-	posted = post_report(env, ns, &r);
-	if (posted == VIVA_ENOENT)
-		log_warn("node report not posted", "host=%s why=\"channels.nodes is not set in viva.yaml\"", host);
-	else if (posted != VIVA_OK)
-		log_warn("node report not posted", "host=%s err=\"%s\"", host, viva_strerror(posted));
-	p = json_pack("{s:s, s:s, s:b, s:s}", "cluster", ns->cluster, "phase", r.phase, "ok", r.ok,
-		      "kubeletVersion", r.kubelet_version);
-	params = json_dumps(p, JSON_COMPACT);
-	json_decref(p);
-	if (env->store)
-		store_audit_add(env->store, now, "node", "node.report", host, params, r.ok ? "ok" : "error: failed");
-	free(params);
-	log_info("node report", "host=%s cluster=%s phase=%s ok=%d kubelet=%s", host, ns->cluster, r.phase, r.ok,
-		 r.kubelet_version);
 	http_request_answer(req, 200, "application/json",
-			    xasprintf("{\"stored\":true,\"posted\":%s}\n", posted == VIVA_OK ? "true" : "false"));
+			    xasprintf("{\"stored\":true,\"posted\":%s}\n", posted ? "true" : "false"));
 out:
 	node_settings_free(ns);
 	node_report_release(&r);

@@ -17,4 +17,17 @@
  */
 void node_api_serve(struct viva_env *env, struct http_request *req);
 
+/*
+ * A parsed report of the node ns, accepted (what POST .../report does once
+ * the request is read): kept in the store, the node's wanted upgrade
+ * cleared when it is a successful `phase: upgrade` report (SPEC 10.5),
+ * posted to channels.nodes (*posted, may be NULL, says whether it was),
+ * audited. VIVA_OK, or the store's error when it could not be kept
+ * (nothing else is done then).
+ */
+struct node_settings;
+struct node_report;
+int node_api_accept_report(struct viva_env *env, const struct node_settings *ns, const struct node_report *r,
+			   bool *posted);
+
 #endif

@@ -194,6 +194,20 @@ static const char *const migrations[] = {
 	"  received INTEGER NOT NULL"
 	");"
 	"CREATE INDEX node_reports_host ON node_reports(hostname, id);",
+	/* 12 -> 13: rolling upgrades (store/nodes.h): the nodes whose upgrade
+	 * is wanted (their bootstrap answers upgrade: true), and the runs asked
+	 * to stop (the Stop button, read by the run between nodes). */
+	"CREATE TABLE node_upgrades ("
+	"  hostname TEXT PRIMARY KEY,"
+	"  run_id INTEGER NOT NULL,"
+	"  wanted_version TEXT NOT NULL,"
+	"  since INTEGER NOT NULL"
+	");"
+	"CREATE TABLE node_upgrade_stops ("
+	"  run_id INTEGER PRIMARY KEY,"
+	"  by TEXT NOT NULL,"
+	"  at INTEGER NOT NULL"
+	");",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))

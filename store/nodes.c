@@ -114,3 +114,123 @@ out:
 	*n = len;
 	return VIVA_OK;
 }
+
+/* ---- rolling upgrades ------------------------------------------------------------ */
+
+int store_node_upgrade_want(struct store *st, const char *hostname, int64_t run_id, const char *version,
+			    int64_t now)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || !hostname || !*hostname || !version)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "node_upgrade_want",
+		     "INSERT INTO node_upgrades(hostname, run_id, wanted_version, since) VALUES (?1, ?2, ?3, ?4)"
+		     " ON CONFLICT(hostname) DO UPDATE SET run_id = ?2, wanted_version = ?3, since = ?4", &stmt);
+	if (rc == VIVA_OK) {
+		sqlite3_bind_text(stmt, 1, hostname, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, run_id);
+		sqlite3_bind_text(stmt, 3, version, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 4, now);
+		rc = step_done(st->db, "node_upgrade_want", stmt);
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_node_upgrade_get(struct store *st, const char *hostname, int64_t *run_id, char **version)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	if (version)
+		*version = NULL;
+	if (!st || !hostname)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "node_upgrade_get",
+		     "SELECT run_id, wanted_version FROM node_upgrades WHERE hostname = ?1", &stmt);
+	if (rc == VIVA_OK) {
+		sqlite3_bind_text(stmt, 1, hostname, -1, SQLITE_STATIC);
+		src = sqlite3_step(stmt);
+		if (src == SQLITE_ROW) {
+			if (run_id)
+				*run_id = sqlite3_column_int64(stmt, 0);
+			if (version)
+				*version = col_dup(stmt, 1);
+		} else {
+			rc = src == SQLITE_DONE ? VIVA_ENOENT : db_fail(st->db, "node_upgrade_get", src);
+		}
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_node_upgrade_clear(struct store *st, const char *hostname)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || !hostname)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "node_upgrade_clear", "DELETE FROM node_upgrades WHERE hostname = ?1", &stmt);
+	if (rc == VIVA_OK) {
+		sqlite3_bind_text(stmt, 1, hostname, -1, SQLITE_STATIC);
+		rc = step_done(st->db, "node_upgrade_clear", stmt);
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_node_upgrade_stop(struct store *st, int64_t run_id, const char *by, int64_t now)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc;
+
+	if (!st || !by)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "node_upgrade_stop",
+		     "INSERT OR IGNORE INTO node_upgrade_stops(run_id, by, at) VALUES (?1, ?2, ?3)", &stmt);
+	if (rc == VIVA_OK) {
+		sqlite3_bind_int64(stmt, 1, run_id);
+		sqlite3_bind_text(stmt, 2, by, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 3, now);
+		rc = step_done(st->db, "node_upgrade_stop", stmt);
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_node_upgrade_stopped(struct store *st, int64_t run_id, char **by)
+{
+	sqlite3_stmt *stmt = NULL;
+	int rc, src;
+
+	if (by)
+		*by = NULL;
+	if (!st)
+		return VIVA_EINVAL;
+	pthread_mutex_lock(&st->mu);
+	rc = prepare(st->db, "node_upgrade_stopped", "SELECT by FROM node_upgrade_stops WHERE run_id = ?1", &stmt);
+	if (rc == VIVA_OK) {
+		sqlite3_bind_int64(stmt, 1, run_id);
+		src = sqlite3_step(stmt);
+		if (src == SQLITE_ROW) {
+			if (by)
+				*by = col_dup(stmt, 0);
+		} else {
+			rc = src == SQLITE_DONE ? VIVA_ENOENT : db_fail(st->db, "node_upgrade_stopped", src);
+		}
+	}
+	sqlite3_finalize(stmt);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}

@@ -34,4 +34,24 @@ int store_node_reports(struct store *st, const char *hostname, int limit, struct
 		       size_t *n);
 void store_node_reports_free(struct store_node_report *v, size_t n);
 
+/*
+ * Rolling upgrades (SPEC 10.5). A node's upgrade is wanted from the moment
+ * a run has drained it until its successful `phase: upgrade` report is
+ * accepted: meanwhile its bootstrap answers "upgrade": true. One row per
+ * host (a later run replaces it).
+ */
+/* Want host's upgrade to version for run run_id (since: now, unix s). */
+int store_node_upgrade_want(struct store *st, const char *hostname, int64_t run_id, const char *version,
+			    int64_t now);
+/* Whether host's upgrade is wanted: VIVA_OK and *run_id (may be NULL) and *version (may be NULL;
+ * caller frees), or VIVA_ENOENT. */
+int store_node_upgrade_get(struct store *st, const char *hostname, int64_t *run_id, char **version);
+/* Its upgrade is no longer wanted (nothing to do when it was not). */
+int store_node_upgrade_clear(struct store *st, const char *hostname);
+/* The Stop button: run run_id is asked to stop once its nodes in progress are done (the first
+ * asker is kept). */
+int store_node_upgrade_stop(struct store *st, int64_t run_id, const char *by, int64_t now);
+/* Whether run_id was asked to stop: VIVA_OK and *by (may be NULL; caller frees), or VIVA_ENOENT. */
+int store_node_upgrade_stopped(struct store *st, int64_t run_id, char **by);
+
 #endif

@@ -139,7 +139,8 @@ static void table__rows__complete_unique_and_danger_declared(void **state)
 static void table__spec_confirm_buttons__declared_destructive(void **state)
 {
 	static const char *spec_confirm[] = { "tag_promote", "bluegreen_trigger", "unused_confirm",
-					      "pipeline_delete", "node_drain", NULL };
+					      "pipeline_delete", "node_drain", "node_upgrade", "node_upgrade_resume",
+					      NULL };
 	(void)state;
 	for (const char **d = spec_confirm; *d; d++) {
 		const struct act *a = act_lookup(*d);

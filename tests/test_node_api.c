@@ -497,6 +497,49 @@ static void node_api__failed_join_report__decisive_lines_posted(void **state)
 	assert_still_serving(f);
 }
 
+/* SPEC 10.5: upgrade: true while a rolling upgrade wants the node's upgrade, until its successful report. */
+static void node_api__upgrade_wanted__flag_until_successful_upgrade_report(void **state)
+{
+	struct fx *f = *state;
+	long st;
+	json_t *j;
+	char *b;
+
+	j = get_bootstrap(f, "kube-a-dc1-worker05", &st);
+	assert_true(json_is_false(json_object_get(j, "upgrade")));
+	json_decref(j);
+	/* what handlers/node_upgrade.c records once the node is drained */
+	fx_db_exec(f, "INSERT INTO node_upgrades(hostname, run_id, wanted_version, since) "
+		      "VALUES ('kube-a-dc1-worker05', 1, '1.25.6', 1)");
+	j = get_bootstrap(f, "kube-a-dc1-worker05", &st);
+	assert_true(json_is_true(json_object_get(j, "upgrade")));
+	json_decref(j);
+	j = get_bootstrap(f, "kube-a-dc1-worker06", &st);   /* only that node */
+	assert_true(json_is_false(json_object_get(j, "upgrade")));
+	json_decref(j);
+	/* a failed upgrade, or a join, leaves it wanted */
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker05/report", "Bearer " TOKEN,
+		"{\"phase\":\"upgrade\",\"ok\":false,\"kubeletVersion\":\"\",\"output\":\"error execution phase x\"}", &st);
+	assert_int_equal(st, 200);
+	free(b);
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker05/report", "Bearer " TOKEN,
+		"{\"phase\":\"join\",\"ok\":true,\"kubeletVersion\":\"v1.25.6\",\"output\":\"\"}", &st);
+	assert_int_equal(st, 200);
+	free(b);
+	j = get_bootstrap(f, "kube-a-dc1-worker05", &st);
+	assert_true(json_is_true(json_object_get(j, "upgrade")));
+	json_decref(j);
+	/* its successful upgrade report clears it */
+	b = req(f, "POST", "/v1/nodes/kube-a-dc1-worker05/report", "Bearer " TOKEN,
+		"{\"phase\":\"upgrade\",\"ok\":true,\"kubeletVersion\":\"v1.25.6\",\"output\":\"\"}", &st);
+	assert_int_equal(st, 200);
+	free(b);
+	j = get_bootstrap(f, "kube-a-dc1-worker05", &st);
+	assert_true(json_is_false(json_object_get(j, "upgrade")));
+	json_decref(j);
+	fx_db_expect(f, "SELECT count(*) FROM node_upgrades", "0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -509,6 +552,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(node_api__bootstrap_refusals__reasons_and_no_token, setup_cluster,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(node_api__bootstrap_sh__joins_and_reports, setup_cluster, fx_teardown),
+		cmocka_unit_test_setup_teardown(node_api__upgrade_wanted__flag_until_successful_upgrade_report,
+						setup_cluster, fx_teardown),
 		cmocka_unit_test_setup_teardown(node_api__failed_join_report__decisive_lines_posted, setup_cluster,
 						fx_teardown),
 	};

@@ -256,6 +256,64 @@ static void command__ops_lists_state_step_and_who(void **state)
 	free(out);
 }
 
+/* ---- op_save: a step's data recorded mid-step ------------------------------------ */
+
+/* Saves {"n": 1}, checks the row holds it with the step unchanged, then fails
+ * (or, with "steal" in its data, finds the operation taken over). */
+static int saving_step(struct op *op)
+{
+	struct store_op row;
+	bool steal = json_is_true(json_object_get(op_data(op), "steal"));
+	int rc;
+
+	json_object_set_new(op_data(op), "n", json_integer(1));
+	assert_int_equal(op_save(op), VIVA_OK);
+	assert_int_equal(store_op_get(op_env(op)->store, op_id(op), &row), VIVA_OK);
+	assert_int_equal(row.step, 0);
+	assert_non_null(strstr(row.data, "\"n\":1"));
+	if (steal) {
+		assert_int_equal(store_op_take(op_env(op)->store, op_id(op), row.holder, row.heartbeat, "other:1",
+					       row.heartbeat), VIVA_OK);
+		store_op_release(&row);
+		json_object_set_new(op_data(op), "n", json_integer(2));
+		rc = op_save(op);
+		assert_int_equal(rc, VIVA_ECONFLICT);
+		return rc;
+	}
+	store_op_release(&row);
+	json_object_set_new(op_data(op), "n", json_integer(2));
+	return op_fail(op, VIVA_EREMOTE, "it failed after saving");
+}
+
+static const struct op_step saving_steps[] = { { "save", saving_step, true, false } };
+static const struct op_kind op_saving = { "saving", saving_steps, 1, NULL };
+
+static void save__mid_step__kept_after_a_failure_and_refused_once_taken(void **state)
+{
+	struct fx *f = *state;
+	json_t *data = json_object();
+	struct op_request rq = { .kind = &op_saving, .target = "svc-s", .data = data, .user = "U0ALICE" };
+	struct store_op op;
+	char why[512];
+	int64_t id = 0;
+
+	assert_int_equal(ops_run(&f->t.env, &rq, NULL, &id, why, sizeof(why)), VIVA_EREMOTE);
+	assert_int_equal(store_op_get(f->t.env.store, id, &op), VIVA_OK);
+	assert_int_equal(op.state, OP_FAILED);
+	/* what was saved mid-step outlives the failure (the unsaved n=2 does not) */
+	assert_non_null(strstr(op.data, "\"n\":1"));
+	store_op_release(&op);
+	/* taken over by another process: op_save says so, and this one records no end */
+	json_object_set_new(data, "steal", json_true());
+	assert_int_equal(ops_run(&f->t.env, &rq, NULL, &id, why, sizeof(why)), VIVA_ECONFLICT);
+	assert_int_equal(store_op_get(f->t.env.store, id, &op), VIVA_OK);
+	assert_int_equal(op.state, OP_RUNNING);
+	assert_string_equal(op.holder, "other:1");
+	assert_non_null(strstr(op.data, "\"n\":1"));
+	store_op_release(&op);
+	json_decref(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +323,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(resume__step_not_safe_twice__abandoned_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(resume__live_holder_kept__silent_one_taken, setup, teardown),
 		cmocka_unit_test_setup_teardown(command__ops_lists_state_step_and_who, setup, teardown),
+		cmocka_unit_test_setup_teardown(save__mid_step__kept_after_a_failure_and_refused_once_taken, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

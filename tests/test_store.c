@@ -600,6 +600,37 @@ static void node_reports__newest_first_and_pruned_per_host(void **state)
 	store_close(st);
 }
 
+static void node_upgrades__wanted_replaced_cleared_and_stops(void **state)
+{
+	struct store *st = NULL;
+	int64_t run = 0;
+	char *v = NULL;
+
+	(void)state;
+	assert_int_equal(store_open(":memory:", &st), VIVA_OK);
+	assert_int_equal(store_node_upgrade_get(st, "kube-a-dc1-w1", &run, &v), VIVA_ENOENT);
+	assert_null(v);
+	assert_int_equal(store_node_upgrade_want(st, "kube-a-dc1-w1", 7, "1.25.6", 100), VIVA_OK);
+	assert_int_equal(store_node_upgrade_want(st, "kube-a-dc1-w1", 9, "1.26.0", 200), VIVA_OK);
+	assert_int_equal(store_node_upgrade_get(st, "kube-a-dc1-w1", &run, &v), VIVA_OK);
+	assert_int_equal(run, 9);
+	assert_string_equal(v, "1.26.0");
+	free(v);
+	assert_int_equal(store_node_upgrade_get(st, "kube-a-dc1-w2", NULL, NULL), VIVA_ENOENT);
+	assert_int_equal(store_node_upgrade_clear(st, "kube-a-dc1-w1"), VIVA_OK);
+	assert_int_equal(store_node_upgrade_clear(st, "kube-a-dc1-w1"), VIVA_OK);
+	assert_int_equal(store_node_upgrade_get(st, "kube-a-dc1-w1", NULL, NULL), VIVA_ENOENT);
+	/* stops: the first asker is kept */
+	assert_int_equal(store_node_upgrade_stopped(st, 9, &v), VIVA_ENOENT);
+	assert_int_equal(store_node_upgrade_stop(st, 9, "U1", 300), VIVA_OK);
+	assert_int_equal(store_node_upgrade_stop(st, 9, "U2", 301), VIVA_OK);
+	assert_int_equal(store_node_upgrade_stopped(st, 9, &v), VIVA_OK);
+	assert_string_equal(v, "U1");
+	free(v);
+	assert_int_equal(store_node_upgrade_stopped(st, 10, NULL), VIVA_ENOENT);
+	store_close(st);
+}
+
 static void outbox__put_replace_list_remove(void **state)
 {
 	struct store_outbox_entry *v = NULL;
@@ -948,6 +979,7 @@ int main(void)
 		T(envelope__claim__new_then_dup),
 		T(outbox__put_replace_list_remove),
 		T(node_reports__newest_first_and_pruned_per_host),
+		T(node_upgrades__wanted_replaced_cleared_and_stops),
 		T(envelope__prune__removes_only_older),
 		T(envelope__concurrent_claims_one_store__one_winner_per_key),
 		T(envelope__concurrent_claims_own_stores__one_winner_per_key),
