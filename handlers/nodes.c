@@ -494,8 +494,13 @@ static int step_drain_evict(struct op *op)
 	if (rc != VIVA_OK)
 		return rc;
 	/* the deadline is the operation's, kept across restarts */
-	if (!json_is_integer(json_object_get(data, "deadline")))
+	if (!json_is_integer(json_object_get(data, "deadline"))) {
 		json_object_set_new(data, "deadline", json_integer(now + env->cfg->drain_timeout_s));
+		/* kept now: a restart mid-drain must not start the timeout again */
+		rc = op_save(op);
+		if (rc != VIVA_OK)
+			return rc;
+	}
 	deadline = json_integer_value(json_object_get(data, "deadline"));
 	for (int pass = 0; pass < K8S_DRAIN_MAX_PASSES; pass++) {
 		struct k8s_drain d;

@@ -379,6 +379,24 @@ static void expect(const char *text, const char *needle)
 		fail_msg("\"%s\" not in:\n%s", needle, text);
 }
 
+/*
+ * The run's message once it says needle: the operation's row ends before
+ * its last update is sent, so a test that waited for the row waits for
+ * the message too (at most 5 s).
+ */
+static char *wait_run_message(struct fx *f, const char *needle)
+{
+	char *msg = last_run_message(f);
+
+	for (int i = 0; i < 500 && !strstr(msg, needle); i++) {
+		free(msg);
+		usleep(10000);
+		msg = last_run_message(f);
+	}
+	expect(msg, needle);
+	return msg;
+}
+
 static size_t times_upgraded(struct fx *f, const char *host)
 {
 	json_t *v;
@@ -461,8 +479,7 @@ static void upgrade__three_behind__one_at_a_time_uncordoned_current_one_left(voi
 	expect(msgs, "2/3 upgraded, now kube-a-dc1-worker03: upgrading");
 	expect(msgs, "node_upgrade_stop");
 	free(msgs);
-	msgs = last_run_message(f);
-	expect(msgs, "Upgrade of cluster a done: 3 upgraded");
+	msgs = wait_run_message(f, "Upgrade of cluster a done: 3 upgraded");
 	assert_null(strstr(msgs, "node_upgrade_stop"));
 	assert_null(strstr(msgs, "node_upgrade_resume"));
 	free(msgs);
@@ -509,8 +526,7 @@ static void upgrade__failed_report__stops_with_resume_which_retries_and_finishes
 	assert_int_equal(store_node_upgrade_get(f->t.env.store, hosts[1], NULL, NULL), VIVA_OK);
 	assert_false(cordoned(f, hosts[2]));
 	assert_int_equal(audited(f, "node.upgrade.failed", hosts[1]), 1);
-	msg = last_run_message(f);
-	expect(msg, "stopped at kube-a-dc1-worker02 (1/3 upgraded)");
+	msg = wait_run_message(f, "stopped at kube-a-dc1-worker02 (1/3 upgraded)");
 	expect(msg, "node_upgrade_resume");
 	expect(msg, "error execution phase preflight");
 	assert_null(strstr(msg, "node_upgrade_stop"));
@@ -566,8 +582,7 @@ static void upgrade__stop__finishes_the_node_in_progress_then_stops(void **state
 	assert_false(cordoned(f, hosts[0]));
 	assert_false(cordoned(f, hosts[1]));
 	assert_int_equal(audited(f, "node.upgrade.stop", "a"), 1);
-	msg = last_run_message(f);
-	expect(msg, "stopped by <@U0ADMIN>: 1/3 upgraded");
+	msg = wait_run_message(f, "stopped by <@U0ADMIN>: 1/3 upgraded");
 	free(msg);
 }
 
@@ -678,8 +693,7 @@ static void upgrade__nothing_behind__says_so(void **state)
 	assert_int_equal(op.state, OP_DONE);
 	store_op_release(&op);
 	assert_int_equal(json_array_size(f->upgraded), 0);
-	msg = last_run_message(f);
-	expect(msg, "Nothing to upgrade");
+	msg = wait_run_message(f, "Nothing to upgrade");
 	free(msg);
 }
 
