@@ -188,9 +188,15 @@ static void serve_bootstrap(struct viva_env *env, struct http_request *req, cons
 			   "settings", node_settings_json(ns), "files", node_files_json(&files),
 			   "join", "apiServer", ns->api_server,
 			   "token", k8s_token_string(&tok, token, sizeof(token)), "caCertHashes", hashes);
-	text = json_dumps(answer, JSON_COMPACT);
+	text = answer ? json_dumps(answer, JSON_COMPACT) : NULL;
 	json_decref(answer);
 	OPENSSL_cleanse(token, sizeof(token));
+	if (!text) {
+		/* a value jansson refused (not UTF-8): the token expires unused */
+		log_error("node bootstrap answer not made", "host=%s token_id=%s", host, tok.id);
+		answer_error(req, 500, "viva could not make the answer for %s; see its log", host);
+		goto out;
+	}
 	http_request_answer(req, 200, "application/json", xasprintf("%s\n", text));
 	OPENSSL_cleanse(text, strlen(text));
 	free(text);
